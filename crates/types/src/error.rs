@@ -1,0 +1,148 @@
+//! Stable error codes.
+//!
+//! Every refusal Machina gives (by the API before a transaction enters the mempool, or by
+//! the state machine in a receipt) carries one of these codes. Codes and names never change
+//! meaning once released; clients may match on either. The API documents them all.
+
+use commonware_codec::{FixedSize, Read, ReadExt, Write};
+
+macro_rules! error_codes {
+    ($( $(#[$doc:meta])* $variant:ident = $code:literal, $name:literal, $msg:literal; )*) => {
+        /// A stable, typed reason for a refusal or a failed call.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[repr(u16)]
+        pub enum ErrorCode {
+            $( $(#[$doc])* $variant = $code, )*
+        }
+
+        impl ErrorCode {
+            /// Every code, in numeric order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            /// The numeric code.
+            pub fn code(self) -> u16 {
+                self as u16
+            }
+
+            /// The stable snake_case name.
+            pub fn name(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $name,)* }
+            }
+
+            /// A one-line human explanation.
+            pub fn message(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $msg,)* }
+            }
+
+            /// The code with numeric value `code`, if it exists.
+            pub fn from_code(code: u16) -> Option<Self> {
+                match code { $($code => Some(ErrorCode::$variant),)* _ => None }
+            }
+
+            /// The code named `name`, if it exists.
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name { $($name => Some(ErrorCode::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// The bytes do not decode as a transaction.
+    Malformed = 100, "malformed", "the transaction does not decode";
+    /// The encoded transaction is larger than the protocol allows.
+    Oversized = 101, "oversized", "the transaction exceeds the maximum size";
+    /// The signature does not verify against the signer.
+    BadSignature = 102, "bad_signature", "the signature does not verify";
+    /// The transaction names another chain.
+    WrongChain = 103, "wrong_chain", "the transaction is for another chain";
+    /// The expiry height has passed.
+    Expired = 104, "expired", "the transaction expired";
+    /// A transaction must make at least one call.
+    NoCalls = 105, "no_calls", "the transaction has no calls";
+    /// A call's arguments are out of range (a zero amount, an over-long name).
+    InvalidCall = 106, "invalid_call", "a call has invalid arguments";
+    /// The maximum fee is below the fee this transaction costs.
+    FeeTooLow = 107, "fee_too_low", "max_fee is below the required fee";
+    /// The nonce was already used: a replay.
+    NonceTooLow = 200, "nonce_too_low", "the nonce was already used";
+    /// The nonce is too far ahead of the account's next nonce.
+    NonceTooHigh = 201, "nonce_too_high", "the nonce is too far ahead of the account";
+    /// The same transaction is already known.
+    Duplicate = 202, "duplicate", "the transaction is already known";
+    /// The mempool is full and the fee does not beat the cheapest entry.
+    MempoolFull = 203, "mempool_full", "the mempool is full";
+    /// The sender has too many pending transactions.
+    SenderLimit = 204, "sender_limit", "the sender has too many pending transactions";
+    /// The signer cannot pay the fee.
+    CannotPayFee = 205, "cannot_pay_fee", "the signer's balance cannot pay the fee";
+    /// A balance is too small for the amount.
+    InsufficientFunds = 300, "insufficient_funds", "the balance is too small";
+    /// No asset has this id.
+    UnknownAsset = 301, "unknown_asset", "no asset has this id";
+    /// Only the asset's issuer may do this.
+    NotIssuer = 302, "not_issuer", "only the issuer may do this";
+    /// The mint would exceed the asset's maximum supply.
+    SupplyCapExceeded = 303, "supply_cap_exceeded", "the mint exceeds the maximum supply";
+    /// No token has this id.
+    UnknownNft = 304, "unknown_nft", "no token has this id";
+    /// Only the owner may do this.
+    NotOwner = 305, "not_owner", "only the owner may do this";
+    /// An amount overflowed its integer width.
+    Overflow = 306, "overflow", "an amount overflows";
+}
+
+impl core::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Write for ErrorCode {
+    fn write(&self, buf: &mut impl bytes::BufMut) {
+        self.code().write(buf);
+    }
+}
+
+impl FixedSize for ErrorCode {
+    const SIZE: usize = 2;
+}
+
+impl Read for ErrorCode {
+    type Cfg = ();
+    fn read_cfg(
+        buf: &mut impl commonware_codec::Buf,
+        _: &(),
+    ) -> Result<Self, commonware_codec::Error> {
+        let code = u16::read(buf)?;
+        Self::from_code(code).ok_or(commonware_codec::Error::Invalid("ErrorCode", "unknown code"))
+    }
+}
+
+impl serde::Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <alloc::string::String as serde::Deserialize>::deserialize(d)?;
+        Self::from_name(&s).ok_or_else(|| serde::de::Error::custom("unknown error code"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_names_are_unique_and_round_trip() {
+        let mut seen = alloc::collections::BTreeSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.code()));
+            assert_eq!(ErrorCode::from_code(code.code()), Some(*code));
+            assert_eq!(ErrorCode::from_name(code.name()), Some(*code));
+        }
+    }
+}

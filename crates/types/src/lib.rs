@@ -1,0 +1,48 @@
+//! Machina's data formats.
+//!
+//! Everything that crosses a boundary (a client submitting a transaction, a validator
+//! gossiping a block, a device signing a reading) is defined here with one canonical binary
+//! encoding ([`commonware_codec`]), bounded lengths on every decoded collection, and ed25519
+//! signatures under domain-separating namespaces.
+//!
+//! The crate has no I/O and no async. Without its default `std` feature it builds for
+//! `no_std` + `alloc`, so device firmware can sign transactions with the same code the chain
+//! uses to check them. Blocks embed consensus metadata and need `std`.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub mod address;
+pub mod bank;
+#[cfg(feature = "std")]
+pub mod block;
+pub mod call;
+pub mod codec;
+pub mod error;
+pub mod hash;
+pub mod limits;
+pub mod merkle;
+pub mod receipt;
+pub mod tx;
+
+pub use address::Address;
+pub use bank::BankCall;
+pub use call::Call;
+pub use error::ErrorCode;
+pub use hash::Hash;
+pub use receipt::{Event, Outcome, Receipt};
+pub use tx::{SignedTransaction, Transaction};
+
+/// The ed25519 private key type accounts and devices sign with.
+pub use commonware_cryptography::ed25519::PrivateKey;
+/// The ed25519 public key type that identifies accounts.
+pub use commonware_cryptography::ed25519::PublicKey;
+/// The ed25519 signature type.
+pub use commonware_cryptography::ed25519::Signature;
+
+/// An amount of a token in its smallest unit.
+pub type Amount = u64;
+
+/// Block height (the genesis block has height 0).
+pub type Height = u64;
