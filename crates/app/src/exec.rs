@@ -1,0 +1,222 @@
+//! Block execution.
+//!
+//! [`BlockExecutor`] applies a block's transactions one at a time over the state at the start
+//! of the block. Each transaction is first checked for inclusion (chain, expiry, fee cap,
+//! nonce, ability to pay the fee); a transaction that fails these is [`Applied::Rejected`]
+//! and changes nothing; a block builder drops it, a verifier rejects the block. An included
+//! transaction pays its fee and uses its nonce; then its calls run atomically: if one fails,
+//! none of their writes are kept and the receipt names the failing call and its code.
+//!
+//! Signatures are not checked here: callers verify them (in batches) before execution.
+
+use crate::{
+    genesis::Genesis,
+    module::{Ctx, ExecError, Module},
+    modules::bank::{self, Bank, ChargeError},
+    state::{Key, Missing, StateRead, Writes, encode_value},
+};
+use machina_types::{
+    Address, Call, ErrorCode, Hash, Height, Outcome, Receipt, SignedTransaction,
+    tx::CheckParams,
+};
+use std::sync::Arc;
+
+/// Keys that belong to the chain itself rather than to a module.
+pub mod keys {
+    use crate::state::{Key, key};
+    use machina_types::Hash;
+
+    /// The receipt of an included transaction, by transaction hash.
+    pub fn receipt(tx_hash: &Hash) -> Key {
+        key(&[b"chain/receipt/", &tx_hash.0])
+    }
+}
+
+/// What a block executes against besides state.
+#[derive(Clone, Debug)]
+pub struct BlockEnv {
+    /// The block's height.
+    pub height: Height,
+    /// The block's timestamp (ms since the Unix epoch), set by its proposer.
+    pub timestamp_ms: u64,
+    /// The block's proposer.
+    pub proposer: Address,
+    /// The chain's genesis (chain id, parameters, allocations).
+    pub genesis: Arc<Genesis>,
+}
+
+/// The result of applying one transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// Included: its receipt (success or the failing call).
+    Included(Receipt),
+    /// Not includable; nothing changed.
+    Rejected(ErrorCode),
+}
+
+/// Applies transactions of one block.
+pub struct BlockExecutor {
+    env: BlockEnv,
+    writes: Writes,
+    receipts: Vec<Receipt>,
+}
+
+/// A block's effect: state writes and receipts.
+#[derive(Clone, Debug, Default)]
+pub struct BlockOutput {
+    /// Writes to apply to state (`None` deletes).
+    pub writes: Writes,
+    /// Receipts of included transactions, in block order.
+    pub receipts: Vec<Receipt>,
+}
+
+impl BlockExecutor {
+    /// Starts executing a block.
+    pub fn new(env: BlockEnv) -> Self {
+        Self { env, writes: Writes::new(), receipts: Vec::new() }
+    }
+
+    /// The block's environment.
+    pub fn env(&self) -> &BlockEnv {
+        &self.env
+    }
+
+    /// Keys the block-begin step reads.
+    pub fn begin_hints(&self) -> Vec<Key> {
+        if self.env.height != 1 {
+            return Vec::new();
+        }
+        let mut keys: Vec<Key> =
+            self.env.genesis.accounts.iter().map(|a| bank::keys::account(&a.address)).collect();
+        keys.push(bank::keys::native_supply());
+        keys
+    }
+
+    /// Runs the block-begin step: in block 1, the genesis allocations.
+    pub fn begin(&mut self, base: &dyn StateRead) -> Result<(), Missing> {
+        if self.env.height != 1 {
+            return Ok(());
+        }
+        let accounts: Vec<_> =
+            self.env.genesis.accounts.iter().map(|a| (a.address, a.balance)).collect();
+        let view = Layered { top: &self.writes, base };
+        let mut ctx = Ctx::new(&view, &self.env, Address::module("genesis"));
+        match bank::apply_genesis(&mut ctx, &accounts) {
+            Ok(()) => {}
+            Err(ExecError::Missing(k)) => return Err(Missing(k)),
+            Err(ExecError::Fail(code)) => panic!("genesis allocation failed: {code}"),
+        }
+        let (writes, _) = ctx.into_parts();
+        self.writes.extend(writes);
+        Ok(())
+    }
+
+    /// Adds the keys applying `tx` will read.
+    pub fn hint(tx: &SignedTransaction, keys: &mut Vec<Key>) {
+        let signer = &tx.tx.signer;
+        keys.push(bank::keys::account(signer));
+        keys.push(bank::keys::account(&bank::fee_pool()));
+        for call in &tx.tx.calls {
+            match call {
+                Call::Bank(c) => Bank::hint(c, signer, keys),
+            }
+        }
+    }
+
+    /// Applies one transaction whose signature the caller has verified. On `Err(Missing)`
+    /// nothing changed: load the key and call again.
+    pub fn apply(
+        &mut self,
+        base: &dyn StateRead,
+        tx: &SignedTransaction,
+        tx_hash: Hash,
+    ) -> Result<Applied, Missing> {
+        let genesis = &self.env.genesis;
+        let params = CheckParams {
+            chain_id: &genesis.chain_id,
+            height: self.env.height,
+            fees: genesis.params.fees,
+        };
+        if let Err(code) = tx.check_envelope(&params) {
+            return Ok(Applied::Rejected(code));
+        }
+        let fee = tx.fee(&genesis.params.fees);
+        let signer = tx.tx.signer;
+
+        let block_view = Layered { top: &self.writes, base };
+        let mut ctx = Ctx::new(&block_view, &self.env, signer);
+        match bank::charge(&mut ctx, &signer, tx.tx.nonce, fee) {
+            Ok(()) => {}
+            Err(ChargeError::Reject(code)) => return Ok(Applied::Rejected(code)),
+            Err(ChargeError::Missing(k)) => return Err(Missing(k)),
+        }
+        let (mut writes, _) = ctx.into_parts();
+
+        let (outcome, events) = {
+            let charged_view = Layered { top: &writes, base: &block_view };
+            let mut calls_ctx = Ctx::new(&charged_view, &self.env, signer);
+            let mut outcome = Outcome::Success;
+            for (i, call) in tx.tx.calls.iter().enumerate() {
+                let result = match call {
+                    Call::Bank(c) => Bank::execute(&mut calls_ctx, c),
+                };
+                match result {
+                    Ok(()) => {}
+                    Err(ExecError::Missing(k)) => return Err(Missing(k)),
+                    Err(ExecError::Fail(code)) => {
+                        outcome = Outcome::Failed { call: i as u8, code };
+                        break;
+                    }
+                }
+            }
+            let (call_writes, events) = calls_ctx.into_parts();
+            if outcome == Outcome::Success {
+                writes.extend(call_writes);
+                (outcome, events)
+            } else {
+                (outcome, Vec::new())
+            }
+        };
+
+        let receipt = Receipt {
+            tx_hash,
+            height: self.env.height,
+            index: self.receipts.len() as u32,
+            signer,
+            fee,
+            outcome,
+            events,
+        };
+        writes.insert(keys::receipt(&tx_hash), Some(encode_value(&receipt)));
+        self.writes.extend(writes);
+        self.receipts.push(receipt.clone());
+        Ok(Applied::Included(receipt))
+    }
+
+    /// Receipts so far.
+    pub fn receipts(&self) -> &[Receipt] {
+        &self.receipts
+    }
+
+    /// The block's writes and receipts.
+    pub fn finish(self) -> BlockOutput {
+        BlockOutput { writes: self.writes, receipts: self.receipts }
+    }
+}
+
+/// A read view with pending writes on top of another view.
+pub struct Layered<'a> {
+    /// The pending writes.
+    pub top: &'a Writes,
+    /// The view underneath.
+    pub base: &'a dyn StateRead,
+}
+
+impl StateRead for Layered<'_> {
+    fn read(&self, key: &Key) -> Result<Option<Vec<u8>>, Missing> {
+        match self.top.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => self.base.read(key),
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! Machina's state machine.
+//!
+//! A pure, deterministic function from (state, block) to (state writes, receipts). No clock,
+//! randomness, I/O, async, floats or unordered iteration: the same block on the same state
+//! gives the same writes on every machine.
+//!
+//! State is a map from 32-byte hashed keys to encoded values ([`state`]). Execution reads
+//! through a [`state::StateRead`] that may not hold every key: a read of a key it lacks stops
+//! the transaction with [`state::Missing`], the caller fetches that key from the real store
+//! and runs the transaction again. Nothing is written by a transaction that stopped, so the
+//! retry is exact. Modules name the keys a call will read up front ([`module::Module::hint`])
+//! so that, in practice, every key is fetched in one batch before execution starts.
+//!
+//! Modules live in [`modules`], one directory each, with their calls' handlers, storage keys,
+//! state types and tests side by side.
+
+pub mod exec;
+pub mod genesis;
+pub mod module;
+pub mod modules;
+pub mod state;
+
+pub use exec::{Applied, BlockEnv, BlockExecutor};
+pub use genesis::{Genesis, Params};
+pub use state::{Key, MemState, Missing, StateRead};

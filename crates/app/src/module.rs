@@ -1,0 +1,114 @@
+//! The module contract and the execution context modules run in.
+//!
+//! Per call a module first gets a stateless check (on the call type itself, in
+//! `machina-types`, so clients and firmware can run it too), then [`Module::execute`] against
+//! a [`Ctx`]. A call that fails leaves no writes: the context buffers the transaction's writes
+//! and the executor drops them unless every call of the transaction succeeds.
+
+use crate::{
+    exec::BlockEnv,
+    state::{Key, Missing, StateRead, Writes, decode_value, encode_value},
+};
+use commonware_codec::{Decode, Encode};
+use machina_types::{Address, ErrorCode, Event, limits::EVENTS_PER_TX_MAX};
+
+/// Why a call stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExecError {
+    /// The call failed for a reason the client can act on.
+    Fail(ErrorCode),
+    /// A state key was not loaded; the executor fetches it and retries the transaction.
+    Missing(Key),
+}
+
+impl From<ErrorCode> for ExecError {
+    fn from(code: ErrorCode) -> Self {
+        Self::Fail(code)
+    }
+}
+
+impl From<Missing> for ExecError {
+    fn from(m: Missing) -> Self {
+        Self::Missing(m.0)
+    }
+}
+
+/// Result of a call.
+pub type ExecResult<T = ()> = Result<T, ExecError>;
+
+/// A state machine module.
+pub trait Module {
+    /// The module's call type.
+    type Call;
+
+    /// Adds the keys `call` by `signer` will read, so they can be fetched in one batch before
+    /// execution. A key left out costs a retry, never a wrong result.
+    fn hint(call: &Self::Call, signer: &Address, keys: &mut Vec<Key>);
+
+    /// Executes `call` on behalf of `ctx.signer()`.
+    fn execute(ctx: &mut Ctx<'_>, call: &Self::Call) -> ExecResult;
+}
+
+/// The view a call executes against: its own pending writes over a read view (the block's
+/// writes so far over the state at the start of the block).
+pub struct Ctx<'a> {
+    base: &'a dyn StateRead,
+    writes: Writes,
+    events: Vec<Event>,
+    env: &'a BlockEnv,
+    signer: Address,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context for `signer` over `base`.
+    pub fn new(base: &'a dyn StateRead, env: &'a BlockEnv, signer: Address) -> Self {
+        Self { base, writes: Writes::new(), events: Vec::new(), env, signer }
+    }
+
+    /// The account executing (the transaction's signer).
+    pub fn signer(&self) -> Address {
+        self.signer
+    }
+
+    /// The block being executed.
+    pub fn env(&self) -> &BlockEnv {
+        self.env
+    }
+
+    /// Raw read through the layers.
+    pub fn read(&self, key: &Key) -> Result<Option<Vec<u8>>, Missing> {
+        if let Some(v) = self.writes.get(key) {
+            return Ok(v.clone());
+        }
+        self.base.read(key)
+    }
+
+    /// Reads and decodes a value.
+    pub fn get<T: Decode<Cfg = ()>>(&self, key: &Key) -> Result<Option<T>, Missing> {
+        Ok(self.read(key)?.map(|bytes| decode_value(key, &bytes)))
+    }
+
+    /// Writes a value.
+    pub fn put<T: Encode>(&mut self, key: Key, value: &T) {
+        self.writes.insert(key, Some(encode_value(value)));
+    }
+
+    /// Deletes a key.
+    pub fn delete(&mut self, key: Key) {
+        self.writes.insert(key, None);
+    }
+
+    /// Records an event. Receipts hold a bounded number; a call that would exceed it fails.
+    pub fn emit(&mut self, event: Event) -> ExecResult {
+        if self.events.len() >= EVENTS_PER_TX_MAX {
+            return Err(ExecError::Fail(ErrorCode::InvalidCall));
+        }
+        self.events.push(event);
+        Ok(())
+    }
+
+    /// The buffered writes and events, for the executor to keep.
+    pub fn into_parts(self) -> (Writes, Vec<Event>) {
+        (self.writes, self.events)
+    }
+}

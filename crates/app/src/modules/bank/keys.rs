@@ -1,0 +1,42 @@
+//! Every storage key of the bank module.
+
+use crate::state::{Key, key};
+use machina_types::{
+    Address,
+    bank::{AssetId, NftId},
+};
+
+/// An account: nonce and native balance.
+pub fn account(address: &Address) -> Key {
+    key(&[b"bank/account/", &address.0])
+}
+
+/// Total native supply (fixed at genesis).
+pub fn native_supply() -> Key {
+    key(&[b"bank/native-supply"])
+}
+
+/// The id the next created asset gets.
+pub fn next_asset_id() -> Key {
+    key(&[b"bank/next-asset-id"])
+}
+
+/// An asset's description and supply.
+pub fn asset(id: AssetId) -> Key {
+    key(&[b"bank/asset/", &id.to_be_bytes()])
+}
+
+/// A holder's balance of an asset.
+pub fn asset_balance(id: AssetId, holder: &Address) -> Key {
+    key(&[b"bank/asset-balance/", &id.to_be_bytes(), &holder.0])
+}
+
+/// The id the next minted token gets.
+pub fn next_nft_id() -> Key {
+    key(&[b"bank/next-nft-id"])
+}
+
+/// A non-fungible token.
+pub fn nft(id: NftId) -> Key {
+    key(&[b"bank/nft/", &id.to_be_bytes()])
+}

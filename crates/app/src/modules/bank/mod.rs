@@ -1,0 +1,244 @@
+//! The bank: the native token, user-issued fungible assets and non-fungible tokens, fee
+//! collection and supply accounting.
+//!
+//! Invariants (asserted by the tests after every block):
+//! - the native supply is fixed at genesis and equals the sum of all native balances (fees
+//!   move to the fee pool account, they are not destroyed);
+//! - each asset's `supply` equals the sum of its holders' balances and never exceeds its cap.
+
+pub mod keys;
+pub mod state;
+#[cfg(test)]
+mod tests;
+
+use crate::{
+    module::{Ctx, ExecResult, Module},
+    state::{Key, Missing},
+};
+use machina_types::{
+    Address, Amount, BankCall, ErrorCode, Event, Hash,
+    bank::{AssetId, NftId},
+};
+use state::{Account, AssetInfo, Nft};
+
+/// The account that collects transaction fees.
+pub fn fee_pool() -> Address {
+    Address::module("fee-pool")
+}
+
+/// The bank module.
+pub struct Bank;
+
+impl Module for Bank {
+    type Call = BankCall;
+
+    fn hint(call: &BankCall, signer: &Address, keys: &mut Vec<Key>) {
+        keys.push(keys::account(signer));
+        match call {
+            BankCall::Transfer { to, .. } => keys.push(keys::account(to)),
+            BankCall::CreateAsset { .. } => keys.push(keys::next_asset_id()),
+            BankCall::MintAsset { asset, to, .. } => {
+                keys.extend([keys::asset(*asset), keys::asset_balance(*asset, to)])
+            }
+            BankCall::TransferAsset { asset, to, .. } => keys.extend([
+                keys::asset_balance(*asset, signer),
+                keys::asset_balance(*asset, to),
+            ]),
+            BankCall::BurnAsset { asset, .. } => {
+                keys.extend([keys::asset(*asset), keys::asset_balance(*asset, signer)])
+            }
+            BankCall::MintNft { .. } => keys.push(keys::next_nft_id()),
+            BankCall::TransferNft { id, .. } | BankCall::BurnNft { id } => keys.push(keys::nft(*id)),
+        }
+    }
+
+    fn execute(ctx: &mut Ctx<'_>, call: &BankCall) -> ExecResult {
+        let signer = ctx.signer();
+        match call {
+            BankCall::Transfer { to, amount } => transfer(ctx, &signer, to, *amount),
+            BankCall::CreateAsset { symbol, name, decimals, max_supply, metadata } => {
+                let id = next_id(ctx, keys::next_asset_id())?;
+                let info = AssetInfo {
+                    id,
+                    issuer: signer,
+                    symbol: symbol.clone(),
+                    name: name.clone(),
+                    decimals: *decimals,
+                    max_supply: *max_supply,
+                    supply: 0,
+                    metadata: metadata.clone(),
+                };
+                ctx.put(keys::asset(id), &info);
+                ctx.emit(Event::AssetCreated { asset: id, issuer: signer })
+            }
+            BankCall::MintAsset { asset, to, amount } => mint_asset(ctx, *asset, to, *amount),
+            BankCall::TransferAsset { asset, to, amount } => {
+                debit_asset(ctx, *asset, &signer, *amount)?;
+                credit_asset(ctx, *asset, to, *amount)?;
+                ctx.emit(Event::AssetTransferred { asset: *asset, from: signer, to: *to, amount: *amount })
+            }
+            BankCall::BurnAsset { asset, amount } => burn_asset(ctx, *asset, *amount),
+            BankCall::MintNft { to, metadata_hash } => mint_nft(ctx, to, metadata_hash),
+            BankCall::TransferNft { id, to } => {
+                let mut nft = owned_nft(ctx, *id)?;
+                nft.owner = *to;
+                ctx.put(keys::nft(*id), &nft);
+                ctx.emit(Event::NftTransferred { id: *id, from: signer, to: *to })
+            }
+            BankCall::BurnNft { id } => {
+                owned_nft(ctx, *id)?;
+                ctx.delete(keys::nft(*id));
+                ctx.emit(Event::NftBurned { id: *id })
+            }
+        }
+    }
+}
+
+/// Loads an account (the default if absent).
+pub fn account(ctx: &Ctx<'_>, address: &Address) -> Result<Account, Missing> {
+    Ok(ctx.get(&keys::account(address))?.unwrap_or_default())
+}
+
+/// Stores an account, deleting it when it holds nothing.
+pub fn store_account(ctx: &mut Ctx<'_>, address: &Address, account: &Account) {
+    if account.is_empty() {
+        ctx.delete(keys::account(address));
+    } else {
+        ctx.put(keys::account(address), account);
+    }
+}
+
+/// Adds native tokens to an account.
+pub fn credit(ctx: &mut Ctx<'_>, to: &Address, amount: Amount) -> ExecResult {
+    let mut acct = account(ctx, to)?;
+    acct.balance = acct.balance.checked_add(amount).ok_or(ErrorCode::Overflow)?;
+    store_account(ctx, to, &acct);
+    Ok(())
+}
+
+/// Removes native tokens from an account.
+pub fn debit(ctx: &mut Ctx<'_>, from: &Address, amount: Amount) -> ExecResult {
+    let mut acct = account(ctx, from)?;
+    acct.balance = acct.balance.checked_sub(amount).ok_or(ErrorCode::InsufficientFunds)?;
+    store_account(ctx, from, &acct);
+    Ok(())
+}
+
+/// Moves native tokens and records the event.
+pub fn transfer(ctx: &mut Ctx<'_>, from: &Address, to: &Address, amount: Amount) -> ExecResult {
+    debit(ctx, from, amount)?;
+    credit(ctx, to, amount)?;
+    ctx.emit(Event::Transfer { from: *from, to: *to, amount })
+}
+
+/// Why the envelope of a transaction cannot be charged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChargeError {
+    /// The transaction cannot be included (nonce or fee).
+    Reject(ErrorCode),
+    /// A key is not loaded.
+    Missing(Key),
+}
+
+/// Checks the nonce, takes the fee to the fee pool and advances the nonce.
+pub fn charge(ctx: &mut Ctx<'_>, signer: &Address, nonce: u64, fee: Amount) -> Result<(), ChargeError> {
+    let mut acct = account(ctx, signer).map_err(|m| ChargeError::Missing(m.0))?;
+    if nonce < acct.nonce {
+        return Err(ChargeError::Reject(ErrorCode::NonceTooLow));
+    }
+    if nonce > acct.nonce {
+        return Err(ChargeError::Reject(ErrorCode::NonceTooHigh));
+    }
+    acct.balance = acct.balance.checked_sub(fee).ok_or(ChargeError::Reject(ErrorCode::CannotPayFee))?;
+    acct.nonce += 1;
+    store_account(ctx, signer, &acct);
+    credit(ctx, &fee_pool(), fee).map_err(|e| match e {
+        crate::module::ExecError::Missing(k) => ChargeError::Missing(k),
+        crate::module::ExecError::Fail(c) => ChargeError::Reject(c),
+    })
+}
+
+/// Credits genesis allocations and records the native supply. Runs once, in block 1.
+pub fn apply_genesis(ctx: &mut Ctx<'_>, accounts: &[(Address, Amount)]) -> ExecResult {
+    let mut supply: Amount = 0;
+    for (address, amount) in accounts {
+        credit(ctx, address, *amount)?;
+        supply = supply.checked_add(*amount).ok_or(ErrorCode::Overflow)?;
+    }
+    ctx.put(keys::native_supply(), &supply);
+    Ok(())
+}
+
+fn next_id(ctx: &mut Ctx<'_>, counter: Key) -> ExecResult<u64> {
+    let id = ctx.get::<u64>(&counter)?.unwrap_or(1);
+    ctx.put(counter, &(id.checked_add(1).ok_or(ErrorCode::Overflow)?));
+    Ok(id)
+}
+
+fn asset_info(ctx: &Ctx<'_>, id: AssetId) -> ExecResult<AssetInfo> {
+    Ok(ctx.get(&keys::asset(id))?.ok_or(ErrorCode::UnknownAsset)?)
+}
+
+fn asset_balance(ctx: &Ctx<'_>, id: AssetId, holder: &Address) -> Result<Amount, Missing> {
+    Ok(ctx.get(&keys::asset_balance(id, holder))?.unwrap_or(0))
+}
+
+fn set_asset_balance(ctx: &mut Ctx<'_>, id: AssetId, holder: &Address, amount: Amount) {
+    let key = keys::asset_balance(id, holder);
+    if amount == 0 { ctx.delete(key) } else { ctx.put(key, &amount) }
+}
+
+fn credit_asset(ctx: &mut Ctx<'_>, id: AssetId, to: &Address, amount: Amount) -> ExecResult {
+    let balance = asset_balance(ctx, id, to)?.checked_add(amount).ok_or(ErrorCode::Overflow)?;
+    set_asset_balance(ctx, id, to, balance);
+    Ok(())
+}
+
+fn debit_asset(ctx: &mut Ctx<'_>, id: AssetId, from: &Address, amount: Amount) -> ExecResult {
+    let held = asset_balance(ctx, id, from)?;
+    if held == 0 {
+        // Distinguish "no such asset" from "none held" for a clearer error.
+        asset_info(ctx, id)?;
+    }
+    let balance = held.checked_sub(amount).ok_or(ErrorCode::InsufficientFunds)?;
+    set_asset_balance(ctx, id, from, balance);
+    Ok(())
+}
+
+fn mint_asset(ctx: &mut Ctx<'_>, id: AssetId, to: &Address, amount: Amount) -> ExecResult {
+    let mut info = asset_info(ctx, id)?;
+    if info.issuer != ctx.signer() {
+        return Err(ErrorCode::NotIssuer.into());
+    }
+    info.supply = info.supply.checked_add(amount).ok_or(ErrorCode::Overflow)?;
+    if info.max_supply.is_some_and(|cap| info.supply > cap) {
+        return Err(ErrorCode::SupplyCapExceeded.into());
+    }
+    ctx.put(keys::asset(id), &info);
+    credit_asset(ctx, id, to, amount)?;
+    ctx.emit(Event::AssetMinted { asset: id, to: *to, amount })
+}
+
+fn burn_asset(ctx: &mut Ctx<'_>, id: AssetId, amount: Amount) -> ExecResult {
+    let signer = ctx.signer();
+    let mut info = asset_info(ctx, id)?;
+    debit_asset(ctx, id, &signer, amount)?;
+    info.supply = info.supply.checked_sub(amount).expect("asset supply below a holder's balance");
+    ctx.put(keys::asset(id), &info);
+    ctx.emit(Event::AssetBurned { asset: id, from: signer, amount })
+}
+
+fn mint_nft(ctx: &mut Ctx<'_>, to: &Address, metadata_hash: &Hash) -> ExecResult {
+    let id = next_id(ctx, keys::next_nft_id())?;
+    let nft = Nft { owner: *to, minter: ctx.signer(), metadata_hash: *metadata_hash };
+    ctx.put(keys::nft(id), &nft);
+    ctx.emit(Event::NftMinted { id, to: *to })
+}
+
+fn owned_nft(ctx: &Ctx<'_>, id: NftId) -> ExecResult<Nft> {
+    let nft: Nft = ctx.get(&keys::nft(id))?.ok_or(ErrorCode::UnknownNft)?;
+    if nft.owner != ctx.signer() {
+        return Err(ErrorCode::NotOwner.into());
+    }
+    Ok(nft)
+}

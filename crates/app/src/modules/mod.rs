@@ -1,0 +1,3 @@
+//! The modules of the state machine, one directory each.
+
+pub mod bank;

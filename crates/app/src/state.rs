@@ -1,0 +1,108 @@
+//! The state the machine reads and writes: 32-byte keys, each the SHA-256 of a module's
+//! structured key (so keys spread evenly over the authenticated store's index), mapped to
+//! canonically encoded values.
+
+use commonware_codec::{Decode, Encode};
+use machina_types::Hash;
+use std::collections::BTreeMap;
+
+/// A state key: SHA-256 of a module-defined byte string. Modules define theirs in one
+/// `keys.rs` each.
+pub type Key = Hash;
+
+/// Builds a key from its parts (the first part should name the module and table).
+pub fn key(parts: &[&[u8]]) -> Key {
+    Hash::of(parts)
+}
+
+/// A key the reader does not hold yet. Execution stops without writing anything; the caller
+/// fetches the key and runs the transaction again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("state key {0} not loaded")]
+pub struct Missing(pub Key);
+
+/// Read access to state as of the start of a block.
+pub trait StateRead {
+    /// The value at `key`; `Ok(None)` if absent; `Err(Missing)` if this reader does not know.
+    fn read(&self, key: &Key) -> Result<Option<Vec<u8>>, Missing>;
+}
+
+/// Pending writes: `None` deletes.
+pub type Writes = BTreeMap<Key, Option<Vec<u8>>>;
+
+/// A complete in-memory state, for tests, simulations and the reference model.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemState {
+    /// Every key with its value.
+    pub entries: BTreeMap<Key, Vec<u8>>,
+}
+
+impl MemState {
+    /// Applies a block's writes.
+    pub fn apply(&mut self, writes: &Writes) {
+        for (k, v) in writes {
+            match v {
+                Some(v) => self.entries.insert(*k, v.clone()),
+                None => self.entries.remove(k),
+            };
+        }
+    }
+
+    /// Reads and decodes a value (for tests and audits).
+    pub fn get<T: Decode<Cfg = ()>>(&self, key: &Key) -> Option<T> {
+        self.entries.get(key).map(|v| decode_value(key, v))
+    }
+}
+
+impl StateRead for MemState {
+    fn read(&self, key: &Key) -> Result<Option<Vec<u8>>, Missing> {
+        Ok(self.entries.get(key).cloned())
+    }
+}
+
+/// A partial view: the keys fetched so far from a real store. Absent keys that were fetched
+/// are recorded as `None`; keys never fetched are [`Missing`].
+#[derive(Clone, Debug, Default)]
+pub struct Loaded {
+    entries: BTreeMap<Key, Option<Vec<u8>>>,
+}
+
+impl Loaded {
+    /// Records a fetched key's value (or absence).
+    pub fn insert(&mut self, key: Key, value: Option<Vec<u8>>) {
+        self.entries.insert(key, value);
+    }
+
+    /// Whether `key` was fetched.
+    pub fn contains(&self, key: &Key) -> bool {
+        self.entries.contains_key(key)
+    }
+
+    /// Number of fetched keys.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing was fetched.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl StateRead for Loaded {
+    fn read(&self, key: &Key) -> Result<Option<Vec<u8>>, Missing> {
+        self.entries.get(key).cloned().ok_or(Missing(*key))
+    }
+}
+
+/// Decodes a stored value. State is only ever written by this crate, so a value that does
+/// not decode is corruption: a broken invariant, not bad input.
+pub fn decode_value<T: Decode<Cfg = ()>>(key: &Key, bytes: &[u8]) -> T {
+    T::decode_cfg(commonware_codec::Copying(bytes), &())
+        .unwrap_or_else(|e| panic!("corrupt state value at {key}: {e}"))
+}
+
+/// Encodes a value for storage.
+pub fn encode_value<T: Encode>(value: &T) -> Vec<u8> {
+    value.encode().to_vec()
+}
