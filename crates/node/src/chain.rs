@@ -1,0 +1,201 @@
+//! What the node knows about the finalized chain, shared between the consensus pipeline
+//! (which updates it) and the API (which reads it): the finalized tip, which recent block
+//! each state root belongs to, receipts awaiting finalization, the event stream and metrics.
+
+use crate::mempool::Mempool;
+use commonware_runtime::{
+    Metrics,
+    telemetry::metrics::{Counter, Gauge, Histogram, MetricsExt},
+};
+use machina_app::Genesis;
+use machina_types::{Hash, Height, Receipt, block::Header};
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::{Arc, Mutex, RwLock},
+};
+use tokio::sync::broadcast;
+
+/// A block as the node reports it once finalized.
+#[derive(Clone, Debug)]
+pub struct FinalizedBlock {
+    /// Block digest.
+    pub digest: Hash,
+    /// Header.
+    pub header: Header,
+    /// Receipts of its transactions.
+    pub receipts: Arc<Vec<Receipt>>,
+}
+
+/// The latest finalized block.
+#[derive(Clone, Debug)]
+pub struct Tip {
+    /// Height.
+    pub height: Height,
+    /// Digest.
+    pub digest: Hash,
+    /// Header.
+    pub header: Header,
+}
+
+/// How many recent state roots are remembered (to find the block a proof's root belongs to).
+const ROOTS_REMEMBERED: usize = 1024;
+/// How many executed-but-unfinalized blocks' receipts are kept.
+const RECEIPTS_REMEMBERED: usize = 1024;
+/// Capacity of the event stream; slow subscribers skip ahead.
+const EVENTS_BUFFERED: usize = 1024;
+/// Window over which the tx/s gauge is computed.
+const RATE_WINDOW_MS: u64 = 10_000;
+
+struct Metered {
+    height: Gauge,
+    mempool: Gauge,
+    txs: Counter,
+    tps: Gauge,
+    latency: Histogram,
+}
+
+/// Shared chain knowledge. Cheap to clone through `Arc`.
+pub struct ChainInfo {
+    genesis: Arc<Genesis>,
+    genesis_hash: Hash,
+    tip: RwLock<Option<Tip>>,
+    roots: Mutex<(BTreeMap<Hash, (Height, Hash)>, VecDeque<Hash>)>,
+    receipts: Mutex<(BTreeMap<Hash, Arc<Vec<Receipt>>>, VecDeque<Hash>)>,
+    rate: Mutex<VecDeque<(u64, u64)>>,
+    events: broadcast::Sender<Arc<FinalizedBlock>>,
+    mempool: Mempool,
+    metrics: Metered,
+}
+
+impl ChainInfo {
+    /// Creates the shared state, registering metrics on `metrics`.
+    pub fn new(genesis: Arc<Genesis>, mempool: Mempool, metrics: &impl Metrics) -> Self {
+        let latency_buckets = [0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0];
+        let metrics = Metered {
+            height: metrics.gauge("finalized_height", "height of the latest finalized block"),
+            mempool: metrics.gauge("mempool_size", "transactions waiting in the mempool"),
+            txs: metrics.counter("finalized_txs", "transactions in finalized blocks"),
+            tps: metrics.gauge("tx_per_second", "finalized transactions per second, last 10 s"),
+            latency: metrics.histogram(
+                "finality_latency_seconds",
+                "time from a transaction reaching this node to its block being finalized",
+                latency_buckets,
+            ),
+        };
+        Self {
+            genesis_hash: genesis.hash(),
+            genesis,
+            tip: RwLock::new(None),
+            roots: Mutex::default(),
+            receipts: Mutex::default(),
+            rate: Mutex::default(),
+            events: broadcast::channel(EVENTS_BUFFERED).0,
+            mempool,
+            metrics,
+        }
+    }
+
+    /// The genesis document.
+    pub fn genesis(&self) -> &Arc<Genesis> {
+        &self.genesis
+    }
+
+    /// The genesis hash.
+    pub fn genesis_hash(&self) -> Hash {
+        self.genesis_hash
+    }
+
+    /// The mempool.
+    pub fn mempool(&self) -> &Mempool {
+        &self.mempool
+    }
+
+    /// The latest finalized block, once one is known.
+    pub fn tip(&self) -> Option<Tip> {
+        self.tip.read().expect("tip lock").clone()
+    }
+
+    /// The finalized height (0 before the first block).
+    pub fn height(&self) -> Height {
+        self.tip().map_or(0, |t| t.height)
+    }
+
+    /// Subscribes to finalized blocks.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<FinalizedBlock>> {
+        self.events.subscribe()
+    }
+
+    /// The (height, digest) of the recent block whose state root is `root`.
+    pub fn block_of_root(&self, root: &Hash) -> Option<(Height, Hash)> {
+        self.roots.lock().expect("roots lock").0.get(root).copied()
+    }
+
+    /// Remembers that `header`'s block (digest `digest`) produced its state root. Called
+    /// before the block's state is applied, so a reader of the applied state can always
+    /// find the block its root belongs to.
+    pub fn note_root(&self, digest: Hash, header: &Header) {
+        let mut guard = self.roots.lock().expect("roots lock");
+        let (map, order) = &mut *guard;
+        if map.insert(header.state_root, (header.height, digest)).is_none() {
+            order.push_back(header.state_root);
+        }
+        while order.len() > ROOTS_REMEMBERED {
+            let old = order.pop_front().expect("non-empty");
+            map.remove(&old);
+        }
+    }
+
+    /// Keeps the receipts an execution of block `digest` produced.
+    pub fn cache_receipts(&self, digest: Hash, receipts: Arc<Vec<Receipt>>) {
+        let mut guard = self.receipts.lock().expect("receipts lock");
+        let (map, order) = &mut *guard;
+        if map.insert(digest, receipts).is_none() {
+            order.push_back(digest);
+        }
+        while order.len() > RECEIPTS_REMEMBERED {
+            let old = order.pop_front().expect("non-empty");
+            map.remove(&old);
+        }
+    }
+
+    /// Takes the cached receipts of block `digest`, if it was executed here since start.
+    pub fn take_receipts(&self, digest: &Hash) -> Option<Arc<Vec<Receipt>>> {
+        self.receipts.lock().expect("receipts lock").0.remove(digest)
+    }
+
+    /// Records a finalized block: tip, mempool pruning, metrics, subscribers.
+    pub fn on_finalized(&self, block: FinalizedBlock, txs: &[machina_types::SignedTransaction], now_ms: u64) {
+        let hashes: Vec<Hash> = block.receipts.iter().map(|r| r.tx_hash).collect();
+        for hash in &hashes {
+            if let Some(pending) = self.mempool.get(hash) {
+                let secs = now_ms.saturating_sub(pending.received_ms) as f64 / 1000.0;
+                self.metrics.latency.observe(secs);
+            }
+        }
+        self.mempool.on_finalized(block.header.height, txs, &hashes);
+        let count = hashes.len() as u64;
+        self.metrics.txs.inc_by(count);
+        let _ = self.metrics.height.try_set(block.header.height);
+        let _ = self.metrics.mempool.try_set(self.mempool.len());
+        let _ = self.metrics.tps.try_set(self.rate(now_ms, count));
+        *self.tip.write().expect("tip lock") = Some(Tip {
+            height: block.header.height,
+            digest: block.digest,
+            header: block.header.clone(),
+        });
+        let _ = self.events.send(Arc::new(block));
+    }
+
+    fn rate(&self, now_ms: u64, count: u64) -> u64 {
+        let mut window = self.rate.lock().expect("rate lock");
+        window.push_back((now_ms, count));
+        while window.front().is_some_and(|(t, _)| now_ms.saturating_sub(*t) > RATE_WINDOW_MS) {
+            window.pop_front();
+        }
+        let total: u64 = window.iter().map(|(_, c)| c).sum();
+        let span = now_ms.saturating_sub(window.front().map_or(now_ms, |(t, _)| *t)).max(1000);
+        total * 1000 / span
+    }
+}
+
+use commonware_runtime::telemetry::metrics::GaugeExt as _;

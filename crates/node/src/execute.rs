@@ -1,0 +1,187 @@
+//! Runs the state machine over a state batch: fetches the keys a block will read in one
+//! batched read, executes, fetches any key the hints missed and retries that transaction,
+//! then writes the block's changes and merkleizes.
+
+use crate::application::Databases;
+use commonware_codec::Encode;
+use commonware_cryptography::{BatchEntry, BatchVerifier, ed25519};
+use commonware_glue::stateful::db::{DatabaseSet, Merkleized as _, Unmerkleized as _};
+use commonware_parallel::Sequential;
+use machina_app::{
+    Applied, BlockEnv, BlockExecutor,
+    exec::BlockOutput,
+    state::{Key, Loaded, Writes},
+};
+use machina_types::{
+    ErrorCode, Hash, SignedTransaction,
+    block::{Block, Context, Header, OpsRange},
+    tx::TX_NAMESPACE,
+};
+
+type Batch<E> = <Databases<E> as DatabaseSet<E>>::Unmerkleized;
+type Merkle<E> = <Databases<E> as DatabaseSet<E>>::Merkleized;
+
+/// Whether transactions that cannot be included are skipped (building) or make the block
+/// invalid (verifying).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Building a block: skip transactions that cannot be included.
+    Build,
+    /// Verifying a block: every transaction must be includable.
+    Verify,
+}
+
+/// A block's execution.
+pub struct Executed {
+    /// Writes and receipts.
+    pub output: BlockOutput,
+    /// Indices of the included transactions in the input.
+    pub included: Vec<usize>,
+}
+
+/// Executes `txs` as block `env` over `batch`. In [`Mode::Verify`], returns the code of the
+/// first transaction that cannot be included.
+pub async fn run<E>(
+    batch: &Batch<E>,
+    env: BlockEnv,
+    txs: &[(&SignedTransaction, Hash)],
+    mode: Mode,
+) -> Result<Executed, ErrorCode>
+where
+    E: commonware_storage::Context + commonware_runtime::Spawner,
+{
+    let mut exec = BlockExecutor::new(env);
+    let mut keys = exec.begin_hints();
+    for (tx, _) in txs {
+        BlockExecutor::hint(tx, &mut keys);
+    }
+    let mut loaded = Loaded::default();
+    load::<E>(batch, &mut loaded, keys).await;
+    while let Err(missing) = exec.begin(&loaded) {
+        load::<E>(batch, &mut loaded, vec![missing.0]).await;
+    }
+    let mut included = Vec::with_capacity(txs.len());
+    for (i, (tx, hash)) in txs.iter().enumerate() {
+        let applied = loop {
+            match exec.apply(&loaded, tx, *hash) {
+                Ok(applied) => break applied,
+                Err(missing) => load::<E>(batch, &mut loaded, vec![missing.0]).await,
+            }
+        };
+        match applied {
+            Applied::Included(_) => included.push(i),
+            Applied::Rejected(code) if mode == Mode::Verify => return Err(code),
+            Applied::Rejected(_) => {}
+        }
+    }
+    Ok(Executed { output: exec.finish(), included })
+}
+
+/// Reads `keys` (those not loaded yet) from `batch` in one batched read.
+async fn load<E>(batch: &Batch<E>, loaded: &mut Loaded, mut keys: Vec<Key>)
+where
+    E: commonware_storage::Context + commonware_runtime::Spawner,
+{
+    keys.sort_unstable();
+    keys.dedup();
+    keys.retain(|k| !loaded.contains(k));
+    if keys.is_empty() {
+        return;
+    }
+    let digests: Vec<_> = keys.iter().map(|k| k.digest()).collect();
+    let refs: Vec<_> = digests.iter().collect();
+    let values = batch.get_many(&refs).await.expect("state database read failed");
+    for (key, value) in keys.into_iter().zip(values) {
+        loaded.insert(key, value.map(|v| v.0));
+    }
+}
+
+/// Writes a block's changes into `batch` and merkleizes it.
+pub async fn commit<E>(mut batch: Batch<E>, writes: &Writes) -> Merkle<E>
+where
+    E: commonware_storage::Context + commonware_runtime::Spawner,
+{
+    for (key, value) in writes {
+        batch = batch.write(key.digest(), value.clone().map(machina_store::Value));
+    }
+    batch.merkleize().await.expect("state merkleization failed")
+}
+
+/// The state commitments a header carries for a merkleized batch.
+fn commitments<E>(merkleized: &Merkle<E>) -> (Hash, Hash, OpsRange)
+where
+    E: commonware_storage::Context + commonware_runtime::Spawner,
+{
+    let range = OpsRange {
+        start: *merkleized.sync_boundary(),
+        end: *merkleized.bounds().tip.size,
+    };
+    (Hash::from(merkleized.root()), Hash::from(merkleized.ops_root()), range)
+}
+
+/// Builds the header of a block with `txs` whose execution produced `merkleized`.
+pub fn header<E>(
+    context: Context,
+    parent: Hash,
+    height: u64,
+    timestamp_ms: u64,
+    txs: &[SignedTransaction],
+    merkleized: &Merkle<E>,
+) -> Header
+where
+    E: commonware_storage::Context + commonware_runtime::Spawner,
+{
+    let (state_root, ops_root, ops_range) = commitments::<E>(merkleized);
+    Header {
+        context,
+        parent,
+        height,
+        timestamp_ms,
+        tx_root: Block::tx_root(txs),
+        tx_count: txs.len() as u32,
+        state_root,
+        ops_root,
+        ops_range,
+    }
+}
+
+/// Whether re-execution produced the state the header commits to.
+pub fn matches_header<E>(header: &Header, merkleized: &Merkle<E>) -> bool
+where
+    E: commonware_storage::Context + commonware_runtime::Spawner,
+{
+    let (state_root, ops_root, ops_range) = commitments::<E>(merkleized);
+    header.state_root == state_root && header.ops_root == ops_root && header.ops_range == ops_range
+}
+
+/// Verifies the signatures of `txs` in one batch, skipping those `known` reports as already
+/// verified.
+pub fn verify_signatures(
+    txs: &[SignedTransaction],
+    hashes: &[Hash],
+    known: impl Fn(&Hash) -> bool,
+    rng: &mut impl rand_core::CryptoRng,
+) -> bool {
+    let mut items = Vec::new();
+    for (tx, hash) in txs.iter().zip(hashes) {
+        if known(hash) {
+            continue;
+        }
+        let Some(key) = tx.tx.signer.public_key() else { return false };
+        items.push((key, tx.tx.encode(), &tx.signature));
+    }
+    if items.is_empty() {
+        return true;
+    }
+    ed25519::PublicKey::verify_batch(
+        rng,
+        &items,
+        |_, (key, message, signature)| BatchEntry {
+            namespace: TX_NAMESPACE,
+            message,
+            public_key: key,
+            signature,
+        },
+        &Sequential,
+    )
+}

@@ -1,0 +1,220 @@
+//! The harness's view of a Machina validator: how to start one (honest or Byzantine) on the
+//! deterministic runtime and simulated network.
+
+use crate::workload::{self, Workload};
+use commonware_consensus::{
+    simplex::{
+        elector::RoundRobin,
+        mocks::{equivocator, relay::Relay},
+    },
+    types::Epoch,
+};
+use commonware_cryptography::{Sha256, Signer, ed25519};
+use commonware_glue::simulate::{
+    engine::{EngineDefinition, InitContext},
+    processed::ProcessedHeight,
+    reporter::MonitorReporter,
+};
+use commonware_runtime::{Handle, Quota, Spawner, Supervisor, deterministic};
+use commonware_utils::{NZU32, NZUsize};
+use machina_app::{
+    Genesis, Params,
+    genesis::GenesisAccount,
+};
+use machina_node::{
+    ChainInfo, MachinaApp, MempoolConfig, Scheme,
+    engine::{self, Channels, EngineConfig, Marshal, Timeouts, channel},
+};
+use machina_types::Address;
+use std::{collections::BTreeSet, sync::Arc};
+
+/// Balance of each workload account at genesis.
+pub const ACCOUNT_BALANCE: u64 = 1_000_000_000;
+
+/// Definition of a simulated Machina network.
+#[derive(Clone)]
+pub struct MachinaEngine {
+    validators: Vec<ed25519::PrivateKey>,
+    accounts: Vec<ed25519::PrivateKey>,
+    genesis: Arc<Genesis>,
+    byzantine: BTreeSet<usize>,
+    workload: Workload,
+}
+
+impl MachinaEngine {
+    /// `validators` validators and `accounts` funded workload accounts.
+    pub fn new(validators: usize, accounts: usize) -> Self {
+        let validators: Vec<_> =
+            (0..validators as u64).map(ed25519::PrivateKey::from_seed).collect();
+        let accounts: Vec<_> =
+            (0..accounts as u64).map(|i| ed25519::PrivateKey::from_seed(1_000 + i)).collect();
+        let genesis = Genesis {
+            chain_id: "machina-sim".into(),
+            genesis_time_ms: 0,
+            validators: validators.iter().map(|k| Address::of(&k.public_key())).collect(),
+            accounts: accounts
+                .iter()
+                .map(|k| GenesisAccount {
+                    address: Address::of(&k.public_key()),
+                    balance: ACCOUNT_BALANCE,
+                })
+                .collect(),
+            params: Params::default(),
+        };
+        genesis.validate().expect("simulation genesis");
+        Self {
+            validators,
+            accounts,
+            genesis: Arc::new(genesis),
+            byzantine: BTreeSet::new(),
+            workload: Workload::default(),
+        }
+    }
+
+    /// Replaces validator `index` with an equivocating one.
+    pub fn with_equivocator(mut self, index: usize) -> Self {
+        self.byzantine.insert(index);
+        self
+    }
+
+    /// Sets the workload.
+    pub fn with_workload(mut self, workload: Workload) -> Self {
+        self.workload = workload;
+        self
+    }
+
+    /// The genesis.
+    pub fn genesis(&self) -> &Arc<Genesis> {
+        &self.genesis
+    }
+
+    /// Validator public keys, in index order.
+    pub fn public_keys(&self) -> Vec<ed25519::PublicKey> {
+        self.validators.iter().map(|k| k.public_key()).collect()
+    }
+
+    fn senders_of(&self, index: usize) -> Vec<ed25519::PrivateKey> {
+        let n = self.validators.len();
+        self.accounts.iter().enumerate().filter(|(i, _)| i % n == index).map(|(_, k)| k.clone()).collect()
+    }
+}
+
+/// A validator as properties see it.
+pub enum NodeState {
+    /// An honest validator.
+    Honest(Honest),
+    /// A Byzantine validator (nothing to inspect).
+    Byzantine,
+}
+
+/// An honest validator's handles.
+pub struct Honest {
+    /// Its index.
+    pub index: usize,
+    /// Finalized blocks and certificates.
+    pub marshal: Marshal,
+    /// The state actor.
+    pub stateful: commonware_glue::stateful::Mailbox<deterministic::Context, MachinaApp>,
+    /// Chain knowledge.
+    pub chain: Arc<ChainInfo>,
+}
+
+impl ProcessedHeight for NodeState {
+    async fn processed_height(&self) -> u64 {
+        match self {
+            // A Byzantine validator never blocks an exit condition.
+            NodeState::Byzantine => u64::MAX,
+            NodeState::Honest(h) => {
+                h.marshal.get_processed().await.map_or(0, |p| p.height().get())
+            }
+        }
+    }
+}
+
+const QUOTA: Quota = Quota::per_second(NZU32!(4_096));
+
+impl EngineDefinition for MachinaEngine {
+    type PublicKey = ed25519::PublicKey;
+    type Engine = Handle<()>;
+    type State = NodeState;
+
+    fn participants(&self) -> Vec<ed25519::PublicKey> {
+        self.public_keys()
+    }
+
+    fn channels(&self) -> Vec<(u64, Quota)> {
+        channel::ALL.iter().map(|c| (*c, QUOTA)).collect()
+    }
+
+    fn max_message_size(&self) -> u32 {
+        engine::max_message_size(self.validators.len())
+    }
+
+    async fn init(&self, ctx: InitContext<'_, ed25519::PublicKey>) -> (Handle<()>, NodeState) {
+        let InitContext { context, index, public_key, oracle, channels, monitor, .. } = ctx;
+        if self.byzantine.contains(&index) {
+            return (self.equivocator(context, index, channels), NodeState::Byzantine);
+        }
+        let cfg = EngineConfig {
+            signer: self.validators[index].clone(),
+            genesis: self.genesis.clone(),
+            partition_prefix: format!("validator-{index}"),
+            mempool: MempoolConfig::default(),
+            timeouts: Timeouts::for_validators(self.validators.len()),
+            cache_pages: NZUsize!(256),
+        };
+        let workload_ctx = context.child("workload");
+        let pk = public_key.clone();
+        let node = engine::start(
+            context,
+            cfg,
+            Channels { pairs: channels },
+            oracle.control(public_key.clone()),
+            oracle.manager(),
+            move |mailbox| MonitorReporter::new(pk, monitor, mailbox),
+        )
+        .await;
+        let all: Vec<Address> = self.accounts.iter().map(|k| Address::of(&k.public_key())).collect();
+        workload_ctx.spawn({
+            let (chain, stateful) = (node.chain.clone(), node.stateful.clone());
+            let (senders, workload) = (self.senders_of(index), self.workload);
+            move |ctx| workload::run(ctx, workload, chain, stateful, senders, all)
+        });
+        let state = Honest { index, marshal: node.marshal, stateful: node.stateful, chain: node.chain };
+        (node.handle, NodeState::Honest(state))
+    }
+
+    fn start(engine: Handle<()>) -> Handle<()> {
+        engine
+    }
+}
+
+impl MachinaEngine {
+    fn equivocator(
+        &self,
+        context: deterministic::Context,
+        index: usize,
+        channels: Vec<commonware_glue::simulate::engine::ChannelPair<ed25519::PublicKey>>,
+    ) -> Handle<()> {
+        let namespace = engine::namespace(&self.genesis.chain_id);
+        let scheme = Scheme::signer(
+            &namespace,
+            engine::validator_set(&self.genesis),
+            self.validators[index].clone(),
+        )
+        .expect("validator key");
+        let mut channels = channels.into_iter();
+        let votes = channels.next().expect("votes channel");
+        let certificates = channels.next().expect("certificates channel");
+        let byzantine = equivocator::Equivocator::<_, _, RoundRobin<Sha256>, Sha256>::new(
+            context,
+            equivocator::Config {
+                scheme,
+                elector: RoundRobin::<Sha256>::default(),
+                epoch: Epoch::zero(),
+                relay: Arc::new(Relay::new()),
+            },
+        );
+        byzantine.start(votes, certificates)
+    }
+}

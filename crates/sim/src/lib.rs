@@ -1,0 +1,19 @@
+//! Deterministic simulations of a Machina validator network.
+//!
+//! Every validator runs the real node (consensus, marshal, state, mempool, gossip) on the
+//! engine's deterministic runtime over a simulated network with configurable latency and
+//! loss, under a random transfer workload. The harness can crash and restart validators,
+//! partition and heal the network, and replace a validator with a Byzantine one. A run is a
+//! pure function of its seed: the same seed gives the same execution, bit for bit.
+//!
+//! After a run, [`properties`] check that honest validators finalized the same blocks, that
+//! each one's state matches the root its blocks commit to, that supply is conserved, and
+//! that an independent [`model`] of the bank, replaying the finalized blocks, agrees with
+//! every balance, nonce and receipt.
+
+pub mod engine;
+pub mod model;
+pub mod properties;
+pub mod workload;
+
+pub use engine::{MachinaEngine, NodeState};
