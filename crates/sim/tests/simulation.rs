@@ -2,6 +2,7 @@
 //! Every test names its seeds; a failure message carries the seed that reproduces it.
 
 use commonware_glue::simulate::{
+    action::{Action, Crash, Schedule},
     exit::ProcessedHeightAtLeast,
     plan::{PlanBuilder, PlanResult},
 };
@@ -52,4 +53,78 @@ fn four_validators_agree_under_a_transfer_workload_with_lossy_links() {
             .property(audit(&engine, VALIDATORS, 30))
             .timeout(Duration::from_secs(600))
     });
+}
+
+#[test]
+fn a_crashed_validator_restarts_and_catches_up() {
+    run_seeds([3], |_| {
+        let engine = MachinaEngine::new(VALIDATORS, ACCOUNTS);
+        let victim = engine.public_keys()[1].clone();
+        let schedule = Schedule::new()
+            .at(Duration::from_millis(1_500), Action::Crash(victim.clone()))
+            .at(Duration::from_millis(4_000), Action::Restart(victim));
+        PlanBuilder::new(engine.clone())
+            .link(link(100))
+            .crash(Crash::Schedule(schedule))
+            .exit_condition(ProcessedHeightAtLeast::new(60))
+            .property(audit(&engine, VALIDATORS, 60))
+            .timeout(Duration::from_secs(600))
+    });
+}
+
+#[test]
+fn a_partitioned_validator_rejoins_after_the_partition_heals() {
+    run_seeds([4], |_| {
+        let engine = MachinaEngine::new(VALIDATORS, ACCOUNTS);
+        let keys = engine.public_keys();
+        let isolated = keys[0].clone();
+        let mut schedule = Schedule::new();
+        for peer in &keys[1..] {
+            schedule = schedule
+                .at(
+                    Duration::from_millis(1_000),
+                    Action::UpdateLink { from: isolated.clone(), to: peer.clone(), link: link(0) },
+                )
+                .at(
+                    Duration::from_millis(1_000),
+                    Action::UpdateLink { from: peer.clone(), to: isolated.clone(), link: link(0) },
+                );
+        }
+        schedule = schedule.at(Duration::from_millis(4_000), Action::Heal(link(100)));
+        PlanBuilder::new(engine.clone())
+            .link(link(100))
+            .crash(Crash::Schedule(schedule))
+            .exit_condition(ProcessedHeightAtLeast::new(60))
+            .property(audit(&engine, VALIDATORS, 60))
+            .timeout(Duration::from_secs(600))
+    });
+}
+
+#[test]
+fn three_honest_validators_finalize_despite_an_equivocating_fourth() {
+    run_seeds([5], |_| {
+        let engine = MachinaEngine::new(VALIDATORS, ACCOUNTS).with_equivocator(3);
+        PlanBuilder::new(engine.clone())
+            .link(link(100))
+            .exit_condition(ProcessedHeightAtLeast::new(30))
+            .property(audit(&engine, VALIDATORS - 1, 30))
+            .timeout(Duration::from_secs(600))
+    });
+}
+
+#[test]
+fn the_same_seed_replays_the_same_execution() {
+    let plan = |_| {
+        let engine = MachinaEngine::new(VALIDATORS, ACCOUNTS);
+        PlanBuilder::new(engine.clone())
+            .link(link(90))
+            .exit_condition(ProcessedHeightAtLeast::new(20))
+            .property(audit(&engine, VALIDATORS, 20))
+            .timeout(Duration::from_secs(600))
+    };
+    let first = run_seeds([6], plan);
+    let second = run_seeds([6], plan);
+    assert_eq!(first[0].state, second[0].state, "seed 6 diverged between two runs");
+    let other = run_seeds([7], plan);
+    assert_ne!(first[0].state, other[0].state, "different seeds should differ");
 }
