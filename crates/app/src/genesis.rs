@@ -1,5 +1,6 @@
 //! Genesis: the chain's identity, its validators, the first balances and the parameters.
 
+use commonware_cryptography::ed25519;
 use machina_types::{Address, Amount, Hash, limits::CHAIN_ID_LEN_MAX, tx::FeeSchedule};
 use serde::{Deserialize, Serialize};
 
@@ -103,5 +104,24 @@ impl Genesis {
     /// Total native supply.
     pub fn total_supply(&self) -> Amount {
         self.accounts.iter().map(|a| a.balance).sum()
+    }
+
+    /// The namespace consensus signs under: votes of one chain never count on another.
+    pub fn consensus_namespace(&self) -> Vec<u8> {
+        format!("machina/{}/consensus", self.chain_id).into_bytes()
+    }
+
+    /// The validator set in the order consensus uses (sorted by key).
+    ///
+    /// # Panics
+    ///
+    /// If the genesis does not [`validate`](Self::validate).
+    pub fn validator_set(&self) -> commonware_utils::ordered::Set<ed25519::PublicKey> {
+        let keys: Vec<_> = self
+            .validators
+            .iter()
+            .map(|v| v.public_key().expect("validated genesis"))
+            .collect();
+        commonware_utils::ordered::Set::try_from(keys).expect("validated genesis has distinct validators")
     }
 }

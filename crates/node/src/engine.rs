@@ -46,7 +46,7 @@ use commonware_storage::{
     merkle::mmr,
     qmdb::sync::{Request, ServeError, Source, source},
 };
-use commonware_utils::{NZDuration, NZU64, NZUsize, ordered::Set};
+use commonware_utils::{NZDuration, NZU64, NZUsize};
 use machina_app::Genesis;
 use machina_store::{archive_config, page_cache, state_db_config};
 use machina_types::block::Block;
@@ -145,21 +145,6 @@ pub struct Node<E: commonware_storage::Context + Spawner + rand_core::CryptoRng>
     pub handle: Handle<()>,
 }
 
-/// The consensus namespace of a chain: votes of one chain never count on another.
-pub fn namespace(chain_id: &str) -> Vec<u8> {
-    format!("machina/{chain_id}/consensus").into_bytes()
-}
-
-/// The validator set as the consensus scheme orders it.
-pub fn validator_set(genesis: &Genesis) -> Set<ed25519::PublicKey> {
-    let keys: Vec<_> = genesis
-        .validators
-        .iter()
-        .map(|v| v.public_key().expect("validated genesis"))
-        .collect();
-    Set::try_from(keys).expect("validated genesis has distinct validators")
-}
-
 /// Largest p2p message any channel carries.
 pub fn max_message_size(validators: usize) -> u32 {
     let n = validators as u32;
@@ -203,8 +188,8 @@ where
 {
     let public_key = cfg.signer.public_key();
     let prefix = cfg.partition_prefix.clone();
-    let participants = validator_set(&cfg.genesis);
-    let namespace = namespace(&cfg.genesis.chain_id);
+    let participants = cfg.genesis.validator_set();
+    let namespace = cfg.genesis.consensus_namespace();
     let scheme = Scheme::signer(&namespace, participants, cfg.signer.clone())
         .expect("this node's key is not a validator of the genesis");
     let cache = page_cache(cfg.cache_pages);

@@ -14,3 +14,7 @@ pub use chain::ChainInfo;
 pub use mempool::{Mempool, MempoolConfig};
 pub mod engine;
 pub mod gossip;
+pub mod api;
+pub mod views;
+pub mod home;
+pub mod run;

@@ -196,10 +196,9 @@ impl MachinaEngine {
         index: usize,
         channels: Vec<commonware_glue::simulate::engine::ChannelPair<ed25519::PublicKey>>,
     ) -> Handle<()> {
-        let namespace = engine::namespace(&self.genesis.chain_id);
         let scheme = Scheme::signer(
-            &namespace,
-            engine::validator_set(&self.genesis),
+            &self.genesis.consensus_namespace(),
+            self.genesis.validator_set(),
             self.validators[index].clone(),
         )
         .expect("validator key");

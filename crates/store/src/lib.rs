@@ -12,6 +12,7 @@
 //! Crash safety comes from the engine: state and archives are journaled, and on restart the
 //! node replays finalized blocks above the last durable state.
 
+pub mod bundle;
 pub mod proof;
 mod value;
 
@@ -28,6 +29,7 @@ use commonware_storage::{
 use commonware_utils::{NZU16, NZU64, NZUsize};
 use std::num::{NonZeroU16, NonZeroUsize};
 
+pub use bundle::ProofBundle;
 pub use proof::{ProofError, StateProof};
 pub use value::Value;
 

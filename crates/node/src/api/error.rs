@@ -1,0 +1,105 @@
+//! API errors: an HTTP status, a stable machine-readable code and a human message, served as
+//! `{"error": {"code": "...", "message": "..."}}`.
+
+use axum::{
+    Json,
+    extract::rejection::JsonRejection,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use machina_types::ErrorCode;
+use serde_json::json;
+
+/// An API error response.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable code.
+    pub code: &'static str,
+    /// Human explanation.
+    pub message: String,
+}
+
+/// API codes that are not transaction error codes.
+pub mod codes {
+    /// The request body is not valid JSON of the expected shape.
+    pub const MALFORMED_JSON: &str = "malformed_json";
+    /// The request body exceeds the size limit.
+    pub const BODY_TOO_LARGE: &str = "body_too_large";
+    /// The request needs a JSON body.
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
+    /// A path or query parameter is invalid.
+    pub const INVALID_PARAMETER: &str = "invalid_parameter";
+    /// Nothing exists at this id.
+    pub const NOT_FOUND: &str = "not_found";
+    /// The node cannot answer yet (starting up, or the data is not available here).
+    pub const UNAVAILABLE: &str = "unavailable";
+    /// Every code above.
+    pub const ALL: &[&str] =
+        &[MALFORMED_JSON, BODY_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, INVALID_PARAMETER, NOT_FOUND, UNAVAILABLE];
+}
+
+impl ApiError {
+    /// A new error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+
+    /// An invalid path or query parameter.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, codes::INVALID_PARAMETER, message)
+    }
+
+    /// Nothing found.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, message)
+    }
+
+    /// Not available here or yet.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE, message)
+    }
+}
+
+/// The HTTP status a transaction refusal maps to.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::Duplicate => StatusCode::CONFLICT,
+        ErrorCode::SenderLimit => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::MempoolFull => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Oversized => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+impl From<ErrorCode> for ApiError {
+    fn from(code: ErrorCode) -> Self {
+        Self::new(status_of(code), code.name(), code.message())
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                codes::UNSUPPORTED_MEDIA_TYPE,
+                "send the body as JSON with content-type: application/json",
+            ),
+            JsonRejection::BytesRejection(_) => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                codes::BODY_TOO_LARGE,
+                format!("the body exceeds {} bytes", super::BODY_LIMIT),
+            ),
+            other => Self::new(StatusCode::BAD_REQUEST, codes::MALFORMED_JSON, other.body_text()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,323 @@
+//! Route handlers.
+
+use super::{ApiState, error::ApiError, openapi};
+use crate::views::{BlockEvent, BlockView};
+use axum::{
+    Json,
+    extract::{Path, State, rejection::JsonRejection},
+    http::{StatusCode, header},
+    response::{
+        IntoResponse,
+        sse::{Event, KeepAlive, Sse},
+    },
+};
+use commonware_codec::{Decode, Encode};
+use commonware_consensus::{marshal::Identifier, types::Height};
+use machina_app::{
+    exec::keys as chain_keys,
+    modules::bank::{
+        keys as bank_keys,
+        state::{Account, AssetInfo, Nft},
+    },
+    state::{Key, decode_value},
+};
+use machina_store::{ProofBundle, StateProof};
+use machina_types::{
+    Address, BankCall, Call, ErrorCode, Hash, Outcome, Receipt, SignedTransaction,
+    codec::{hex, parse_hex},
+    tx::CheckParams,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::{convert::Infallible, time::Duration};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn parse<T: std::str::FromStr>(what: &str, text: &str) -> ApiResult<T> {
+    text.parse().map_err(|_| ApiError::invalid(format!("invalid {what}: {text:?}")))
+}
+
+async fn read_raw(s: &ApiState, key: &Key) -> ApiResult<Option<Vec<u8>>> {
+    let guard = s.db.read().await;
+    let value = guard
+        .get(&key.digest())
+        .await
+        .map_err(|e| ApiError::unavailable(format!("state read failed: {e}")))?;
+    Ok(value.map(|v| v.0))
+}
+
+async fn read<T: Decode<Cfg = ()>>(s: &ApiState, key: &Key) -> ApiResult<Option<T>> {
+    Ok(read_raw(s, key).await?.map(|bytes| decode_value(key, &bytes)))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+pub(super) async fn health(State(s): State<ApiState>) -> Json<Value> {
+    Json(json!({ "status": "ok", "height": s.chain.height() }))
+}
+
+pub(super) async fn metrics(State(s): State<ApiState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], (s.metrics)())
+}
+
+pub(super) async fn openapi() -> Json<Value> {
+    Json(openapi::document())
+}
+
+pub(super) async fn no_route() -> ApiError {
+    ApiError::not_found("no such route; see /openapi.json")
+}
+
+pub(super) async fn status(State(s): State<ApiState>) -> Json<Value> {
+    let genesis = s.chain.genesis();
+    let tip = s.chain.tip();
+    Json(json!({
+        "chain_id": genesis.chain_id,
+        "genesis_hash": s.chain.genesis_hash(),
+        "height": tip.as_ref().map_or(0, |t| t.height),
+        "latest_digest": tip.as_ref().map(|t| t.digest),
+        "latest_timestamp_ms": tip.as_ref().map(|t| t.header.timestamp_ms),
+        "validators": genesis.validators,
+        "mempool_size": s.chain.mempool().len(),
+        "params": genesis.params,
+    }))
+}
+
+/// Body of `POST /v1/txs`.
+#[derive(Deserialize)]
+pub(super) struct SubmitTx {
+    /// Hex of the signed transaction's canonical encoding.
+    tx: String,
+}
+
+/// Response of `POST /v1/txs`.
+#[derive(Serialize)]
+struct Submitted {
+    hash: Hash,
+}
+
+pub(super) async fn submit(
+    State(s): State<ApiState>,
+    body: Result<Json<SubmitTx>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let Json(body) = body?;
+    let bytes = parse_hex(&body.tx).map_err(|_| ApiError::from(ErrorCode::Malformed))?;
+    let tx = SignedTransaction::decode_checked(&bytes)?;
+    let genesis = s.chain.genesis();
+    let params = CheckParams {
+        chain_id: &genesis.chain_id,
+        height: s.chain.height() + 1,
+        fees: genesis.params.fees,
+    };
+    tx.check(&params)?;
+    let account: Account = read(&s, &bank_keys::account(&tx.tx.signer)).await?.unwrap_or_default();
+    if tx.tx.nonce < account.nonce {
+        return Err(ErrorCode::NonceTooLow.into());
+    }
+    let fee = tx.fee(&genesis.params.fees);
+    if account.balance < fee {
+        return Err(ErrorCode::CannotPayFee.into());
+    }
+    if account.balance < fee.saturating_add(native_spend(&tx)) {
+        return Err(ErrorCode::InsufficientFunds.into());
+    }
+    let hash = tx.hash();
+    s.chain.mempool().insert(tx, hash, Some(account.nonce), now_ms(), true)?;
+    Ok((StatusCode::ACCEPTED, Json(json!(Submitted { hash }))))
+}
+
+/// Native tokens the calls of `tx` send (an admission check; execution decides for real).
+fn native_spend(tx: &SignedTransaction) -> u64 {
+    tx.tx
+        .calls
+        .iter()
+        .map(|call| match call {
+            Call::Bank(BankCall::Transfer { amount, .. }) => *amount,
+            _ => 0,
+        })
+        .fold(0u64, u64::saturating_add)
+}
+
+pub(super) async fn tx_status(State(s): State<ApiState>, Path(hash): Path<String>) -> ApiResult<Json<Value>> {
+    let hash: Hash = parse("transaction hash", &hash)?;
+    if let Some(receipt) = read::<Receipt>(&s, &chain_keys::receipt(&hash)).await? {
+        let status = match receipt.outcome {
+            Outcome::Success => "finalized",
+            Outcome::Failed { .. } => "failed",
+        };
+        let error = match receipt.outcome {
+            Outcome::Failed { code, call } => Some(json!({
+                "code": code.name(), "message": code.message(), "call": call,
+            })),
+            Outcome::Success => None,
+        };
+        return Ok(Json(json!({ "hash": hash, "status": status, "error": error, "receipt": receipt })));
+    }
+    let body = match s.chain.mempool().state(&hash) {
+        Some(crate::mempool::TxState::Pending) => json!({ "hash": hash, "status": "pending" }),
+        Some(crate::mempool::TxState::Dropped(code)) => json!({
+            "hash": hash, "status": "dropped",
+            "error": { "code": code.name(), "message": code.message() },
+        }),
+        None => json!({ "hash": hash, "status": "unknown" }),
+    };
+    Ok(Json(body))
+}
+
+pub(super) async fn receipt(State(s): State<ApiState>, Path(hash): Path<String>) -> ApiResult<Json<Receipt>> {
+    let hash: Hash = parse("transaction hash", &hash)?;
+    read(&s, &chain_keys::receipt(&hash))
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no receipt for {hash}")))
+}
+
+pub(super) async fn account(State(s): State<ApiState>, Path(address): Path<String>) -> ApiResult<Json<Value>> {
+    let address: Address = parse("address", &address)?;
+    let account: Account = read(&s, &bank_keys::account(&address)).await?.unwrap_or_default();
+    let next_nonce = s.chain.mempool().next_nonce(&address).unwrap_or(0).max(account.nonce);
+    Ok(Json(json!({
+        "address": address,
+        "balance": account.balance,
+        "nonce": account.nonce,
+        "next_nonce": next_nonce,
+        "height": s.chain.height(),
+    })))
+}
+
+pub(super) async fn asset_balance(
+    State(s): State<ApiState>,
+    Path((address, asset)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let address: Address = parse("address", &address)?;
+    let asset: u64 = parse("asset id", &asset)?;
+    if read::<AssetInfo>(&s, &bank_keys::asset(asset)).await?.is_none() {
+        return Err(ApiError::not_found(format!("no asset {asset}")));
+    }
+    let balance: u64 = read(&s, &bank_keys::asset_balance(asset, &address)).await?.unwrap_or(0);
+    Ok(Json(json!({ "address": address, "asset": asset, "balance": balance })))
+}
+
+pub(super) async fn asset(State(s): State<ApiState>, Path(asset): Path<String>) -> ApiResult<Json<AssetInfo>> {
+    let asset: u64 = parse("asset id", &asset)?;
+    read(&s, &bank_keys::asset(asset))
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no asset {asset}")))
+}
+
+pub(super) async fn nft(State(s): State<ApiState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id: u64 = parse("token id", &id)?;
+    let nft: Nft = read(&s, &bank_keys::nft(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no token {id}")))?;
+    Ok(Json(json!({ "id": id, "owner": nft.owner, "minter": nft.minter, "metadata_hash": nft.metadata_hash })))
+}
+
+async fn block_view(s: &ApiState, height: u64) -> ApiResult<BlockView> {
+    let block = s
+        .marshal
+        .get_block(Identifier::Height(Height::new(height)))
+        .await
+        .ok_or_else(|| ApiError::not_found(format!("no finalized block at height {height}")))?;
+    let finalization = s.marshal.get_finalization(Height::new(height)).await.map(|f| hex(&f.encode()));
+    Ok(BlockView::new(block.inner(), finalization))
+}
+
+pub(super) async fn latest_block(State(s): State<ApiState>) -> ApiResult<Json<BlockView>> {
+    let height = s.chain.tip().ok_or_else(|| ApiError::unavailable("no block finalized yet"))?.height;
+    Ok(Json(block_view(&s, height).await?))
+}
+
+pub(super) async fn block(State(s): State<ApiState>, Path(height): Path<String>) -> ApiResult<Json<BlockView>> {
+    let height: u64 = parse("height", &height)?;
+    Ok(Json(block_view(&s, height).await?))
+}
+
+pub(super) async fn account_proof(
+    State(s): State<ApiState>,
+    Path(address): Path<String>,
+) -> ApiResult<Json<ProofBundle>> {
+    let address: Address = parse("address", &address)?;
+    let key = bank_keys::account(&address);
+    let decode = |bytes: &[u8]| serde_json::to_value(decode_value::<Account>(&key, bytes)).ok();
+    Ok(Json(prove(&s, key, format!("bank/account/{address}"), decode).await?))
+}
+
+pub(super) async fn key_proof(State(s): State<ApiState>, Path(key): Path<String>) -> ApiResult<Json<ProofBundle>> {
+    let key: Key = parse("state key", &key)?;
+    Ok(Json(prove(&s, key, format!("key {key}"), |_| None).await?))
+}
+
+/// How long a proof request waits for the block of the state it read to be known.
+const PROOF_WAIT: Duration = Duration::from_secs(2);
+
+async fn prove(
+    s: &ApiState,
+    key: Key,
+    description: String,
+    decode: impl Fn(&[u8]) -> Option<Value>,
+) -> ApiResult<ProofBundle> {
+    let started = std::time::Instant::now();
+    loop {
+        let (root, value, proof) = {
+            let guard = s.db.read().await;
+            let root = Hash::from(guard.root());
+            let value = guard.get(&key.digest()).await.map_err(|e| ApiError::unavailable(e.to_string()))?;
+            let proof = match &value {
+                Some(_) => guard.key_value_proof(key.digest()).await.map(|p| StateProof::inclusion(&p)),
+                None => guard.exclusion_proof(&key.digest()).await.map(|p| StateProof::exclusion(&p)),
+            }
+            .map_err(|e| ApiError::unavailable(format!("proof failed: {e}")))?;
+            (root, value.map(|v| v.0), proof)
+        };
+        if let Some((height, _)) = s.chain.block_of_root(&root) {
+            let block = block_view(s, height).await?;
+            let finalization = block
+                .finalization
+                .ok_or_else(|| ApiError::unavailable(format!("no certificate for height {height}")))?;
+            return Ok(ProofBundle {
+                chain_id: s.chain.genesis().chain_id.clone(),
+                height,
+                key,
+                description: Some(description),
+                decoded: value.as_deref().and_then(&decode),
+                value,
+                proof,
+                header: block.header.encoded,
+                finalization,
+            });
+        }
+        if started.elapsed() > PROOF_WAIT {
+            return Err(ApiError::unavailable("no finalized block yet"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub(super) async fn events(
+    State(s): State<ApiState>,
+) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {
+    let receiver = s.chain.subscribe();
+    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+        loop {
+            match receiver.recv().await {
+                Ok(block) => {
+                    let event = BlockEvent {
+                        header: (&block.header).into(),
+                        receipts: block.receipts.to_vec(),
+                    };
+                    let event = Event::default().event("block").json_data(event).expect("serializable");
+                    return Some((Ok(event), receiver));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}

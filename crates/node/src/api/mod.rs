@@ -1,0 +1,57 @@
+//! The HTTP API.
+//!
+//! JSON over HTTP/1.1 (axum). Every error is `{"error": {"code", "message"}}` with a stable
+//! code: transaction refusals use the chain's [`ErrorCode`](machina_types::ErrorCode) names,
+//! other failures the codes in [`error::codes`]. `/openapi.json` describes every route.
+
+pub mod error;
+mod handlers;
+pub mod openapi;
+
+use crate::{application::Databases, chain::ChainInfo, engine::Marshal};
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    routing::{get, post},
+};
+use std::sync::Arc;
+
+/// Largest request body accepted, in bytes.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// Chain knowledge and the mempool.
+    pub chain: Arc<ChainInfo>,
+    /// Finalized blocks and certificates.
+    pub marshal: Marshal,
+    /// The finalized state.
+    pub db: Databases<commonware_runtime::tokio::Context>,
+    /// Renders the node's Prometheus metrics.
+    pub metrics: Arc<dyn Fn() -> String + Send + Sync>,
+}
+
+/// The API's routes.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/health", get(handlers::health))
+        .route("/metrics", get(handlers::metrics))
+        .route("/openapi.json", get(handlers::openapi))
+        .route("/v1/status", get(handlers::status))
+        .route("/v1/txs", post(handlers::submit))
+        .route("/v1/txs/{hash}", get(handlers::tx_status))
+        .route("/v1/receipts/{hash}", get(handlers::receipt))
+        .route("/v1/accounts/{address}", get(handlers::account))
+        .route("/v1/accounts/{address}/assets/{asset}", get(handlers::asset_balance))
+        .route("/v1/assets/{asset}", get(handlers::asset))
+        .route("/v1/nfts/{id}", get(handlers::nft))
+        .route("/v1/blocks/latest", get(handlers::latest_block))
+        .route("/v1/blocks/{height}", get(handlers::block))
+        .route("/v1/proofs/accounts/{address}", get(handlers::account_proof))
+        .route("/v1/proofs/keys/{key}", get(handlers::key_proof))
+        .route("/v1/events", get(handlers::events))
+        .fallback(handlers::no_route)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}

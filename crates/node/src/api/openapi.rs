@@ -1,0 +1,157 @@
+//! The OpenAPI 3.1 document served at `/openapi.json`.
+
+use super::error::codes;
+use machina_types::ErrorCode;
+use serde_json::{Value, json};
+
+fn error_response(description: &str) -> Value {
+    json!({ "description": description, "content": { "application/json": {
+        "schema": { "$ref": "#/components/schemas/Error" } } } })
+}
+
+fn ok(description: &str, schema: Value) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": schema } } })
+}
+
+fn schema(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn path_param(name: &str, description: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "description": description,
+            "schema": { "type": "string" } })
+}
+
+fn get(summary: &str, params: Vec<Value>, response: Value) -> Value {
+    json!({ "get": {
+        "summary": summary,
+        "parameters": params,
+        "responses": {
+            "200": response,
+            "400": error_response("An invalid parameter (`invalid_parameter`)."),
+            "404": error_response("Nothing at this id (`not_found`)."),
+            "503": error_response("Not available yet (`unavailable`)."),
+        }
+    }})
+}
+
+/// The document.
+pub fn document() -> Value {
+    let error_codes: Vec<Value> = ErrorCode::ALL
+        .iter()
+        .map(|c| json!({ "code": c.name(), "number": c.code(), "message": c.message() }))
+        .collect();
+    let mut all_codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.name()).collect();
+    all_codes.extend_from_slice(codes::ALL);
+    let hex = json!({ "type": "string", "pattern": "^[0-9a-f]*$" });
+    let hash = json!({ "type": "string", "pattern": "^[0-9a-f]{64}$" });
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Machina node API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Submit transactions, read finalized state with proofs, follow finalized blocks. \
+                Amounts are integers in the token's smallest unit. Every error is \
+                {\"error\": {\"code\", \"message\"}} with a stable code (see x-error-codes).",
+        },
+        "x-error-codes": error_codes,
+        "paths": {
+            "/health": get("Liveness and finalized height.", vec![], ok("Healthy.", json!({
+                "type": "object", "properties": { "status": { "const": "ok" }, "height": { "type": "integer" } } }))),
+            "/metrics": { "get": { "summary": "Prometheus metrics (finalized_height, mempool_size, \
+                finalized_txs_total, tx_per_second, finality_latency_seconds, and engine metrics).",
+                "responses": { "200": { "description": "Prometheus text format.",
+                    "content": { "text/plain": { "schema": { "type": "string" } } } } } } },
+            "/openapi.json": { "get": { "summary": "This document.", "responses": { "200": {
+                "description": "OpenAPI 3.1.", "content": { "application/json": {} } } } } },
+            "/v1/status": get("Chain id, genesis hash, finalized height, validators, parameters.", vec![],
+                ok("Status.", schema("Status"))),
+            "/v1/txs": { "post": {
+                "summary": "Submit a signed transaction. Checked statelessly (decode, size, chain id, \
+                    expiry, calls, fee, signature) and against the finalized state (nonce, fee and \
+                    native spend covered by the balance), then admitted to the mempool and gossiped.",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["tx"],
+                    "properties": { "tx": { "description": "Hex of the canonical encoding of the signed transaction.", "allOf": [hex] } } } } } },
+                "responses": {
+                    "202": ok("Admitted.", json!({ "type": "object", "properties": { "hash": hash } })),
+                    "400": error_response("Refused: a transaction code (malformed, bad_signature, wrong_chain, expired, no_calls, invalid_call, fee_too_low, nonce_too_low, nonce_too_high, cannot_pay_fee, insufficient_funds) or malformed_json."),
+                    "409": error_response("Already known (`duplicate`)."),
+                    "413": error_response("Body or transaction too large (`body_too_large`, `oversized`)."),
+                    "415": error_response("Body is not JSON (`unsupported_media_type`)."),
+                    "429": error_response("Too many pending transactions from this sender (`sender_limit`)."),
+                    "503": error_response("Mempool full (`mempool_full`)."),
+                }
+            }},
+            "/v1/txs/{hash}": get("Transaction status: pending, finalized, failed (with the failing call and code), dropped (with the reason) or unknown.",
+                vec![path_param("hash", "Transaction hash (hex).")], ok("Status.", schema("TxStatus"))),
+            "/v1/receipts/{hash}": get("Receipt of a finalized transaction.",
+                vec![path_param("hash", "Transaction hash (hex).")], ok("Receipt.", schema("Receipt"))),
+            "/v1/accounts/{address}": get("Native balance and nonce at the latest finalized block; next_nonce counts pending transactions.",
+                vec![path_param("address", "Account address (hex public key).")], ok("Account.", schema("Account"))),
+            "/v1/accounts/{address}/assets/{asset}": get("An account's balance of an asset.",
+                vec![path_param("address", "Account address."), path_param("asset", "Asset id.")],
+                ok("Balance.", json!({ "type": "object", "properties": {
+                    "address": hash, "asset": { "type": "integer" }, "balance": { "type": "integer" } } }))),
+            "/v1/assets/{asset}": get("Asset description and supply.",
+                vec![path_param("asset", "Asset id.")], ok("Asset.", schema("Asset"))),
+            "/v1/nfts/{id}": get("A non-fungible token.", vec![path_param("id", "Token id.")],
+                ok("Token.", json!({ "type": "object", "properties": {
+                    "id": { "type": "integer" }, "owner": hash, "minter": hash, "metadata_hash": hash } }))),
+            "/v1/blocks/latest": get("The latest finalized block.", vec![], ok("Block.", schema("Block"))),
+            "/v1/blocks/{height}": get("A finalized block by height, with its finalization certificate.",
+                vec![path_param("height", "Block height.")], ok("Block.", schema("Block"))),
+            "/v1/proofs/accounts/{address}": get("Proof of an account (value or absence) at the latest finalized block, verifiable offline with `machina verify-proof`.",
+                vec![path_param("address", "Account address.")], ok("Proof bundle.", schema("ProofBundle"))),
+            "/v1/proofs/keys/{key}": get("Proof of any state key (value or absence) at the latest finalized block.",
+                vec![path_param("key", "State key (hex, 32 bytes).")], ok("Proof bundle.", schema("ProofBundle"))),
+            "/v1/events": { "get": {
+                "summary": "Server-sent events: one `block` event per finalized block, with its header and receipts.",
+                "responses": { "200": { "description": "text/event-stream of BlockEvent JSON.",
+                    "content": { "text/event-stream": { "schema": schema("BlockEvent") } } } } } },
+        },
+        "components": { "schemas": {
+            "Error": { "type": "object", "required": ["error"], "properties": { "error": {
+                "type": "object", "required": ["code", "message"], "properties": {
+                    "code": { "type": "string", "enum": all_codes }, "message": { "type": "string" } } } } },
+            "Status": { "type": "object", "properties": {
+                "chain_id": { "type": "string" }, "genesis_hash": hash, "height": { "type": "integer" },
+                "latest_digest": hash, "latest_timestamp_ms": { "type": "integer" },
+                "validators": { "type": "array", "items": hash }, "mempool_size": { "type": "integer" },
+                "params": { "type": "object" } } },
+            "TxStatus": { "type": "object", "required": ["hash", "status"], "properties": {
+                "hash": hash, "status": { "enum": ["pending", "finalized", "failed", "dropped", "unknown"] },
+                "error": { "type": ["object", "null"], "properties": { "code": { "type": "string" },
+                    "message": { "type": "string" }, "call": { "type": "integer" } } },
+                "receipt": schema("Receipt") } },
+            "Receipt": { "type": "object", "properties": {
+                "tx_hash": hash, "height": { "type": "integer" }, "index": { "type": "integer" },
+                "signer": hash, "fee": { "type": "integer" },
+                "outcome": { "type": "object", "properties": { "status": { "enum": ["success", "failed"] },
+                    "call": { "type": "integer" }, "code": { "type": "string" } } },
+                "events": { "type": "array", "items": { "type": "object",
+                    "properties": { "event": { "type": "string" } } } } } },
+            "Account": { "type": "object", "properties": { "address": hash, "balance": { "type": "integer" },
+                "nonce": { "type": "integer" }, "next_nonce": { "type": "integer" }, "height": { "type": "integer" } } },
+            "Asset": { "type": "object", "properties": { "id": { "type": "integer" }, "issuer": hash,
+                "symbol": { "type": "string" }, "name": { "type": "string" }, "decimals": { "type": "integer" },
+                "max_supply": { "type": ["integer", "null"] }, "supply": { "type": "integer" }, "metadata": hex } },
+            "Header": { "type": "object", "properties": { "digest": hash, "height": { "type": "integer" },
+                "parent": hash, "timestamp_ms": { "type": "integer" }, "epoch": { "type": "integer" },
+                "view": { "type": "integer" }, "parent_view": { "type": "integer" }, "proposer": hash,
+                "tx_root": hash, "tx_count": { "type": "integer" }, "state_root": hash, "ops_root": hash,
+                "ops_range": { "type": "object" }, "encoded": hex } },
+            "Block": { "type": "object", "properties": { "header": schema("Header"),
+                "txs": { "type": "array", "items": { "type": "object" } },
+                "finalization": { "description": "Hex of the finalization certificate.", "type": ["string", "null"] } } },
+            "BlockEvent": { "type": "object", "properties": { "header": schema("Header"),
+                "receipts": { "type": "array", "items": schema("Receipt") } } },
+            "ProofBundle": { "type": "object", "properties": {
+                "chain_id": { "type": "string" }, "height": { "type": "integer" }, "key": hash,
+                "description": { "type": "string" }, "value": { "type": ["string", "null"] },
+                "decoded": { "type": ["object", "null"] },
+                "proof": { "type": "object", "properties": { "kind": { "enum": ["inclusion", "exclusion"] }, "proof": hex } },
+                "header": hex, "finalization": hex } },
+        }},
+    })
+}

@@ -1,0 +1,156 @@
+//! Runs a validator from its home directory on the tokio runtime: authenticated p2p over
+//! TCP, the consensus engine, and the HTTP API, until Ctrl-C.
+
+use crate::{
+    api::{self, ApiState},
+    engine::{self, Channels, EngineConfig, Timeouts, channel},
+    home::{Home, HomeError},
+};
+use commonware_cryptography::{ChaCha20Poly1305, Signer, ed25519};
+use commonware_p2p::{Address as PeerAddress, AddressableManager, authenticated::lookup};
+use commonware_runtime::{Metrics, Quota, Runner, Spawner, Supervisor, tokio as cw_tokio};
+use commonware_stream::{
+    cups::{self, Cups},
+    sake::{self, Sake},
+};
+use commonware_utils::{NZU32, NZUsize, TryCollect, ordered::Map};
+use std::{sync::Arc, time::Duration};
+
+/// Why the node stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The home directory is unusable.
+    #[error(transparent)]
+    Home(#[from] HomeError),
+    /// The node's key is not one of the genesis validators.
+    #[error("this node's key {0} is not a validator of the genesis")]
+    NotValidator(machina_types::Address),
+    /// The API could not listen.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A part of the node stopped unexpectedly.
+    #[error("node stopped: {0}")]
+    Stopped(String),
+}
+
+/// Messages per second per peer on each p2p channel.
+const CHANNEL_QUOTA: Quota = Quota::per_second(NZU32!(8_192));
+
+/// Runs the node in `home` until Ctrl-C (or a fatal error).
+pub fn run(home: &Home) -> Result<(), RunError> {
+    let config = home.config()?;
+    let genesis = Arc::new(home.genesis()?);
+    let key = home.validator_key()?;
+    let me = machina_types::Address::of(&key.public_key());
+    if !genesis.validators.contains(&me) {
+        return Err(RunError::NotValidator(me));
+    }
+    let threads = match config.worker_threads {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let runtime = cw_tokio::Config::new()
+        .with_storage_directory(home.data_dir())
+        .with_worker_threads(threads)
+        .with_catch_panics(false);
+    cw_tokio::Runner::new(runtime).start(|context| async move {
+        let listener = tokio::net::TcpListener::bind(config.api_listen)
+            .await
+            .map_err(|source| RunError::Listen { addr: config.api_listen, source })?;
+        let validators = genesis.validator_set();
+        let (pairs, p2p) = start_p2p(&context, &key, &genesis, &config, &validators);
+        let (network, oracle) = p2p;
+        let network = network.start();
+
+        let engine_cfg = EngineConfig {
+            signer: key,
+            genesis: genesis.clone(),
+            partition_prefix: "machina".into(),
+            mempool: config.mempool,
+            timeouts: Timeouts::for_validators(validators.len()),
+            cache_pages: NZUsize!(16_384),
+        };
+        let node = engine::start(
+            context.child("engine"),
+            engine_cfg,
+            Channels { pairs },
+            oracle.clone(),
+            oracle,
+            |mailbox| mailbox,
+        )
+        .await;
+        tracing::info!(api = %config.api_listen, p2p = %config.p2p_listen, "node started");
+
+        let metrics_context = context.child("metrics");
+        let metrics: Arc<dyn Fn() -> String + Send + Sync> = Arc::new(move || metrics_context.encode());
+        let stopped = context.stopped();
+        let api = context.child("api").spawn({
+            let (chain, marshal, stateful) = (node.chain.clone(), node.marshal.clone(), node.stateful.clone());
+            move |_| async move {
+                let db = stateful.subscribe_databases().await;
+                let app = api::router(ApiState { chain, marshal, db, metrics });
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            }
+        });
+
+        let outcome = tokio::select! {
+            _ = tokio::signal::ctrl_c() => Ok(()),
+            r = node.handle => Err(RunError::Stopped(format!("consensus engine: {r:?}"))),
+            r = network => Err(RunError::Stopped(format!("p2p network: {r:?}"))),
+            r = api => Err(RunError::Stopped(format!("api server: {r:?}"))),
+        };
+        tracing::info!("shutting down");
+        let _ = context.stop(0, Some(Duration::from_secs(5))).await;
+        outcome
+    })
+}
+
+type Handshake = commonware_stream::SakeCups<ed25519::PrivateKey, ChaCha20Poly1305>;
+type Network = lookup::Network<cw_tokio::Context, Handshake>;
+type Oracle = lookup::Oracle<ed25519::PublicKey>;
+type Pair = (lookup::Sender<ed25519::PublicKey, cw_tokio::Context>, lookup::Receiver<ed25519::PublicKey>);
+
+fn start_p2p(
+    context: &cw_tokio::Context,
+    key: &ed25519::PrivateKey,
+    genesis: &machina_app::Genesis,
+    config: &crate::home::NodeConfig,
+    validators: &commonware_utils::ordered::Set<ed25519::PublicKey>,
+) -> (Vec<Pair>, (Network, Oracle)) {
+    let handshake: Handshake = Cups::new(
+        Sake {
+            signer: key.clone(),
+            synchrony_bound: Duration::from_secs(5),
+            max_handshake_age: Duration::from_secs(10),
+            version: sake::Version::V1,
+        },
+        cups::Version::V1,
+    );
+    let namespace = format!("machina/{}/p2p", genesis.chain_id).into_bytes();
+    let max_peers = commonware_p2p::authenticated::peer_set_limit(validators.iter(), &key.public_key());
+    let max_message = engine::max_message_size(validators.len());
+    let make = if config.local_network { lookup::Config::local } else { lookup::Config::recommended };
+    let p2p_cfg = make(handshake, &namespace, config.p2p_listen, max_peers, max_message, NZUsize!(1024));
+    let (mut network, mut oracle) = lookup::Network::new(context.child("p2p"), p2p_cfg);
+    let mut peers: Vec<(ed25519::PublicKey, PeerAddress)> = config
+        .peers
+        .iter()
+        .filter_map(|p| Some((p.public_key.public_key()?, PeerAddress::from(p.address))))
+        .collect();
+    peers.push((key.public_key(), PeerAddress::from(config.p2p_listen)));
+    peers.sort_by(|a, b| a.0.cmp(&b.0));
+    peers.dedup_by(|a, b| a.0 == b.0);
+    let peers: Map<ed25519::PublicKey, PeerAddress> = peers.into_iter().try_collect().expect("deduplicated");
+    let _ = oracle.track(0, peers);
+    let pairs = channel::ALL.iter().map(|c| network.register(*c, CHANNEL_QUOTA)).collect();
+    (pairs, (network, oracle))
+}

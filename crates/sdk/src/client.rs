@@ -1,0 +1,232 @@
+//! A blocking client of the node's HTTP API.
+
+use crate::{Error, Result, tx};
+use commonware_codec::Encode;
+use commonware_cryptography::{Signer, ed25519::PrivateKey};
+use machina_app::{Params, modules::bank::state::AssetInfo};
+use machina_store::ProofBundle;
+use machina_types::{Address, Call, Hash, Receipt, SignedTransaction, codec::hex};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// `GET /v1/status`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Status {
+    /// Chain id.
+    pub chain_id: String,
+    /// Genesis hash.
+    pub genesis_hash: Hash,
+    /// Finalized height.
+    pub height: u64,
+    /// Digest of the latest finalized block.
+    pub latest_digest: Option<Hash>,
+    /// Validators.
+    pub validators: Vec<Address>,
+    /// Pending transactions.
+    pub mempool_size: usize,
+    /// Chain parameters.
+    pub params: Params,
+}
+
+/// `GET /v1/accounts/{address}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AccountInfo {
+    /// Address.
+    pub address: Address,
+    /// Native balance.
+    pub balance: u64,
+    /// Nonce at the latest finalized block.
+    pub nonce: u64,
+    /// Next nonce counting pending transactions.
+    pub next_nonce: u64,
+    /// Height the answer is from.
+    pub height: u64,
+}
+
+/// An error as the API reports it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ApiErrorBody {
+    /// Stable code.
+    pub code: String,
+    /// Human message.
+    pub message: String,
+    /// For failed transactions, the failing call.
+    #[serde(default)]
+    pub call: Option<u8>,
+}
+
+/// `GET /v1/txs/{hash}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TxStatus {
+    /// Transaction hash.
+    pub hash: Hash,
+    /// `pending`, `finalized`, `failed`, `dropped` or `unknown`.
+    pub status: String,
+    /// Why it failed or was dropped.
+    #[serde(default)]
+    pub error: Option<ApiErrorBody>,
+    /// The receipt, once included.
+    #[serde(default)]
+    pub receipt: Option<Receipt>,
+}
+
+impl TxStatus {
+    /// Whether the transaction reached a final state (included or dropped).
+    pub fn is_final(&self) -> bool {
+        matches!(self.status.as_str(), "finalized" | "failed" | "dropped")
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    error: ApiErrorBody,
+}
+
+#[derive(Deserialize)]
+struct Submitted {
+    hash: Hash,
+}
+
+/// A client of one node.
+#[derive(Clone, Debug)]
+pub struct Client {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    /// A client of the node at `url` (e.g. `http://127.0.0.1:7700`).
+    pub fn new(url: &str) -> Self {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build();
+        Self { base: url.trim_end_matches('/').to_string(), agent: config.into() }
+    }
+
+    /// The node URL.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    fn handle<T: DeserializeOwned>(url: &str, response: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<T> {
+        let transport = |e: ureq::Error| Error::Transport { url: url.to_string(), message: e.to_string() };
+        let mut response = response.map_err(transport)?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().map_err(transport)?;
+        if status >= 400 {
+            let body: ErrorEnvelope = serde_json::from_str(&text).map_err(|_| Error::Api {
+                status,
+                code: "http_error".into(),
+                message: text.clone(),
+            })?;
+            return Err(Error::Api { status, code: body.error.code, message: body.error.message });
+        }
+        serde_json::from_str(&text)
+            .map_err(|e| Error::Transport { url: url.to_string(), message: format!("unexpected response: {e}") })
+    }
+
+    /// `GET` a path and decode the JSON answer.
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let url = format!("{}{path}", self.base);
+        Self::handle(&url, self.agent.get(&url).call())
+    }
+
+    /// `POST` a JSON body to a path and decode the JSON answer.
+    pub fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T> {
+        let url = format!("{}{path}", self.base);
+        Self::handle(&url, self.agent.post(&url).send_json(body))
+    }
+
+    /// Chain status.
+    pub fn status(&self) -> Result<Status> {
+        self.get("/v1/status")
+    }
+
+    /// An account's balance and nonces.
+    pub fn account(&self, address: &Address) -> Result<AccountInfo> {
+        self.get(&format!("/v1/accounts/{address}"))
+    }
+
+    /// Submits a signed transaction; returns its hash.
+    pub fn submit(&self, tx: &SignedTransaction) -> Result<Hash> {
+        let body = serde_json::json!({ "tx": hex(&tx.encode()) });
+        Ok(self.post::<Submitted>("/v1/txs", &body)?.hash)
+    }
+
+    /// A transaction's status.
+    pub fn tx(&self, hash: &Hash) -> Result<TxStatus> {
+        self.get(&format!("/v1/txs/{hash}"))
+    }
+
+    /// Polls until the transaction is final (or `timeout` passes).
+    pub fn wait(&self, hash: &Hash, timeout: Duration) -> Result<TxStatus> {
+        let start = Instant::now();
+        loop {
+            let status = self.tx(hash)?;
+            if status.is_final() {
+                return Ok(status);
+            }
+            if start.elapsed() > timeout {
+                return Err(Error::Timeout(format!("transaction {hash} still {} after {timeout:?}", status.status)));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The receipt of an included transaction.
+    pub fn receipt(&self, hash: &Hash) -> Result<Receipt> {
+        self.get(&format!("/v1/receipts/{hash}"))
+    }
+
+    /// An asset.
+    pub fn asset(&self, id: u64) -> Result<AssetInfo> {
+        self.get(&format!("/v1/assets/{id}"))
+    }
+
+    /// An account's balance of an asset.
+    pub fn asset_balance(&self, address: &Address, asset: u64) -> Result<u64> {
+        let v: Value = self.get(&format!("/v1/accounts/{address}/assets/{asset}"))?;
+        Ok(v["balance"].as_u64().unwrap_or(0))
+    }
+
+    /// A non-fungible token.
+    pub fn nft(&self, id: u64) -> Result<Value> {
+        self.get(&format!("/v1/nfts/{id}"))
+    }
+
+    /// A finalized block (the latest if `height` is `None`).
+    pub fn block(&self, height: Option<u64>) -> Result<Value> {
+        match height {
+            Some(h) => self.get(&format!("/v1/blocks/{h}")),
+            None => self.get("/v1/blocks/latest"),
+        }
+    }
+
+    /// A proof of an account at the latest finalized block.
+    pub fn account_proof(&self, address: &Address) -> Result<ProofBundle> {
+        self.get(&format!("/v1/proofs/accounts/{address}"))
+    }
+
+    /// A proof of any state key at the latest finalized block.
+    pub fn key_proof(&self, key: &Hash) -> Result<ProofBundle> {
+        self.get(&format!("/v1/proofs/keys/{key}"))
+    }
+
+    /// Builds, signs and submits a transaction of `calls` from `key`, with the next nonce and
+    /// the exact fee; returns the transaction and its hash.
+    pub fn send(&self, key: &PrivateKey, calls: Vec<Call>) -> Result<(SignedTransaction, Hash)> {
+        let status = self.status()?;
+        let account = self.account(&Address::of(&key.public_key()))?;
+        let params = tx::TxParams {
+            chain_id: status.chain_id,
+            nonce: account.next_nonce,
+            expiry_height: status.height + tx::DEFAULT_VALIDITY_BLOCKS,
+            fees: status.params.fees,
+        };
+        let tx = tx::build(key, &params, calls);
+        let hash = self.submit(&tx)?;
+        Ok((tx, hash))
+    }
+}
