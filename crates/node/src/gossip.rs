@@ -9,7 +9,7 @@ use crate::chain::ChainInfo;
 use commonware_codec::{Decode, Encode};
 use commonware_p2p::{Receiver, Recipients, Sender};
 use commonware_runtime::{Clock, Handle, Spawner};
-use machina_types::{SignedTransaction, limits::TX_SIZE_MAX, tx::CheckParams};
+use machina_types::{SignedTransaction, limits::TX_SIZE_MAX};
 use std::{sync::Arc, time::Duration};
 
 /// Most transactions in one gossip message.
@@ -45,7 +45,11 @@ where
             },
             message = receiver.recv() => {
                 let Ok((_, bytes)) = message else { return };
-                admit(&chain, bytes, &mut context);
+                let now_ms = context
+                    .current()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                admit(&chain, bytes, now_ms, &mut context);
             },
         }
     }
@@ -59,29 +63,8 @@ fn flush<S: Sender>(chain: &ChainInfo, sender: &mut S) {
     }
 }
 
-fn admit(chain: &ChainInfo, bytes: impl commonware_codec::Buf, rng: &mut impl rand_core::CryptoRng) {
+fn admit(chain: &ChainInfo, bytes: impl commonware_codec::Buf, now_ms: u64, rng: &mut impl rand_core::CryptoRng) {
     let cfg = (commonware_codec::RangeCfg::new(0..=TXS_PER_MESSAGE_MAX), ());
     let Ok(txs) = Vec::<SignedTransaction>::decode_cfg(bytes, &cfg) else { return };
-    let genesis = chain.genesis();
-    let params = CheckParams {
-        chain_id: &genesis.chain_id,
-        height: chain.height() + 1,
-        fees: genesis.params.fees,
-    };
-    let mempool = chain.mempool();
-    let fresh: Vec<(SignedTransaction, machina_types::Hash)> = txs
-        .into_iter()
-        .map(|tx| {
-            let hash = tx.hash();
-            (tx, hash)
-        })
-        .filter(|(tx, hash)| !mempool.contains(hash) && tx.check_envelope(&params).is_ok())
-        .collect();
-    let (txs, hashes): (Vec<_>, Vec<_>) = fresh.into_iter().unzip();
-    if !crate::execute::verify_signatures(&txs, &hashes, |_| false, rng) {
-        return;
-    }
-    for (tx, hash) in txs.into_iter().zip(hashes) {
-        let _ = mempool.insert(tx, hash, None, 0, false);
-    }
+    crate::ingress::admit(chain, txs, now_ms, false, rng);
 }

@@ -17,4 +17,5 @@ pub mod gossip;
 pub mod api;
 pub mod views;
 pub mod home;
+pub mod ingress;
 pub mod run;

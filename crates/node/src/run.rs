@@ -41,8 +41,24 @@ pub enum RunError {
 /// Messages per second per peer on each p2p channel.
 const CHANNEL_QUOTA: Quota = Quota::per_second(NZU32!(8_192));
 
-/// Runs the node in `home` until Ctrl-C (or a fatal error).
-pub fn run(home: &Home) -> Result<(), RunError> {
+/// What a started node hands to its caller.
+pub struct Started {
+    /// Chain knowledge and the mempool.
+    pub chain: Arc<crate::chain::ChainInfo>,
+    /// Where the API listens.
+    pub api: std::net::SocketAddr,
+}
+
+/// Runs the node in `home` until `shutdown` resolves (or a fatal error). `started` is called
+/// once the node runs.
+pub fn run<F>(
+    home: &Home,
+    shutdown: F,
+    started: impl FnOnce(Started) + Send + 'static,
+) -> Result<(), RunError>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
     let config = home.config()?;
     let genesis = Arc::new(home.genesis()?);
     let key = home.validator_key()?;
@@ -76,7 +92,7 @@ pub fn run(home: &Home) -> Result<(), RunError> {
             cache_pages: NZUsize!(16_384),
         };
         let node = engine::start(
-            context.child("engine"),
+            context.child("machina"),
             engine_cfg,
             Channels { pairs },
             oracle.clone(),
@@ -85,6 +101,7 @@ pub fn run(home: &Home) -> Result<(), RunError> {
         )
         .await;
         tracing::info!(api = %config.api_listen, p2p = %config.p2p_listen, "node started");
+        started(Started { chain: node.chain.clone(), api: config.api_listen });
 
         let metrics_context = context.child("metrics");
         let metrics: Arc<dyn Fn() -> String + Send + Sync> = Arc::new(move || metrics_context.encode());
@@ -103,7 +120,7 @@ pub fn run(home: &Home) -> Result<(), RunError> {
         });
 
         let outcome = tokio::select! {
-            _ = tokio::signal::ctrl_c() => Ok(()),
+            _ = shutdown => Ok(()),
             r = node.handle => Err(RunError::Stopped(format!("consensus engine: {r:?}"))),
             r = network => Err(RunError::Stopped(format!("p2p network: {r:?}"))),
             r = api => Err(RunError::Stopped(format!("api server: {r:?}"))),

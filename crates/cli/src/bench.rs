@@ -1,0 +1,371 @@
+//! `machina bench`: performance measured on real nodes.
+//!
+//! `bench transfers` starts N validators in this process (each with its own runtime,
+//! storage directory and p2p over loopback TCP, as separate nodes would have), pre-signs
+//! transfers between funded accounts, feeds them to the validators' mempools through the
+//! same admission path gossip uses (stateless checks, batched signature verification), and
+//! measures what gets finalized: transactions per second, finality latency from admission
+//! to the finalized block, and block sizes. Every block is committed durably (state and
+//! archives synced) before the next is acknowledged, as in normal operation.
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use commonware_cryptography::{Signer, ed25519::PrivateKey};
+use machina_app::{Genesis, Params, genesis::GenesisAccount};
+use machina_node::{
+    ChainInfo,
+    home::{Home, NodeConfig, Peer},
+    run::{self, Started},
+};
+use machina_sdk::tx::{TxParams, build};
+use machina_types::{Address, BankCall, Call, Hash, SignedTransaction};
+use serde::Serialize;
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex, mpsc},
+    time::{Duration, Instant},
+};
+
+/// Benchmarks.
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Finalized native transfers per second and finality latency.
+    Transfers {
+        /// Validators.
+        #[arg(long, default_value_t = 1)]
+        validators: usize,
+        /// Transfers to submit.
+        #[arg(long, default_value_t = 200_000)]
+        txs: usize,
+        /// Funded sender accounts.
+        #[arg(long, default_value_t = 2_000)]
+        accounts: usize,
+        /// Target block interval (ms).
+        #[arg(long, default_value_t = 100)]
+        block_interval_ms: u64,
+        /// Most transactions per block.
+        #[arg(long, default_value_t = 16_384)]
+        max_block_txs: u32,
+        /// Most transactions waiting in mempools at once (the offered load's window).
+        #[arg(long, default_value_t = 40_000)]
+        window: usize,
+        /// Directory for the nodes' data [default: a fresh temporary directory].
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
+}
+
+/// Results of `bench transfers`.
+#[derive(Debug, Serialize)]
+pub struct TransfersReport {
+    /// Validators.
+    pub validators: usize,
+    /// Transactions submitted.
+    pub submitted: usize,
+    /// Transactions finalized.
+    pub finalized: usize,
+    /// Seconds from the first admission to the last finalization.
+    pub seconds: f64,
+    /// Finalized transactions per second.
+    pub tx_per_s: f64,
+    /// Finality latency percentiles, ms (admission to finalized block).
+    pub finality_ms_p50: f64,
+    /// 99th percentile.
+    pub finality_ms_p99: f64,
+    /// Blocks finalized while measuring.
+    pub blocks: usize,
+    /// Average transactions per non-empty block.
+    pub block_txs_avg: f64,
+    /// Largest block.
+    pub block_txs_max: usize,
+    /// Target block interval.
+    pub block_interval_ms: u64,
+    /// How state is committed.
+    pub commit: &'static str,
+    /// CPU cores available.
+    pub cores: usize,
+}
+
+/// Runs a benchmark.
+pub fn run(cmd: BenchCommand, json: bool) -> Result<()> {
+    match cmd {
+        BenchCommand::Transfers { validators, txs, accounts, block_interval_ms, max_block_txs, window, dir } => {
+            let report = transfers(validators, txs, accounts, block_interval_ms, max_block_txs, window, dir)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "validators          {}\nfinalized           {} of {} transfers in {:.2} s\n\
+                     throughput          {:.0} tx/s\nfinality latency    p50 {:.1} ms, p99 {:.1} ms\n\
+                     blocks              {} (avg {:.0} tx, max {} tx, interval target {} ms)\n\
+                     commit              {}\ncores               {}",
+                    report.validators,
+                    report.finalized,
+                    report.submitted,
+                    report.seconds,
+                    report.tx_per_s,
+                    report.finality_ms_p50,
+                    report.finality_ms_p99,
+                    report.blocks,
+                    report.block_txs_avg,
+                    report.block_txs_max,
+                    report.block_interval_ms,
+                    report.commit,
+                    report.cores,
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn free_port() -> Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// Writes `validators` homes for the benchmark chain; returns them.
+fn bench_homes(
+    root: &std::path::Path,
+    validators: usize,
+    senders: &[PrivateKey],
+    params: Params,
+) -> Result<Vec<Home>> {
+    let keys: Vec<PrivateKey> = (0..validators as u64).map(|i| PrivateKey::from_seed(u64::MAX - i)).collect();
+    let genesis = Genesis {
+        chain_id: "machina-bench".into(),
+        genesis_time_ms: 0,
+        validators: keys.iter().map(|k| Address::of(&k.public_key())).collect(),
+        accounts: senders
+            .iter()
+            .map(|k| GenesisAccount { address: Address::of(&k.public_key()), balance: 1 << 40 })
+            .collect(),
+        params,
+    };
+    genesis.validate()?;
+    let addrs: Vec<(SocketAddr, SocketAddr)> =
+        (0..validators).map(|_| Ok((free_port()?, free_port()?))).collect::<Result<_>>()?;
+    let mut homes = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let home = Home::new(root.join(format!("node{i}")));
+        let peers = keys
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(j, k)| Peer { public_key: Address::of(&k.public_key()), address: addrs[j].1 })
+            .collect();
+        let mut config = NodeConfig::new(addrs[i].0, addrs[i].1, peers);
+        config.mempool.max_txs = 1_000_000;
+        config.log = "warn".into();
+        home.write_validator_key(key)?;
+        home.write_genesis(&genesis)?;
+        home.write_config(&config)?;
+        homes.push(home);
+    }
+    Ok(homes)
+}
+
+/// Signs `count` transfers spread over `senders` (sequential nonces per sender).
+fn presign(senders: &[PrivateKey], count: usize, params: &Params) -> Vec<SignedTransaction> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let per_thread = count.div_ceil(threads);
+    let addresses: Vec<Address> = senders.iter().map(|k| Address::of(&k.public_key())).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let addresses = &addresses;
+                scope.spawn(move || {
+                    let range = (t * per_thread)..((t + 1) * per_thread).min(count);
+                    range
+                        .map(|i| {
+                            let sender = i % senders.len();
+                            let tx_params = TxParams {
+                                chain_id: "machina-bench".into(),
+                                nonce: (i / senders.len()) as u64,
+                                expiry_height: u64::MAX,
+                                fees: params.fees,
+                            };
+                            let to = addresses[(i * 7 + 1) % addresses.len()];
+                            let calls = vec![Call::Bank(BankCall::Transfer { to, amount: 1 + (i % 1000) as u64 })];
+                            build(&senders[sender], &tx_params, calls)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("signer thread")).collect()
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn transfers(
+    validators: usize,
+    count: usize,
+    accounts: usize,
+    block_interval_ms: u64,
+    max_block_txs: u32,
+    window: usize,
+    dir: Option<std::path::PathBuf>,
+) -> Result<TransfersReport> {
+    let root = match dir {
+        Some(d) => d,
+        None => std::env::temp_dir().join(format!("machina-bench-{}", std::process::id())),
+    };
+    let _ = std::fs::remove_dir_all(&root);
+    let params = Params { block_interval_ms, max_block_txs, ..Params::default() };
+    let senders: Vec<PrivateKey> = (0..accounts as u64).map(|i| PrivateKey::from_seed(10_000 + i)).collect();
+    let homes = bench_homes(&root, validators, &senders, params.clone())?;
+    eprintln!("signing {count} transfers from {accounts} accounts...");
+    let txs = presign(&senders, count, &params);
+
+    let (started_tx, started_rx) = mpsc::channel::<Started>();
+    let mut stops = Vec::new();
+    let mut threads = Vec::new();
+    for home in homes {
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        stops.push(stop_tx);
+        let started_tx = started_tx.clone();
+        threads.push(std::thread::spawn(move || {
+            let shutdown = async move {
+                let _ = stop_rx.await;
+            };
+            run::run(&home, shutdown, move |s| {
+                let _ = started_tx.send(s);
+            })
+        }));
+    }
+    let chains: Vec<Arc<ChainInfo>> = (0..validators)
+        .map(|_| started_rx.recv_timeout(Duration::from_secs(60)).map(|s| s.chain))
+        .collect::<Result<_, _>>()
+        .context("validators did not start")?;
+    while chains[0].height() < 2 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    eprintln!("{validators} validator(s) finalizing; submitting...");
+
+    let submitted: Arc<Mutex<HashMap<Hash, Instant>>> = Arc::new(Mutex::new(HashMap::with_capacity(count)));
+    let observer = observe(chains[0].clone(), submitted.clone(), count);
+    let started = Instant::now();
+    feed(&chains, txs, window, &submitted);
+    let observed = observer.join().expect("observer thread");
+
+    for stop in stops {
+        let _ = stop.send(());
+    }
+    for thread in threads {
+        thread.join().expect("node thread")?;
+    }
+    let _ = std::fs::remove_dir_all(&root);
+
+    let seconds = observed.last_finalized.map_or(0.0, |t| t.duration_since(started).as_secs_f64());
+    let mut latencies = observed.latencies_ms;
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    let non_empty: Vec<usize> = observed.block_sizes.iter().copied().filter(|n| *n > 0).collect();
+    Ok(TransfersReport {
+        validators,
+        submitted: count,
+        finalized: latencies.len(),
+        seconds,
+        tx_per_s: if seconds > 0.0 { latencies.len() as f64 / seconds } else { 0.0 },
+        finality_ms_p50: percentile(&latencies, 50.0),
+        finality_ms_p99: percentile(&latencies, 99.0),
+        blocks: observed.block_sizes.len(),
+        block_txs_avg: if non_empty.is_empty() { 0.0 } else { non_empty.iter().sum::<usize>() as f64 / non_empty.len() as f64 },
+        block_txs_max: non_empty.iter().copied().max().unwrap_or(0),
+        block_interval_ms,
+        commit: "durable every block (state and archives synced before the block is acknowledged)",
+        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+    })
+}
+
+/// Admits `txs` to the validators (each sender always to the same validator), keeping at
+/// most `window` waiting.
+fn feed(chains: &[Arc<ChainInfo>], txs: Vec<SignedTransaction>, window: usize, submitted: &Mutex<HashMap<Hash, Instant>>) {
+    let mut rng = commonware_utils::sys_rng();
+    let mut queues: Vec<Vec<SignedTransaction>> = vec![Vec::new(); chains.len()];
+    for tx in txs {
+        let v = (tx.tx.signer.0[0] as usize) % chains.len();
+        queues[v].push(tx);
+    }
+    let mut cursors = vec![0usize; chains.len()];
+    const CHUNK: usize = 1024;
+    loop {
+        let mut progressed = false;
+        for (v, chain) in chains.iter().enumerate() {
+            if cursors[v] >= queues[v].len() {
+                continue;
+            }
+            if chain.mempool().len() > window / chains.len() {
+                continue;
+            }
+            let end = (cursors[v] + CHUNK).min(queues[v].len());
+            let chunk: Vec<SignedTransaction> = queues[v][cursors[v]..end].to_vec();
+            cursors[v] = end;
+            let now = Instant::now();
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let results = machina_node::ingress::admit(chain, chunk, now_ms, true, &mut rng);
+            let mut map = submitted.lock().expect("submitted lock");
+            for hash in results.into_iter().flatten() {
+                map.insert(hash, now);
+            }
+            progressed = true;
+        }
+        if cursors.iter().zip(&queues).all(|(c, q)| *c >= q.len()) {
+            return;
+        }
+        if !progressed {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+struct Observed {
+    latencies_ms: Vec<f64>,
+    block_sizes: Vec<usize>,
+    last_finalized: Option<Instant>,
+}
+
+/// Watches finalized blocks until `expected` transactions are finalized (or progress stops).
+fn observe(chain: Arc<ChainInfo>, submitted: Arc<Mutex<HashMap<Hash, Instant>>>, expected: usize) -> std::thread::JoinHandle<Observed> {
+    let mut events = chain.subscribe();
+    std::thread::spawn(move || {
+        let mut observed = Observed { latencies_ms: Vec::with_capacity(expected), block_sizes: Vec::new(), last_finalized: None };
+        let mut last_progress = Instant::now();
+        while observed.latencies_ms.len() < expected && last_progress.elapsed() < Duration::from_secs(30) {
+            let block = match events.try_recv() {
+                Ok(block) => block,
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => continue,
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
+            };
+            let now = Instant::now();
+            let map = submitted.lock().expect("submitted lock");
+            let mut counted = 0;
+            for receipt in block.receipts.iter() {
+                if let Some(at) = map.get(&receipt.tx_hash) {
+                    observed.latencies_ms.push(now.duration_since(*at).as_secs_f64() * 1000.0);
+                    counted += 1;
+                }
+            }
+            if counted > 0 {
+                observed.block_sizes.push(counted);
+                observed.last_finalized = Some(now);
+                last_progress = now;
+            }
+        }
+        observed
+    })
+}

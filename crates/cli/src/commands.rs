@@ -1,0 +1,596 @@
+//! Command implementations.
+
+use crate::{ChainArgs, Cli, CmdResult, Command, setup};
+use anyhow::{Context as _, Result, anyhow, bail};
+use clap::{Args, Subcommand};
+use machina_node::home::Home;
+use machina_sdk::{Client, Keyring, client::TxStatus, verify::verify_bundle};
+use machina_store::ProofBundle;
+use machina_types::{Address, BankCall, Call, Hash, codec::parse_hex_array};
+use serde_json::{Value, json};
+use std::{path::PathBuf, time::{Duration, Instant}};
+
+/// How long `machina tx` waits for finalization.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Key management.
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Create a new random key.
+    New {
+        /// Its name.
+        name: String,
+    },
+    /// List keys.
+    List,
+    /// Show a key's address.
+    Show {
+        /// Its name.
+        name: String,
+    },
+}
+
+/// `machina tx`.
+#[derive(Args, Debug)]
+pub struct TxArgs {
+    /// Name of the signing key in the keyring.
+    #[arg(long, global = true, default_value = "dev0")]
+    pub from: String,
+    /// Return once the node accepted the transaction, without waiting for finalization.
+    #[arg(long, global = true)]
+    pub no_wait: bool,
+    #[command(subcommand)]
+    pub op: TxOp,
+}
+
+/// Transaction kinds.
+#[derive(Subcommand, Debug)]
+pub enum TxOp {
+    /// Send native tokens.
+    Transfer {
+        /// Recipient address, or a key name.
+        #[arg(long)]
+        to: String,
+        /// Amount in the smallest unit.
+        #[arg(long)]
+        amount: u64,
+    },
+    /// Fungible assets.
+    #[command(subcommand)]
+    Asset(AssetOp),
+    /// Non-fungible tokens.
+    #[command(subcommand)]
+    Nft(NftOp),
+}
+
+/// Asset operations.
+#[derive(Subcommand, Debug)]
+pub enum AssetOp {
+    /// Create an asset (you become its issuer).
+    Create {
+        /// Ticker (1-12 of A-Z, 0-9).
+        #[arg(long)]
+        symbol: String,
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Display decimals.
+        #[arg(long, default_value_t = 0)]
+        decimals: u8,
+        /// Supply cap (smallest unit).
+        #[arg(long)]
+        max_supply: Option<u64>,
+        /// Metadata (hex).
+        #[arg(long, default_value = "")]
+        metadata: String,
+    },
+    /// Mint units (issuer only).
+    Mint {
+        /// Asset id.
+        #[arg(long)]
+        asset: u64,
+        /// Recipient address, or a key name.
+        #[arg(long)]
+        to: String,
+        /// Amount.
+        #[arg(long)]
+        amount: u64,
+    },
+    /// Send units.
+    Transfer {
+        /// Asset id.
+        #[arg(long)]
+        asset: u64,
+        /// Recipient address, or a key name.
+        #[arg(long)]
+        to: String,
+        /// Amount.
+        #[arg(long)]
+        amount: u64,
+    },
+    /// Destroy units you hold.
+    Burn {
+        /// Asset id.
+        #[arg(long)]
+        asset: u64,
+        /// Amount.
+        #[arg(long)]
+        amount: u64,
+    },
+}
+
+/// NFT operations.
+#[derive(Subcommand, Debug)]
+pub enum NftOp {
+    /// Mint a token committing to a metadata document's hash.
+    Mint {
+        /// First owner address, or a key name.
+        #[arg(long)]
+        to: String,
+        /// SHA-256 of the metadata document (hex).
+        #[arg(long)]
+        metadata_hash: String,
+    },
+    /// Give a token you own.
+    Transfer {
+        /// Token id.
+        #[arg(long)]
+        id: u64,
+        /// New owner address, or a key name.
+        #[arg(long)]
+        to: String,
+    },
+    /// Destroy a token you own.
+    Burn {
+        /// Token id.
+        #[arg(long)]
+        id: u64,
+    },
+}
+
+/// Queries.
+#[derive(Subcommand, Debug)]
+pub enum QueryCommand {
+    /// Native balance (or an asset balance with --asset) of an address or key name.
+    Balance {
+        /// Address or key name.
+        who: String,
+        /// Asset id.
+        #[arg(long)]
+        asset: Option<u64>,
+    },
+    /// Account balance and nonces.
+    Account {
+        /// Address or key name.
+        who: String,
+    },
+    /// A transaction's status and receipt.
+    Tx {
+        /// Transaction hash.
+        hash: String,
+    },
+    /// A finalized block (the latest without a height).
+    Block {
+        /// Height.
+        height: Option<u64>,
+    },
+    /// An asset.
+    Asset {
+        /// Asset id.
+        id: u64,
+    },
+    /// A non-fungible token.
+    Nft {
+        /// Token id.
+        id: u64,
+    },
+    /// A proof of an account (or any state key) at the latest finalized block, as a file
+    /// that `machina verify-proof` checks offline.
+    Proof {
+        /// Prove this account (address or key name).
+        #[arg(long, conflicts_with = "key", required_unless_present = "key")]
+        account: Option<String>,
+        /// Prove this raw state key (hex).
+        #[arg(long)]
+        key: Option<String>,
+        /// Write the proof here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Ends the process with this code, without printing anything more.
+#[derive(Debug)]
+pub struct Exit(pub i32);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+struct Ctx {
+    home: Home,
+    node: Option<String>,
+    json: bool,
+}
+
+impl Ctx {
+    fn keyring(&self) -> Keyring {
+        Keyring::new(self.home.keys_dir())
+    }
+
+    fn client(&self) -> Client {
+        if let Some(url) = &self.node {
+            return Client::new(url);
+        }
+        let url = match self.home.config() {
+            Ok(config) => {
+                let mut addr = config.api_listen;
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                }
+                format!("http://{addr}")
+            }
+            Err(_) => "http://127.0.0.1:7700".to_string(),
+        };
+        Client::new(&url)
+    }
+
+    fn address(&self, who: &str) -> Result<Address> {
+        if let Ok(address) = who.parse::<Address>() {
+            return Ok(address);
+        }
+        self.keyring()
+            .get(who)
+            .map(|k| k.address())
+            .map_err(|_| anyhow!("{who:?} is neither an address (64 hex characters) nor a key name"))
+    }
+
+    fn print(&self, value: &Value, human: impl FnOnce() -> String) {
+        if self.json {
+            println!("{value}");
+        } else {
+            println!("{}", human());
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn dispatch(cli: Cli) -> CmdResult {
+    let ctx = Ctx { home: Home::new(&cli.home), node: cli.node, json: cli.json };
+    let result = match cli.command {
+        Command::Init { chain, api, p2p } => init(&ctx, &chain, api, p2p),
+        Command::Dev { chain, api, p2p } => dev(&ctx, &chain, api, p2p),
+        Command::Testnet { validators, dir, base_port, chain } => testnet(&ctx, validators, &dir, base_port, &chain),
+        Command::Node => run_node(&ctx),
+        Command::Keys(cmd) => keys(&ctx, cmd),
+        Command::Tx(args) => tx(&ctx, args),
+        Command::Query(cmd) => query(&ctx, cmd),
+        Command::VerifyProof { file, genesis } => verify_proof(&ctx, &file, genesis),
+        Command::Status => status(&ctx),
+        Command::Bench(cmd) => crate::bench::run(cmd, ctx.json),
+    };
+    match result {
+        Err(e) if e.downcast_ref::<Exit>().is_some() => {
+            std::process::exit(e.downcast_ref::<Exit>().map_or(1, |x| x.0))
+        }
+        other => other,
+    }
+}
+
+fn chain_options(chain: &ChainArgs, default_id: &str) -> setup::ChainOptions {
+    setup::ChainOptions {
+        chain_id: chain.chain_id.clone().unwrap_or_else(|| default_id.to_string()),
+        dev_accounts: chain.dev_accounts,
+        block_interval_ms: chain.block_interval_ms,
+    }
+}
+
+fn accounts_table(accounts: &[setup::DevAccount]) -> String {
+    accounts
+        .iter()
+        .map(|a| format!("  {:<6} {}  {}", a.name, a.address, a.balance))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn init(ctx: &Ctx, chain: &ChainArgs, api: std::net::SocketAddr, p2p: std::net::SocketAddr) -> CmdResult {
+    let accounts = setup::init(&ctx.home, &chain_options(chain, "machina-dev"), api, p2p)?;
+    let body = json!({ "home": ctx.home.root(), "api": api.to_string(), "accounts": accounts });
+    ctx.print(&body, || {
+        format!(
+            "initialized {}\nfunded dev accounts (name, address, balance):\n{}",
+            ctx.home.root().display(),
+            accounts_table(&accounts)
+        )
+    });
+    Ok(())
+}
+
+fn init_logs(filter: &str) {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_string());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn start(ctx: &Ctx) -> CmdResult {
+    let config = ctx.home.config()?;
+    init_logs(&config.log);
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    machina_node::run::run(&ctx.home, shutdown, |_| {})?;
+    Ok(())
+}
+
+fn dev(ctx: &Ctx, chain: &ChainArgs, api: std::net::SocketAddr, p2p: std::net::SocketAddr) -> CmdResult {
+    let accounts = if ctx.home.exists() {
+        setup::existing_dev_accounts(&ctx.home)?
+    } else {
+        setup::init(&ctx.home, &chain_options(chain, "machina-dev"), api, p2p)?
+    };
+    let config = ctx.home.config()?;
+    let genesis = ctx.home.genesis()?;
+    let body = json!({
+        "chain_id": genesis.chain_id,
+        "home": ctx.home.root(),
+        "api": format!("http://{}", config.api_listen),
+        "p2p": config.p2p_listen.to_string(),
+        "block_interval_ms": genesis.params.block_interval_ms,
+        "accounts": accounts,
+    });
+    ctx.print(&body, || {
+        format!(
+            "Machina dev chain {:?}\n  home  {}\n  API   http://{}\n  p2p   {}\nfunded dev accounts (name, address, balance):\n{}\n\
+             blocks every {} ms; Ctrl-C to stop (state persists in the home)",
+            genesis.chain_id,
+            ctx.home.root().display(),
+            config.api_listen,
+            config.p2p_listen,
+            accounts_table(&accounts),
+            genesis.params.block_interval_ms,
+        )
+    });
+    start(ctx)
+}
+
+fn run_node(ctx: &Ctx) -> CmdResult {
+    if !ctx.home.exists() {
+        bail!("{} has no node (run `machina init` or `machina testnet` first)", ctx.home.root().display());
+    }
+    start(ctx)
+}
+
+fn testnet(ctx: &Ctx, validators: usize, dir: &std::path::Path, base_port: u16, chain: &ChainArgs) -> CmdResult {
+    let (nodes, accounts) = setup::testnet(dir, validators, base_port, &chain_options(chain, "machina-testnet"))?;
+    let body = json!({ "nodes": nodes, "accounts": accounts });
+    ctx.print(&body, || {
+        let lines: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("  machina node --home {}    # API http://{}, p2p {}", n.home, n.api, n.p2p))
+            .collect();
+        format!(
+            "wrote {validators} validator homes sharing one genesis; start each with:\n{}\n\
+             funded dev accounts (in every node's keyring):\n{}",
+            lines.join("\n"),
+            accounts_table(&accounts)
+        )
+    });
+    Ok(())
+}
+
+fn keys(ctx: &Ctx, cmd: KeysCommand) -> CmdResult {
+    let ring = ctx.keyring();
+    match cmd {
+        KeysCommand::New { name } => {
+            let key = ring.generate(&name)?;
+            let body = json!({ "name": key.name, "address": key.address() });
+            ctx.print(&body, || format!("{}  {}", key.name, key.address()));
+        }
+        KeysCommand::List => {
+            let keys = ring.list()?;
+            let body: Vec<Value> = keys.iter().map(|k| json!({ "name": k.name, "address": k.address() })).collect();
+            ctx.print(&json!(body), || {
+                if keys.is_empty() {
+                    format!("no keys in {}", ring.dir().display())
+                } else {
+                    keys.iter().map(|k| format!("{:<12} {}", k.name, k.address())).collect::<Vec<_>>().join("\n")
+                }
+            });
+        }
+        KeysCommand::Show { name } => {
+            let key = ring.get(&name)?;
+            let body = json!({ "name": key.name, "address": key.address() });
+            ctx.print(&body, || format!("name     {}\naddress  {}", key.name, key.address()));
+        }
+    }
+    Ok(())
+}
+
+fn tx_calls(ctx: &Ctx, op: TxOp) -> Result<Vec<Call>> {
+    let call = match op {
+        TxOp::Transfer { to, amount } => BankCall::Transfer { to: ctx.address(&to)?, amount },
+        TxOp::Asset(AssetOp::Create { symbol, name, decimals, max_supply, metadata }) => BankCall::CreateAsset {
+            symbol,
+            name,
+            decimals,
+            max_supply,
+            metadata: machina_types::codec::parse_hex(&metadata).context("--metadata must be hex")?,
+        },
+        TxOp::Asset(AssetOp::Mint { asset, to, amount }) => BankCall::MintAsset { asset, to: ctx.address(&to)?, amount },
+        TxOp::Asset(AssetOp::Transfer { asset, to, amount }) => {
+            BankCall::TransferAsset { asset, to: ctx.address(&to)?, amount }
+        }
+        TxOp::Asset(AssetOp::Burn { asset, amount }) => BankCall::BurnAsset { asset, amount },
+        TxOp::Nft(NftOp::Mint { to, metadata_hash }) => BankCall::MintNft {
+            to: ctx.address(&to)?,
+            metadata_hash: Hash(parse_hex_array(&metadata_hash).context("--metadata-hash must be 32 bytes of hex")?),
+        },
+        TxOp::Nft(NftOp::Transfer { id, to }) => BankCall::TransferNft { id, to: ctx.address(&to)? },
+        TxOp::Nft(NftOp::Burn { id }) => BankCall::BurnNft { id },
+    };
+    call.check().map_err(|code| anyhow!("{}: {}", code.name(), code.message()))?;
+    Ok(vec![Call::Bank(call)])
+}
+
+fn tx(ctx: &Ctx, args: TxArgs) -> CmdResult {
+    let key = ctx.keyring().get(&args.from)?;
+    let calls = tx_calls(ctx, args.op)?;
+    let client = ctx.client();
+    let started = Instant::now();
+    let (_, hash) = client.send(&key.key, calls)?;
+    if args.no_wait {
+        ctx.print(&json!({ "hash": hash, "status": "pending" }), || format!("submitted {hash}"));
+        return Ok(());
+    }
+    let status = client.wait(&hash, WAIT)?;
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let mut body = serde_json::to_value(&status)?;
+    body["elapsed_ms"] = json!(elapsed_ms);
+    ctx.print(&body, || describe_tx(&status, Some(elapsed_ms)));
+    if status.status == "finalized" { Ok(()) } else { Err(Exit(1).into()) }
+}
+
+fn describe_tx(status: &TxStatus, elapsed_ms: Option<u64>) -> String {
+    let mut out = format!("tx      {}\nstatus  {}", status.hash, status.status);
+    if let Some(receipt) = &status.receipt {
+        out += &format!("\nheight  {} (index {})\nfee     {}", receipt.height, receipt.index, receipt.fee);
+        for event in &receipt.events {
+            out += &format!("\nevent   {}", serde_json::to_string(event).unwrap_or_default());
+        }
+    }
+    if let Some(error) = &status.error {
+        let call = error.call.map(|c| format!(" (call {c})")).unwrap_or_default();
+        out += &format!("\nerror   {}{call}: {}", error.code, error.message);
+    }
+    if let Some(ms) = elapsed_ms {
+        out += &format!("\ntime    {ms} ms from submission to finality");
+    }
+    out
+}
+
+fn query(ctx: &Ctx, cmd: QueryCommand) -> CmdResult {
+    let client = ctx.client();
+    match cmd {
+        QueryCommand::Balance { who, asset: None } => {
+            let account = client.account(&ctx.address(&who)?)?;
+            let body = json!({ "address": account.address, "balance": account.balance, "height": account.height });
+            ctx.print(&body, || account.balance.to_string());
+        }
+        QueryCommand::Balance { who, asset: Some(asset) } => {
+            let address = ctx.address(&who)?;
+            let balance = client.asset_balance(&address, asset)?;
+            ctx.print(&json!({ "address": address, "asset": asset, "balance": balance }), || balance.to_string());
+        }
+        QueryCommand::Account { who } => {
+            let account = client.account(&ctx.address(&who)?)?;
+            ctx.print(&serde_json::to_value(&account)?, || {
+                format!(
+                    "address     {}\nbalance     {}\nnonce       {}\nnext nonce  {}\nheight      {}",
+                    account.address, account.balance, account.nonce, account.next_nonce, account.height
+                )
+            });
+        }
+        QueryCommand::Tx { hash } => {
+            let hash: Hash = hash.parse().map_err(|_| anyhow!("not a transaction hash: {hash}"))?;
+            let status = client.tx(&hash)?;
+            ctx.print(&serde_json::to_value(&status)?, || describe_tx(&status, None));
+        }
+        QueryCommand::Block { height } => {
+            let block = client.block(height)?;
+            ctx.print(&block, || serde_json::to_string_pretty(&block).unwrap_or_default());
+        }
+        QueryCommand::Asset { id } => {
+            let asset = client.asset(id)?;
+            let body = serde_json::to_value(&asset)?;
+            ctx.print(&body, || serde_json::to_string_pretty(&body).unwrap_or_default());
+        }
+        QueryCommand::Nft { id } => {
+            let nft = client.nft(id)?;
+            ctx.print(&nft, || serde_json::to_string_pretty(&nft).unwrap_or_default());
+        }
+        QueryCommand::Proof { account, key, out } => {
+            let bundle = match (account, key) {
+                (Some(who), _) => client.account_proof(&ctx.address(&who)?)?,
+                (None, Some(key)) => client.key_proof(&key.parse().map_err(|_| anyhow!("not a state key: {key}"))?)?,
+                (None, None) => bail!("pass --account or --key"),
+            };
+            let text = serde_json::to_string_pretty(&bundle)?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, format!("{text}\n")).with_context(|| format!("writing {}", path.display()))?;
+                    let body = json!({ "file": path, "height": bundle.height, "key": bundle.key });
+                    ctx.print(&body, || {
+                        format!("wrote proof of {} at height {} to {}", describe_key(&bundle), bundle.height, path.display())
+                    });
+                }
+                None => println!("{text}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn describe_key(bundle: &ProofBundle) -> String {
+    bundle.description.clone().unwrap_or_else(|| format!("key {}", bundle.key))
+}
+
+fn verify_proof(ctx: &Ctx, file: &std::path::Path, genesis: Option<PathBuf>) -> CmdResult {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let bundle: ProofBundle = serde_json::from_str(&text).with_context(|| format!("{} is not a proof file", file.display()))?;
+    let genesis_path = genesis.unwrap_or_else(|| ctx.home.genesis_path());
+    let genesis = machina_node::home::read_genesis(&genesis_path)?;
+    match verify_bundle(&bundle, &genesis) {
+        Ok(verified) => {
+            let body = json!({
+                "valid": true,
+                "chain_id": verified.chain_id,
+                "height": verified.height,
+                "block": verified.block,
+                "state_root": verified.state_root,
+                "key": verified.key,
+                "present": verified.value.is_some(),
+                "decoded": bundle.decoded,
+            });
+            ctx.print(&body, || {
+                let what = match &bundle.decoded {
+                    Some(decoded) => format!("{} = {decoded}", describe_key(&bundle)),
+                    None if verified.value.is_none() => format!("{} is absent", describe_key(&bundle)),
+                    None => format!("{} holds {} bytes", describe_key(&bundle), verified.value.as_ref().map_or(0, Vec::len)),
+                };
+                format!(
+                    "valid: {what}\n  at height {} (block {}), finalized by a quorum of the {} genesis validators",
+                    verified.height,
+                    verified.block,
+                    genesis.validators.len()
+                )
+            });
+            Ok(())
+        }
+        Err(error) => {
+            ctx.print(&json!({ "valid": false, "reason": error.to_string() }), || format!("INVALID: {error}"));
+            Err(Exit(1).into())
+        }
+    }
+}
+
+fn status(ctx: &Ctx) -> CmdResult {
+    let client = ctx.client();
+    let status = client.status()?;
+    ctx.print(&serde_json::to_value(&status)?, || {
+        format!(
+            "chain       {}\nnode        {}\nheight      {}\nvalidators  {}\nmempool     {}",
+            status.chain_id,
+            client.url(),
+            status.height,
+            status.validators.len(),
+            status.mempool_size
+        )
+    });
+    Ok(())
+}

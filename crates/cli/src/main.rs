@@ -1,0 +1,131 @@
+//! `machina`: run a Machina node or dev chain, manage keys, send transactions, query state
+//! and verify proofs. Every command prints human-readable output by default and JSON with
+//! `--json`. Commands that talk to a node do so through the `machina-sdk` client.
+
+mod bench;
+mod commands;
+mod setup;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Machina: a ledger and marketplace for machines.
+#[derive(Parser, Debug)]
+#[command(name = "machina", version, about, long_about = None)]
+pub struct Cli {
+    /// Node home directory (config, genesis, keys, data).
+    #[arg(long, global = true, env = "MACHINA_HOME", default_value_os_t = default_home())]
+    pub home: PathBuf,
+    /// Node API URL [default: the home's API address, else http://127.0.0.1:7700].
+    #[arg(long, global = true, env = "MACHINA_NODE")]
+    pub node: Option<String>,
+    /// Print JSON instead of human-readable output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+fn default_home() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(|| PathBuf::from(".machina"), |h| PathBuf::from(h).join(".machina"))
+}
+
+/// Options shared by chain-creating commands.
+#[derive(Args, Debug, Clone)]
+pub struct ChainArgs {
+    /// Chain id.
+    #[arg(long)]
+    pub chain_id: Option<String>,
+    /// Funded dev accounts to create (`dev0`, `dev1`, ...).
+    #[arg(long, default_value_t = 4)]
+    pub dev_accounts: usize,
+    /// Target block interval in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    pub block_interval_ms: u64,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a single-validator chain in --home.
+    Init {
+        /// Chain options.
+        #[command(flatten)]
+        chain: ChainArgs,
+        /// API listen address.
+        #[arg(long, default_value = "127.0.0.1:7700")]
+        api: std::net::SocketAddr,
+        /// p2p listen address.
+        #[arg(long, default_value = "127.0.0.1:7701")]
+        p2p: std::net::SocketAddr,
+    },
+    /// Run a single-validator dev chain (initializing --home on first use) until Ctrl-C.
+    Dev {
+        /// Chain options.
+        #[command(flatten)]
+        chain: ChainArgs,
+        /// API listen address (first run only).
+        #[arg(long, default_value = "127.0.0.1:7700")]
+        api: std::net::SocketAddr,
+        /// p2p listen address (first run only).
+        #[arg(long, default_value = "127.0.0.1:7701")]
+        p2p: std::net::SocketAddr,
+    },
+    /// Write the homes of an N-validator local testnet sharing one genesis.
+    Testnet {
+        /// Number of validators.
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        /// Directory to write node0, node1, ... into.
+        #[arg(long)]
+        dir: PathBuf,
+        /// First port: node i uses base+10i (API) and base+10i+1 (p2p).
+        #[arg(long, default_value_t = 7700)]
+        base_port: u16,
+        /// Chain options.
+        #[command(flatten)]
+        chain: ChainArgs,
+    },
+    /// Run the validator in --home until Ctrl-C.
+    Node,
+    /// Manage account keys (in <home>/keys).
+    #[command(subcommand)]
+    Keys(commands::KeysCommand),
+    /// Sign and submit transactions (waits for finalization unless --no-wait).
+    Tx(commands::TxArgs),
+    /// Read chain state.
+    #[command(subcommand)]
+    Query(commands::QueryCommand),
+    /// Check a proof file (from `machina query proof`) offline against the genesis validators.
+    VerifyProof {
+        /// The proof file.
+        file: PathBuf,
+        /// Genesis file [default: <home>/genesis.json].
+        #[arg(long)]
+        genesis: Option<PathBuf>,
+    },
+    /// Chain status of the node.
+    Status,
+    /// Measure performance.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let json = cli.json;
+    if let Err(error) = commands::dispatch(cli) {
+        if json {
+            let body = serde_json::json!({ "error": format!("{error:#}") });
+            println!("{body}");
+        } else {
+            eprintln!("error: {error:#}");
+        }
+        std::process::exit(1);
+    }
+}
+
+/// The result type of commands.
+pub type CmdResult = Result<()>;
