@@ -16,8 +16,7 @@ use crate::{
     state::{Key, Missing, StateRead, Writes, encode_value},
 };
 use machina_types::{
-    Address, Call, ErrorCode, Hash, Height, Outcome, Receipt, SignedTransaction,
-    tx::CheckParams,
+    Address, Call, ErrorCode, Hash, Height, Outcome, Receipt, SignedTransaction, tx::CheckParams,
 };
 use std::sync::Arc;
 

@@ -117,11 +117,9 @@ impl Genesis {
     ///
     /// If the genesis does not [`validate`](Self::validate).
     pub fn validator_set(&self) -> commonware_utils::ordered::Set<ed25519::PublicKey> {
-        let keys: Vec<_> = self
-            .validators
-            .iter()
-            .map(|v| v.public_key().expect("validated genesis"))
-            .collect();
-        commonware_utils::ordered::Set::try_from(keys).expect("validated genesis has distinct validators")
+        let keys: Vec<_> =
+            self.validators.iter().map(|v| v.public_key().expect("validated genesis")).collect();
+        commonware_utils::ordered::Set::try_from(keys)
+            .expect("validated genesis has distinct validators")
     }
 }

@@ -90,8 +90,24 @@ pub struct TransfersReport {
 /// Runs a benchmark.
 pub fn run(cmd: BenchCommand, json: bool) -> Result<()> {
     match cmd {
-        BenchCommand::Transfers { validators, txs, accounts, block_interval_ms, max_block_txs, window, dir } => {
-            let report = transfers(validators, txs, accounts, block_interval_ms, max_block_txs, window, dir)?;
+        BenchCommand::Transfers {
+            validators,
+            txs,
+            accounts,
+            block_interval_ms,
+            max_block_txs,
+            window,
+            dir,
+        } => {
+            let report = transfers(
+                validators,
+                txs,
+                accounts,
+                block_interval_ms,
+                max_block_txs,
+                window,
+                dir,
+            )?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
@@ -140,7 +156,8 @@ fn bench_homes(
     senders: &[PrivateKey],
     params: Params,
 ) -> Result<Vec<Home>> {
-    let keys: Vec<PrivateKey> = (0..validators as u64).map(|i| PrivateKey::from_seed(u64::MAX - i)).collect();
+    let keys: Vec<PrivateKey> =
+        (0..validators as u64).map(|i| PrivateKey::from_seed(u64::MAX - i)).collect();
     let genesis = Genesis {
         chain_id: "machina-bench".into(),
         genesis_time_ms: 0,
@@ -195,7 +212,10 @@ fn presign(senders: &[PrivateKey], count: usize, params: &Params) -> Vec<SignedT
                                 fees: params.fees,
                             };
                             let to = addresses[(i * 7 + 1) % addresses.len()];
-                            let calls = vec![Call::Bank(BankCall::Transfer { to, amount: 1 + (i % 1000) as u64 })];
+                            let calls = vec![Call::Bank(BankCall::Transfer {
+                                to,
+                                amount: 1 + (i % 1000) as u64,
+                            })];
                             build(&senders[sender], &tx_params, calls)
                         })
                         .collect::<Vec<_>>()
@@ -222,7 +242,8 @@ fn transfers(
     };
     let _ = std::fs::remove_dir_all(&root);
     let params = Params { block_interval_ms, max_block_txs, ..Params::default() };
-    let senders: Vec<PrivateKey> = (0..accounts as u64).map(|i| PrivateKey::from_seed(10_000 + i)).collect();
+    let senders: Vec<PrivateKey> =
+        (0..accounts as u64).map(|i| PrivateKey::from_seed(10_000 + i)).collect();
     let homes = bench_homes(&root, validators, &senders, params.clone())?;
     eprintln!("signing {count} transfers from {accounts} accounts...");
     let txs = presign(&senders, count, &params);
@@ -252,7 +273,8 @@ fn transfers(
     }
     eprintln!("{validators} validator(s) finalizing; submitting...");
 
-    let submitted: Arc<Mutex<HashMap<Hash, Instant>>> = Arc::new(Mutex::new(HashMap::with_capacity(count)));
+    let submitted: Arc<Mutex<HashMap<Hash, Instant>>> =
+        Arc::new(Mutex::new(HashMap::with_capacity(count)));
     let observer = observe(chains[0].clone(), submitted.clone(), count);
     let started = Instant::now();
     feed(&chains, txs, window, &submitted);
@@ -279,7 +301,11 @@ fn transfers(
         finality_ms_p50: percentile(&latencies, 50.0),
         finality_ms_p99: percentile(&latencies, 99.0),
         blocks: observed.block_sizes.len(),
-        block_txs_avg: if non_empty.is_empty() { 0.0 } else { non_empty.iter().sum::<usize>() as f64 / non_empty.len() as f64 },
+        block_txs_avg: if non_empty.is_empty() {
+            0.0
+        } else {
+            non_empty.iter().sum::<usize>() as f64 / non_empty.len() as f64
+        },
         block_txs_max: non_empty.iter().copied().max().unwrap_or(0),
         block_interval_ms,
         commit: "durable every block (state and archives synced before the block is acknowledged)",
@@ -289,7 +315,12 @@ fn transfers(
 
 /// Admits `txs` to the validators (each sender always to the same validator), keeping at
 /// most `window` waiting.
-fn feed(chains: &[Arc<ChainInfo>], txs: Vec<SignedTransaction>, window: usize, submitted: &Mutex<HashMap<Hash, Instant>>) {
+fn feed(
+    chains: &[Arc<ChainInfo>],
+    txs: Vec<SignedTransaction>,
+    window: usize,
+    submitted: &Mutex<HashMap<Hash, Instant>>,
+) {
     let mut rng = commonware_utils::sys_rng();
     let mut queues: Vec<Vec<SignedTransaction>> = vec![Vec::new(); chains.len()];
     for tx in txs {
@@ -337,12 +368,22 @@ struct Observed {
 }
 
 /// Watches finalized blocks until `expected` transactions are finalized (or progress stops).
-fn observe(chain: Arc<ChainInfo>, submitted: Arc<Mutex<HashMap<Hash, Instant>>>, expected: usize) -> std::thread::JoinHandle<Observed> {
+fn observe(
+    chain: Arc<ChainInfo>,
+    submitted: Arc<Mutex<HashMap<Hash, Instant>>>,
+    expected: usize,
+) -> std::thread::JoinHandle<Observed> {
     let mut events = chain.subscribe();
     std::thread::spawn(move || {
-        let mut observed = Observed { latencies_ms: Vec::with_capacity(expected), block_sizes: Vec::new(), last_finalized: None };
+        let mut observed = Observed {
+            latencies_ms: Vec::with_capacity(expected),
+            block_sizes: Vec::new(),
+            last_finalized: None,
+        };
         let mut last_progress = Instant::now();
-        while observed.latencies_ms.len() < expected && last_progress.elapsed() < Duration::from_secs(30) {
+        while observed.latencies_ms.len() < expected
+            && last_progress.elapsed() < Duration::from_secs(30)
+        {
             let block = match events.try_recv() {
                 Ok(block) => block,
                 Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => continue,

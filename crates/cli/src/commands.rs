@@ -8,7 +8,10 @@ use machina_sdk::{Client, Keyring, client::TxStatus, verify::verify_bundle};
 use machina_store::ProofBundle;
 use machina_types::{Address, BankCall, Call, Hash, codec::parse_hex_array};
 use serde_json::{Value, json};
-use std::{path::PathBuf, time::{Duration, Instant}};
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
 
 /// How long `machina tx` waits for finalization.
 const WAIT: Duration = Duration::from_secs(30);
@@ -243,10 +246,9 @@ impl Ctx {
         if let Ok(address) = who.parse::<Address>() {
             return Ok(address);
         }
-        self.keyring()
-            .get(who)
-            .map(|k| k.address())
-            .map_err(|_| anyhow!("{who:?} is neither an address (64 hex characters) nor a key name"))
+        self.keyring().get(who).map(|k| k.address()).map_err(|_| {
+            anyhow!("{who:?} is neither an address (64 hex characters) nor a key name")
+        })
     }
 
     fn print(&self, value: &Value, human: impl FnOnce() -> String) {
@@ -264,7 +266,9 @@ pub fn dispatch(cli: Cli) -> CmdResult {
     let result = match cli.command {
         Command::Init { chain, api, p2p } => init(&ctx, &chain, api, p2p),
         Command::Dev { chain, api, p2p } => dev(&ctx, &chain, api, p2p),
-        Command::Testnet { validators, dir, base_port, chain } => testnet(&ctx, validators, &dir, base_port, &chain),
+        Command::Testnet { validators, dir, base_port, chain } => {
+            testnet(&ctx, validators, &dir, base_port, &chain)
+        }
         Command::Node => run_node(&ctx),
         Command::Keys(cmd) => keys(&ctx, cmd),
         Command::Tx(args) => tx(&ctx, args),
@@ -297,7 +301,12 @@ fn accounts_table(accounts: &[setup::DevAccount]) -> String {
         .join("\n")
 }
 
-fn init(ctx: &Ctx, chain: &ChainArgs, api: std::net::SocketAddr, p2p: std::net::SocketAddr) -> CmdResult {
+fn init(
+    ctx: &Ctx,
+    chain: &ChainArgs,
+    api: std::net::SocketAddr,
+    p2p: std::net::SocketAddr,
+) -> CmdResult {
     let accounts = setup::init(&ctx.home, &chain_options(chain, "machina-dev"), api, p2p)?;
     let body = json!({ "home": ctx.home.root(), "api": api.to_string(), "accounts": accounts });
     ctx.print(&body, || {
@@ -328,7 +337,12 @@ fn start(ctx: &Ctx) -> CmdResult {
     Ok(())
 }
 
-fn dev(ctx: &Ctx, chain: &ChainArgs, api: std::net::SocketAddr, p2p: std::net::SocketAddr) -> CmdResult {
+fn dev(
+    ctx: &Ctx,
+    chain: &ChainArgs,
+    api: std::net::SocketAddr,
+    p2p: std::net::SocketAddr,
+) -> CmdResult {
     let accounts = if ctx.home.exists() {
         setup::existing_dev_accounts(&ctx.home)?
     } else {
@@ -361,18 +375,30 @@ fn dev(ctx: &Ctx, chain: &ChainArgs, api: std::net::SocketAddr, p2p: std::net::S
 
 fn run_node(ctx: &Ctx) -> CmdResult {
     if !ctx.home.exists() {
-        bail!("{} has no node (run `machina init` or `machina testnet` first)", ctx.home.root().display());
+        bail!(
+            "{} has no node (run `machina init` or `machina testnet` first)",
+            ctx.home.root().display()
+        );
     }
     start(ctx)
 }
 
-fn testnet(ctx: &Ctx, validators: usize, dir: &std::path::Path, base_port: u16, chain: &ChainArgs) -> CmdResult {
-    let (nodes, accounts) = setup::testnet(dir, validators, base_port, &chain_options(chain, "machina-testnet"))?;
+fn testnet(
+    ctx: &Ctx,
+    validators: usize,
+    dir: &std::path::Path,
+    base_port: u16,
+    chain: &ChainArgs,
+) -> CmdResult {
+    let (nodes, accounts) =
+        setup::testnet(dir, validators, base_port, &chain_options(chain, "machina-testnet"))?;
     let body = json!({ "nodes": nodes, "accounts": accounts });
     ctx.print(&body, || {
         let lines: Vec<String> = nodes
             .iter()
-            .map(|n| format!("  machina node --home {}    # API http://{}, p2p {}", n.home, n.api, n.p2p))
+            .map(|n| {
+                format!("  machina node --home {}    # API http://{}, p2p {}", n.home, n.api, n.p2p)
+            })
             .collect();
         format!(
             "wrote {validators} validator homes sharing one genesis; start each with:\n{}\n\
@@ -394,12 +420,16 @@ fn keys(ctx: &Ctx, cmd: KeysCommand) -> CmdResult {
         }
         KeysCommand::List => {
             let keys = ring.list()?;
-            let body: Vec<Value> = keys.iter().map(|k| json!({ "name": k.name, "address": k.address() })).collect();
+            let body: Vec<Value> =
+                keys.iter().map(|k| json!({ "name": k.name, "address": k.address() })).collect();
             ctx.print(&json!(body), || {
                 if keys.is_empty() {
                     format!("no keys in {}", ring.dir().display())
                 } else {
-                    keys.iter().map(|k| format!("{:<12} {}", k.name, k.address())).collect::<Vec<_>>().join("\n")
+                    keys.iter()
+                        .map(|k| format!("{:<12} {}", k.name, k.address()))
+                        .collect::<Vec<_>>()
+                        .join("\n")
                 }
             });
         }
@@ -415,23 +445,33 @@ fn keys(ctx: &Ctx, cmd: KeysCommand) -> CmdResult {
 fn tx_calls(ctx: &Ctx, op: TxOp) -> Result<Vec<Call>> {
     let call = match op {
         TxOp::Transfer { to, amount } => BankCall::Transfer { to: ctx.address(&to)?, amount },
-        TxOp::Asset(AssetOp::Create { symbol, name, decimals, max_supply, metadata }) => BankCall::CreateAsset {
-            symbol,
-            name,
-            decimals,
-            max_supply,
-            metadata: machina_types::codec::parse_hex(&metadata).context("--metadata must be hex")?,
-        },
-        TxOp::Asset(AssetOp::Mint { asset, to, amount }) => BankCall::MintAsset { asset, to: ctx.address(&to)?, amount },
+        TxOp::Asset(AssetOp::Create { symbol, name, decimals, max_supply, metadata }) => {
+            BankCall::CreateAsset {
+                symbol,
+                name,
+                decimals,
+                max_supply,
+                metadata: machina_types::codec::parse_hex(&metadata)
+                    .context("--metadata must be hex")?,
+            }
+        }
+        TxOp::Asset(AssetOp::Mint { asset, to, amount }) => {
+            BankCall::MintAsset { asset, to: ctx.address(&to)?, amount }
+        }
         TxOp::Asset(AssetOp::Transfer { asset, to, amount }) => {
             BankCall::TransferAsset { asset, to: ctx.address(&to)?, amount }
         }
         TxOp::Asset(AssetOp::Burn { asset, amount }) => BankCall::BurnAsset { asset, amount },
         TxOp::Nft(NftOp::Mint { to, metadata_hash }) => BankCall::MintNft {
             to: ctx.address(&to)?,
-            metadata_hash: Hash(parse_hex_array(&metadata_hash).context("--metadata-hash must be 32 bytes of hex")?),
+            metadata_hash: Hash(
+                parse_hex_array(&metadata_hash)
+                    .context("--metadata-hash must be 32 bytes of hex")?,
+            ),
         },
-        TxOp::Nft(NftOp::Transfer { id, to }) => BankCall::TransferNft { id, to: ctx.address(&to)? },
+        TxOp::Nft(NftOp::Transfer { id, to }) => {
+            BankCall::TransferNft { id, to: ctx.address(&to)? }
+        }
         TxOp::Nft(NftOp::Burn { id }) => BankCall::BurnNft { id },
     };
     call.check().map_err(|code| anyhow!("{}: {}", code.name(), code.message()))?;
@@ -459,7 +499,10 @@ fn tx(ctx: &Ctx, args: TxArgs) -> CmdResult {
 fn describe_tx(status: &TxStatus, elapsed_ms: Option<u64>) -> String {
     let mut out = format!("tx      {}\nstatus  {}", status.hash, status.status);
     if let Some(receipt) = &status.receipt {
-        out += &format!("\nheight  {} (index {})\nfee     {}", receipt.height, receipt.index, receipt.fee);
+        out += &format!(
+            "\nheight  {} (index {})\nfee     {}",
+            receipt.height, receipt.index, receipt.fee
+        );
         for event in &receipt.events {
             out += &format!("\nevent   {}", serde_json::to_string(event).unwrap_or_default());
         }
@@ -485,7 +528,9 @@ fn query(ctx: &Ctx, cmd: QueryCommand) -> CmdResult {
         QueryCommand::Balance { who, asset: Some(asset) } => {
             let address = ctx.address(&who)?;
             let balance = client.asset_balance(&address, asset)?;
-            ctx.print(&json!({ "address": address, "asset": asset, "balance": balance }), || balance.to_string());
+            ctx.print(&json!({ "address": address, "asset": asset, "balance": balance }), || {
+                balance.to_string()
+            });
         }
         QueryCommand::Account { who } => {
             let account = client.account(&ctx.address(&who)?)?;
@@ -517,16 +562,23 @@ fn query(ctx: &Ctx, cmd: QueryCommand) -> CmdResult {
         QueryCommand::Proof { account, key, out } => {
             let bundle = match (account, key) {
                 (Some(who), _) => client.account_proof(&ctx.address(&who)?)?,
-                (None, Some(key)) => client.key_proof(&key.parse().map_err(|_| anyhow!("not a state key: {key}"))?)?,
+                (None, Some(key)) => client
+                    .key_proof(&key.parse().map_err(|_| anyhow!("not a state key: {key}"))?)?,
                 (None, None) => bail!("pass --account or --key"),
             };
             let text = serde_json::to_string_pretty(&bundle)?;
             match out {
                 Some(path) => {
-                    std::fs::write(&path, format!("{text}\n")).with_context(|| format!("writing {}", path.display()))?;
+                    std::fs::write(&path, format!("{text}\n"))
+                        .with_context(|| format!("writing {}", path.display()))?;
                     let body = json!({ "file": path, "height": bundle.height, "key": bundle.key });
                     ctx.print(&body, || {
-                        format!("wrote proof of {} at height {} to {}", describe_key(&bundle), bundle.height, path.display())
+                        format!(
+                            "wrote proof of {} at height {} to {}",
+                            describe_key(&bundle),
+                            bundle.height,
+                            path.display()
+                        )
                     });
                 }
                 None => println!("{text}"),
@@ -541,8 +593,10 @@ fn describe_key(bundle: &ProofBundle) -> String {
 }
 
 fn verify_proof(ctx: &Ctx, file: &std::path::Path, genesis: Option<PathBuf>) -> CmdResult {
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let bundle: ProofBundle = serde_json::from_str(&text).with_context(|| format!("{} is not a proof file", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let bundle: ProofBundle = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a proof file", file.display()))?;
     let genesis_path = genesis.unwrap_or_else(|| ctx.home.genesis_path());
     let genesis = machina_node::home::read_genesis(&genesis_path)?;
     match verify_bundle(&bundle, &genesis) {
@@ -573,7 +627,9 @@ fn verify_proof(ctx: &Ctx, file: &std::path::Path, genesis: Option<PathBuf>) -> 
             Ok(())
         }
         Err(error) => {
-            ctx.print(&json!({ "valid": false, "reason": error.to_string() }), || format!("INVALID: {error}"));
+            ctx.print(&json!({ "valid": false, "reason": error.to_string() }), || {
+                format!("INVALID: {error}")
+            });
             Err(Exit(1).into())
         }
     }

@@ -29,7 +29,8 @@ pub struct Cli {
 }
 
 fn default_home() -> PathBuf {
-    std::env::var_os("HOME").map_or_else(|| PathBuf::from(".machina"), |h| PathBuf::from(h).join(".machina"))
+    std::env::var_os("HOME")
+        .map_or_else(|| PathBuf::from(".machina"), |h| PathBuf::from(h).join(".machina"))
 }
 
 /// Options shared by chain-creating commands.

@@ -43,7 +43,7 @@ fn now_ms() -> u64 {
 }
 
 fn new_key() -> PrivateKey {
-    PrivateKey::random(&mut commonware_utils::sys_rng())
+    PrivateKey::random(commonware_utils::sys_rng())
 }
 
 /// The dev accounts in `keyring`, creating missing ones.
@@ -60,14 +60,21 @@ fn dev_accounts(keyring: &Keyring, count: usize) -> Result<Vec<(String, PrivateK
         .collect()
 }
 
-fn genesis(options: &ChainOptions, validators: &[PrivateKey], accounts: &[(String, PrivateKey)]) -> Result<Genesis> {
+fn genesis(
+    options: &ChainOptions,
+    validators: &[PrivateKey],
+    accounts: &[(String, PrivateKey)],
+) -> Result<Genesis> {
     let genesis = Genesis {
         chain_id: options.chain_id.clone(),
         genesis_time_ms: now_ms(),
         validators: validators.iter().map(|k| Address::of(&k.public_key())).collect(),
         accounts: accounts
             .iter()
-            .map(|(_, k)| GenesisAccount { address: Address::of(&k.public_key()), balance: DEV_BALANCE })
+            .map(|(_, k)| GenesisAccount {
+                address: Address::of(&k.public_key()),
+                balance: DEV_BALANCE,
+            })
             .collect(),
         params: Params { block_interval_ms: options.block_interval_ms, ..Params::default() },
     };
@@ -78,12 +85,21 @@ fn genesis(options: &ChainOptions, validators: &[PrivateKey], accounts: &[(Strin
 fn describe(accounts: &[(String, PrivateKey)]) -> Vec<DevAccount> {
     accounts
         .iter()
-        .map(|(name, k)| DevAccount { name: name.clone(), address: Address::of(&k.public_key()), balance: DEV_BALANCE })
+        .map(|(name, k)| DevAccount {
+            name: name.clone(),
+            address: Address::of(&k.public_key()),
+            balance: DEV_BALANCE,
+        })
         .collect()
 }
 
 /// Initializes a single-validator home.
-pub fn init(home: &Home, options: &ChainOptions, api: SocketAddr, p2p: SocketAddr) -> Result<Vec<DevAccount>> {
+pub fn init(
+    home: &Home,
+    options: &ChainOptions,
+    api: SocketAddr,
+    p2p: SocketAddr,
+) -> Result<Vec<DevAccount>> {
     if home.exists() {
         bail!("{} is already initialized (remove it to start over)", home.root().display());
     }
@@ -127,7 +143,12 @@ pub struct TestnetNode {
 
 /// Writes `validators` homes under `dir` sharing one genesis; node `i` listens on
 /// `base_port + 10 i` (API) and `base_port + 10 i + 1` (p2p) on loopback.
-pub fn testnet(dir: &Path, validators: usize, base_port: u16, options: &ChainOptions) -> Result<(Vec<TestnetNode>, Vec<DevAccount>)> {
+pub fn testnet(
+    dir: &Path,
+    validators: usize,
+    base_port: u16,
+    options: &ChainOptions,
+) -> Result<(Vec<TestnetNode>, Vec<DevAccount>)> {
     if validators == 0 {
         bail!("a testnet needs at least one validator");
     }
@@ -136,7 +157,10 @@ pub fn testnet(dir: &Path, validators: usize, base_port: u16, options: &ChainOpt
     }
     let keys: Vec<PrivateKey> = (0..validators).map(|_| new_key()).collect();
     let port = |i: usize, offset: u16| -> Result<u16> {
-        u16::try_from(i * 10).ok().and_then(|p| base_port.checked_add(p)?.checked_add(offset)).context("ports out of range")
+        u16::try_from(i * 10)
+            .ok()
+            .and_then(|p| base_port.checked_add(p)?.checked_add(offset))
+            .context("ports out of range")
     };
     let nodes: Vec<TestnetNode> = (0..validators)
         .map(|i| {

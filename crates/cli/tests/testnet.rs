@@ -52,7 +52,8 @@ impl Drop for Nodes {
 }
 
 fn machina(home: &Path, args: &[&str]) -> Value {
-    let output = Command::new(MACHINA).arg("--home").arg(home).arg("--json").args(args).output().unwrap();
+    let output =
+        Command::new(MACHINA).arg("--home").arg(home).arg("--json").args(args).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -63,7 +64,8 @@ fn machina(home: &Path, args: &[&str]) -> Value {
 }
 
 fn try_machina(home: &Path, args: &[&str]) -> Option<Value> {
-    let output = Command::new(MACHINA).arg("--home").arg(home).arg("--json").args(args).output().ok()?;
+    let output =
+        Command::new(MACHINA).arg("--home").arg(home).arg("--json").args(args).output().ok()?;
     if !output.status.success() {
         return None;
     }
@@ -88,7 +90,8 @@ fn free_base_port() -> u16 {
         if base > 60_000 {
             continue;
         }
-        let all_free = (0..4u16).flat_map(|i| [base + 10 * i, base + 10 * i + 1])
+        let all_free = (0..4u16)
+            .flat_map(|i| [base + 10 * i, base + 10 * i + 1])
             .all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
         if all_free {
             return base;
@@ -106,7 +109,10 @@ fn a_four_node_testnet_survives_sigkill_and_the_node_catches_up() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let base = free_base_port().to_string();
-    machina(&dir, &["testnet", "--validators", "4", "--dir", dir.to_str().unwrap(), "--base-port", &base]);
+    machina(
+        &dir,
+        &["testnet", "--validators", "4", "--dir", dir.to_str().unwrap(), "--base-port", &base],
+    );
     let mut nodes = Nodes { dir: dir.clone(), children: (0..4).map(|_| None).collect() };
     for i in 0..4 {
         nodes.start(i);
@@ -115,14 +121,16 @@ fn a_four_node_testnet_survives_sigkill_and_the_node_catches_up() {
     wait_for("the testnet to finalize", Duration::from_secs(60), || height(&home0) >= 3);
 
     for amount in [11, 22] {
-        let tx = machina(&home0, &["tx", "transfer", "--to", "dev1", "--amount", &amount.to_string()]);
+        let tx =
+            machina(&home0, &["tx", "transfer", "--to", "dev1", "--amount", &amount.to_string()]);
         assert_eq!(tx["status"], "finalized", "{tx}");
     }
 
     nodes.kill(3);
     let home1 = nodes.home(1);
     let at_kill = height(&home0);
-    let tx = machina(&home1, &["tx", "transfer", "--from", "dev2", "--to", "dev3", "--amount", "33"]);
+    let tx =
+        machina(&home1, &["tx", "transfer", "--from", "dev2", "--to", "dev3", "--amount", "33"]);
     assert_eq!(tx["status"], "finalized", "a transfer still finalizes with one node down: {tx}");
     wait_for("progress without node 3", Duration::from_secs(60), || height(&home0) >= at_kill + 10);
 
@@ -135,11 +143,19 @@ fn a_four_node_testnet_survives_sigkill_and_the_node_catches_up() {
         let reference = block(&home0, h);
         for i in 1..4 {
             let other = block(&nodes.home(i), h);
-            assert_eq!(other["header"]["digest"], reference["header"]["digest"], "node {i} block {h}");
-            assert_eq!(other["header"]["state_root"], reference["header"]["state_root"], "node {i} root {h}");
+            assert_eq!(
+                other["header"]["digest"], reference["header"]["digest"],
+                "node {i} block {h}"
+            );
+            assert_eq!(
+                other["header"]["state_root"], reference["header"]["state_root"],
+                "node {i} root {h}"
+            );
         }
     }
-    let balance = |home: &Path, who: &str| machina(home, &["query", "balance", who])["balance"].as_u64().unwrap();
+    let balance = |home: &Path, who: &str| {
+        machina(home, &["query", "balance", who])["balance"].as_u64().unwrap()
+    };
     wait_for("node 3 to serve the same balance", Duration::from_secs(30), || {
         balance(&home3, "dev3") == balance(&home0, "dev3")
     });

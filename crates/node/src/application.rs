@@ -90,10 +90,7 @@ pub fn genesis_block<E: Spawner + Clock + Storage + Metrics>(genesis: &Genesis) 
 }
 
 fn now_ms(clock: &impl Clock) -> u64 {
-    clock
-        .current()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    clock.current().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Views between a block and its parent, at least one.
@@ -151,7 +148,8 @@ where
         let candidates = input.provider.candidates(self.genesis.params.max_block_txs as usize);
         let txs: Vec<_> = candidates.iter().map(|p| (&p.tx, p.hash)).collect();
         let executed = execute::run(&batches, env, &txs, Mode::Build).await.ok()?;
-        let included: Vec<_> = executed.included.iter().map(|&i| candidates[i].tx.clone()).collect();
+        let included: Vec<_> =
+            executed.included.iter().map(|&i| candidates[i].tx.clone()).collect();
         let merkleized = execute::commit(batches, &executed.output.writes).await;
         let header = execute::header(
             context,
@@ -190,7 +188,12 @@ where
         if candidate {
             let mempool = self.chain.mempool();
             let mut rng = runtime.child("verify");
-            if !execute::verify_signatures(&block.inner().txs, &hashes, |h| mempool.contains(h), &mut rng) {
+            if !execute::verify_signatures(
+                &block.inner().txs,
+                &hashes,
+                |h| mempool.contains(h),
+                &mut rng,
+            ) {
                 return None;
             }
         }

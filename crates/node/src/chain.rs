@@ -59,8 +59,8 @@ pub struct ChainInfo {
     genesis: Arc<Genesis>,
     genesis_hash: Hash,
     tip: RwLock<Option<Tip>>,
-    roots: Mutex<(BTreeMap<Hash, (Height, Hash)>, VecDeque<Hash>)>,
-    receipts: Mutex<(BTreeMap<Hash, Arc<Vec<Receipt>>>, VecDeque<Hash>)>,
+    roots: Mutex<Recent<(Height, Hash)>>,
+    receipts: Mutex<Recent<Arc<Vec<Receipt>>>>,
     rate: Mutex<VecDeque<(u64, u64)>>,
     events: broadcast::Sender<Arc<FinalizedBlock>>,
     mempool: Mempool,
@@ -86,8 +86,8 @@ impl ChainInfo {
             genesis_hash: genesis.hash(),
             genesis,
             tip: RwLock::new(None),
-            roots: Mutex::default(),
-            receipts: Mutex::default(),
+            roots: Mutex::new(Recent::new(ROOTS_REMEMBERED)),
+            receipts: Mutex::new(Recent::new(RECEIPTS_REMEMBERED)),
             rate: Mutex::default(),
             events: broadcast::channel(EVENTS_BUFFERED).0,
             mempool,
@@ -127,44 +127,33 @@ impl ChainInfo {
 
     /// The (height, digest) of the recent block whose state root is `root`.
     pub fn block_of_root(&self, root: &Hash) -> Option<(Height, Hash)> {
-        self.roots.lock().expect("roots lock").0.get(root).copied()
+        self.roots.lock().expect("roots lock").get(root).copied()
     }
 
     /// Remembers that `header`'s block (digest `digest`) produced its state root. Called
     /// before the block's state is applied, so a reader of the applied state can always
     /// find the block its root belongs to.
     pub fn note_root(&self, digest: Hash, header: &Header) {
-        let mut guard = self.roots.lock().expect("roots lock");
-        let (map, order) = &mut *guard;
-        if map.insert(header.state_root, (header.height, digest)).is_none() {
-            order.push_back(header.state_root);
-        }
-        while order.len() > ROOTS_REMEMBERED {
-            let old = order.pop_front().expect("non-empty");
-            map.remove(&old);
-        }
+        self.roots.lock().expect("roots lock").insert(header.state_root, (header.height, digest));
     }
 
     /// Keeps the receipts an execution of block `digest` produced.
     pub fn cache_receipts(&self, digest: Hash, receipts: Arc<Vec<Receipt>>) {
-        let mut guard = self.receipts.lock().expect("receipts lock");
-        let (map, order) = &mut *guard;
-        if map.insert(digest, receipts).is_none() {
-            order.push_back(digest);
-        }
-        while order.len() > RECEIPTS_REMEMBERED {
-            let old = order.pop_front().expect("non-empty");
-            map.remove(&old);
-        }
+        self.receipts.lock().expect("receipts lock").insert(digest, receipts);
     }
 
     /// Takes the cached receipts of block `digest`, if it was executed here since start.
     pub fn take_receipts(&self, digest: &Hash) -> Option<Arc<Vec<Receipt>>> {
-        self.receipts.lock().expect("receipts lock").0.remove(digest)
+        self.receipts.lock().expect("receipts lock").remove(digest)
     }
 
     /// Records a finalized block: tip, mempool pruning, metrics, subscribers.
-    pub fn on_finalized(&self, block: FinalizedBlock, txs: &[machina_types::SignedTransaction], now_ms: u64) {
+    pub fn on_finalized(
+        &self,
+        block: FinalizedBlock,
+        txs: &[machina_types::SignedTransaction],
+        now_ms: u64,
+    ) {
         let hashes: Vec<Hash> = block.receipts.iter().map(|r| r.tx_hash).collect();
         for hash in &hashes {
             if let Some(pending) = self.mempool.get(hash) {
@@ -199,3 +188,34 @@ impl ChainInfo {
 }
 
 use commonware_runtime::telemetry::metrics::GaugeExt as _;
+
+/// A map that keeps only its most recently inserted `capacity` entries.
+struct Recent<V> {
+    map: BTreeMap<Hash, V>,
+    order: VecDeque<Hash>,
+    capacity: usize,
+}
+
+impl<V> Recent<V> {
+    fn new(capacity: usize) -> Self {
+        Self { map: BTreeMap::new(), order: VecDeque::new(), capacity }
+    }
+
+    fn insert(&mut self, key: Hash, value: V) {
+        if self.map.insert(key, value).is_none() {
+            self.order.push_back(key);
+        }
+        while self.order.len() > self.capacity {
+            let old = self.order.pop_front().expect("non-empty");
+            self.map.remove(&old);
+        }
+    }
+
+    fn get(&self, key: &Hash) -> Option<&V> {
+        self.map.get(key)
+    }
+
+    fn remove(&mut self, key: &Hash) -> Option<V> {
+        self.map.remove(key)
+    }
+}

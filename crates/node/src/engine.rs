@@ -32,7 +32,7 @@ use commonware_consensus::{
     types::{Epoch, FixedEpocher, ViewDelta},
 };
 use commonware_cryptography::{
-    Digestible, Digested, Sha256, Signer, certificate::ConstantProvider, ed25519,
+    Digested, Digestible, Sha256, Signer, certificate::ConstantProvider, ed25519,
 };
 use commonware_glue::stateful::{
     Config as StatefulConfig, Mailbox as StatefulMailbox, Stateful, SyncPlan,
@@ -57,7 +57,8 @@ pub type Variant = Standard<Block>;
 /// Handle to marshal (finalized blocks and certificates by height).
 pub type Marshal = MarshalMailbox<Scheme, Variant>;
 /// A finalization certificate.
-pub type Finalization = simplex::types::Finalization<Scheme, commonware_cryptography::sha256::Digest>;
+pub type Finalization =
+    simplex::types::Finalization<Scheme, commonware_cryptography::sha256::Digest>;
 
 /// p2p channel ids.
 pub mod channel {
@@ -200,7 +201,8 @@ where
     let (backfill, broadcast_net, txs_net) = (next(), next(), next());
 
     let mempool = Mempool::new(cfg.mempool, cfg.genesis.params.fees);
-    let chain = Arc::new(ChainInfo::new(cfg.genesis.clone(), mempool.clone(), &context.child("chain")));
+    let chain =
+        Arc::new(ChainInfo::new(cfg.genesis.clone(), mempool.clone(), &context.child("chain")));
     let app = MachinaApp::new::<E>(chain.clone());
     let genesis_block = app.genesis_block().clone();
 
@@ -254,7 +256,10 @@ where
         marshal::Config {
             provider,
             epocher: FixedEpocher::new(EPOCH_LENGTH),
-            start: plan.marshal_start(Digested::precomputed(genesis_block.clone(), genesis_block.digest())),
+            start: plan.marshal_start(Digested::precomputed(
+                genesis_block.clone(),
+                genesis_block.digest(),
+            )),
             partition_prefix: format!("{prefix}-marshal"),
             mailbox_size: NZUsize!(1024),
             view_retention: ViewDelta::new(10),
@@ -368,6 +373,8 @@ impl<Op: Send + Sync + 'static> Source for NoStateSync<Op> {
     }
 }
 
-impl<Op: Send + Sync + 'static, DB: Send + Sync + 'static> AttachableResolver<DB> for NoStateSync<Op> {
+impl<Op: Send + Sync + 'static, DB: Send + Sync + 'static> AttachableResolver<DB>
+    for NoStateSync<Op>
+{
     async fn attach_database(&self, _db: Shared<DB>) {}
 }

@@ -112,10 +112,7 @@ fn commitments<E>(merkleized: &Merkle<E>) -> (Hash, Hash, OpsRange)
 where
     E: commonware_storage::Context + commonware_runtime::Spawner,
 {
-    let range = OpsRange {
-        start: *merkleized.sync_boundary(),
-        end: *merkleized.bounds().tip.size,
-    };
+    let range = OpsRange { start: *merkleized.sync_boundary(), end: *merkleized.bounds().tip.size };
     (Hash::from(merkleized.root()), Hash::from(merkleized.ops_root()), range)
 }
 
@@ -167,7 +164,9 @@ pub fn verify_signatures(
         if known(hash) {
             continue;
         }
-        let Some(key) = tx.tx.signer.public_key() else { return false };
+        let Some(key) = tx.tx.signer.public_key() else {
+            return false;
+        };
         items.push((key, tx.tx.encode(), &tx.signature));
     }
     if items.is_empty() {

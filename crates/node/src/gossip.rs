@@ -63,8 +63,15 @@ fn flush<S: Sender>(chain: &ChainInfo, sender: &mut S) {
     }
 }
 
-fn admit(chain: &ChainInfo, bytes: impl commonware_codec::Buf, now_ms: u64, rng: &mut impl rand_core::CryptoRng) {
+fn admit(
+    chain: &ChainInfo,
+    bytes: impl commonware_codec::Buf,
+    now_ms: u64,
+    rng: &mut impl rand_core::CryptoRng,
+) {
     let cfg = (commonware_codec::RangeCfg::new(0..=TXS_PER_MESSAGE_MAX), ());
-    let Ok(txs) = Vec::<SignedTransaction>::decode_cfg(bytes, &cfg) else { return };
+    let Ok(txs) = Vec::<SignedTransaction>::decode_cfg(bytes, &cfg) else {
+        return;
+    };
     crate::ingress::admit(chain, txs, now_ms, false, rng);
 }

@@ -152,7 +152,9 @@ impl Mempool {
             return Err(ErrorCode::NonceTooHigh);
         }
         let replaced = match inner.senders.get(&signer).and_then(|q| q.get(&nonce)) {
-            Some(existing) if inner.by_hash[existing].fee >= fee => return Err(ErrorCode::Duplicate),
+            Some(existing) if inner.by_hash[existing].fee >= fee => {
+                return Err(ErrorCode::Duplicate);
+            }
             Some(existing) => Some(*existing),
             None => None,
         };
@@ -202,7 +204,9 @@ impl Mempool {
         }
         let mut out = Vec::with_capacity(max.min(inner.by_hash.len()));
         while out.len() < max {
-            let Some((_, _, sender, nonce, hash)) = heap.pop() else { break };
+            let Some((_, _, sender, nonce, hash)) = heap.pop() else {
+                break;
+            };
             out.push(inner.by_hash[&hash].clone());
             let cursor = cursors.get_mut(sender).expect("cursor for every queued sender");
             if let Some((&next, next_hash)) = cursor.next()
@@ -259,7 +263,9 @@ impl Mempool {
 
 impl Inner {
     fn remove(&mut self, hash: &Hash, reason: Option<ErrorCode>) {
-        let Some(tx) = self.by_hash.remove(hash) else { return };
+        let Some(tx) = self.by_hash.remove(hash) else {
+            return;
+        };
         let signer = tx.tx.tx.signer;
         if let Some(queue) = self.senders.get_mut(&signer) {
             queue.remove(&tx.tx.tx.nonce);
@@ -301,7 +307,10 @@ mod tests {
     }
 
     fn pool(max_txs: usize, max_per_sender: usize) -> Mempool {
-        Mempool::new(MempoolConfig { max_txs, max_per_sender }, FeeSchedule { base: 0, per_call: 0, per_byte: 0 })
+        Mempool::new(
+            MempoolConfig { max_txs, max_per_sender },
+            FeeSchedule { base: 0, per_call: 0, per_byte: 0 },
+        )
     }
 
     fn fee_pool() -> Mempool {

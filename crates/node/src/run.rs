@@ -104,10 +104,12 @@ where
         started(Started { chain: node.chain.clone(), api: config.api_listen });
 
         let metrics_context = context.child("metrics");
-        let metrics: Arc<dyn Fn() -> String + Send + Sync> = Arc::new(move || metrics_context.encode());
+        let metrics: Arc<dyn Fn() -> String + Send + Sync> =
+            Arc::new(move || metrics_context.encode());
         let stopped = context.stopped();
         let api = context.child("api").spawn({
-            let (chain, marshal, stateful) = (node.chain.clone(), node.marshal.clone(), node.stateful.clone());
+            let (chain, marshal, stateful) =
+                (node.chain.clone(), node.marshal.clone(), node.stateful.clone());
             move |_| async move {
                 let db = stateful.subscribe_databases().await;
                 let app = api::router(ApiState { chain, marshal, db, metrics });
@@ -134,7 +136,8 @@ where
 type Handshake = commonware_stream::SakeCups<ed25519::PrivateKey, ChaCha20Poly1305>;
 type Network = lookup::Network<cw_tokio::Context, Handshake>;
 type Oracle = lookup::Oracle<ed25519::PublicKey>;
-type Pair = (lookup::Sender<ed25519::PublicKey, cw_tokio::Context>, lookup::Receiver<ed25519::PublicKey>);
+type Pair =
+    (lookup::Sender<ed25519::PublicKey, cw_tokio::Context>, lookup::Receiver<ed25519::PublicKey>);
 
 fn start_p2p(
     context: &cw_tokio::Context,
@@ -153,10 +156,13 @@ fn start_p2p(
         cups::Version::V1,
     );
     let namespace = format!("machina/{}/p2p", genesis.chain_id).into_bytes();
-    let max_peers = commonware_p2p::authenticated::peer_set_limit(validators.iter(), &key.public_key());
+    let max_peers =
+        commonware_p2p::authenticated::peer_set_limit(validators.iter(), &key.public_key());
     let max_message = engine::max_message_size(validators.len());
-    let make = if config.local_network { lookup::Config::local } else { lookup::Config::recommended };
-    let p2p_cfg = make(handshake, &namespace, config.p2p_listen, max_peers, max_message, NZUsize!(1024));
+    let make =
+        if config.local_network { lookup::Config::local } else { lookup::Config::recommended };
+    let p2p_cfg =
+        make(handshake, &namespace, config.p2p_listen, max_peers, max_message, NZUsize!(1024));
     let (mut network, mut oracle) = lookup::Network::new(context.child("p2p"), p2p_cfg);
     let mut peers: Vec<(ed25519::PublicKey, PeerAddress)> = config
         .peers
@@ -166,7 +172,8 @@ fn start_p2p(
     peers.push((key.public_key(), PeerAddress::from(config.p2p_listen)));
     peers.sort_by(|a, b| a.0.cmp(&b.0));
     peers.dedup_by(|a, b| a.0 == b.0);
-    let peers: Map<ed25519::PublicKey, PeerAddress> = peers.into_iter().try_collect().expect("deduplicated");
+    let peers: Map<ed25519::PublicKey, PeerAddress> =
+        peers.into_iter().try_collect().expect("deduplicated");
     let _ = oracle.track(0, peers);
     let pairs = channel::ALL.iter().map(|c| network.register(*c, CHANNEL_QUOTA)).collect();
     (pairs, (network, oracle))

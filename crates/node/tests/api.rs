@@ -9,10 +9,18 @@ use machina_node::{
     home::{Home, NodeConfig},
     run,
 };
-use machina_sdk::{Client, tx::{TxParams, build}};
+use machina_sdk::{
+    Client,
+    tx::{TxParams, build},
+};
 use machina_types::{Address, BankCall, Call, SignedTransaction, codec::hex};
 use serde_json::{Value, json};
-use std::{net::SocketAddr, sync::mpsc, thread::JoinHandle, time::{Duration, Instant}};
+use std::{
+    net::SocketAddr,
+    sync::mpsc,
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
 
 const BALANCE: u64 = 1_000_000_000;
 
@@ -63,7 +71,15 @@ impl TestNode {
         ready.recv_timeout(Duration::from_secs(60)).expect("node started");
         let url = format!("http://{api}");
         let client = Client::new(&url);
-        let node = Self { client, url, genesis, accounts, stop: Some(stop), thread: Some(thread), _dir: dir };
+        let node = Self {
+            client,
+            url,
+            genesis,
+            accounts,
+            stop: Some(stop),
+            thread: Some(thread),
+            _dir: dir,
+        };
         node.wait_height(2);
         node
     }
@@ -71,7 +87,10 @@ impl TestNode {
     fn wait_height(&self, height: u64) {
         let start = Instant::now();
         while self.client.status().map_or(0, |s| s.height) < height {
-            assert!(start.elapsed() < Duration::from_secs(30), "chain did not reach height {height}");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "chain did not reach height {height}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -96,7 +115,8 @@ impl TestNode {
 
     /// Posts raw bytes; returns (status, body).
     fn post_raw(&self, body: &[u8], content_type: &str) -> (u16, Value) {
-        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let agent: ureq::Agent =
+            ureq::Agent::config_builder().http_status_as_error(false).build().into();
         let mut response = agent
             .post(format!("{}/v1/txs", self.url))
             .header("content-type", content_type)
@@ -211,11 +231,13 @@ fn bad_input_is_refused_with_a_stable_code_and_changes_nothing() {
     node.wait_height(node.client.status().unwrap().height + 2);
     assert_eq!(node.snapshot(), after_first, "a replay changed state");
 
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().http_status_as_error(false).build().into();
     for path in ["/v1/nope", "/v1/accounts/nothex", "/v1/blocks/99999999", "/v1/txs/12"] {
         let mut response = agent.get(format!("{}{path}", node.url)).call().unwrap();
         let status = response.status().as_u16();
-        let body: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+        let body: Value =
+            serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
         assert!(status == 400 || status == 404, "{path}: {status}");
         assert!(body["error"]["code"].is_string(), "{path}: {body}");
     }
@@ -226,7 +248,10 @@ fn a_transfer_is_finalized_and_readable_through_every_route() {
     let node = TestNode::start();
     let (tx, hash) = node
         .client
-        .send(&node.accounts[0], vec![Call::Bank(BankCall::Transfer { to: node.addr(1), amount: 1234 })])
+        .send(
+            &node.accounts[0],
+            vec![Call::Bank(BankCall::Transfer { to: node.addr(1), amount: 1234 })],
+        )
         .unwrap();
     let status = node.client.wait(&hash, Duration::from_secs(10)).unwrap();
     assert_eq!(status.status, "finalized");
@@ -249,16 +274,26 @@ fn a_transfer_is_finalized_and_readable_through_every_route() {
     assert!(verified.value.is_none(), "an unused address is proven absent");
 
     let openapi: Value = node.client.get("/openapi.json").unwrap();
-    for path in ["/v1/txs", "/v1/txs/{hash}", "/v1/accounts/{address}", "/v1/blocks/{height}",
-        "/v1/proofs/accounts/{address}", "/v1/events", "/metrics", "/health"]
-    {
+    for path in [
+        "/v1/txs",
+        "/v1/txs/{hash}",
+        "/v1/accounts/{address}",
+        "/v1/blocks/{height}",
+        "/v1/proofs/accounts/{address}",
+        "/v1/events",
+        "/metrics",
+        "/health",
+    ] {
         assert!(openapi["paths"][path].is_object(), "openapi lacks {path}");
     }
     let mut metrics = ureq::get(format!("{}/metrics", node.url)).call().unwrap();
     let metrics = metrics.body_mut().read_to_string().unwrap();
-    for name in ["machina_chain_finalized_height", "machina_chain_mempool_size",
-        "machina_chain_tx_per_second", "machina_chain_finality_latency_seconds"]
-    {
+    for name in [
+        "machina_chain_finalized_height",
+        "machina_chain_mempool_size",
+        "machina_chain_tx_per_second",
+        "machina_chain_finality_latency_seconds",
+    ] {
         assert!(metrics.contains(name), "metrics lack {name}");
     }
 }
@@ -270,7 +305,10 @@ fn the_event_stream_delivers_finalized_blocks_with_receipts() {
     let mut reader = std::io::BufReader::new(response.body_mut().as_reader());
     let (_, hash) = node
         .client
-        .send(&node.accounts[0], vec![Call::Bank(BankCall::Transfer { to: node.addr(1), amount: 1 })])
+        .send(
+            &node.accounts[0],
+            vec![Call::Bank(BankCall::Transfer { to: node.addr(1), amount: 1 })],
+        )
         .unwrap();
     let start = Instant::now();
     let mut line = String::new();
@@ -278,7 +316,9 @@ fn the_event_stream_delivers_finalized_blocks_with_receipts() {
         assert!(start.elapsed() < Duration::from_secs(20), "no event with the transaction");
         line.clear();
         std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
-        let Some(data) = line.strip_prefix("data:") else { continue };
+        let Some(data) = line.strip_prefix("data:") else {
+            continue;
+        };
         let event: Value = serde_json::from_str(data.trim()).unwrap();
         assert!(event["header"]["height"].is_u64());
         if event["receipts"].as_array().unwrap().iter().any(|r| r["tx_hash"] == json!(hash)) {

@@ -110,8 +110,12 @@ impl Client {
         &self.base
     }
 
-    fn handle<T: DeserializeOwned>(url: &str, response: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<T> {
-        let transport = |e: ureq::Error| Error::Transport { url: url.to_string(), message: e.to_string() };
+    fn handle<T: DeserializeOwned>(
+        url: &str,
+        response: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<T> {
+        let transport =
+            |e: ureq::Error| Error::Transport { url: url.to_string(), message: e.to_string() };
         let mut response = response.map_err(transport)?;
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string().map_err(transport)?;
@@ -123,8 +127,10 @@ impl Client {
             })?;
             return Err(Error::Api { status, code: body.error.code, message: body.error.message });
         }
-        serde_json::from_str(&text)
-            .map_err(|e| Error::Transport { url: url.to_string(), message: format!("unexpected response: {e}") })
+        serde_json::from_str(&text).map_err(|e| Error::Transport {
+            url: url.to_string(),
+            message: format!("unexpected response: {e}"),
+        })
     }
 
     /// `GET` a path and decode the JSON answer.
@@ -169,7 +175,10 @@ impl Client {
                 return Ok(status);
             }
             if start.elapsed() > timeout {
-                return Err(Error::Timeout(format!("transaction {hash} still {} after {timeout:?}", status.status)));
+                return Err(Error::Timeout(format!(
+                    "transaction {hash} still {} after {timeout:?}",
+                    status.status
+                )));
             }
             std::thread::sleep(Duration::from_millis(10));
         }

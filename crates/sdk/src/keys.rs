@@ -49,14 +49,16 @@ impl Keyring {
 
     fn path(&self, name: &str) -> Result<PathBuf> {
         if !valid_name(name) {
-            return Err(Error::Key(format!("invalid key name {name:?}: use 1-64 of a-z, 0-9, - and _")));
+            return Err(Error::Key(format!(
+                "invalid key name {name:?}: use 1-64 of a-z, 0-9, - and _"
+            )));
         }
         Ok(self.dir.join(format!("{name}.key")))
     }
 
     /// Creates a new random key named `name`.
     pub fn generate(&self, name: &str) -> Result<NamedKey> {
-        let key = PrivateKey::random(&mut commonware_utils::sys_rng());
+        let key = PrivateKey::random(commonware_utils::sys_rng());
         self.import(name, key)
     }
 
@@ -66,7 +68,8 @@ impl Keyring {
         if path.exists() {
             return Err(Error::Key(format!("a key named {name:?} already exists")));
         }
-        std::fs::create_dir_all(&self.dir).map_err(|e| Error::Key(format!("{}: {e}", self.dir.display())))?;
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| Error::Key(format!("{}: {e}", self.dir.display())))?;
         std::fs::write(&path, format!("{}\n", codec::hex(&key.encode())))
             .map_err(|e| Error::Key(format!("{}: {e}", path.display())))?;
         #[cfg(unix)]
@@ -81,16 +84,23 @@ impl Keyring {
     pub fn get(&self, name: &str) -> Result<NamedKey> {
         let path = self.path(name)?;
         let text = std::fs::read_to_string(&path).map_err(|_| {
-            Error::Key(format!("no key named {name:?} in {} (see `machina keys list`)", self.dir.display()))
+            Error::Key(format!(
+                "no key named {name:?} in {} (see `machina keys list`)",
+                self.dir.display()
+            ))
         })?;
-        let bytes = codec::parse_hex(text.trim()).map_err(|e| Error::Key(format!("{}: {e}", path.display())))?;
-        let key = PrivateKey::decode(bytes).map_err(|e| Error::Key(format!("{}: {e}", path.display())))?;
+        let bytes = codec::parse_hex(text.trim())
+            .map_err(|e| Error::Key(format!("{}: {e}", path.display())))?;
+        let key = PrivateKey::decode(bytes)
+            .map_err(|e| Error::Key(format!("{}: {e}", path.display())))?;
         Ok(NamedKey { name: name.to_string(), key })
     }
 
     /// Every key, by name.
     pub fn list(&self) -> Result<Vec<NamedKey>> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Ok(Vec::new()) };
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Ok(Vec::new());
+        };
         let mut names: Vec<String> = entries
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().to_str()?.strip_suffix(".key").map(str::to_string))

@@ -48,7 +48,12 @@ mod tests {
     #[test]
     fn built_transactions_pay_exactly_their_fee_and_pass_the_checks() {
         let key = PrivateKey::from_seed(1);
-        let params = TxParams { chain_id: "c".into(), nonce: 3, expiry_height: 50, fees: FeeSchedule::default() };
+        let params = TxParams {
+            chain_id: "c".into(),
+            nonce: 3,
+            expiry_height: 50,
+            fees: FeeSchedule::default(),
+        };
         let calls = vec![Call::Bank(BankCall::Transfer { to: Address([2; 32]), amount: 9 })];
         let tx = build(&key, &params, calls);
         assert_eq!(tx.tx.max_fee, tx.fee(&params.fees));

@@ -70,9 +70,11 @@ pub fn verify_bundle(bundle: &ProofBundle, genesis: &Genesis) -> Result<Verified
         return Err(VerifyError::Height(header.height, bundle.height));
     }
     let validators = genesis.validator_set();
-    let cert_bytes = parse_hex(&bundle.finalization).map_err(|_| VerifyError::Malformed("finalization"))?;
-    let finalization = Finalization::<Scheme, sha256::Digest>::decode_cfg(cert_bytes, &validators.len())
-        .map_err(|_| VerifyError::Malformed("finalization"))?;
+    let cert_bytes =
+        parse_hex(&bundle.finalization).map_err(|_| VerifyError::Malformed("finalization"))?;
+    let finalization =
+        Finalization::<Scheme, sha256::Digest>::decode_cfg(cert_bytes, &validators.len())
+            .map_err(|_| VerifyError::Malformed("finalization"))?;
     let verifier = Scheme::verifier(&genesis.consensus_namespace(), validators);
     if !finalization.verify(&mut commonware_utils::sys_rng(), &verifier, &Sequential) {
         return Err(VerifyError::BadCertificate);
@@ -99,7 +101,8 @@ pub fn verify_bundle(bundle: &ProofBundle, genesis: &Genesis) -> Result<Verified
 /// For keys the SDK understands, the key must match its description and the decoded value
 /// must match the raw value, so that no human-readable field can be edited unnoticed.
 fn check_description(bundle: &ProofBundle) -> Result<(), VerifyError> {
-    let Some(address) = bundle.description.as_deref().and_then(|d| d.strip_prefix("bank/account/")) else {
+    let Some(address) = bundle.description.as_deref().and_then(|d| d.strip_prefix("bank/account/"))
+    else {
         return if bundle.decoded.is_some() { Err(VerifyError::DecodedMismatch) } else { Ok(()) };
     };
     let address: Address = address.parse().map_err(|_| VerifyError::Malformed("description"))?;

@@ -17,10 +17,7 @@ use commonware_glue::simulate::{
 };
 use commonware_runtime::{Handle, Quota, Spawner, Supervisor, deterministic};
 use commonware_utils::{NZU32, NZUsize};
-use machina_app::{
-    Genesis, Params,
-    genesis::GenesisAccount,
-};
+use machina_app::{Genesis, Params, genesis::GenesisAccount};
 use machina_node::{
     ChainInfo, MachinaApp, MempoolConfig, Scheme,
     engine::{self, Channels, EngineConfig, Marshal, Timeouts, channel},
@@ -95,7 +92,12 @@ impl MachinaEngine {
 
     fn senders_of(&self, index: usize) -> Vec<ed25519::PrivateKey> {
         let n = self.validators.len();
-        self.accounts.iter().enumerate().filter(|(i, _)| i % n == index).map(|(_, k)| k.clone()).collect()
+        self.accounts
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % n == index)
+            .map(|(_, k)| k.clone())
+            .collect()
     }
 }
 
@@ -124,9 +126,7 @@ impl ProcessedHeight for NodeState {
         match self {
             // A Byzantine validator never blocks an exit condition.
             NodeState::Byzantine => u64::MAX,
-            NodeState::Honest(h) => {
-                h.marshal.get_processed().await.map_or(0, |p| p.height().get())
-            }
+            NodeState::Honest(h) => h.marshal.get_processed().await.map_or(0, |p| p.height().get()),
         }
     }
 }
@@ -174,13 +174,15 @@ impl EngineDefinition for MachinaEngine {
             move |mailbox| MonitorReporter::new(pk, monitor, mailbox),
         )
         .await;
-        let all: Vec<Address> = self.accounts.iter().map(|k| Address::of(&k.public_key())).collect();
+        let all: Vec<Address> =
+            self.accounts.iter().map(|k| Address::of(&k.public_key())).collect();
         workload_ctx.spawn({
             let (chain, stateful) = (node.chain.clone(), node.stateful.clone());
             let (senders, workload) = (self.senders_of(index), self.workload);
             move |ctx| workload::run(ctx, workload, chain, stateful, senders, all)
         });
-        let state = Honest { index, marshal: node.marshal, stateful: node.stateful, chain: node.chain };
+        let state =
+            Honest { index, marshal: node.marshal, stateful: node.stateful, chain: node.chain };
         (node.handle, NodeState::Honest(state))
     }
 

@@ -2,8 +2,8 @@
 
 use crate::{engine::NodeState, model::Model};
 use commonware_consensus::{marshal::Identifier, types::Height};
-use commonware_glue::simulate::{property::Property, tracker::ProgressTracker};
 use commonware_cryptography::ed25519;
+use commonware_glue::simulate::{property::Property, tracker::ProgressTracker};
 use machina_app::{
     Genesis,
     exec::keys as chain_keys,
@@ -47,7 +47,11 @@ impl Property<ed25519::PublicKey, NodeState> for AgreementAndAudit {
                 })
                 .collect();
             if honest.len() != self.honest {
-                return Err(format!("{} honest validators running, expected {}", honest.len(), self.honest));
+                return Err(format!(
+                    "{} honest validators running, expected {}",
+                    honest.len(),
+                    self.honest
+                ));
             }
             let mut common = u64::MAX;
             for h in &honest {
@@ -103,7 +107,10 @@ async fn audit(h: &crate::engine::Honest, genesis: &Genesis) -> Result<(), Strin
             let bytes = guard.get(&key.digest()).await.map_err(|e| e.to_string())?;
             let receipt: Receipt = decode_value(&key, &bytes.ok_or("missing receipt")?.0);
             if receipt.outcome != expected || receipt.height != height {
-                return Err(format!("receipt {:?} at {}, model says {expected:?}", receipt.outcome, receipt.height));
+                return Err(format!(
+                    "receipt {:?} at {}, model says {expected:?}",
+                    receipt.outcome, receipt.height
+                ));
             }
         }
     }

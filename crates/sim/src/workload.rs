@@ -46,7 +46,9 @@ pub async fn run(
             let state_nonce = {
                 let guard = databases.read().await;
                 let bytes = guard.get(&keys::account(&signer).digest()).await.expect("read");
-                bytes.map_or(0, |v| machina_app::state::decode_value::<Account>(&keys::account(&signer), &v.0).nonce)
+                bytes.map_or(0, |v| {
+                    machina_app::state::decode_value::<Account>(&keys::account(&signer), &v.0).nonce
+                })
             };
             let nonce = chain.mempool().next_nonce(&signer).unwrap_or(0).max(state_nonce);
             let to = all[context.random_range(0..all.len())];

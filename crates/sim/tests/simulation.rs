@@ -17,7 +17,8 @@ fn link(success_percent: u64) -> Link {
     Link {
         latency: Duration::from_millis(10),
         jitter: Duration::from_millis(5),
-        success_rate: commonware_utils::Probability::new(success_percent, 100).expect("probability"),
+        success_rate: commonware_utils::Probability::new(success_percent, 100)
+            .expect("probability"),
     }
 }
 
@@ -29,7 +30,9 @@ fn run_seeds(
     seeds
         .into_iter()
         .map(|seed| {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| plan(seed).seed(seed).run()));
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                plan(seed).seed(seed).run()
+            }));
             match result {
                 Ok(Ok(mut results)) => results.remove(0),
                 Ok(Err(e)) => panic!("simulation failed (reproduce with seed {seed}): {e}"),

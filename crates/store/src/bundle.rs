@@ -41,7 +41,9 @@ mod opt_hex {
         }
     }
 
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<u8>>, D::Error> {
         let s: Option<String> = serde::Deserialize::deserialize(d)?;
         s.map(|s| parse_hex(&s).map_err(serde::de::Error::custom)).transpose()
     }

@@ -87,7 +87,12 @@ pub fn state_db_config(prefix: &str, page_cache: CacheRef) -> StateDbConfig {
 }
 
 /// Configuration of an immutable archive (finalized blocks or certificates) named `name`.
-pub fn archive_config<C>(prefix: &str, name: &str, page_cache: CacheRef, codec: C) -> immutable::Config<C> {
+pub fn archive_config<C>(
+    prefix: &str,
+    name: &str,
+    page_cache: CacheRef,
+    codec: C,
+) -> immutable::Config<C> {
     immutable::Config {
         metadata_partition: format!("{prefix}-{name}-meta"),
         freezer_table_partition: format!("{prefix}-{name}-table"),

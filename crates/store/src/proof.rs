@@ -80,8 +80,9 @@ impl StateProof {
         let root = root.digest();
         let ok = match (self, value) {
             (Self::Inclusion { proof }, Some(value)) => {
-                let proof = InclusionProof::decode_cfg(proof.clone(), &(MAX_PROOF_DIGESTS_PER_ELEMENT, ()))
-                    .map_err(|_| ProofError::Malformed)?;
+                let proof =
+                    InclusionProof::decode_cfg(proof.clone(), &(MAX_PROOF_DIGESTS_PER_ELEMENT, ()))
+                        .map_err(|_| ProofError::Malformed)?;
                 proof.verify::<Sha256, VariableEncoding<Value>>(key, Value(value.to_vec()), &root)
             }
             (Self::Exclusion { proof }, None) => {

@@ -44,7 +44,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Writes a UTF-8 string as a length-prefixed byte string.
 pub fn write_str(s: &str, buf: &mut impl bytes::BufMut) {
-    s.as_bytes().len().write(buf);
+    s.len().write(buf);
     buf.put_slice(s.as_bytes());
 }
 

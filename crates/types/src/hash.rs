@@ -82,7 +82,10 @@ impl FixedSize for Hash {
 
 impl Read for Hash {
     type Cfg = ();
-    fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, commonware_codec::Error> {
+    fn read_cfg(
+        buf: &mut impl commonware_codec::Buf,
+        _: &(),
+    ) -> Result<Self, commonware_codec::Error> {
         Ok(Self(<[u8; 32]>::read(buf)?))
     }
 }

@@ -92,7 +92,7 @@ impl Proof {
             let sibling = i ^ 1;
             if sibling < len {
                 let s = siblings.next()?;
-                acc = if i % 2 == 0 { node(&acc, s) } else { node(s, &acc) };
+                acc = if i.is_multiple_of(2) { node(&acc, s) } else { node(s, &acc) };
             }
             i /= 2;
             len = len.div_ceil(2);

@@ -227,13 +227,34 @@ impl Read for Event {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         Ok(match u8::read(buf)? {
-            0 => Self::Transfer { from: Address::read(buf)?, to: Address::read(buf)?, amount: u64::read(buf)? },
+            0 => Self::Transfer {
+                from: Address::read(buf)?,
+                to: Address::read(buf)?,
+                amount: u64::read(buf)?,
+            },
             1 => Self::AssetCreated { asset: u64::read(buf)?, issuer: Address::read(buf)? },
-            2 => Self::AssetMinted { asset: u64::read(buf)?, to: Address::read(buf)?, amount: u64::read(buf)? },
-            3 => Self::AssetTransferred { asset: u64::read(buf)?, from: Address::read(buf)?, to: Address::read(buf)?, amount: u64::read(buf)? },
-            4 => Self::AssetBurned { asset: u64::read(buf)?, from: Address::read(buf)?, amount: u64::read(buf)? },
+            2 => Self::AssetMinted {
+                asset: u64::read(buf)?,
+                to: Address::read(buf)?,
+                amount: u64::read(buf)?,
+            },
+            3 => Self::AssetTransferred {
+                asset: u64::read(buf)?,
+                from: Address::read(buf)?,
+                to: Address::read(buf)?,
+                amount: u64::read(buf)?,
+            },
+            4 => Self::AssetBurned {
+                asset: u64::read(buf)?,
+                from: Address::read(buf)?,
+                amount: u64::read(buf)?,
+            },
             5 => Self::NftMinted { id: u64::read(buf)?, to: Address::read(buf)? },
-            6 => Self::NftTransferred { id: u64::read(buf)?, from: Address::read(buf)?, to: Address::read(buf)? },
+            6 => Self::NftTransferred {
+                id: u64::read(buf)?,
+                from: Address::read(buf)?,
+                to: Address::read(buf)?,
+            },
             7 => Self::NftBurned { id: u64::read(buf)? },
             tag => return Err(Error::InvalidEnum(tag)),
         })

@@ -322,10 +322,17 @@ mod tests {
                 proptest::collection::vec(any::<u8>(), 0..=256)
             )
                 .prop_map(|(symbol, name, decimals, max_supply, metadata)| {
-                    Call::Bank(BankCall::CreateAsset { symbol, name, decimals, max_supply, metadata })
+                    Call::Bank(BankCall::CreateAsset {
+                        symbol,
+                        name,
+                        decimals,
+                        max_supply,
+                        metadata,
+                    })
                 }),
-            (any::<u64>(), addr.clone(), any::<u64>())
-                .prop_map(|(asset, to, amount)| Call::Bank(BankCall::MintAsset { asset, to, amount })),
+            (any::<u64>(), addr.clone(), any::<u64>()).prop_map(|(asset, to, amount)| Call::Bank(
+                BankCall::MintAsset { asset, to, amount }
+            )),
             (any::<u64>(), addr.clone(), any::<u64>()).prop_map(|(asset, to, amount)| {
                 Call::Bank(BankCall::TransferAsset { asset, to, amount })
             }),

@@ -36,8 +36,14 @@ pub mod codes {
     /// The node cannot answer yet (starting up, or the data is not available here).
     pub const UNAVAILABLE: &str = "unavailable";
     /// Every code above.
-    pub const ALL: &[&str] =
-        &[MALFORMED_JSON, BODY_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, INVALID_PARAMETER, NOT_FOUND, UNAVAILABLE];
+    pub const ALL: &[&str] = &[
+        MALFORMED_JSON,
+        BODY_TOO_LARGE,
+        UNSUPPORTED_MEDIA_TYPE,
+        INVALID_PARAMETER,
+        NOT_FOUND,
+        UNAVAILABLE,
+    ];
 }
 
 impl ApiError {

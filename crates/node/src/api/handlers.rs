@@ -142,7 +142,10 @@ fn native_spend(tx: &SignedTransaction) -> u64 {
         .fold(0u64, u64::saturating_add)
 }
 
-pub(super) async fn tx_status(State(s): State<ApiState>, Path(hash): Path<String>) -> ApiResult<Json<Value>> {
+pub(super) async fn tx_status(
+    State(s): State<ApiState>,
+    Path(hash): Path<String>,
+) -> ApiResult<Json<Value>> {
     let hash: Hash = parse("transaction hash", &hash)?;
     if let Some(receipt) = read::<Receipt>(&s, &chain_keys::receipt(&hash)).await? {
         let status = match receipt.outcome {
@@ -155,7 +158,9 @@ pub(super) async fn tx_status(State(s): State<ApiState>, Path(hash): Path<String
             })),
             Outcome::Success => None,
         };
-        return Ok(Json(json!({ "hash": hash, "status": status, "error": error, "receipt": receipt })));
+        return Ok(Json(
+            json!({ "hash": hash, "status": status, "error": error, "receipt": receipt }),
+        ));
     }
     let body = match s.chain.mempool().state(&hash) {
         Some(crate::mempool::TxState::Pending) => json!({ "hash": hash, "status": "pending" }),
@@ -168,7 +173,10 @@ pub(super) async fn tx_status(State(s): State<ApiState>, Path(hash): Path<String
     Ok(Json(body))
 }
 
-pub(super) async fn receipt(State(s): State<ApiState>, Path(hash): Path<String>) -> ApiResult<Json<Receipt>> {
+pub(super) async fn receipt(
+    State(s): State<ApiState>,
+    Path(hash): Path<String>,
+) -> ApiResult<Json<Receipt>> {
     let hash: Hash = parse("transaction hash", &hash)?;
     read(&s, &chain_keys::receipt(&hash))
         .await?
@@ -176,7 +184,10 @@ pub(super) async fn receipt(State(s): State<ApiState>, Path(hash): Path<String>)
         .ok_or_else(|| ApiError::not_found(format!("no receipt for {hash}")))
 }
 
-pub(super) async fn account(State(s): State<ApiState>, Path(address): Path<String>) -> ApiResult<Json<Value>> {
+pub(super) async fn account(
+    State(s): State<ApiState>,
+    Path(address): Path<String>,
+) -> ApiResult<Json<Value>> {
     let address: Address = parse("address", &address)?;
     let account: Account = read(&s, &bank_keys::account(&address)).await?.unwrap_or_default();
     let next_nonce = s.chain.mempool().next_nonce(&address).unwrap_or(0).max(account.nonce);
@@ -202,7 +213,10 @@ pub(super) async fn asset_balance(
     Ok(Json(json!({ "address": address, "asset": asset, "balance": balance })))
 }
 
-pub(super) async fn asset(State(s): State<ApiState>, Path(asset): Path<String>) -> ApiResult<Json<AssetInfo>> {
+pub(super) async fn asset(
+    State(s): State<ApiState>,
+    Path(asset): Path<String>,
+) -> ApiResult<Json<AssetInfo>> {
     let asset: u64 = parse("asset id", &asset)?;
     read(&s, &bank_keys::asset(asset))
         .await?
@@ -210,12 +224,17 @@ pub(super) async fn asset(State(s): State<ApiState>, Path(asset): Path<String>) 
         .ok_or_else(|| ApiError::not_found(format!("no asset {asset}")))
 }
 
-pub(super) async fn nft(State(s): State<ApiState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub(super) async fn nft(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let id: u64 = parse("token id", &id)?;
     let nft: Nft = read(&s, &bank_keys::nft(id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no token {id}")))?;
-    Ok(Json(json!({ "id": id, "owner": nft.owner, "minter": nft.minter, "metadata_hash": nft.metadata_hash })))
+    Ok(Json(
+        json!({ "id": id, "owner": nft.owner, "minter": nft.minter, "metadata_hash": nft.metadata_hash }),
+    ))
 }
 
 async fn block_view(s: &ApiState, height: u64) -> ApiResult<BlockView> {
@@ -224,16 +243,21 @@ async fn block_view(s: &ApiState, height: u64) -> ApiResult<BlockView> {
         .get_block(Identifier::Height(Height::new(height)))
         .await
         .ok_or_else(|| ApiError::not_found(format!("no finalized block at height {height}")))?;
-    let finalization = s.marshal.get_finalization(Height::new(height)).await.map(|f| hex(&f.encode()));
+    let finalization =
+        s.marshal.get_finalization(Height::new(height)).await.map(|f| hex(&f.encode()));
     Ok(BlockView::new(block.inner(), finalization))
 }
 
 pub(super) async fn latest_block(State(s): State<ApiState>) -> ApiResult<Json<BlockView>> {
-    let height = s.chain.tip().ok_or_else(|| ApiError::unavailable("no block finalized yet"))?.height;
+    let height =
+        s.chain.tip().ok_or_else(|| ApiError::unavailable("no block finalized yet"))?.height;
     Ok(Json(block_view(&s, height).await?))
 }
 
-pub(super) async fn block(State(s): State<ApiState>, Path(height): Path<String>) -> ApiResult<Json<BlockView>> {
+pub(super) async fn block(
+    State(s): State<ApiState>,
+    Path(height): Path<String>,
+) -> ApiResult<Json<BlockView>> {
     let height: u64 = parse("height", &height)?;
     Ok(Json(block_view(&s, height).await?))
 }
@@ -248,7 +272,10 @@ pub(super) async fn account_proof(
     Ok(Json(prove(&s, key, format!("bank/account/{address}"), decode).await?))
 }
 
-pub(super) async fn key_proof(State(s): State<ApiState>, Path(key): Path<String>) -> ApiResult<Json<ProofBundle>> {
+pub(super) async fn key_proof(
+    State(s): State<ApiState>,
+    Path(key): Path<String>,
+) -> ApiResult<Json<ProofBundle>> {
     let key: Key = parse("state key", &key)?;
     Ok(Json(prove(&s, key, format!("key {key}"), |_| None).await?))
 }
@@ -267,19 +294,24 @@ async fn prove(
         let (root, value, proof) = {
             let guard = s.db.read().await;
             let root = Hash::from(guard.root());
-            let value = guard.get(&key.digest()).await.map_err(|e| ApiError::unavailable(e.to_string()))?;
+            let value =
+                guard.get(&key.digest()).await.map_err(|e| ApiError::unavailable(e.to_string()))?;
             let proof = match &value {
-                Some(_) => guard.key_value_proof(key.digest()).await.map(|p| StateProof::inclusion(&p)),
-                None => guard.exclusion_proof(&key.digest()).await.map(|p| StateProof::exclusion(&p)),
+                Some(_) => {
+                    guard.key_value_proof(key.digest()).await.map(|p| StateProof::inclusion(&p))
+                }
+                None => {
+                    guard.exclusion_proof(&key.digest()).await.map(|p| StateProof::exclusion(&p))
+                }
             }
             .map_err(|e| ApiError::unavailable(format!("proof failed: {e}")))?;
             (root, value.map(|v| v.0), proof)
         };
         if let Some((height, _)) = s.chain.block_of_root(&root) {
             let block = block_view(s, height).await?;
-            let finalization = block
-                .finalization
-                .ok_or_else(|| ApiError::unavailable(format!("no certificate for height {height}")))?;
+            let finalization = block.finalization.ok_or_else(|| {
+                ApiError::unavailable(format!("no certificate for height {height}"))
+            })?;
             return Ok(ProofBundle {
                 chain_id: s.chain.genesis().chain_id.clone(),
                 height,
@@ -311,7 +343,8 @@ pub(super) async fn events(
                         header: (&block.header).into(),
                         receipts: block.receipts.to_vec(),
                     };
-                    let event = Event::default().event("block").json_data(event).expect("serializable");
+                    let event =
+                        Event::default().event("block").json_data(event).expect("serializable");
                     return Some((Ok(event), receiver));
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,

@@ -40,15 +40,16 @@ impl Module for Bank {
             BankCall::MintAsset { asset, to, .. } => {
                 keys.extend([keys::asset(*asset), keys::asset_balance(*asset, to)])
             }
-            BankCall::TransferAsset { asset, to, .. } => keys.extend([
-                keys::asset_balance(*asset, signer),
-                keys::asset_balance(*asset, to),
-            ]),
+            BankCall::TransferAsset { asset, to, .. } => {
+                keys.extend([keys::asset_balance(*asset, signer), keys::asset_balance(*asset, to)])
+            }
             BankCall::BurnAsset { asset, .. } => {
                 keys.extend([keys::asset(*asset), keys::asset_balance(*asset, signer)])
             }
             BankCall::MintNft { .. } => keys.push(keys::next_nft_id()),
-            BankCall::TransferNft { id, .. } | BankCall::BurnNft { id } => keys.push(keys::nft(*id)),
+            BankCall::TransferNft { id, .. } | BankCall::BurnNft { id } => {
+                keys.push(keys::nft(*id))
+            }
         }
     }
 
@@ -75,7 +76,12 @@ impl Module for Bank {
             BankCall::TransferAsset { asset, to, amount } => {
                 debit_asset(ctx, *asset, &signer, *amount)?;
                 credit_asset(ctx, *asset, to, *amount)?;
-                ctx.emit(Event::AssetTransferred { asset: *asset, from: signer, to: *to, amount: *amount })
+                ctx.emit(Event::AssetTransferred {
+                    asset: *asset,
+                    from: signer,
+                    to: *to,
+                    amount: *amount,
+                })
             }
             BankCall::BurnAsset { asset, amount } => burn_asset(ctx, *asset, *amount),
             BankCall::MintNft { to, metadata_hash } => mint_nft(ctx, to, metadata_hash),
@@ -141,7 +147,12 @@ pub enum ChargeError {
 }
 
 /// Checks the nonce, takes the fee to the fee pool and advances the nonce.
-pub fn charge(ctx: &mut Ctx<'_>, signer: &Address, nonce: u64, fee: Amount) -> Result<(), ChargeError> {
+pub fn charge(
+    ctx: &mut Ctx<'_>,
+    signer: &Address,
+    nonce: u64,
+    fee: Amount,
+) -> Result<(), ChargeError> {
     let mut acct = account(ctx, signer).map_err(|m| ChargeError::Missing(m.0))?;
     if nonce < acct.nonce {
         return Err(ChargeError::Reject(ErrorCode::NonceTooLow));
@@ -149,7 +160,8 @@ pub fn charge(ctx: &mut Ctx<'_>, signer: &Address, nonce: u64, fee: Amount) -> R
     if nonce > acct.nonce {
         return Err(ChargeError::Reject(ErrorCode::NonceTooHigh));
     }
-    acct.balance = acct.balance.checked_sub(fee).ok_or(ChargeError::Reject(ErrorCode::CannotPayFee))?;
+    acct.balance =
+        acct.balance.checked_sub(fee).ok_or(ChargeError::Reject(ErrorCode::CannotPayFee))?;
     acct.nonce += 1;
     store_account(ctx, signer, &acct);
     credit(ctx, &fee_pool(), fee).map_err(|e| match e {

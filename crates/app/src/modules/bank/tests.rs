@@ -95,15 +95,13 @@ impl Chain {
             txs.iter().map(|tx| exec.apply(&self.state, tx, tx.hash()).unwrap()).collect();
         for tx in &txs {
             for call in &tx.tx.calls {
-                match call {
-                    Call::Bank(
-                        BankCall::Transfer { to, .. }
-                        | BankCall::MintAsset { to, .. }
-                        | BankCall::TransferAsset { to, .. },
-                    ) => {
-                        self.holders.insert(*to);
-                    }
-                    _ => {}
+                if let Call::Bank(
+                    BankCall::Transfer { to, .. }
+                    | BankCall::MintAsset { to, .. }
+                    | BankCall::TransferAsset { to, .. },
+                ) = call
+                {
+                    self.holders.insert(*to);
                 }
             }
         }
