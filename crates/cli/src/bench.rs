@@ -9,7 +9,7 @@
 //! archives synced) before the next is acknowledged, as in normal operation.
 
 use anyhow::{Context, Result};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use machina_app::{Genesis, Params, genesis::GenesisAccount};
 use machina_node::{
@@ -31,29 +31,36 @@ use std::{
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
     /// Finalized native transfers per second and finality latency.
-    Transfers {
-        /// Validators.
-        #[arg(long, default_value_t = 1)]
-        validators: usize,
-        /// Transfers to submit.
-        #[arg(long, default_value_t = 200_000)]
-        txs: usize,
-        /// Funded sender accounts.
-        #[arg(long, default_value_t = 2_000)]
-        accounts: usize,
-        /// Target block interval (ms).
-        #[arg(long, default_value_t = 100)]
-        block_interval_ms: u64,
-        /// Most transactions per block.
-        #[arg(long, default_value_t = 16_384)]
-        max_block_txs: u32,
-        /// Most transactions waiting in mempools at once (the offered load's window).
-        #[arg(long, default_value_t = 40_000)]
-        window: usize,
-        /// Directory for the nodes' data [default: a fresh temporary directory].
-        #[arg(long)]
-        dir: Option<std::path::PathBuf>,
-    },
+    Transfers(TransfersArgs),
+}
+
+/// Options of `bench transfers`.
+#[derive(Args, Debug, Clone)]
+pub struct TransfersArgs {
+    /// Validators.
+    #[arg(long, default_value_t = 1)]
+    pub validators: usize,
+    /// Transfers to submit.
+    #[arg(long, default_value_t = 200_000)]
+    pub txs: usize,
+    /// Funded sender accounts.
+    #[arg(long, default_value_t = 2_000)]
+    pub accounts: usize,
+    /// Target block interval (ms).
+    #[arg(long, default_value_t = 100)]
+    pub block_interval_ms: u64,
+    /// Most transactions per block.
+    #[arg(long, default_value_t = 16_384)]
+    pub max_block_txs: u32,
+    /// Offered load in transactions per second (0: as fast as the window allows).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Most transactions waiting in mempools at once.
+    #[arg(long, default_value_t = 40_000)]
+    pub window: usize,
+    /// Directory for the nodes' data [default: a fresh temporary directory].
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
 }
 
 /// Results of `bench transfers`.
@@ -61,6 +68,8 @@ pub enum BenchCommand {
 pub struct TransfersReport {
     /// Validators.
     pub validators: usize,
+    /// Offered load (tx/s), 0 if unpaced.
+    pub offered_tx_per_s: u64,
     /// Transactions submitted.
     pub submitted: usize,
     /// Transactions finalized.
@@ -90,33 +99,22 @@ pub struct TransfersReport {
 /// Runs a benchmark.
 pub fn run(cmd: BenchCommand, json: bool) -> Result<()> {
     match cmd {
-        BenchCommand::Transfers {
-            validators,
-            txs,
-            accounts,
-            block_interval_ms,
-            max_block_txs,
-            window,
-            dir,
-        } => {
-            let report = transfers(
-                validators,
-                txs,
-                accounts,
-                block_interval_ms,
-                max_block_txs,
-                window,
-                dir,
-            )?;
+        BenchCommand::Transfers(args) => {
+            let report = transfers(&args)?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
                 println!(
-                    "validators          {}\nfinalized           {} of {} transfers in {:.2} s\n\
+                    "validators          {}\noffered load        {}\nfinalized           {} of {} transfers in {:.2} s\n\
                      throughput          {:.0} tx/s\nfinality latency    p50 {:.1} ms, p99 {:.1} ms\n\
                      blocks              {} (avg {:.0} tx, max {} tx, interval target {} ms)\n\
                      commit              {}\ncores               {}",
                     report.validators,
+                    if report.offered_tx_per_s == 0 {
+                        "unpaced".to_string()
+                    } else {
+                        format!("{} tx/s", report.offered_tx_per_s)
+                    },
                     report.finalized,
                     report.submitted,
                     report.seconds,
@@ -160,7 +158,9 @@ fn bench_homes(
         (0..validators as u64).map(|i| PrivateKey::from_seed(u64::MAX - i)).collect();
     let genesis = Genesis {
         chain_id: "machina-bench".into(),
-        genesis_time_ms: 0,
+        genesis_time_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
         validators: keys.iter().map(|k| Address::of(&k.public_key())).collect(),
         accounts: senders
             .iter()
@@ -226,16 +226,14 @@ fn presign(senders: &[PrivateKey], count: usize, params: &Params) -> Vec<SignedT
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn transfers(
-    validators: usize,
-    count: usize,
-    accounts: usize,
-    block_interval_ms: u64,
-    max_block_txs: u32,
-    window: usize,
-    dir: Option<std::path::PathBuf>,
-) -> Result<TransfersReport> {
+fn transfers(args: &TransfersArgs) -> Result<TransfersReport> {
+    let TransfersArgs {
+        validators, txs: count, accounts, block_interval_ms, max_block_txs, ..
+    } = *args;
+    let dir = args.dir.clone();
+    if let Ok(filter) = std::env::var("RUST_LOG") {
+        crate::commands::init_logs(&filter);
+    }
     let root = match dir {
         Some(d) => d,
         None => std::env::temp_dir().join(format!("machina-bench-{}", std::process::id())),
@@ -268,7 +266,8 @@ fn transfers(
         .map(|_| started_rx.recv_timeout(Duration::from_secs(60)).map(|s| s.chain))
         .collect::<Result<_, _>>()
         .context("validators did not start")?;
-    while chains[0].height() < 2 {
+    // Let every validator connect and finalize a few blocks before measuring.
+    while chains.iter().any(|c| c.height() < 10) {
         std::thread::sleep(Duration::from_millis(10));
     }
     eprintln!("{validators} validator(s) finalizing; submitting...");
@@ -277,7 +276,7 @@ fn transfers(
         Arc::new(Mutex::new(HashMap::with_capacity(count)));
     let observer = observe(chains[0].clone(), submitted.clone(), count);
     let started = Instant::now();
-    feed(&chains, txs, window, &submitted);
+    feed(&chains, txs, args, &submitted);
     let observed = observer.join().expect("observer thread");
 
     for stop in stops {
@@ -294,6 +293,7 @@ fn transfers(
     let non_empty: Vec<usize> = observed.block_sizes.iter().copied().filter(|n| *n > 0).collect();
     Ok(TransfersReport {
         validators,
+        offered_tx_per_s: args.rate,
         submitted: count,
         finalized: latencies.len(),
         seconds,
@@ -313,50 +313,46 @@ fn transfers(
     })
 }
 
-/// Admits `txs` to the validators (each sender always to the same validator), keeping at
-/// most `window` waiting.
+/// Admits `txs`, in order, to the validators (each sender always to the same validator),
+/// at `load.rate` per second if set, keeping at most `load.window` waiting.
 fn feed(
     chains: &[Arc<ChainInfo>],
     txs: Vec<SignedTransaction>,
-    window: usize,
+    load: &TransfersArgs,
     submitted: &Mutex<HashMap<Hash, Instant>>,
 ) {
-    let mut rng = commonware_utils::sys_rng();
-    let mut queues: Vec<Vec<SignedTransaction>> = vec![Vec::new(); chains.len()];
-    for tx in txs {
-        let v = (tx.tx.signer.0[0] as usize) % chains.len();
-        queues[v].push(tx);
-    }
-    let mut cursors = vec![0usize; chains.len()];
     const CHUNK: usize = 1024;
-    loop {
-        let mut progressed = false;
-        for (v, chain) in chains.iter().enumerate() {
-            if cursors[v] >= queues[v].len() {
-                continue;
-            }
-            if chain.mempool().len() > window / chains.len() {
-                continue;
-            }
-            let end = (cursors[v] + CHUNK).min(queues[v].len());
-            let chunk: Vec<SignedTransaction> = queues[v][cursors[v]..end].to_vec();
-            cursors[v] = end;
-            let now = Instant::now();
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
-            let results = machina_node::ingress::admit(chain, chunk, now_ms, true, &mut rng);
+    let mut rng = commonware_utils::sys_rng();
+    let start = Instant::now();
+    let mut sent = 0usize;
+    let mut pending = txs.into_iter().peekable();
+    while pending.peek().is_some() {
+        let allowed = match load.rate {
+            0 => usize::MAX,
+            rate => (start.elapsed().as_secs_f64() * rate as f64) as usize,
+        };
+        let waiting: usize = chains.iter().map(|c| c.mempool().len()).sum();
+        let budget =
+            allowed.saturating_sub(sent).min(CHUNK).min(load.window.saturating_sub(waiting));
+        if budget == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        }
+        let mut groups: Vec<Vec<SignedTransaction>> = vec![Vec::new(); chains.len()];
+        for tx in pending.by_ref().take(budget) {
+            groups[(tx.tx.signer.0[0] as usize) % chains.len()].push(tx);
+        }
+        sent += budget;
+        let now = Instant::now();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        for (chain, group) in chains.iter().zip(groups) {
+            let results = machina_node::ingress::admit(chain, group, now_ms, true, &mut rng);
             let mut map = submitted.lock().expect("submitted lock");
             for hash in results.into_iter().flatten() {
                 map.insert(hash, now);
             }
-            progressed = true;
-        }
-        if cursors.iter().zip(&queues).all(|(c, q)| *c >= q.len()) {
-            return;
-        }
-        if !progressed {
-            std::thread::sleep(Duration::from_millis(2));
         }
     }
 }

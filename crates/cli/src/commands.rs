@@ -319,7 +319,7 @@ fn init(
     Ok(())
 }
 
-fn init_logs(filter: &str) {
+pub(crate) fn init_logs(filter: &str) {
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_string());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))

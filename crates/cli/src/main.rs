@@ -83,7 +83,7 @@ pub enum Command {
         #[arg(long)]
         dir: PathBuf,
         /// First port: node i uses base+10i (API) and base+10i+1 (p2p).
-        #[arg(long, default_value_t = 7700)]
+        #[arg(long, default_value_t = 7800)]
         base_port: u16,
         /// Chain options.
         #[command(flatten)]

@@ -13,7 +13,7 @@ use crate::{
     mempool::Mempool,
 };
 use commonware_consensus::{Viewable, marshal::ancestry::Ancestry, simplex::scheme::ed25519};
-use commonware_cryptography::Digestible;
+use commonware_cryptography::{Digested, Digestible};
 use commonware_glue::stateful::{
     Application, Finality, Input, Proposed,
     db::{DatabaseSet, Shared},
@@ -28,7 +28,7 @@ use machina_types::{
     Address, Hash, Receipt,
     block::{Block, Context, Header, OpsRange},
 };
-use std::{sync::Arc, time::Duration};
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 /// The consensus signing scheme: ed25519 votes, certificates list the signers' signatures.
 pub type Scheme = ed25519::Scheme;
@@ -145,21 +145,31 @@ where
             proposer: Address::of(&context.leader),
             genesis: self.genesis.clone(),
         };
-        let candidates = input.provider.candidates(self.genesis.params.max_block_txs as usize);
+        let skip = self.pending_txs(&parent, ancestry).await;
+        let candidates =
+            input.provider.candidates(self.genesis.params.max_block_txs as usize, &skip);
         let txs: Vec<_> = candidates.iter().map(|p| (&p.tx, p.hash)).collect();
         let executed = execute::run(&batches, env, &txs, Mode::Build).await.ok()?;
         let included: Vec<_> =
             executed.included.iter().map(|&i| candidates[i].tx.clone()).collect();
+        let hashes: Vec<Hash> = executed.included.iter().map(|&i| candidates[i].hash).collect();
         let merkleized = execute::commit(batches, &executed.output.writes).await;
         let header = execute::header(
             context,
             Hash::from(parent.digest()),
             parent_header.height + 1,
             timestamp_ms,
-            &included,
+            &hashes,
             &merkleized,
         );
         let block = Block { header, txs: included };
+        tracing::debug!(
+            height = block.header.height,
+            txs = block.txs.len(),
+            candidates = candidates.len(),
+            build_ms = now_ms(&runtime).saturating_sub(timestamp_ms),
+            "proposed"
+        );
         self.chain.cache_receipts(block.header.digest(), Arc::new(executed.output.receipts));
         Some(Proposed { block, merkleized })
     }
@@ -175,8 +185,10 @@ where
         let parent = ancestry.next().await?;
         let (b, p) = (&block.inner().header, &parent.inner().header);
         let candidate = finality == Finality::Candidate;
+        let hashes = block.inner().tx_hashes();
         if candidate {
-            if !structurally_valid(block.inner(), p, &context, self.genesis.params.max_block_txs) {
+            let max_txs = self.genesis.params.max_block_txs;
+            if !structurally_valid(block.inner(), &hashes, p, &context, max_txs) {
                 return None;
             }
             let now = now_ms(&runtime);
@@ -184,7 +196,6 @@ where
                 runtime.sleep(Duration::from_millis(b.timestamp_ms - now - CLOCK_DRIFT_MS)).await;
             }
         }
-        let hashes: Vec<Hash> = block.inner().txs.iter().map(|tx| tx.hash()).collect();
         if candidate {
             let mempool = self.chain.mempool();
             let mut rng = runtime.child("verify");
@@ -209,6 +220,12 @@ where
         if !execute::matches_header(b, &merkleized) {
             return None;
         }
+        tracing::debug!(
+            height = b.height,
+            txs = hashes.len(),
+            since_proposal_ms = now_ms(&runtime).saturating_sub(b.timestamp_ms),
+            "verified"
+        );
         self.chain.cache_receipts(Hash::from(block.digest()), Arc::new(executed.output.receipts));
         Some(merkleized)
     }
@@ -246,17 +263,62 @@ where
             }
         };
         let finalized = FinalizedBlock { digest, header: block.header.clone(), receipts };
-        self.chain.on_finalized(finalized, &block.txs, now_ms(&runtime));
+        let now = now_ms(&runtime);
+        tracing::debug!(
+            height = block.header.height,
+            txs = block.txs.len(),
+            since_proposal_ms = now.saturating_sub(block.header.timestamp_ms),
+            "finalized"
+        );
+        self.chain.on_finalized(finalized, &block.txs, now);
+    }
+}
+
+/// How many unfinalized ancestors a proposal looks through for transactions to leave out.
+const PENDING_ANCESTORS_MAX: usize = 32;
+
+impl MachinaApp {
+    /// Hashes of the transactions in `parent` and its other unfinalized ancestors: the
+    /// mempool still holds them until they finalize, and proposing them again would only
+    /// waste execution (their nonces are used).
+    async fn pending_txs(
+        &self,
+        parent: &Digested<Block>,
+        mut ancestry: impl Ancestry<Block>,
+    ) -> BTreeSet<Hash> {
+        let finalized = self.chain.height();
+        let mut skip = BTreeSet::new();
+        let mut block = parent.clone();
+        for _ in 0..PENDING_ANCESTORS_MAX {
+            if block.inner().header.height <= finalized {
+                break;
+            }
+            match self.chain.receipts(&Hash::from(block.digest())) {
+                Some(receipts) => skip.extend(receipts.iter().map(|r| r.tx_hash)),
+                None => skip.extend(block.inner().tx_hashes()),
+            }
+            match ancestry.next().await {
+                Some(next) => block = next,
+                None => break,
+            }
+        }
+        skip
     }
 }
 
 /// Checks that need no state: height, parent link, body commitment, size, timestamp bounds.
-fn structurally_valid(block: &Block, parent: &Header, context: &Context, max_txs: u32) -> bool {
+fn structurally_valid(
+    block: &Block,
+    hashes: &[Hash],
+    parent: &Header,
+    context: &Context,
+    max_txs: u32,
+) -> bool {
     let h = &block.header;
     h.height == parent.height + 1
         && h.context == *context
         && block.txs.len() <= max_txs as usize
-        && block.body_matches_header()
+        && block.body_matches_header(hashes)
         && h.timestamp_ms > parent.timestamp_ms
         && h.timestamp_ms <= parent.timestamp_ms + TIMESTAMP_GAP_PER_VIEW_MS * view_gap(context)
 }

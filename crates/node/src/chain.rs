@@ -142,6 +142,11 @@ impl ChainInfo {
         self.receipts.lock().expect("receipts lock").insert(digest, receipts);
     }
 
+    /// The cached receipts of block `digest`, if it was executed here and not yet finalized.
+    pub fn receipts(&self, digest: &Hash) -> Option<Arc<Vec<Receipt>>> {
+        self.receipts.lock().expect("receipts lock").get(digest).cloned()
+    }
+
     /// Takes the cached receipts of block `digest`, if it was executed here since start.
     pub fn take_receipts(&self, digest: &Hash) -> Option<Arc<Vec<Receipt>>> {
         self.receipts.lock().expect("receipts lock").remove(digest)

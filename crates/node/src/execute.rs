@@ -17,6 +17,10 @@ use machina_types::{
     block::{Block, Context, Header, OpsRange},
     tx::TX_NAMESPACE,
 };
+use std::{
+    collections::HashMap,
+    sync::{LazyLock, Mutex},
+};
 
 type Batch<E> = <Databases<E> as DatabaseSet<E>>::Unmerkleized;
 type Merkle<E> = <Databases<E> as DatabaseSet<E>>::Merkleized;
@@ -116,13 +120,14 @@ where
     (Hash::from(merkleized.root()), Hash::from(merkleized.ops_root()), range)
 }
 
-/// Builds the header of a block with `txs` whose execution produced `merkleized`.
+/// Builds the header of a block with transactions `tx_hashes` whose execution produced
+/// `merkleized`.
 pub fn header<E>(
     context: Context,
     parent: Hash,
     height: u64,
     timestamp_ms: u64,
-    txs: &[SignedTransaction],
+    tx_hashes: &[Hash],
     merkleized: &Merkle<E>,
 ) -> Header
 where
@@ -134,8 +139,8 @@ where
         parent,
         height,
         timestamp_ms,
-        tx_root: Block::tx_root(txs),
-        tx_count: txs.len() as u32,
+        tx_root: Block::tx_root(tx_hashes),
+        tx_count: tx_hashes.len() as u32,
         state_root,
         ops_root,
         ops_range,
@@ -164,7 +169,7 @@ pub fn verify_signatures(
         if known(hash) {
             continue;
         }
-        let Some(key) = tx.tx.signer.public_key() else {
+        let Some(key) = public_key(&tx.tx.signer) else {
             return false;
         };
         items.push((key, tx.tx.encode(), &tx.signature));
@@ -183,4 +188,24 @@ pub fn verify_signatures(
         },
         &Sequential,
     )
+}
+
+/// Most decompressed keys kept.
+const KEYS_CACHED: usize = 1 << 16;
+
+/// The public key of `address`, decompressed once and cached: decompressing costs about as
+/// much as verifying a signature, and senders repeat.
+fn public_key(address: &machina_types::Address) -> Option<ed25519::PublicKey> {
+    static KEYS: LazyLock<Mutex<HashMap<machina_types::Address, ed25519::PublicKey>>> =
+        LazyLock::new(Mutex::default);
+    if let Some(key) = KEYS.lock().expect("key cache").get(address) {
+        return Some(key.clone());
+    }
+    let key = address.public_key()?;
+    let mut keys = KEYS.lock().expect("key cache");
+    if keys.len() >= KEYS_CACHED {
+        keys.clear();
+    }
+    keys.insert(*address, key.clone());
+    Some(key)
 }

@@ -2,8 +2,7 @@
 //!
 //! Transactions admitted through this node's API are sent to every peer in batches; batches
 //! from peers are decoded (bounded), checked without state, signature-verified in one batch
-//! and admitted to the local mempool. A peer that sends undecodable or badly signed
-//! transactions is not trusted further with the batch: the whole batch is dropped.
+//! and admitted to the local mempool; transactions that fail are dropped one by one.
 
 use crate::chain::ChainInfo;
 use commonware_codec::{Decode, Encode};
@@ -15,7 +14,7 @@ use std::{sync::Arc, time::Duration};
 /// Most transactions in one gossip message.
 pub const TXS_PER_MESSAGE_MAX: usize = 1024;
 /// How often queued transactions are sent.
-const FLUSH_INTERVAL: Duration = Duration::from_millis(20);
+const FLUSH_INTERVAL: Duration = Duration::from_millis(2);
 
 /// Largest gossip message.
 pub fn max_message_size() -> usize {

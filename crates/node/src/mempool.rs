@@ -185,7 +185,9 @@ impl Mempool {
 
     /// Up to `max` transactions for a block: highest fee first, each sender's in nonce order
     /// from its next nonce. A sender's later transactions follow only its earlier ones.
-    pub fn candidates(&self, max: usize) -> Vec<Arc<PendingTx>> {
+    /// Transactions in `skip` (already in unfinalized ancestors of the block being built)
+    /// are passed over, but their senders' later transactions still follow.
+    pub fn candidates(&self, max: usize, skip: &BTreeSet<Hash>) -> Vec<Arc<PendingTx>> {
         let inner = self.lock();
         let mut cursors: BTreeMap<&Address, std::collections::btree_map::Range<'_, u64, Hash>> =
             BTreeMap::new();
@@ -207,7 +209,9 @@ impl Mempool {
             let Some((_, _, sender, nonce, hash)) = heap.pop() else {
                 break;
             };
-            out.push(inner.by_hash[&hash].clone());
+            if !skip.contains(&hash) {
+                out.push(inner.by_hash[&hash].clone());
+            }
             let cursor = cursors.get_mut(sender).expect("cursor for every queued sender");
             if let Some((&next, next_hash)) = cursor.next()
                 && next == nonce + 1
@@ -353,11 +357,12 @@ mod tests {
         pool.insert(a1, ha1, Some(0), 0, false).unwrap();
         pool.insert(b0, hb0, Some(0), 0, false).unwrap();
         pool.insert(a0, ha0, Some(0), 0, false).unwrap();
-        let order: Vec<Hash> = pool.candidates(10).iter().map(|p| p.hash).collect();
+        let order: Vec<Hash> =
+            pool.candidates(10, &BTreeSet::new()).iter().map(|p| p.hash).collect();
         let pos = |h| order.iter().position(|x| *x == h).unwrap();
         assert_eq!(order.len(), 3);
         assert!(pos(ha0) < pos(ha1), "nonce order within a sender");
-        assert_eq!(pool.candidates(1).len(), 1);
+        assert_eq!(pool.candidates(1, &BTreeSet::new()).len(), 1);
     }
 
     #[test]

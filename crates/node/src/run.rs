@@ -121,13 +121,17 @@ where
             }
         });
 
+        let mut engine = node.handle;
         let outcome = tokio::select! {
             _ = shutdown => Ok(()),
-            r = node.handle => Err(RunError::Stopped(format!("consensus engine: {r:?}"))),
+            r = &mut engine => Err(RunError::Stopped(format!("consensus engine: {r:?}"))),
             r = network => Err(RunError::Stopped(format!("p2p network: {r:?}"))),
             r = api => Err(RunError::Stopped(format!("api server: {r:?}"))),
         };
         tracing::info!("shutting down");
+        // Stop consensus and its actors together first (every finalized block is already
+        // durable, and recovery replays the rest), so no actor outlives another it waits on.
+        engine.abort();
         let _ = context.stop(0, Some(Duration::from_secs(5))).await;
         outcome
     })

@@ -211,7 +211,7 @@ impl MachinaEngine {
             context,
             equivocator::Config {
                 scheme,
-                elector: RoundRobin::<Sha256>::default(),
+                elector: engine::elector(),
                 epoch: Epoch::zero(),
                 relay: Arc::new(Relay::new()),
             },

@@ -75,16 +75,23 @@ impl Header {
 }
 
 impl Block {
-    /// The Merkle root of `txs`' hashes.
-    pub fn tx_root(txs: &[SignedTransaction]) -> Hash {
-        let leaves: Vec<Hash> = txs.iter().map(|tx| merkle::leaf(&tx.hash().0)).collect();
+    /// The Merkle root over transaction hashes, in block order.
+    pub fn tx_root(hashes: &[Hash]) -> Hash {
+        let leaves: Vec<Hash> = hashes.iter().map(|h| merkle::leaf(&h.0)).collect();
         merkle::root(&leaves)
     }
 
-    /// Whether the header's transaction commitments match the body.
-    pub fn body_matches_header(&self) -> bool {
-        self.header.tx_count as usize == self.txs.len()
-            && self.header.tx_root == Self::tx_root(&self.txs)
+    /// The hashes of the transactions, in block order.
+    pub fn tx_hashes(&self) -> Vec<Hash> {
+        self.txs.iter().map(SignedTransaction::hash).collect()
+    }
+
+    /// Whether the header's transaction commitments match the body, given the body's
+    /// transaction hashes.
+    pub fn body_matches_header(&self, hashes: &[Hash]) -> bool {
+        hashes.len() == self.txs.len()
+            && self.header.tx_count as usize == self.txs.len()
+            && self.header.tx_root == Self::tx_root(hashes)
     }
 }
 
@@ -224,7 +231,7 @@ mod tests {
             parent: Hash([7; 32]),
             height: 2,
             timestamp_ms: 1_700_000_000_000,
-            tx_root: Block::tx_root(txs),
+            tx_root: Block::tx_root(&txs.iter().map(SignedTransaction::hash).collect::<Vec<_>>()),
             tx_count: txs.len() as u32,
             state_root: Hash([1; 32]),
             ops_root: Hash([2; 32]),
@@ -246,15 +253,15 @@ mod tests {
         .sign(&k);
         let txs = vec![tx];
         let block = Block { header: header(&txs), txs };
-        assert!(block.body_matches_header());
+        assert!(block.body_matches_header(&block.tx_hashes()));
         let back = Block::decode(block.encode()).unwrap();
         assert_eq!(back, block);
         assert!(block.encode_size() <= Block::max_encode_size(&()));
 
         let mut other = block.clone();
         other.txs.clear();
-        assert!(!other.body_matches_header());
-        other.header.tx_root = Block::tx_root(&other.txs);
+        assert!(!other.body_matches_header(&other.tx_hashes()));
+        other.header.tx_root = Block::tx_root(&[]);
         other.header.tx_count = 0;
         assert_ne!(other.digest(), block.digest());
     }
