@@ -91,8 +91,8 @@ impl Genesis {
             }
             total = total.checked_add(account.balance).ok_or(GenesisError::SupplyOverflow)?;
         }
-        if self.params.block_interval_ms == 0 {
-            return Err(GenesisError::Param("block_interval_ms must be positive"));
+        if self.params.block_interval_ms == 0 || self.params.block_interval_ms > 60_000 {
+            return Err(GenesisError::Param("block_interval_ms must be 1..=60000"));
         }
         let max_txs = machina_types::limits::TXS_PER_BLOCK_MAX as u32;
         if self.params.max_block_txs == 0 || self.params.max_block_txs > max_txs {

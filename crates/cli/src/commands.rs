@@ -1,6 +1,6 @@
 //! Command implementations.
 
-use crate::{ChainArgs, Cli, CmdResult, Command, setup};
+use crate::{ChainArgs, Cli, CmdResult, Command, InitArgs, setup};
 use anyhow::{Context as _, Result, anyhow, bail};
 use clap::{Args, Subcommand};
 use machina_node::home::Home;
@@ -264,8 +264,8 @@ impl Ctx {
 pub fn dispatch(cli: Cli) -> CmdResult {
     let ctx = Ctx { home: Home::new(&cli.home), node: cli.node, json: cli.json };
     let result = match cli.command {
-        Command::Init { chain, api, p2p } => init(&ctx, &chain, api, p2p),
-        Command::Dev { chain, api, p2p } => dev(&ctx, &chain, api, p2p),
+        Command::Init(args) => init(&ctx, &args),
+        Command::Dev(args) => dev(&ctx, &args),
         Command::Testnet { validators, dir, base_port, chain } => {
             testnet(&ctx, validators, &dir, base_port, &chain)
         }
@@ -293,6 +293,10 @@ fn chain_options(chain: &ChainArgs, default_id: &str) -> setup::ChainOptions {
     }
 }
 
+fn new_home(ctx: &Ctx, args: &InitArgs) -> Result<Vec<setup::DevAccount>> {
+    setup::init(&ctx.home, &chain_options(&args.chain, "machina-dev"), args.api, args.p2p)
+}
+
 fn accounts_table(accounts: &[setup::DevAccount]) -> String {
     accounts
         .iter()
@@ -301,14 +305,10 @@ fn accounts_table(accounts: &[setup::DevAccount]) -> String {
         .join("\n")
 }
 
-fn init(
-    ctx: &Ctx,
-    chain: &ChainArgs,
-    api: std::net::SocketAddr,
-    p2p: std::net::SocketAddr,
-) -> CmdResult {
-    let accounts = setup::init(&ctx.home, &chain_options(chain, "machina-dev"), api, p2p)?;
-    let body = json!({ "home": ctx.home.root(), "api": api.to_string(), "accounts": accounts });
+fn init(ctx: &Ctx, args: &InitArgs) -> CmdResult {
+    let accounts = new_home(ctx, args)?;
+    let body =
+        json!({ "home": ctx.home.root(), "api": args.api.to_string(), "accounts": accounts });
     ctx.print(&body, || {
         format!(
             "initialized {}\nfunded dev accounts (name, address, balance):\n{}",
@@ -337,16 +337,11 @@ fn start(ctx: &Ctx) -> CmdResult {
     Ok(())
 }
 
-fn dev(
-    ctx: &Ctx,
-    chain: &ChainArgs,
-    api: std::net::SocketAddr,
-    p2p: std::net::SocketAddr,
-) -> CmdResult {
+fn dev(ctx: &Ctx, args: &InitArgs) -> CmdResult {
     let accounts = if ctx.home.exists() {
         setup::existing_dev_accounts(&ctx.home)?
     } else {
-        setup::init(&ctx.home, &chain_options(chain, "machina-dev"), api, p2p)?
+        new_home(ctx, args)?
     };
     let config = ctx.home.config()?;
     let genesis = ctx.home.genesis()?;

@@ -47,33 +47,27 @@ pub struct ChainArgs {
     pub block_interval_ms: u64,
 }
 
+/// Options of a new single-validator home.
+#[derive(Args, Debug, Clone)]
+pub struct InitArgs {
+    /// Chain options.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// API listen address (used when the home is created).
+    #[arg(long, default_value = "127.0.0.1:7700")]
+    pub api: std::net::SocketAddr,
+    /// p2p listen address (used when the home is created).
+    #[arg(long, default_value = "127.0.0.1:7701")]
+    pub p2p: std::net::SocketAddr,
+}
+
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create a single-validator chain in --home.
-    Init {
-        /// Chain options.
-        #[command(flatten)]
-        chain: ChainArgs,
-        /// API listen address.
-        #[arg(long, default_value = "127.0.0.1:7700")]
-        api: std::net::SocketAddr,
-        /// p2p listen address.
-        #[arg(long, default_value = "127.0.0.1:7701")]
-        p2p: std::net::SocketAddr,
-    },
+    Init(InitArgs),
     /// Run a single-validator dev chain (initializing --home on first use) until Ctrl-C.
-    Dev {
-        /// Chain options.
-        #[command(flatten)]
-        chain: ChainArgs,
-        /// API listen address (first run only).
-        #[arg(long, default_value = "127.0.0.1:7700")]
-        api: std::net::SocketAddr,
-        /// p2p listen address (first run only).
-        #[arg(long, default_value = "127.0.0.1:7701")]
-        p2p: std::net::SocketAddr,
-    },
+    Dev(InitArgs),
     /// Write the homes of an N-validator local testnet sharing one genesis.
     Testnet {
         /// Number of validators.

@@ -90,21 +90,13 @@ pub struct Timeouts {
 }
 
 impl Timeouts {
-    /// Timeouts for `validators` validators: tight for one, tolerant for a network.
-    pub fn for_validators(validators: usize) -> Self {
-        if validators == 1 {
-            Self {
-                leader: Duration::from_secs(2),
-                certification: Duration::from_secs(3),
-                retry: Duration::from_secs(1),
-            }
-        } else {
-            Self {
-                leader: Duration::from_secs(1),
-                certification: Duration::from_secs(2),
-                retry: Duration::from_millis(500),
-            }
-        }
+    /// Timeouts for a chain's genesis: a leader gets the block interval plus a margin to
+    /// propose (one second with peers, two alone, where a slow disk is the only delay).
+    pub fn for_genesis(genesis: &Genesis) -> Self {
+        let interval = Duration::from_millis(genesis.params.block_interval_ms);
+        let margin = if genesis.validators.len() == 1 { 2 } else { 1 };
+        let leader = interval + Duration::from_secs(margin);
+        Self { leader, certification: leader * 2, retry: Duration::from_millis(500) }
     }
 }
 

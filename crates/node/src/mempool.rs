@@ -145,6 +145,9 @@ impl Mempool {
         let signer = tx.tx.signer;
         let nonce = tx.tx.nonce;
         let known = account_nonce.unwrap_or(0).max(inner.nonces.get(&signer).copied().unwrap_or(0));
+        if account_nonce.is_some() {
+            inner.nonces.insert(signer, known);
+        }
         if nonce < known {
             return Err(ErrorCode::NonceTooLow);
         }
@@ -395,5 +398,57 @@ mod tests {
         let out: Vec<Hash> = pool.take_outbox().iter().map(|p| p.hash).collect();
         assert_eq!(out, vec![ha]);
         assert!(pool.take_outbox().is_empty());
+    }
+
+    fn tx_with_calls(seed: u64, nonce: u64, calls: usize) -> (SignedTransaction, Hash) {
+        let key = PrivateKey::from_seed(seed);
+        let call = Call::Bank(BankCall::Transfer { to: Address([1; 32]), amount: 1 });
+        let tx = Transaction {
+            chain_id: "t".into(),
+            signer: Address::of(&key.public_key()),
+            nonce,
+            max_fee: 1_000_000,
+            expiry_height: 10,
+            calls: vec![call; calls],
+        }
+        .sign(&key);
+        let hash = tx.hash();
+        (tx, hash)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn candidates_keep_each_sender_contiguous_and_lead_with_the_highest_fee(
+            inserts in proptest::collection::vec((0u64..5, 0u64..6, 1usize..4), 1..40),
+            max in 1usize..50,
+        ) {
+            let pool = Mempool::new(MempoolConfig::default(), FeeSchedule::default());
+            for (sender, nonce, calls) in inserts {
+                let (tx, hash) = tx_with_calls(sender, nonce, calls);
+                let _ = pool.insert(tx, hash, Some(0), 0, false);
+            }
+            let out = pool.candidates(max, &BTreeSet::new());
+            proptest::prop_assert!(out.len() <= max);
+            let mut seen = BTreeSet::new();
+            let mut next: BTreeMap<Address, u64> = BTreeMap::new();
+            for p in &out {
+                proptest::prop_assert!(seen.insert(p.hash), "no duplicates");
+                let expected = next.entry(p.tx.tx.signer).or_insert(0);
+                proptest::prop_assert_eq!(p.tx.tx.nonce, *expected, "contiguous nonces from 0");
+                *expected += 1;
+            }
+            // The first candidate is the highest-fee transaction among senders' first nonces.
+            let heads: Vec<u64> = (0u64..5)
+                .filter_map(|seed| {
+                    let signer = Address::of(&PrivateKey::from_seed(seed).public_key());
+                    let inner = pool.lock();
+                    let hash = inner.senders.get(&signer)?.get(&0)?;
+                    Some(inner.by_hash[hash].fee)
+                })
+                .collect();
+            if let (Some(first), Some(best)) = (out.first(), heads.iter().max()) {
+                proptest::prop_assert_eq!(first.fee, *best);
+            }
+        }
     }
 }

@@ -88,7 +88,7 @@ where
             genesis: genesis.clone(),
             partition_prefix: "machina".into(),
             mempool: config.mempool,
-            timeouts: Timeouts::for_validators(validators.len()),
+            timeouts: Timeouts::for_genesis(&genesis),
             cache_pages: NZUsize!(16_384),
         };
         let node = engine::start(

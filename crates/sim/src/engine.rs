@@ -160,7 +160,7 @@ impl EngineDefinition for MachinaEngine {
             genesis: self.genesis.clone(),
             partition_prefix: format!("validator-{index}"),
             mempool: MempoolConfig::default(),
-            timeouts: Timeouts::for_validators(self.validators.len()),
+            timeouts: Timeouts::for_genesis(&self.genesis),
             cache_pages: NZUsize!(256),
         };
         let workload_ctx = context.child("workload");

@@ -42,20 +42,25 @@ fn run_seeds(
         .collect()
 }
 
-fn audit(engine: &MachinaEngine, honest: usize, min_height: u64) -> AgreementAndAudit {
-    AgreementAndAudit { honest, min_height, genesis: engine.genesis().clone() }
+/// A plan that runs `engine` until every honest validator processed `height`, then checks
+/// agreement and audits `honest` validators.
+fn plan(
+    engine: MachinaEngine,
+    honest: usize,
+    height: u64,
+    link_success: u64,
+) -> PlanBuilder<MachinaEngine> {
+    let audit = AgreementAndAudit { honest, min_height: height, genesis: engine.genesis().clone() };
+    PlanBuilder::new(engine)
+        .link(link(link_success))
+        .exit_condition(ProcessedHeightAtLeast::new(height))
+        .property(audit)
+        .timeout(Duration::from_secs(600))
 }
 
 #[test]
 fn four_validators_agree_under_a_transfer_workload_with_lossy_links() {
-    run_seeds([1, 2], |_| {
-        let engine = MachinaEngine::new(VALIDATORS, ACCOUNTS);
-        PlanBuilder::new(engine.clone())
-            .link(link(90))
-            .exit_condition(ProcessedHeightAtLeast::new(30))
-            .property(audit(&engine, VALIDATORS, 30))
-            .timeout(Duration::from_secs(600))
-    });
+    run_seeds([1, 2], |_| plan(MachinaEngine::new(VALIDATORS, ACCOUNTS), VALIDATORS, 30, 90));
 }
 
 #[test]
@@ -66,12 +71,7 @@ fn a_crashed_validator_restarts_and_catches_up() {
         let schedule = Schedule::new()
             .at(Duration::from_millis(1_500), Action::Crash(victim.clone()))
             .at(Duration::from_millis(4_000), Action::Restart(victim));
-        PlanBuilder::new(engine.clone())
-            .link(link(100))
-            .crash(Crash::Schedule(schedule))
-            .exit_condition(ProcessedHeightAtLeast::new(60))
-            .property(audit(&engine, VALIDATORS, 60))
-            .timeout(Duration::from_secs(600))
+        plan(engine, VALIDATORS, 60, 100).crash(Crash::Schedule(schedule))
     });
 }
 
@@ -94,40 +94,23 @@ fn a_partitioned_validator_rejoins_after_the_partition_heals() {
                 );
         }
         schedule = schedule.at(Duration::from_millis(4_000), Action::Heal(link(100)));
-        PlanBuilder::new(engine.clone())
-            .link(link(100))
-            .crash(Crash::Schedule(schedule))
-            .exit_condition(ProcessedHeightAtLeast::new(60))
-            .property(audit(&engine, VALIDATORS, 60))
-            .timeout(Duration::from_secs(600))
+        plan(engine, VALIDATORS, 60, 100).crash(Crash::Schedule(schedule))
     });
 }
 
 #[test]
 fn three_honest_validators_finalize_despite_an_equivocating_fourth() {
     run_seeds([5], |_| {
-        let engine = MachinaEngine::new(VALIDATORS, ACCOUNTS).with_equivocator(3);
-        PlanBuilder::new(engine.clone())
-            .link(link(100))
-            .exit_condition(ProcessedHeightAtLeast::new(30))
-            .property(audit(&engine, VALIDATORS - 1, 30))
-            .timeout(Duration::from_secs(600))
+        plan(MachinaEngine::new(VALIDATORS, ACCOUNTS).with_equivocator(3), VALIDATORS - 1, 30, 100)
     });
 }
 
 #[test]
 fn the_same_seed_replays_the_same_execution() {
-    let plan = |_| {
-        let engine = MachinaEngine::new(VALIDATORS, ACCOUNTS);
-        PlanBuilder::new(engine.clone())
-            .link(link(90))
-            .exit_condition(ProcessedHeightAtLeast::new(20))
-            .property(audit(&engine, VALIDATORS, 20))
-            .timeout(Duration::from_secs(600))
-    };
-    let first = run_seeds([6], plan);
-    let second = run_seeds([6], plan);
+    let network = |_| plan(MachinaEngine::new(VALIDATORS, ACCOUNTS), VALIDATORS, 20, 90);
+    let first = run_seeds([6], network);
+    let second = run_seeds([6], network);
     assert_eq!(first[0].state, second[0].state, "seed 6 diverged between two runs");
-    let other = run_seeds([7], plan);
+    let other = run_seeds([7], network);
     assert_ne!(first[0].state, other[0].state, "different seeds should differ");
 }

@@ -56,6 +56,10 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+pub(super) async fn explorer() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("explorer.html"))
+}
+
 pub(super) async fn health(State(s): State<ApiState>) -> Json<Value> {
     Json(json!({ "status": "ok", "height": s.chain.height() }))
 }

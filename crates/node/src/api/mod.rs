@@ -3,6 +3,7 @@
 //! JSON over HTTP/1.1 (axum). Every error is `{"error": {"code", "message"}}` with a stable
 //! code: transaction refusals use the chain's [`ErrorCode`](machina_types::ErrorCode) names,
 //! other failures the codes in [`error::codes`]. `/openapi.json` describes every route.
+//! `/` serves the explorer, a single page that reads the same API.
 
 pub mod error;
 mod handlers;
@@ -35,6 +36,7 @@ pub struct ApiState {
 /// The API's routes.
 pub fn router(state: ApiState) -> Router {
     Router::new()
+        .route("/", get(handlers::explorer))
         .route("/health", get(handlers::health))
         .route("/metrics", get(handlers::metrics))
         .route("/openapi.json", get(handlers::openapi))

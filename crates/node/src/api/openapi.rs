@@ -56,6 +56,8 @@ pub fn document() -> Value {
         },
         "x-error-codes": error_codes,
         "paths": {
+            "/": { "get": { "summary": "The explorer: a web page of live blocks, transactions and lookups.",
+                "responses": { "200": { "description": "HTML.", "content": { "text/html": {} } } } } },
             "/health": get("Liveness and finalized height.", vec![], ok("Healthy.", json!({
                 "type": "object", "properties": { "status": { "const": "ok" }, "height": { "type": "integer" } } }))),
             "/metrics": { "get": { "summary": "Prometheus metrics (finalized_height, mempool_size, \
