@@ -443,7 +443,14 @@ fn run_workload(blocks: &[Vec<Op>]) -> MemState {
             })
             .collect();
         for r in chain.block(txs) {
-            assert!(matches!(r, Applied::Included(_)), "every generated tx is includable: {r:?}");
+            // A sender that spent everything cannot pay its next fee; its later nonces then
+            // leave a gap. Nothing else may keep a generated transaction out.
+            let allowed = [ErrorCode::CannotPayFee, ErrorCode::NonceTooHigh];
+            assert!(
+                matches!(r, Applied::Included(_))
+                    || matches!(r, Applied::Rejected(code) if allowed.contains(&code)),
+                "unexpected rejection: {r:?}"
+            );
         }
     }
     chain.state
