@@ -12,7 +12,11 @@
 use crate::{
     genesis::Genesis,
     module::{Ctx, ExecError, Module},
-    modules::bank::{self, Bank, ChargeError},
+    modules::{
+        bank::{self, Bank, ChargeError},
+        data::Data,
+        identity::Identity,
+    },
     state::{Key, Missing, StateRead, Writes, encode_value},
 };
 use machina_types::{
@@ -118,6 +122,8 @@ impl BlockExecutor {
         for call in &tx.tx.calls {
             match call {
                 Call::Bank(c) => Bank::hint(c, signer, keys),
+                Call::Identity(c) => Identity::hint(c, signer, keys),
+                Call::Data(c) => Data::hint(c, signer, keys),
             }
         }
     }
@@ -158,6 +164,8 @@ impl BlockExecutor {
             for (i, call) in tx.tx.calls.iter().enumerate() {
                 let result = match call {
                     Call::Bank(c) => Bank::execute(&mut calls_ctx, c),
+                    Call::Identity(c) => Identity::execute(&mut calls_ctx, c),
+                    Call::Data(c) => Data::execute(&mut calls_ctx, c),
                 };
                 match result {
                     Ok(()) => {}

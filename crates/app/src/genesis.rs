@@ -13,11 +13,23 @@ pub struct Params {
     pub block_interval_ms: u64,
     /// Most transactions a block may hold.
     pub max_block_txs: u32,
+    /// Smallest bond a maker must lock to register.
+    #[serde(default = "default_min_maker_bond")]
+    pub min_maker_bond: Amount,
+}
+
+fn default_min_maker_bond() -> Amount {
+    1_000_000_000
 }
 
 impl Default for Params {
     fn default() -> Self {
-        Self { fees: FeeSchedule::default(), block_interval_ms: 100, max_block_txs: 8192 }
+        Self {
+            fees: FeeSchedule::default(),
+            block_interval_ms: 100,
+            max_block_txs: 8192,
+            min_maker_bond: default_min_maker_bond(),
+        }
     }
 }
 

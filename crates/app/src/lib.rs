@@ -19,6 +19,8 @@ pub mod genesis;
 pub mod module;
 pub mod modules;
 pub mod state;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use exec::{Applied, BlockEnv, BlockExecutor};
 pub use genesis::{Genesis, Params};

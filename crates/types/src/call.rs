@@ -3,7 +3,7 @@
 //! The encoding is a module tag byte followed by that module's call encoding, so adding a
 //! module never changes the encoding of another's calls.
 
-use crate::{bank::BankCall, error::ErrorCode};
+use crate::{bank::BankCall, data::DataCall, error::ErrorCode, identity::IdentityCall};
 use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 pub mod module {
     /// The bank module.
     pub const BANK: u8 = 1;
+    /// The identity module.
+    pub const IDENTITY: u8 = 2;
+    /// The data module.
+    pub const DATA: u8 = 3;
 }
 
 /// One operation of a transaction, addressed to a module.
@@ -19,6 +23,10 @@ pub mod module {
 pub enum Call {
     /// A bank call.
     Bank(BankCall),
+    /// An identity call.
+    Identity(IdentityCall),
+    /// A data call.
+    Data(DataCall),
 }
 
 impl Call {
@@ -26,6 +34,8 @@ impl Call {
     pub fn check(&self) -> Result<(), ErrorCode> {
         match self {
             Self::Bank(call) => call.check(),
+            Self::Identity(call) => call.check(),
+            Self::Data(call) => call.check(),
         }
     }
 }
@@ -36,11 +46,31 @@ impl From<BankCall> for Call {
     }
 }
 
+impl From<IdentityCall> for Call {
+    fn from(call: IdentityCall) -> Self {
+        Self::Identity(call)
+    }
+}
+
+impl From<DataCall> for Call {
+    fn from(call: DataCall) -> Self {
+        Self::Data(call)
+    }
+}
+
 impl Write for Call {
     fn write(&self, buf: &mut impl bytes::BufMut) {
         match self {
             Self::Bank(call) => {
                 module::BANK.write(buf);
+                call.write(buf);
+            }
+            Self::Identity(call) => {
+                module::IDENTITY.write(buf);
+                call.write(buf);
+            }
+            Self::Data(call) => {
+                module::DATA.write(buf);
                 call.write(buf);
             }
         }
@@ -51,6 +81,8 @@ impl EncodeSize for Call {
     fn encode_size(&self) -> usize {
         1 + match self {
             Self::Bank(call) => call.encode_size(),
+            Self::Identity(call) => call.encode_size(),
+            Self::Data(call) => call.encode_size(),
         }
     }
 }
@@ -61,6 +93,8 @@ impl Read for Call {
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         match u8::read(buf)? {
             module::BANK => Ok(Self::Bank(BankCall::read(buf)?)),
+            module::IDENTITY => Ok(Self::Identity(IdentityCall::read(buf)?)),
+            module::DATA => Ok(Self::Data(DataCall::read(buf)?)),
             tag => Err(Error::InvalidEnum(tag)),
         }
     }

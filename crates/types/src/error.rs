@@ -90,6 +90,54 @@ error_codes! {
     NotOwner = 305, "not_owner", "only the owner may do this";
     /// An amount overflowed its integer width.
     Overflow = 306, "overflow", "an amount overflows";
+    /// No maker is registered for this account.
+    UnknownMaker = 310, "unknown_maker", "no maker is registered for this account";
+    /// This account is already a maker.
+    MakerExists = 311, "maker_exists", "this account is already a maker";
+    /// The bond is below the chain's minimum maker bond.
+    BondTooSmall = 312, "bond_too_small", "the bond is below the minimum";
+    /// The device certificate is not signed by its maker's key.
+    BadCertificate = 313, "bad_certificate", "the certificate is not signed by the maker key";
+    /// A device signature does not verify against the device's key.
+    BadDeviceSignature = 314, "bad_device_signature", "the device signature does not verify";
+    /// A device with this id is already onboarded.
+    DeviceExists = 315, "device_exists", "the device is already onboarded";
+    /// No device has this id.
+    UnknownDevice = 316, "unknown_device", "no device has this id";
+    /// Only the device's owner may do this.
+    NotDeviceOwner = 317, "not_device_owner", "only the device owner may do this";
+    /// The device is suspended.
+    DeviceSuspended = 318, "device_suspended", "the device is suspended";
+    /// The device is decommissioned: it can never act again.
+    DeviceDecommissioned = 319, "device_decommissioned", "the device is decommissioned";
+    /// The device's maker has not released this firmware.
+    UnknownFirmware = 320, "unknown_firmware", "the maker has not released this firmware";
+    /// The device already has the maximum number of attributes.
+    AttributeLimit = 321, "attribute_limit", "the device has too many attributes";
+    /// Only a validator may do this.
+    NotValidator = 322, "not_validator", "only a validator may do this";
+    /// The signer lacks the role this needs on the device.
+    Unauthorized = 323, "unauthorized", "the signer lacks the role this needs";
+    /// An anchor does not start right after the stream's previous anchor.
+    AnchorGap = 350, "anchor_gap", "the anchor does not follow the previous anchor";
+    /// The key is not one of the device's known keys.
+    UnknownDeviceKey = 351, "unknown_device_key", "the key is not one of the device's keys";
+    /// No feed has this id.
+    UnknownFeed = 352, "unknown_feed", "no feed has this id";
+    /// The device may not report to this feed.
+    NotEligible = 353, "not_eligible", "the device may not report to this feed";
+    /// The reading's stream, unit or value type does not fit the feed.
+    ReadingMismatch = 354, "reading_mismatch", "the reading does not fit the feed";
+    /// The reading is too old for the feed.
+    StaleReading = 355, "stale_reading", "the reading is too old";
+    /// The feed already tracks the maximum number of sources.
+    SourceLimit = 356, "source_limit", "the feed tracks too many sources";
+    /// The reading's sequence number is not above the stream's last one (a replay or out of order).
+    SequenceNotIncreasing = 360, "sequence_not_increasing", "the sequence number does not increase";
+    /// The reading's timestamp is too far in the future or before the stream's last reading.
+    TimestampOutOfRange = 361, "timestamp_out_of_range", "the timestamp is out of range";
+    /// The topic names another device or stream than the reading.
+    TopicMismatch = 362, "topic_mismatch", "the topic does not match the reading";
 }
 
 impl core::fmt::Display for ErrorCode {

@@ -19,18 +19,26 @@ pub mod bank;
 pub mod block;
 pub mod call;
 pub mod codec;
+pub mod data;
+pub mod device;
 pub mod error;
 pub mod hash;
+pub mod identity;
 pub mod limits;
 pub mod merkle;
+pub mod reading;
 pub mod receipt;
 pub mod tx;
 
 pub use address::Address;
 pub use bank::BankCall;
 pub use call::Call;
+pub use data::DataCall;
+pub use device::{DeviceCertificate, DeviceId};
 pub use error::ErrorCode;
 pub use hash::Hash;
+pub use identity::IdentityCall;
+pub use reading::{Reading, SignedReading, Value};
 pub use receipt::{Event, Outcome, Receipt};
 pub use tx::{SignedTransaction, Transaction};
 

@@ -19,3 +19,28 @@ pub const ASSET_NAME_LEN_MAX: usize = 64;
 pub const ASSET_METADATA_LEN_MAX: usize = 256;
 /// Decimal places an asset may declare.
 pub const ASSET_DECIMALS_MAX: u8 = 18;
+/// Bytes in a maker's or device model's name.
+pub const NAME_LEN_MAX: usize = 64;
+/// Bytes in a role name.
+pub const ROLE_LEN_MAX: usize = 32;
+/// Bytes in a device attribute key.
+pub const ATTRIBUTE_KEY_LEN_MAX: usize = 32;
+/// Bytes in a device attribute value.
+pub const ATTRIBUTE_VALUE_LEN_MAX: usize = 128;
+/// Attributes a device may carry.
+pub const ATTRIBUTES_PER_DEVICE_MAX: usize = 16;
+/// Past device keys a device record remembers (so readings signed before a rotation still
+/// verify).
+pub const DEVICE_KEYS_REMEMBERED: usize = 8;
+/// Bytes in a firmware version label.
+pub const FIRMWARE_VERSION_LEN_MAX: usize = 32;
+/// Bytes in a measurement unit (e.g. `C`, `kWh`, `m3/h`).
+pub const UNIT_LEN_MAX: usize = 16;
+/// Bytes of an opaque reading payload.
+pub const READING_BYTES_MAX: usize = 256;
+/// Signed readings in one feed report.
+pub const FEED_READINGS_PER_CALL_MAX: usize = 16;
+/// Devices listed in a feed's explicit eligibility list, and sources a feed tracks.
+pub const FEED_SOURCES_MAX: usize = 64;
+/// Bytes in a feed name.
+pub const FEED_NAME_LEN_MAX: usize = 32;

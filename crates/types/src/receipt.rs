@@ -8,12 +8,15 @@ use crate::{
     Amount, Height,
     address::Address,
     bank::{AssetId, NftId},
-    codec::read_vec,
+    codec::{read_str, read_vec, str_size, write_str},
+    data::FeedId,
+    device::{DeviceId, DeviceStatus},
     error::ErrorCode,
     hash::Hash,
-    limits::EVENTS_PER_TX_MAX,
+    limits::{ATTRIBUTE_KEY_LEN_MAX, EVENTS_PER_TX_MAX, ROLE_LEN_MAX},
+    reading::StreamId,
 };
-use alloc::vec::Vec;
+use alloc::{string::String, vec::Vec};
 use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
 use serde::{Deserialize, Serialize};
 
@@ -101,6 +104,124 @@ pub enum Event {
     NftBurned {
         /// The token.
         id: NftId,
+    },
+    /// A maker registered.
+    MakerRegistered {
+        /// The maker's account.
+        maker: Address,
+        /// Its bond.
+        bond: Amount,
+    },
+    /// A maker's bond was slashed.
+    MakerSlashed {
+        /// The maker's account.
+        maker: Address,
+        /// Amount taken.
+        amount: Amount,
+    },
+    /// A device was onboarded.
+    DeviceOnboarded {
+        /// The device.
+        device: DeviceId,
+        /// Its maker.
+        maker: Address,
+        /// Its first owner.
+        owner: Address,
+    },
+    /// A device changed owner.
+    DeviceTransferred {
+        /// The device.
+        device: DeviceId,
+        /// Previous owner.
+        from: Address,
+        /// New owner.
+        to: Address,
+    },
+    /// A device's key was replaced.
+    DeviceKeyRotated {
+        /// The device.
+        device: DeviceId,
+        /// The new key.
+        key: Address,
+        /// The new key's epoch (rotations so far).
+        epoch: u64,
+    },
+    /// A maker released firmware.
+    FirmwarePublished {
+        /// The maker.
+        maker: Address,
+        /// The firmware hash.
+        firmware: Hash,
+    },
+    /// A device reported its firmware.
+    FirmwareReported {
+        /// The device.
+        device: DeviceId,
+        /// The firmware hash.
+        firmware: Hash,
+    },
+    /// A device's status changed.
+    DeviceStatusChanged {
+        /// The device.
+        device: DeviceId,
+        /// New status.
+        status: DeviceStatus,
+    },
+    /// A device attribute was set or removed.
+    AttributeChanged {
+        /// The device.
+        device: DeviceId,
+        /// The attribute key.
+        key: String,
+    },
+    /// A role was granted.
+    RoleGranted {
+        /// The device.
+        device: DeviceId,
+        /// Who got it.
+        account: Address,
+        /// The role.
+        role: String,
+    },
+    /// A role was revoked.
+    RoleRevoked {
+        /// The device.
+        device: DeviceId,
+        /// Who lost it.
+        account: Address,
+        /// The role.
+        role: String,
+    },
+    /// A batch of readings was anchored.
+    Anchored {
+        /// The device.
+        device: DeviceId,
+        /// The stream.
+        stream: StreamId,
+        /// The anchor's index in the stream (from 0).
+        index: u64,
+        /// First sequence number covered.
+        first_seq: u64,
+        /// Last sequence number covered.
+        last_seq: u64,
+        /// Readings in the batch.
+        count: u32,
+    },
+    /// A feed was created.
+    FeedCreated {
+        /// Its id.
+        feed: FeedId,
+        /// Its creator.
+        creator: Address,
+    },
+    /// A feed's value was recomputed.
+    FeedUpdated {
+        /// The feed.
+        feed: FeedId,
+        /// The new value (`None`: too few fresh sources).
+        value: Option<i64>,
+        /// Fresh sources counted.
+        sources: u8,
     },
 }
 
@@ -204,6 +325,86 @@ impl Write for Event {
                 7u8.write(buf);
                 id.write(buf);
             }
+            Self::MakerRegistered { maker, bond } => {
+                8u8.write(buf);
+                maker.write(buf);
+                bond.write(buf);
+            }
+            Self::MakerSlashed { maker, amount } => {
+                9u8.write(buf);
+                maker.write(buf);
+                amount.write(buf);
+            }
+            Self::DeviceOnboarded { device, maker, owner } => {
+                10u8.write(buf);
+                device.write(buf);
+                maker.write(buf);
+                owner.write(buf);
+            }
+            Self::DeviceTransferred { device, from, to } => {
+                11u8.write(buf);
+                device.write(buf);
+                from.write(buf);
+                to.write(buf);
+            }
+            Self::DeviceKeyRotated { device, key, epoch } => {
+                12u8.write(buf);
+                device.write(buf);
+                key.write(buf);
+                epoch.write(buf);
+            }
+            Self::FirmwarePublished { maker, firmware } => {
+                13u8.write(buf);
+                maker.write(buf);
+                firmware.write(buf);
+            }
+            Self::FirmwareReported { device, firmware } => {
+                14u8.write(buf);
+                device.write(buf);
+                firmware.write(buf);
+            }
+            Self::DeviceStatusChanged { device, status } => {
+                15u8.write(buf);
+                device.write(buf);
+                status.write(buf);
+            }
+            Self::AttributeChanged { device, key } => {
+                16u8.write(buf);
+                device.write(buf);
+                write_str(key, buf);
+            }
+            Self::RoleGranted { device, account, role } => {
+                17u8.write(buf);
+                device.write(buf);
+                account.write(buf);
+                write_str(role, buf);
+            }
+            Self::RoleRevoked { device, account, role } => {
+                18u8.write(buf);
+                device.write(buf);
+                account.write(buf);
+                write_str(role, buf);
+            }
+            Self::Anchored { device, stream, index, first_seq, last_seq, count } => {
+                19u8.write(buf);
+                device.write(buf);
+                stream.write(buf);
+                index.write(buf);
+                first_seq.write(buf);
+                last_seq.write(buf);
+                count.write(buf);
+            }
+            Self::FeedCreated { feed, creator } => {
+                20u8.write(buf);
+                feed.write(buf);
+                creator.write(buf);
+            }
+            Self::FeedUpdated { feed, value, sources } => {
+                21u8.write(buf);
+                feed.write(buf);
+                value.write(buf);
+                sources.write(buf);
+            }
         }
     }
 }
@@ -219,6 +420,16 @@ impl EncodeSize for Event {
             Self::NftMinted { .. } => 8 + 32,
             Self::NftTransferred { .. } => 8 + 32 + 32,
             Self::NftBurned { .. } => 8,
+            Self::MakerRegistered { .. } | Self::MakerSlashed { .. } => 32 + 8,
+            Self::DeviceOnboarded { .. } | Self::DeviceTransferred { .. } => 32 * 3,
+            Self::DeviceKeyRotated { .. } => 32 + 32 + 8,
+            Self::FirmwarePublished { .. } | Self::FirmwareReported { .. } => 64,
+            Self::DeviceStatusChanged { .. } => 32 + 1,
+            Self::AttributeChanged { key, .. } => 32 + str_size(key),
+            Self::RoleGranted { role, .. } | Self::RoleRevoked { role, .. } => 64 + str_size(role),
+            Self::Anchored { .. } => 32 + 4 + 8 + 8 + 8 + 4,
+            Self::FeedCreated { .. } => 8 + 32,
+            Self::FeedUpdated { value, .. } => 8 + value.encode_size() + 1,
         }
     }
 }
@@ -256,6 +467,59 @@ impl Read for Event {
                 to: Address::read(buf)?,
             },
             7 => Self::NftBurned { id: u64::read(buf)? },
+            8 => Self::MakerRegistered { maker: Address::read(buf)?, bond: u64::read(buf)? },
+            9 => Self::MakerSlashed { maker: Address::read(buf)?, amount: u64::read(buf)? },
+            10 => Self::DeviceOnboarded {
+                device: Hash::read(buf)?,
+                maker: Address::read(buf)?,
+                owner: Address::read(buf)?,
+            },
+            11 => Self::DeviceTransferred {
+                device: Hash::read(buf)?,
+                from: Address::read(buf)?,
+                to: Address::read(buf)?,
+            },
+            12 => Self::DeviceKeyRotated {
+                device: Hash::read(buf)?,
+                key: Address::read(buf)?,
+                epoch: u64::read(buf)?,
+            },
+            13 => {
+                Self::FirmwarePublished { maker: Address::read(buf)?, firmware: Hash::read(buf)? }
+            }
+            14 => Self::FirmwareReported { device: Hash::read(buf)?, firmware: Hash::read(buf)? },
+            15 => Self::DeviceStatusChanged {
+                device: Hash::read(buf)?,
+                status: DeviceStatus::read(buf)?,
+            },
+            16 => Self::AttributeChanged {
+                device: Hash::read(buf)?,
+                key: read_str(buf, ATTRIBUTE_KEY_LEN_MAX)?,
+            },
+            17 => Self::RoleGranted {
+                device: Hash::read(buf)?,
+                account: Address::read(buf)?,
+                role: read_str(buf, ROLE_LEN_MAX)?,
+            },
+            18 => Self::RoleRevoked {
+                device: Hash::read(buf)?,
+                account: Address::read(buf)?,
+                role: read_str(buf, ROLE_LEN_MAX)?,
+            },
+            19 => Self::Anchored {
+                device: Hash::read(buf)?,
+                stream: u32::read(buf)?,
+                index: u64::read(buf)?,
+                first_seq: u64::read(buf)?,
+                last_seq: u64::read(buf)?,
+                count: u32::read(buf)?,
+            },
+            20 => Self::FeedCreated { feed: u64::read(buf)?, creator: Address::read(buf)? },
+            21 => Self::FeedUpdated {
+                feed: u64::read(buf)?,
+                value: Option::<i64>::read(buf)?,
+                sources: u8::read(buf)?,
+            },
             tag => return Err(Error::InvalidEnum(tag)),
         })
     }

@@ -343,6 +343,88 @@ mod tests {
             }),
             (any::<u64>(), addr).prop_map(|(id, to)| Call::Bank(BankCall::TransferNft { id, to })),
             any::<u64>().prop_map(|id| Call::Bank(BankCall::BurnNft { id })),
+            other_call(),
+        ]
+    }
+
+    fn other_call() -> impl Strategy<Value = Call> {
+        use crate::{
+            data::{DataCall, Eligibility},
+            identity::IdentityCall,
+        };
+        let addr = any::<[u8; 32]>().prop_map(Address);
+        let hash = any::<[u8; 32]>().prop_map(Hash);
+        let sig = any::<u64>().prop_map(|s| ed25519::PrivateKey::from_seed(s).sign(b"t", b"m"));
+        prop_oneof![
+            ("[a-z]{1,64}", addr.clone(), any::<u64>()).prop_map(|(name, maker_key, bond)| {
+                Call::Identity(IdentityCall::RegisterMaker { name, maker_key, bond })
+            }),
+            (hash.clone(), addr.clone(), sig.clone()).prop_map(|(device, new_key, signature)| {
+                Call::Identity(IdentityCall::RotateKey { device, new_key, signature })
+            }),
+            (hash.clone(), "[a-z]{1,32}", proptest::option::of("[ -~]{0,128}")).prop_map(
+                |(device, key, value)| Call::Identity(IdentityCall::SetAttribute {
+                    device,
+                    key,
+                    value
+                })
+            ),
+            (hash.clone(), addr.clone(), "[a-z]{1,32}", proptest::option::of(any::<u64>()))
+                .prop_map(|(device, account, role, expiry_height)| {
+                    Call::Identity(IdentityCall::GrantRole { device, account, role, expiry_height })
+                }),
+            hash.clone().prop_map(|device| Call::Identity(IdentityCall::Decommission { device })),
+            (
+                hash.clone(),
+                any::<u32>(),
+                any::<u64>(),
+                any::<u64>(),
+                any::<u32>(),
+                hash.clone(),
+                addr.clone()
+            )
+                .prop_map(
+                    |(device, stream, first_seq, last_seq, count, root, device_key)| {
+                        Call::Data(DataCall::Anchor {
+                            device,
+                            stream,
+                            first_seq,
+                            last_seq,
+                            count,
+                            root,
+                            device_key,
+                        })
+                    }
+                ),
+            (
+                "[a-z]{1,32}",
+                any::<u32>(),
+                prop_oneof![
+                    proptest::collection::vec(hash, 1..8)
+                        .prop_map(|devices| Eligibility::Devices { devices }),
+                    addr.prop_map(|maker| Eligibility::Maker { maker }),
+                    "[a-z]{1,32}".prop_map(|role| Eligibility::Role { role }),
+                    ("[a-z]{1,32}", "[a-z]{0,32}")
+                        .prop_map(|(key, value)| Eligibility::Attribute { key, value }),
+                ],
+                any::<u8>(),
+                any::<u64>(),
+                "[a-zA-Z]{0,16}",
+                0u8..=18,
+            )
+                .prop_map(
+                    |(name, stream, eligibility, min_sources, max_staleness_ms, unit, decimals)| {
+                        Call::Data(DataCall::CreateFeed {
+                            name,
+                            stream,
+                            eligibility,
+                            min_sources,
+                            max_staleness_ms,
+                            unit,
+                            decimals,
+                        })
+                    }
+                ),
         ]
     }
 

@@ -1,0 +1,183 @@
+//! A test chain: executes blocks on an in-memory state and checks value conservation after
+//! every block. Shared by the modules' tests.
+
+use crate::{
+    exec::{Applied, BlockEnv, BlockExecutor},
+    genesis::{Genesis, GenesisAccount, Params},
+    modules::{bank, identity},
+    state::MemState,
+};
+use commonware_cryptography::{Signer, ed25519::PrivateKey};
+use machina_types::{
+    Address, BankCall, Call, ErrorCode, Event, Outcome, SignedTransaction, Transaction,
+};
+use std::{collections::BTreeSet, sync::Arc};
+
+/// The test chain's id.
+pub(crate) const CHAIN: &str = "test-chain";
+/// Every genesis account's native balance.
+pub(crate) const START: u64 = 1_000_000_000_000;
+/// Block time between blocks (ms).
+pub(crate) const BLOCK_MS: u64 = 100;
+
+/// A chain on an in-memory state that checks supply invariants after every block.
+pub(crate) struct Chain {
+    pub(crate) state: MemState,
+    pub(crate) genesis: Arc<Genesis>,
+    pub(crate) height: u64,
+    /// Block time of the last block (ms).
+    pub(crate) now_ms: u64,
+    pub(crate) keys: Vec<PrivateKey>,
+    pub(crate) nonces: Vec<u64>,
+    /// Every address that may hold native tokens or assets.
+    pub(crate) holders: BTreeSet<Address>,
+    pub(crate) assets: BTreeSet<u64>,
+}
+
+impl Chain {
+    /// A chain with `accounts` funded accounts; account 0 is the validator.
+    pub(crate) fn new(accounts: usize) -> Self {
+        let keys: Vec<_> = (0..accounts as u64).map(PrivateKey::from_seed).collect();
+        let genesis = Genesis {
+            chain_id: CHAIN.into(),
+            genesis_time_ms: 0,
+            validators: vec![Address::of(&keys[0].public_key())],
+            accounts: keys
+                .iter()
+                .map(|k| GenesisAccount { address: Address::of(&k.public_key()), balance: START })
+                .collect(),
+            params: Params::default(),
+        };
+        genesis.validate().unwrap();
+        let mut holders: BTreeSet<Address> =
+            keys.iter().map(|k| Address::of(&k.public_key())).collect();
+        holders.extend([bank::fee_pool(), identity::bond_pool(), identity::slashed_pool()]);
+        let mut chain = Self {
+            state: MemState::default(),
+            genesis: Arc::new(genesis),
+            height: 0,
+            now_ms: 0,
+            nonces: vec![0; accounts],
+            keys,
+            holders,
+            assets: BTreeSet::new(),
+        };
+        chain.block(vec![]);
+        chain
+    }
+
+    pub(crate) fn addr(&self, i: usize) -> Address {
+        Address::of(&self.keys[i].public_key())
+    }
+
+    /// A transaction of `calls` from account `i` with its next nonce.
+    pub(crate) fn tx(&mut self, i: usize, calls: Vec<impl Into<Call>>) -> SignedTransaction {
+        let nonce = self.nonces[i];
+        self.nonces[i] += 1;
+        self.tx_with_nonce(i, nonce, calls)
+    }
+
+    pub(crate) fn tx_with_nonce(
+        &self,
+        i: usize,
+        nonce: u64,
+        calls: Vec<impl Into<Call>>,
+    ) -> SignedTransaction {
+        Transaction {
+            chain_id: CHAIN.into(),
+            signer: self.addr(i),
+            nonce,
+            max_fee: 100_000,
+            expiry_height: self.height + 10,
+            calls: calls.into_iter().map(Into::into).collect(),
+        }
+        .sign(&self.keys[i])
+    }
+
+    /// Runs one call from account `i` in its own block: its events, or the failing code.
+    pub(crate) fn run(&mut self, i: usize, call: impl Into<Call>) -> Result<Vec<Event>, ErrorCode> {
+        let tx = self.tx(i, vec![call]);
+        match self.block(vec![tx]).remove(0) {
+            Applied::Included(receipt) => match receipt.outcome {
+                Outcome::Success => Ok(receipt.events),
+                Outcome::Failed { code, .. } => Err(code),
+            },
+            Applied::Rejected(code) => panic!("transaction rejected: {code}"),
+        }
+    }
+
+    /// Advances block time by `ms` (the next block is that much later).
+    pub(crate) fn wait(&mut self, ms: u64) {
+        self.now_ms += ms;
+    }
+
+    /// Executes a block of `txs` and checks invariants; returns each transaction's result.
+    pub(crate) fn block(&mut self, txs: Vec<SignedTransaction>) -> Vec<Applied> {
+        self.height += 1;
+        self.now_ms += BLOCK_MS;
+        let env = BlockEnv {
+            height: self.height,
+            timestamp_ms: self.now_ms,
+            proposer: self.addr(0),
+            genesis: self.genesis.clone(),
+        };
+        let mut exec = BlockExecutor::new(env);
+        exec.begin(&self.state).unwrap();
+        let results: Vec<Applied> =
+            txs.iter().map(|tx| exec.apply(&self.state, tx, tx.hash()).unwrap()).collect();
+        for tx in &txs {
+            self.note_holders(tx);
+        }
+        for r in &results {
+            if let Applied::Included(receipt) = r {
+                for e in &receipt.events {
+                    if let Event::AssetCreated { asset, .. } = e {
+                        self.assets.insert(*asset);
+                    }
+                }
+            }
+        }
+        let out = exec.finish();
+        self.state.apply(&out.writes);
+        self.check_invariants();
+        results
+    }
+
+    fn note_holders(&mut self, tx: &SignedTransaction) {
+        for call in &tx.tx.calls {
+            if let Call::Bank(
+                BankCall::Transfer { to, .. }
+                | BankCall::MintAsset { to, .. }
+                | BankCall::TransferAsset { to, .. },
+            ) = call
+            {
+                self.holders.insert(*to);
+            }
+        }
+    }
+
+    fn check_invariants(&self) {
+        let supply: u64 = self.state.get(&bank::keys::native_supply()).unwrap();
+        let held: u64 = self.holders.iter().map(|a| self.balance(a)).sum();
+        assert_eq!(held, supply, "native supply not conserved at height {}", self.height);
+        assert_eq!(supply, self.genesis.total_supply());
+        for id in &self.assets {
+            let info: bank::state::AssetInfo = self.state.get(&bank::keys::asset(*id)).unwrap();
+            let held: u64 = self
+                .holders
+                .iter()
+                .map(|a| self.state.get::<u64>(&bank::keys::asset_balance(*id, a)).unwrap_or(0))
+                .sum();
+            assert_eq!(held, info.supply, "asset {id} supply not conserved");
+            assert!(info.max_supply.is_none_or(|cap| info.supply <= cap));
+        }
+    }
+
+    pub(crate) fn account(&self, a: &Address) -> bank::state::Account {
+        self.state.get(&bank::keys::account(a)).unwrap_or_default()
+    }
+
+    pub(crate) fn balance(&self, a: &Address) -> u64 {
+        self.account(a).balance
+    }
+}

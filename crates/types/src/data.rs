@@ -1,0 +1,277 @@
+//! Calls of the data module: anchoring batches of readings, and oracle feeds.
+
+use crate::{
+    address::Address,
+    codec::{read_str, read_vec, str_size, write_str},
+    device::DeviceId,
+    error::ErrorCode,
+    hash::Hash,
+    limits::*,
+    reading::{DECIMALS_MAX, SignedReading, StreamId},
+};
+use alloc::{string::String, vec::Vec};
+use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
+use serde::{Deserialize, Serialize};
+
+/// Identifies an oracle feed (assigned in creation order, from 1).
+pub type FeedId = u64;
+
+/// Which devices may feed an oracle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum Eligibility {
+    /// Exactly these devices.
+    Devices {
+        /// The devices.
+        devices: Vec<DeviceId>,
+    },
+    /// Every device of this maker.
+    Maker {
+        /// The maker's account.
+        maker: Address,
+    },
+    /// Every device that granted the feed's creator this role.
+    Role {
+        /// Role name.
+        role: String,
+    },
+    /// Every device whose attribute `key` equals `value`.
+    Attribute {
+        /// Attribute key.
+        key: String,
+        /// Required value.
+        value: String,
+    },
+}
+
+/// A call to the data module.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum DataCall {
+    /// Commit to a batch of one stream's readings: the Merkle root over the signed readings
+    /// with sequence numbers in `first_seq..=last_seq`, in order. `first_seq` must follow
+    /// the stream's previous anchor. Signer: the device owner or a holder of its `gateway`
+    /// role.
+    Anchor {
+        /// The device.
+        device: DeviceId,
+        /// The stream.
+        stream: StreamId,
+        /// First sequence number covered (the previous anchor's last + 1).
+        first_seq: u64,
+        /// Last sequence number covered (a reading with it is in the batch).
+        last_seq: u64,
+        /// Readings in the batch.
+        count: u32,
+        /// Merkle root over the readings' leaves.
+        root: Hash,
+        /// The device key that signed them (one of the device's known keys).
+        device_key: Address,
+    },
+    /// Create an oracle feed; the signer is its creator.
+    CreateFeed {
+        /// Name.
+        name: String,
+        /// The stream id devices report the feed's values on.
+        stream: StreamId,
+        /// Which devices count.
+        eligibility: Eligibility,
+        /// Fewest fresh sources for a value.
+        min_sources: u8,
+        /// How old (by block time) a source's reading may be and still count.
+        max_staleness_ms: u64,
+        /// Unit readings must carry.
+        unit: String,
+        /// Decimals of the feed's value (readings are rescaled to it).
+        decimals: u8,
+    },
+    /// Report device-signed readings to a feed (anyone may relay them).
+    ReportFeed {
+        /// The feed.
+        feed: FeedId,
+        /// The readings.
+        readings: Vec<SignedReading>,
+    },
+}
+
+impl Eligibility {
+    fn is_valid(&self) -> bool {
+        match self {
+            Self::Devices { devices } => !devices.is_empty() && devices.len() <= FEED_SOURCES_MAX,
+            Self::Maker { .. } => true,
+            Self::Role { role } => !role.is_empty() && role.len() <= ROLE_LEN_MAX,
+            Self::Attribute { key, value } => {
+                !key.is_empty()
+                    && key.len() <= ATTRIBUTE_KEY_LEN_MAX
+                    && value.len() <= ATTRIBUTE_VALUE_LEN_MAX
+            }
+        }
+    }
+}
+
+impl DataCall {
+    /// Stateless validity of the arguments.
+    pub fn check(&self) -> Result<(), ErrorCode> {
+        let ok = match self {
+            Self::Anchor { first_seq, last_seq, count, .. } => {
+                first_seq <= last_seq && *count > 0 && u64::from(*count) <= last_seq - first_seq + 1
+            }
+            Self::CreateFeed {
+                name,
+                eligibility,
+                min_sources,
+                max_staleness_ms,
+                unit,
+                decimals,
+                ..
+            } => {
+                !name.is_empty()
+                    && name.len() <= FEED_NAME_LEN_MAX
+                    && eligibility.is_valid()
+                    && *min_sources >= 1
+                    && usize::from(*min_sources) <= FEED_SOURCES_MAX
+                    && *max_staleness_ms > 0
+                    && unit.len() <= UNIT_LEN_MAX
+                    && *decimals <= DECIMALS_MAX
+            }
+            Self::ReportFeed { readings, .. } => {
+                !readings.is_empty() && readings.iter().all(|r| r.reading.value.is_valid())
+            }
+        };
+        if ok { Ok(()) } else { Err(ErrorCode::InvalidCall) }
+    }
+}
+
+impl Write for Eligibility {
+    fn write(&self, buf: &mut impl bytes::BufMut) {
+        match self {
+            Self::Devices { devices } => {
+                0u8.write(buf);
+                devices.write(buf);
+            }
+            Self::Maker { maker } => {
+                1u8.write(buf);
+                maker.write(buf);
+            }
+            Self::Role { role } => {
+                2u8.write(buf);
+                write_str(role, buf);
+            }
+            Self::Attribute { key, value } => {
+                3u8.write(buf);
+                write_str(key, buf);
+                write_str(value, buf);
+            }
+        }
+    }
+}
+
+impl EncodeSize for Eligibility {
+    fn encode_size(&self) -> usize {
+        1 + match self {
+            Self::Devices { devices } => devices.encode_size(),
+            Self::Maker { .. } => 32,
+            Self::Role { role } => str_size(role),
+            Self::Attribute { key, value } => str_size(key) + str_size(value),
+        }
+    }
+}
+
+impl Read for Eligibility {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(match u8::read(buf)? {
+            0 => Self::Devices { devices: read_vec(buf, FEED_SOURCES_MAX, &())? },
+            1 => Self::Maker { maker: Address::read(buf)? },
+            2 => Self::Role { role: read_str(buf, ROLE_LEN_MAX)? },
+            3 => Self::Attribute {
+                key: read_str(buf, ATTRIBUTE_KEY_LEN_MAX)?,
+                value: read_str(buf, ATTRIBUTE_VALUE_LEN_MAX)?,
+            },
+            tag => return Err(Error::InvalidEnum(tag)),
+        })
+    }
+}
+
+impl Write for DataCall {
+    fn write(&self, buf: &mut impl bytes::BufMut) {
+        match self {
+            Self::Anchor { device, stream, first_seq, last_seq, count, root, device_key } => {
+                0u8.write(buf);
+                device.write(buf);
+                stream.write(buf);
+                first_seq.write(buf);
+                last_seq.write(buf);
+                count.write(buf);
+                root.write(buf);
+                device_key.write(buf);
+            }
+            Self::CreateFeed {
+                name,
+                stream,
+                eligibility,
+                min_sources,
+                max_staleness_ms,
+                unit,
+                decimals,
+            } => {
+                1u8.write(buf);
+                write_str(name, buf);
+                stream.write(buf);
+                eligibility.write(buf);
+                min_sources.write(buf);
+                max_staleness_ms.write(buf);
+                write_str(unit, buf);
+                decimals.write(buf);
+            }
+            Self::ReportFeed { feed, readings } => {
+                2u8.write(buf);
+                feed.write(buf);
+                readings.write(buf);
+            }
+        }
+    }
+}
+
+impl EncodeSize for DataCall {
+    fn encode_size(&self) -> usize {
+        1 + match self {
+            Self::Anchor { .. } => 32 + 4 + 8 + 8 + 4 + 32 + 32,
+            Self::CreateFeed { name, eligibility, unit, .. } => {
+                str_size(name) + 4 + eligibility.encode_size() + 1 + 8 + str_size(unit) + 1
+            }
+            Self::ReportFeed { readings, .. } => 8 + readings.encode_size(),
+        }
+    }
+}
+
+impl Read for DataCall {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(match u8::read(buf)? {
+            0 => Self::Anchor {
+                device: Hash::read(buf)?,
+                stream: u32::read(buf)?,
+                first_seq: u64::read(buf)?,
+                last_seq: u64::read(buf)?,
+                count: u32::read(buf)?,
+                root: Hash::read(buf)?,
+                device_key: Address::read(buf)?,
+            },
+            1 => Self::CreateFeed {
+                name: read_str(buf, FEED_NAME_LEN_MAX)?,
+                stream: u32::read(buf)?,
+                eligibility: Eligibility::read(buf)?,
+                min_sources: u8::read(buf)?,
+                max_staleness_ms: u64::read(buf)?,
+                unit: read_str(buf, UNIT_LEN_MAX)?,
+                decimals: u8::read(buf)?,
+            },
+            2 => Self::ReportFeed {
+                feed: u64::read(buf)?,
+                readings: read_vec(buf, FEED_READINGS_PER_CALL_MAX, &())?,
+            },
+            tag => return Err(Error::InvalidEnum(tag)),
+        })
+    }
+}
