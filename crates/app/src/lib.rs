@@ -14,6 +14,7 @@
 //! Modules live in [`modules`], one directory each, with their calls' handlers, storage keys,
 //! state types and tests side by side.
 
+pub mod describe;
 pub mod exec;
 pub mod genesis;
 pub mod module;

@@ -294,7 +294,13 @@ fn chain_options(chain: &ChainArgs, default_id: &str) -> setup::ChainOptions {
 }
 
 fn new_home(ctx: &Ctx, args: &InitArgs) -> Result<Vec<setup::DevAccount>> {
-    setup::init(&ctx.home, &chain_options(&args.chain, "machina-dev"), args.api, args.p2p)
+    setup::init(
+        &ctx.home,
+        &chain_options(&args.chain, "machina-dev"),
+        args.api,
+        args.p2p,
+        args.mqtt,
+    )
 }
 
 fn accounts_table(accounts: &[setup::DevAccount]) -> String {
@@ -566,7 +572,8 @@ fn query(ctx: &Ctx, cmd: QueryCommand) -> CmdResult {
                 Some(path) => {
                     std::fs::write(&path, format!("{text}\n"))
                         .with_context(|| format!("writing {}", path.display()))?;
-                    let body = json!({ "file": path, "height": bundle.height, "key": bundle.key });
+                    let body =
+                        json!({ "file": path, "height": bundle.height, "key": bundle.entry.key });
                     ctx.print(&body, || {
                         format!(
                             "wrote proof of {} at height {} to {}",
@@ -584,7 +591,7 @@ fn query(ctx: &Ctx, cmd: QueryCommand) -> CmdResult {
 }
 
 fn describe_key(bundle: &ProofBundle) -> String {
-    bundle.description.clone().unwrap_or_else(|| format!("key {}", bundle.key))
+    bundle.entry.description.clone().unwrap_or_else(|| format!("key {}", bundle.entry.key))
 }
 
 fn verify_proof(ctx: &Ctx, file: &std::path::Path, genesis: Option<PathBuf>) -> CmdResult {
@@ -604,10 +611,10 @@ fn verify_proof(ctx: &Ctx, file: &std::path::Path, genesis: Option<PathBuf>) -> 
                 "state_root": verified.state_root,
                 "key": verified.key,
                 "present": verified.value.is_some(),
-                "decoded": bundle.decoded,
+                "decoded": bundle.entry.decoded,
             });
             ctx.print(&body, || {
-                let what = match &bundle.decoded {
+                let what = match &bundle.entry.decoded {
                     Some(decoded) => format!("{} = {decoded}", describe_key(&bundle)),
                     None if verified.value.is_none() => format!("{} is absent", describe_key(&bundle)),
                     None => format!("{} holds {} bytes", describe_key(&bundle), verified.value.as_ref().map_or(0, Vec::len)),

@@ -59,6 +59,9 @@ pub struct InitArgs {
     /// p2p listen address (used when the home is created).
     #[arg(long, default_value = "127.0.0.1:7701")]
     pub p2p: std::net::SocketAddr,
+    /// MQTT broker listen address (used when the home is created).
+    #[arg(long, default_value = "127.0.0.1:7702")]
+    pub mqtt: std::net::SocketAddr,
 }
 
 /// The commands.
@@ -76,7 +79,7 @@ pub enum Command {
         /// Directory to write node0, node1, ... into.
         #[arg(long)]
         dir: PathBuf,
-        /// First port: node i uses base+10i (API) and base+10i+1 (p2p).
+        /// First port: node i uses base+10i (API), base+10i+1 (p2p), base+10i+2 (MQTT).
         #[arg(long, default_value_t = 7800)]
         base_port: u16,
         /// Chain options.

@@ -5,7 +5,10 @@ use anyhow::{Context, Result, bail};
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use commonware_math::algebra::Random;
 use machina_app::{Genesis, Params, genesis::GenesisAccount};
-use machina_node::home::{Home, NodeConfig, Peer};
+use machina_node::{
+    gateway::GatewayConfig,
+    home::{Home, NodeConfig, Peer},
+};
 use machina_sdk::Keyring;
 use machina_types::Address;
 use serde::Serialize;
@@ -99,6 +102,7 @@ pub fn init(
     options: &ChainOptions,
     api: SocketAddr,
     p2p: SocketAddr,
+    mqtt: SocketAddr,
 ) -> Result<Vec<DevAccount>> {
     if home.exists() {
         bail!("{} is already initialized (remove it to start over)", home.root().display());
@@ -108,7 +112,9 @@ pub fn init(
     let genesis = genesis(options, std::slice::from_ref(&validator), &accounts)?;
     home.write_validator_key(&validator)?;
     home.write_genesis(&genesis)?;
-    home.write_config(&NodeConfig::new(api, p2p, Vec::new()))?;
+    let mut config = NodeConfig::new(api, p2p, Vec::new());
+    config.gateway = GatewayConfig::embedded(mqtt);
+    home.write_config(&config)?;
     Ok(describe(&accounts))
 }
 
@@ -139,10 +145,13 @@ pub struct TestnetNode {
     pub api: SocketAddr,
     /// p2p address.
     pub p2p: SocketAddr,
+    /// MQTT broker address.
+    pub mqtt: SocketAddr,
 }
 
 /// Writes `validators` homes under `dir` sharing one genesis; node `i` listens on
-/// `base_port + 10 i` (API) and `base_port + 10 i + 1` (p2p) on loopback.
+/// `base_port + 10 i` (API), `base_port + 10 i + 1` (p2p) and `base_port + 10 i + 2` (MQTT)
+/// on loopback.
 pub fn testnet(
     dir: &Path,
     validators: usize,
@@ -169,6 +178,7 @@ pub fn testnet(
                 validator: Address::of(&keys[i].public_key()),
                 api: SocketAddr::from(([127, 0, 0, 1], port(i, 0)?)),
                 p2p: SocketAddr::from(([127, 0, 0, 1], port(i, 1)?)),
+                mqtt: SocketAddr::from(([127, 0, 0, 1], port(i, 2)?)),
             })
         })
         .collect::<Result<_>>()?;
@@ -184,7 +194,9 @@ pub fn testnet(
             .collect();
         home.write_validator_key(&keys[i])?;
         home.write_genesis(&genesis)?;
-        home.write_config(&NodeConfig::new(node.api, node.p2p, peers))?;
+        let mut config = NodeConfig::new(node.api, node.p2p, peers);
+        config.gateway = GatewayConfig::embedded(node.mqtt);
+        home.write_config(&config)?;
         let keyring = Keyring::new(home.keys_dir());
         if i > 0 {
             for (name, key) in &accounts {

@@ -8,7 +8,7 @@
 //! <home>/data/           chain data (state, blocks, certificates, consensus journal)
 //! ```
 
-use crate::mempool::MempoolConfig;
+use crate::{gateway::GatewayConfig, mempool::MempoolConfig};
 use commonware_codec::{DecodeExt, Encode};
 use commonware_cryptography::ed25519::PrivateKey;
 use machina_app::Genesis;
@@ -72,6 +72,9 @@ pub struct NodeConfig {
     /// Log filter (e.g. `info`, `machina_node=debug`).
     #[serde(default = "default_log")]
     pub log: String,
+    /// The gateway: MQTT and anchoring.
+    #[serde(default)]
+    pub gateway: GatewayConfig,
 }
 
 fn yes() -> bool {
@@ -79,7 +82,7 @@ fn yes() -> bool {
 }
 
 fn default_log() -> String {
-    "info".into()
+    "warn,machina_node=info,machina_cli=info".into()
 }
 
 impl NodeConfig {
@@ -93,6 +96,7 @@ impl NodeConfig {
             worker_threads: 0,
             mempool: MempoolConfig::default(),
             log: default_log(),
+            gateway: GatewayConfig::default(),
         }
     }
 }

@@ -14,6 +14,7 @@ pub use chain::ChainInfo;
 pub use mempool::{Mempool, MempoolConfig};
 pub mod api;
 pub mod engine;
+pub mod gateway;
 pub mod gossip;
 pub mod home;
 pub mod ingress;

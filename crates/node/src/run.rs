@@ -4,6 +4,7 @@
 use crate::{
     api::{self, ApiState},
     engine::{self, Channels, EngineConfig, Timeouts, channel},
+    gateway,
     home::{Home, HomeError},
 };
 use commonware_cryptography::{ChaCha20Poly1305, Signer, ed25519};
@@ -47,6 +48,8 @@ pub struct Started {
     pub chain: Arc<crate::chain::ChainInfo>,
     /// Where the API listens.
     pub api: std::net::SocketAddr,
+    /// The gateway.
+    pub gateway: Arc<gateway::Gateway>,
 }
 
 /// Runs the node in `home` until `shutdown` resolves (or a fatal error). `started` is called
@@ -84,7 +87,7 @@ where
         let network = network.start();
 
         let engine_cfg = EngineConfig {
-            signer: key,
+            signer: key.clone(),
             genesis: genesis.clone(),
             partition_prefix: "machina".into(),
             mempool: config.mempool,
@@ -100,25 +103,24 @@ where
             |mailbox| mailbox,
         )
         .await;
-        tracing::info!(api = %config.api_listen, p2p = %config.p2p_listen, "node started");
-        started(Started { chain: node.chain.clone(), api: config.api_listen });
+        let db = node.stateful.subscribe_databases().await;
+        let gateway = gateway::start(&context, &config.gateway, key, node.chain.clone(), db.clone())
+            .await
+            .map_err(|source| RunError::Listen { addr: config.gateway.mqtt_listen.unwrap_or(config.api_listen), source })?;
+        tracing::info!(api = %config.api_listen, p2p = %config.p2p_listen, mqtt = ?gateway.mqtt, "node started");
+        started(Started { chain: node.chain.clone(), api: config.api_listen, gateway: gateway.clone() });
 
         let metrics_context = context.child("metrics");
         let metrics: Arc<dyn Fn() -> String + Send + Sync> =
             Arc::new(move || metrics_context.encode());
         let stopped = context.stopped();
-        let api = context.child("api").spawn({
-            let (chain, marshal, stateful) =
-                (node.chain.clone(), node.marshal.clone(), node.stateful.clone());
-            move |_| async move {
-                let db = stateful.subscribe_databases().await;
-                let app = api::router(ApiState { chain, marshal, db, metrics });
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stopped.await;
-                    })
-                    .await;
-            }
+        let state = ApiState { chain: node.chain.clone(), marshal: node.marshal.clone(), db, metrics, gateway };
+        let api = context.child("api").spawn(move |_| async move {
+            let _ = axum::serve(listener, api::router(state))
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await;
         });
 
         let mut engine = node.handle;

@@ -1,10 +1,6 @@
 //! Building and signing transactions.
 
-use commonware_codec::{EncodeSize, FixedSize};
-use commonware_cryptography::{
-    Signer,
-    ed25519::{self, PrivateKey},
-};
+use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use machina_types::{Address, Call, Height, SignedTransaction, Transaction, tx::FeeSchedule};
 
 /// How long, in blocks, a transaction stays valid by default.
@@ -25,19 +21,15 @@ pub struct TxParams {
 
 /// Signs `calls` with `key`, paying exactly the fee the transaction costs.
 pub fn build(key: &PrivateKey, params: &TxParams, calls: Vec<Call>) -> SignedTransaction {
-    let mut tx = Transaction {
+    Transaction {
         chain_id: params.chain_id.clone(),
         signer: Address::of(&key.public_key()),
         nonce: params.nonce,
         max_fee: 0,
         expiry_height: params.expiry_height,
         calls,
-    };
-    // The fee depends on the encoded size, which does not depend on max_fee's value (fixed
-    // width), so the exact fee can be computed before signing.
-    let size = tx.encode_size() + <ed25519::Signature as FixedSize>::SIZE;
-    tx.max_fee = params.fees.fee(tx.calls.len(), size);
-    tx.sign(key)
+    }
+    .sign_paying_fee(key, &params.fees)
 }
 
 #[cfg(test)]

@@ -1,22 +1,23 @@
-//! A self-contained proof of one state value at a finalized height: the value (or its
-//! absence), the state proof, the block header that carries the state root, and the
-//! finalization certificate that signs the header. With the genesis (for the validator
-//! set), anyone can check it offline.
+//! Self-contained proofs that anyone can check offline with the genesis (for the validator
+//! set): a block header, the finalization certificate that signs it, and state proofs
+//! against the header's state root.
+//!
+//! - [`ProofBundle`]: one state value (or its absence).
+//! - [`ReadingBundle`]: one device reading, end to end: the reading and its Merkle path to an
+//!   anchored root, and state proofs of the anchor, the device (with its maker certificate)
+//!   and the maker (with its maker key).
 
 use crate::StateProof;
-use machina_types::Hash;
+use machina_types::{Hash, merkle};
 use serde::{Deserialize, Serialize};
 
-/// A proof of a state value at a finalized block.
+/// A proven state entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ProofBundle {
-    /// Chain the proof is about.
-    pub chain_id: String,
-    /// Height of the block whose state is proven.
-    pub height: u64,
+pub struct StateEntry {
     /// The state key (SHA-256 of the module's structured key).
     pub key: Hash,
-    /// What the key is, for humans (e.g. `bank/account/<address>`).
+    /// What the key is, for humans (e.g. `bank/account/<address>`); verifiers recompute the
+    /// key from it.
     pub description: Option<String>,
     /// The value's canonical encoding (hex), or `null` if the key is absent.
     #[serde(with = "opt_hex")]
@@ -25,6 +26,43 @@ pub struct ProofBundle {
     pub decoded: Option<serde_json::Value>,
     /// Inclusion or exclusion proof against the header's state root.
     pub proof: StateProof,
+}
+
+/// A proof of a state value at a finalized block.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProofBundle {
+    /// Chain the proof is about.
+    pub chain_id: String,
+    /// Height of the block whose state is proven.
+    pub height: u64,
+    /// The proven entry.
+    #[serde(flatten)]
+    pub entry: StateEntry,
+    /// The block header's canonical encoding (hex).
+    pub header: String,
+    /// The block's finalization certificate's encoding (hex).
+    pub finalization: String,
+}
+
+/// A proof of one device reading at a finalized block.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReadingBundle {
+    /// Chain the proof is about.
+    pub chain_id: String,
+    /// Height of the block whose state is proven.
+    pub height: u64,
+    /// The signed reading's canonical encoding (hex).
+    pub reading: String,
+    /// The reading decoded, for humans. Verification checks it matches `reading`.
+    pub decoded: serde_json::Value,
+    /// Path from the reading's leaf to the anchor's Merkle root.
+    pub merkle: merkle::Proof,
+    /// The anchor that covers the reading.
+    pub anchor: StateEntry,
+    /// The device.
+    pub device: StateEntry,
+    /// The device's maker.
+    pub maker: StateEntry,
     /// The block header's canonical encoding (hex).
     pub header: String,
     /// The block's finalization certificate's encoding (hex).

@@ -29,7 +29,7 @@ use commonware_storage::{
 use commonware_utils::{NZU16, NZU64, NZUsize};
 use std::num::{NonZeroU16, NonZeroUsize};
 
-pub use bundle::ProofBundle;
+pub use bundle::{ProofBundle, ReadingBundle, StateEntry};
 pub use proof::{ProofError, StateProof};
 pub use value::Value;
 

@@ -76,6 +76,8 @@ error_codes! {
     SenderLimit = 204, "sender_limit", "the sender has too many pending transactions";
     /// The signer cannot pay the fee.
     CannotPayFee = 205, "cannot_pay_fee", "the signer's balance cannot pay the fee";
+    /// The node cannot take this now (overloaded or stopping); try again.
+    Unavailable = 206, "unavailable", "the node cannot take this now";
     /// A balance is too small for the amount.
     InsufficientFunds = 300, "insufficient_funds", "the balance is too small";
     /// No asset has this id.

@@ -85,6 +85,18 @@ impl Transaction {
         self.encode().to_vec()
     }
 
+    /// Sets `max_fee` to exactly the fee this transaction costs under `fees`, then signs it.
+    /// (The fee depends on the encoded size, which does not depend on `max_fee`'s value.)
+    pub fn sign_paying_fee(
+        mut self,
+        key: &ed25519::PrivateKey,
+        fees: &FeeSchedule,
+    ) -> SignedTransaction {
+        let size = self.encode_size() + ed25519::Signature::SIZE;
+        self.max_fee = fees.fee(self.calls.len(), size);
+        self.sign(key)
+    }
+
     /// Signs the transaction with `key` (which must be the signer's key).
     pub fn sign(self, key: &ed25519::PrivateKey) -> SignedTransaction {
         debug_assert_eq!(Address::of(&key.public_key()), self.signer);

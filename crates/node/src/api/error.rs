@@ -33,7 +33,8 @@ pub mod codes {
     pub const INVALID_PARAMETER: &str = "invalid_parameter";
     /// Nothing exists at this id.
     pub const NOT_FOUND: &str = "not_found";
-    /// The node cannot answer yet (starting up, or the data is not available here).
+    /// The node cannot answer yet (starting up, or the data is not available here). The
+    /// same name as the transaction code [`machina_types::ErrorCode::Unavailable`].
     pub const UNAVAILABLE: &str = "unavailable";
     /// Every code above.
     pub const ALL: &[&str] = &[
@@ -73,7 +74,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::Duplicate => StatusCode::CONFLICT,
         ErrorCode::SenderLimit => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::MempoolFull => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::MempoolFull | ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Oversized => StatusCode::PAYLOAD_TOO_LARGE,
         _ => StatusCode::BAD_REQUEST,
     }

@@ -1,5 +1,6 @@
 //! Route handlers.
 
+use super::proofs::Snapshot;
 use super::{ApiState, error::ApiError, openapi};
 use crate::views::{BlockEvent, BlockView};
 use axum::{
@@ -14,6 +15,7 @@ use axum::{
 use commonware_codec::{Decode, Encode};
 use commonware_consensus::{marshal::Identifier, types::Height};
 use machina_app::{
+    describe,
     exec::keys as chain_keys,
     modules::bank::{
         keys as bank_keys,
@@ -21,7 +23,7 @@ use machina_app::{
     },
     state::{Key, decode_value},
 };
-use machina_store::{ProofBundle, StateProof};
+use machina_store::ProofBundle;
 use machina_types::{
     Address, BankCall, Call, ErrorCode, Hash, Outcome, Receipt, SignedTransaction,
     codec::{hex, parse_hex},
@@ -29,7 +31,7 @@ use machina_types::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::{convert::Infallible, time::Duration};
+use std::convert::Infallible;
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -88,6 +90,7 @@ pub(super) async fn status(State(s): State<ApiState>) -> Json<Value> {
         "validators": genesis.validators,
         "mempool_size": s.chain.mempool().len(),
         "params": genesis.params,
+        "gateway": { "account": s.gateway.account, "mqtt": s.gateway.mqtt.map(|a| a.to_string()) },
     }))
 }
 
@@ -272,8 +275,7 @@ pub(super) async fn account_proof(
 ) -> ApiResult<Json<ProofBundle>> {
     let address: Address = parse("address", &address)?;
     let key = bank_keys::account(&address);
-    let decode = |bytes: &[u8]| serde_json::to_value(decode_value::<Account>(&key, bytes)).ok();
-    Ok(Json(prove(&s, key, format!("bank/account/{address}"), decode).await?))
+    Ok(Json(prove(&s, key, Some(describe::account(&address))).await?))
 }
 
 pub(super) async fn key_proof(
@@ -281,58 +283,20 @@ pub(super) async fn key_proof(
     Path(key): Path<String>,
 ) -> ApiResult<Json<ProofBundle>> {
     let key: Key = parse("state key", &key)?;
-    Ok(Json(prove(&s, key, format!("key {key}"), |_| None).await?))
+    Ok(Json(prove(&s, key, None).await?))
 }
 
-/// How long a proof request waits for the block of the state it read to be known.
-const PROOF_WAIT: Duration = Duration::from_secs(2);
-
-async fn prove(
-    s: &ApiState,
-    key: Key,
-    description: String,
-    decode: impl Fn(&[u8]) -> Option<Value>,
-) -> ApiResult<ProofBundle> {
-    let started = std::time::Instant::now();
-    loop {
-        let (root, value, proof) = {
-            let guard = s.db.read().await;
-            let root = Hash::from(guard.root());
-            let value =
-                guard.get(&key.digest()).await.map_err(|e| ApiError::unavailable(e.to_string()))?;
-            let proof = match &value {
-                Some(_) => {
-                    guard.key_value_proof(key.digest()).await.map(|p| StateProof::inclusion(&p))
-                }
-                None => {
-                    guard.exclusion_proof(&key.digest()).await.map(|p| StateProof::exclusion(&p))
-                }
-            }
-            .map_err(|e| ApiError::unavailable(format!("proof failed: {e}")))?;
-            (root, value.map(|v| v.0), proof)
-        };
-        if let Some((height, _)) = s.chain.block_of_root(&root) {
-            let block = block_view(s, height).await?;
-            let finalization = block.finalization.ok_or_else(|| {
-                ApiError::unavailable(format!("no certificate for height {height}"))
-            })?;
-            return Ok(ProofBundle {
-                chain_id: s.chain.genesis().chain_id.clone(),
-                height,
-                key,
-                description: Some(description),
-                decoded: value.as_deref().and_then(&decode),
-                value,
-                proof,
-                header: block.header.encoded,
-                finalization,
-            });
-        }
-        if started.elapsed() > PROOF_WAIT {
-            return Err(ApiError::unavailable("no finalized block yet"));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn prove(s: &ApiState, key: Key, description: Option<String>) -> ApiResult<ProofBundle> {
+    let snapshot = Snapshot::take(s).await?;
+    let entry = snapshot.entry(key, description).await?;
+    let sealed = snapshot.seal(s).await?;
+    Ok(ProofBundle {
+        chain_id: s.chain.genesis().chain_id.clone(),
+        height: sealed.height,
+        entry,
+        header: sealed.header,
+        finalization: sealed.finalization,
+    })
 }
 
 pub(super) async fn events(

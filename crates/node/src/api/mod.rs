@@ -8,6 +8,8 @@
 pub mod error;
 mod handlers;
 pub mod openapi;
+pub mod proofs;
+mod readings;
 
 use crate::{application::Databases, chain::ChainInfo, engine::Marshal};
 use axum::{
@@ -31,6 +33,8 @@ pub struct ApiState {
     pub db: Databases<commonware_runtime::tokio::Context>,
     /// Renders the node's Prometheus metrics.
     pub metrics: Arc<dyn Fn() -> String + Send + Sync>,
+    /// The gateway (readings in and out).
+    pub gateway: Arc<crate::gateway::Gateway>,
 }
 
 /// The API's routes.
@@ -53,6 +57,16 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/proofs/accounts/{address}", get(handlers::account_proof))
         .route("/v1/proofs/keys/{key}", get(handlers::key_proof))
         .route("/v1/events", get(handlers::events))
+        .route("/v1/readings", post(readings::submit))
+        .route("/v1/devices/{id}", get(readings::device))
+        .route("/v1/devices/{id}/streams/{stream}/readings", get(readings::readings))
+        .route(
+            "/v1/devices/{id}/streams/{stream}/readings/{seq}/proof",
+            get(readings::reading_proof),
+        )
+        .route("/v1/makers/{address}", get(readings::maker))
+        .route("/v1/feeds/{id}", get(readings::feed))
+        .route("/v1/proofs/feeds/{id}", get(readings::feed_proof))
         .fallback(handlers::no_route)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)

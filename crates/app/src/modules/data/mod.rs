@@ -208,12 +208,11 @@ fn checked_source(ctx: &Ctx<'_>, f: &Feed, signed: &SignedReading) -> ExecResult
 }
 
 fn eligible(ctx: &Ctx<'_>, f: &Feed, d: &Device) -> ExecResult<bool> {
-    Ok(match &f.eligibility {
-        Eligibility::Devices { devices } => devices.contains(&d.id),
-        Eligibility::Maker { maker } => d.maker() == *maker,
+    let role_granted = match &f.eligibility {
         Eligibility::Role { role } => identity::has_role(ctx, d, &f.creator, role)?,
-        Eligibility::Attribute { key, value } => d.attribute(key) == Some(value.as_str()),
-    })
+        _ => false,
+    };
+    Ok(f.eligible(d, role_granted))
 }
 
 /// `value * 10^-from` expressed with `to` decimals (truncating toward zero when dropping

@@ -103,6 +103,21 @@ pub struct Feed {
 }
 
 impl Feed {
+    /// Whether `device` may report to this feed. For role eligibility, `role_granted` says
+    /// whether the device granted the feed's creator the role (callers look it up).
+    pub fn eligible(
+        &self,
+        device: &crate::modules::identity::state::Device,
+        role_granted: bool,
+    ) -> bool {
+        match &self.eligibility {
+            Eligibility::Devices { devices } => devices.contains(&device.id),
+            Eligibility::Maker { maker } => device.maker() == *maker,
+            Eligibility::Role { .. } => role_granted,
+            Eligibility::Attribute { key, value } => device.attribute(key) == Some(value.as_str()),
+        }
+    }
+
     /// The value usable at block time `now_ms`: computed, and not yet stale.
     pub fn value_at(&self, now_ms: u64) -> Option<i64> {
         let v = self.value?;

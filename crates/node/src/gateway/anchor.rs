@@ -1,0 +1,94 @@
+//! Anchoring: every interval, for each device stream with readings not yet anchored, the
+//! gateway commits to them on chain with a Merkle root (one `data::anchor` call per stream,
+//! up to 16 per transaction, signed with the gateway's key).
+//!
+//! The chain is the ledger of what is anchored: each tick starts from the stream's last
+//! anchored sequence number in the finalized state, so after a restart the gateway anchors
+//! exactly what is left, and an anchor that finalized before a crash is never repeated (the
+//! chain refuses overlapping ranges). A transaction in flight blocks new anchors of its
+//! streams until it is final or dropped.
+
+use super::{
+    store::{ReadingStore, StreamKey},
+    submit::{InFlight, Submitter},
+};
+use commonware_runtime::tokio::Context;
+use machina_app::modules::data::{keys as data_keys, state::StreamState};
+use machina_types::{Call, DataCall, Hash, limits::CALLS_PER_TX_MAX, merkle};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+/// The anchoring task's state.
+pub struct Anchorer {
+    store: Arc<ReadingStore<Context>>,
+    submitter: Arc<Submitter>,
+    in_flight: BTreeMap<StreamKey, Arc<InFlight>>,
+}
+
+impl Anchorer {
+    /// An anchorer over `store` submitting through `submitter`.
+    pub fn new(store: Arc<ReadingStore<Context>>, submitter: Arc<Submitter>) -> Self {
+        Self { store, submitter, in_flight: BTreeMap::new() }
+    }
+
+    /// Anchors every `interval`, forever.
+    pub async fn run(mut self, interval: Duration) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            self.tick().await;
+        }
+    }
+
+    /// One round: forget finished transactions, then anchor what is pending.
+    pub async fn tick(&mut self) {
+        let submitter = &self.submitter;
+        self.in_flight.retain(|_, flight| submitter.pending(flight));
+        let mut calls = Vec::new();
+        for (stream, _) in self.store.streams() {
+            if self.in_flight.contains_key(&stream) {
+                continue;
+            }
+            if let Some(call) = self.anchor_call(stream).await {
+                calls.push((stream, call));
+            }
+        }
+        for chunk in calls.chunks(CALLS_PER_TX_MAX) {
+            let txs = chunk.iter().map(|(_, c)| Call::Data(c.clone())).collect();
+            match self.submitter.submit(txs).await {
+                Ok(flight) => {
+                    let flight = Arc::new(flight);
+                    for (stream, _) in chunk {
+                        self.in_flight.insert(*stream, flight.clone());
+                    }
+                }
+                Err(code) => tracing::warn!(%code, "anchor transaction refused"),
+            }
+        }
+    }
+
+    /// The anchor call for `stream`'s readings after its last anchored one, if any: the
+    /// longest run of them signed by one key.
+    async fn anchor_call(&self, stream: StreamKey) -> Option<DataCall> {
+        let (device, id) = stream;
+        let state: StreamState =
+            self.submitter.read(&data_keys::stream(&device, id)).await.unwrap_or_default();
+        let after = match state.last_seq {
+            Some(last) => last.checked_add(1)?,
+            None => 0,
+        };
+        let pending = self.store.entries(&stream, after..);
+        let (first, head) = pending.first()?;
+        let batch: Vec<_> = pending.iter().take_while(|(_, e)| e.key == head.key).collect();
+        let leaves: Vec<Hash> = batch.iter().map(|(_, e)| e.leaf).collect();
+        Some(DataCall::Anchor {
+            device,
+            stream: id,
+            first_seq: if state.last_seq.is_some() { after } else { *first },
+            last_seq: batch.last().expect("non-empty").0,
+            count: leaves.len() as u32,
+            root: merkle::root(&leaves),
+            device_key: head.key,
+        })
+    }
+}

@@ -1,0 +1,131 @@
+//! Feed reporting: every interval, for each oracle feed, the gateway relays the newest
+//! reading of each eligible device (on the feed's stream, in its unit, fresh, newer than the
+//! feed already has) in a `data::report_feed` call. The chain checks everything again; the
+//! gateway only avoids sending what the chain would refuse.
+
+use super::{
+    devices::DeviceCache,
+    store::ReadingStore,
+    submit::{InFlight, Submitter},
+};
+use commonware_runtime::tokio::Context;
+use machina_app::modules::{
+    data::{keys as data_keys, state::Feed},
+    identity::{keys as identity_keys, state::RoleGrant},
+};
+use machina_types::{
+    Call, DataCall, SignedReading, Value,
+    data::{Eligibility, FeedId},
+    limits::FEED_READINGS_PER_CALL_MAX,
+};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+/// The feed reporting task's state.
+pub struct Reporter {
+    store: Arc<ReadingStore<Context>>,
+    devices: Arc<DeviceCache>,
+    submitter: Arc<Submitter>,
+    in_flight: BTreeMap<FeedId, InFlight>,
+}
+
+impl Reporter {
+    /// A reporter over `store` submitting through `submitter`.
+    pub fn new(
+        store: Arc<ReadingStore<Context>>,
+        devices: Arc<DeviceCache>,
+        submitter: Arc<Submitter>,
+    ) -> Self {
+        Self { store, devices, submitter, in_flight: BTreeMap::new() }
+    }
+
+    /// Reports every `interval`, forever.
+    pub async fn run(mut self, interval: Duration) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            self.tick().await;
+        }
+    }
+
+    async fn tick(&mut self) {
+        let submitter = &self.submitter;
+        self.in_flight.retain(|_, flight| submitter.pending(flight));
+        let next: u64 = self.submitter.read(&data_keys::next_feed_id()).await.unwrap_or(1);
+        for id in 1..next {
+            if self.in_flight.contains_key(&id) {
+                continue;
+            }
+            let Some(feed) = self.submitter.read::<Feed>(&data_keys::feed(id)).await else {
+                continue;
+            };
+            let readings = self.fresh_readings(&feed).await;
+            if readings.is_empty() {
+                continue;
+            }
+            let call = Call::Data(DataCall::ReportFeed { feed: id, readings });
+            match self.submitter.submit(vec![call]).await {
+                Ok(flight) => {
+                    self.in_flight.insert(id, flight);
+                }
+                Err(code) => tracing::warn!(%code, feed = id, "feed report refused"),
+            }
+        }
+    }
+
+    /// The newest reading of each eligible device that the feed does not have yet.
+    async fn fresh_readings(&self, feed: &Feed) -> Vec<SignedReading> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut out = Vec::new();
+        for ((device, stream), last_seq) in self.store.streams() {
+            if stream != feed.stream || out.len() >= FEED_READINGS_PER_CALL_MAX {
+                continue;
+            }
+            let known = feed.sources.iter().find(|s| s.device == device).map(|s| s.seq);
+            if known.is_some_and(|seq| seq >= last_seq) {
+                continue;
+            }
+            let Some(cached) = self.devices.get(&device).await else { continue };
+            if cached.record.status.refusal().is_some()
+                || !self.eligible(feed, &cached.record).await
+            {
+                continue;
+            }
+            let Some((_, entry)) = self.store.entries(&(device, stream), last_seq..=last_seq).pop()
+            else {
+                continue;
+            };
+            if now.saturating_sub(entry.timestamp_ms) > feed.max_staleness_ms
+                || entry.key != cached.record.current_key()
+            {
+                continue;
+            }
+            let Some(stored) = self.store.read(entry.position).await else { continue };
+            if matches!(&stored.reading.reading.value, Value::Numeric { unit, .. } if *unit == feed.unit)
+            {
+                out.push(stored.reading);
+            }
+        }
+        out
+    }
+
+    async fn eligible(
+        &self,
+        feed: &Feed,
+        device: &machina_app::modules::identity::state::Device,
+    ) -> bool {
+        let role_granted = match &feed.eligibility {
+            Eligibility::Role { role } => {
+                let key = identity_keys::role(&device.id, &feed.creator, role);
+                let height = self.submitter.chain().height();
+                let grant: Option<RoleGrant> = self.submitter.read(&key).await;
+                device.owner == feed.creator
+                    || grant.is_some_and(|g| g.expiry_height.is_none_or(|e| height <= e))
+            }
+            _ => false,
+        };
+        feed.eligible(device, role_granted)
+    }
+}

@@ -1,0 +1,260 @@
+//! Admission of readings: decode, check, verify, store durably, answer.
+//!
+//! Readings from every transport (embedded MQTT broker, external broker, HTTP) go through one
+//! queue. A single task takes them in batches: it decodes each and checks its topic,
+//! timestamp and device (onboarded, active), verifies all signatures of the batch in one
+//! batched verification on the gateway's worker pool, checks sequence numbers against the
+//! store (strictly increasing per stream; an exact duplicate of a stored reading is
+//! acknowledged again and stored once), appends the accepted readings and syncs them, and
+//! only then answers. An answer of acceptance therefore means the reading is on disk.
+
+use super::{
+    devices::DeviceCache,
+    store::{Admission, ReadingStore, StoredReading, StreamKey},
+};
+use commonware_codec::Encode;
+use commonware_cryptography::{BatchEntry, BatchVerifier, ed25519};
+use commonware_parallel::Rayon;
+use commonware_runtime::tokio::Context;
+use machina_types::{
+    DeviceId, ErrorCode, SignedReading,
+    reading::{READING_NAMESPACE, SIGNED_READING_SIZE_MAX, StreamId},
+};
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+use tokio::sync::{mpsc, oneshot};
+
+/// How far ahead of the gateway's clock a reading's timestamp may be.
+pub const FUTURE_SKEW: Duration = Duration::from_secs(60);
+/// Most readings handled in one batch.
+const BATCH_MAX: usize = 4096;
+/// Readings waiting for admission before submitters wait.
+const QUEUE: usize = 65_536;
+
+/// A refused reading, with what is known of it for the error report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejected {
+    /// Why.
+    pub code: ErrorCode,
+    /// The device and stream, from the reading or its topic.
+    pub stream: Option<StreamKey>,
+    /// The reading's sequence number, if it decoded.
+    pub seq: Option<u64>,
+}
+
+/// An accepted reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// Whether it was already stored (acknowledged again, stored once).
+    pub duplicate: bool,
+    /// Its device and stream.
+    pub stream: StreamKey,
+    /// Its sequence number.
+    pub seq: u64,
+}
+
+/// The outcome of a submission.
+pub type Verdict = Result<Accepted, Rejected>;
+
+struct Submission {
+    bytes: Vec<u8>,
+    topic: Option<StreamKey>,
+    reply: oneshot::Sender<Verdict>,
+}
+
+/// Handle to the admission queue.
+#[derive(Clone)]
+pub struct Ingest {
+    sender: mpsc::Sender<Submission>,
+}
+
+impl Ingest {
+    /// Queues `bytes` (an encoded signed reading) received on `topic`'s device stream, if
+    /// the transport names one. Waits for room in the queue; the returned future yields the
+    /// verdict once it is final (and, for acceptance, durable).
+    pub async fn submit(
+        &self,
+        bytes: Vec<u8>,
+        topic: Option<StreamKey>,
+    ) -> impl std::future::Future<Output = Verdict> + Send + 'static {
+        let (reply, verdict) = oneshot::channel();
+        let stopped = Rejected { code: ErrorCode::Unavailable, stream: topic, seq: None };
+        let queued = self.sender.send(Submission { bytes, topic, reply }).await.is_ok();
+        async move {
+            match queued {
+                true => verdict.await.unwrap_or(Err(stopped)),
+                false => Err(stopped),
+            }
+        }
+    }
+}
+
+/// Starts the admission task.
+pub fn start(
+    store: Arc<ReadingStore<Context>>,
+    devices: Arc<DeviceCache>,
+    workers: Rayon,
+) -> Ingest {
+    let (sender, mut receiver) = mpsc::channel::<Submission>(QUEUE);
+    tokio::spawn(async move {
+        while let Some(first) = receiver.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < BATCH_MAX {
+                match receiver.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            process(batch, &store, &devices, &workers).await;
+        }
+    });
+    Ingest { sender }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A decoded reading whose device may sign it, waiting for its signature check.
+struct Candidate {
+    reading: SignedReading,
+    key: ed25519::PublicKey,
+}
+
+async fn process(
+    batch: Vec<Submission>,
+    store: &ReadingStore<Context>,
+    devices: &DeviceCache,
+    workers: &Rayon,
+) {
+    let now = now_ms();
+    let mut prechecked = Vec::with_capacity(batch.len());
+    for submission in &batch {
+        prechecked.push(precheck(submission, devices, now).await);
+    }
+    let mut valid =
+        verify(prechecked.iter().filter_map(|r| r.as_ref().ok()), workers).await.into_iter();
+    let mut to_store = Vec::new();
+    let verdicts: Vec<Verdict> = prechecked
+        .into_iter()
+        .map(|result| {
+            let candidate = result?;
+            let signature_ok = valid.next().expect("one result per candidate");
+            admit(candidate, signature_ok, store, now, &mut to_store)
+        })
+        .collect();
+    store.append(&to_store).await;
+    for (submission, verdict) in batch.into_iter().zip(verdicts) {
+        let _ = submission.reply.send(verdict);
+    }
+}
+
+/// Checks a verified candidate's sequence against the store and reserves it.
+fn admit(
+    candidate: Candidate,
+    signature_ok: bool,
+    store: &ReadingStore<Context>,
+    now: u64,
+    to_store: &mut Vec<StoredReading>,
+) -> Verdict {
+    let r = &candidate.reading.reading;
+    let (stream, seq) = ((r.device, r.stream), r.seq);
+    let reject = |code| Rejected { code, stream: Some(stream), seq: Some(seq) };
+    if !signature_ok {
+        return Err(reject(ErrorCode::BadSignature));
+    }
+    let stored = StoredReading {
+        reading: candidate.reading,
+        key: machina_types::Address::of(&candidate.key),
+        received_ms: now,
+    };
+    match store.reserve(&stored).map_err(reject)? {
+        Admission::New => {
+            to_store.push(stored);
+            Ok(Accepted { duplicate: false, stream, seq })
+        }
+        Admission::Duplicate => Ok(Accepted { duplicate: true, stream, seq }),
+    }
+}
+
+/// Decodes and checks everything but the signature and the sequence.
+async fn precheck(s: &Submission, devices: &DeviceCache, now: u64) -> Result<Candidate, Rejected> {
+    let reject = |code, stream, seq| Rejected { code, stream, seq };
+    if s.bytes.len() > SIGNED_READING_SIZE_MAX {
+        return Err(reject(ErrorCode::Oversized, s.topic, None));
+    }
+    let reading = SignedReading::decode_checked(&s.bytes).ok_or(reject(
+        ErrorCode::Malformed,
+        s.topic,
+        None,
+    ))?;
+    let r = &reading.reading;
+    let stream: StreamKey = (r.device, r.stream);
+    let seq = Some(r.seq);
+    if s.topic.is_some_and(|t| t != stream) {
+        return Err(reject(ErrorCode::TopicMismatch, s.topic, seq));
+    }
+    if r.timestamp_ms > now + FUTURE_SKEW.as_millis() as u64 {
+        return Err(reject(ErrorCode::TimestampOutOfRange, Some(stream), seq));
+    }
+    let device =
+        devices.get(&r.device).await.ok_or(reject(ErrorCode::UnknownDevice, Some(stream), seq))?;
+    if let Some(code) = device.record.status.refusal() {
+        return Err(reject(code, Some(stream), seq));
+    }
+    Ok(Candidate { key: device.key.clone(), reading })
+}
+
+/// Verifies every candidate's signature: one batch, then one by one if the batch fails.
+async fn verify<'a>(candidates: impl Iterator<Item = &'a Candidate>, workers: &Rayon) -> Vec<bool> {
+    let items: Vec<(ed25519::PublicKey, Vec<u8>, ed25519::Signature)> = candidates
+        .map(|c| (c.key.clone(), c.reading.reading.encode().to_vec(), c.reading.signature.clone()))
+        .collect();
+    if items.is_empty() {
+        return Vec::new();
+    }
+    let workers = workers.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut rng = commonware_utils::sys_rng();
+        let batch_ok = ed25519::PublicKey::verify_batch(
+            &mut rng,
+            &items,
+            |_, (key, message, signature)| BatchEntry {
+                namespace: READING_NAMESPACE,
+                message,
+                public_key: key,
+                signature,
+            },
+            &workers,
+        );
+        if batch_ok {
+            return vec![true; items.len()];
+        }
+        items
+            .iter()
+            .map(|(key, message, signature)| {
+                use commonware_cryptography::Verifier;
+                key.verify(READING_NAMESPACE, message, signature)
+            })
+            .collect()
+    })
+    .await
+    .expect("verification task")
+}
+
+/// The device and stream named by a telemetry topic `machina/v1/<device>/telemetry/<stream>`.
+pub fn telemetry_topic(topic: &str) -> Option<StreamKey> {
+    let rest = topic.strip_prefix("machina/v1/")?;
+    let (device, rest) = rest.split_once('/')?;
+    let stream = rest.strip_prefix("telemetry/")?;
+    let device: DeviceId = device.parse().ok()?;
+    let stream: StreamId = stream.parse().ok()?;
+    Some((device, stream))
+}
+
+/// The topic a device's rejected readings are reported on.
+pub fn errors_topic(device: &DeviceId) -> String {
+    format!("machina/v1/{device}/errors")
+}

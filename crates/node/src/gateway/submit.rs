@@ -1,0 +1,84 @@
+//! Transactions the gateway signs itself (anchors, feed reports): read the finalized state,
+//! pick the next nonce, pay the exact fee, admit to the local mempool (and so to peers).
+
+use crate::{application::Databases, chain::ChainInfo, mempool::TxState};
+use commonware_codec::Decode;
+use commonware_cryptography::{Signer, ed25519::PrivateKey};
+use commonware_runtime::tokio::Context;
+use machina_app::{
+    modules::bank::{keys as bank_keys, state::Account},
+    state::{Key, decode_value},
+};
+use machina_types::{Address, Call, ErrorCode, Hash, Height, Transaction};
+use std::sync::Arc;
+
+/// How many blocks a gateway transaction stays valid.
+const VALIDITY_BLOCKS: u64 = 100;
+
+/// Signs and submits the gateway's transactions; reads the finalized state.
+pub struct Submitter {
+    chain: Arc<ChainInfo>,
+    db: Databases<Context>,
+    key: PrivateKey,
+    /// Serializes submissions, so concurrent callers never pick the same nonce.
+    nonce: tokio::sync::Mutex<()>,
+}
+
+/// A submitted transaction, until it is final.
+pub struct InFlight {
+    /// Its hash.
+    pub tx: Hash,
+    /// The last height it may be included at.
+    pub expiry: Height,
+}
+
+impl Submitter {
+    /// A submitter signing with `key`.
+    pub fn new(chain: Arc<ChainInfo>, db: Databases<Context>, key: PrivateKey) -> Self {
+        Self { chain, db, key, nonce: tokio::sync::Mutex::new(()) }
+    }
+
+    /// The chain.
+    pub fn chain(&self) -> &ChainInfo {
+        &self.chain
+    }
+
+    /// Reads a value of the finalized state.
+    pub async fn read<T: Decode<Cfg = ()>>(&self, key: &Key) -> Option<T> {
+        let guard = self.db.read().await;
+        let bytes = guard.get(&key.digest()).await.expect("state read");
+        bytes.map(|v| decode_value(key, &v.0))
+    }
+
+    /// Whether `flight` is still waiting: in the mempool and not expired. A finalized
+    /// transaction has left the mempool (and its effect is in the state); so has a dropped one.
+    pub fn pending(&self, flight: &InFlight) -> bool {
+        self.chain.mempool().state(&flight.tx) == Some(TxState::Pending)
+            && self.chain.height() <= flight.expiry
+    }
+
+    /// Signs `calls` with the next nonce and the exact fee and admits the transaction.
+    pub async fn submit(&self, calls: Vec<Call>) -> Result<InFlight, ErrorCode> {
+        let _turn = self.nonce.lock().await;
+        let signer = Address::of(&self.key.public_key());
+        let account: Account = self.read(&bank_keys::account(&signer)).await.unwrap_or_default();
+        let nonce = self.chain.mempool().next_nonce(&signer).unwrap_or(0).max(account.nonce);
+        let genesis = self.chain.genesis();
+        let expiry = self.chain.height() + VALIDITY_BLOCKS;
+        let tx = Transaction {
+            chain_id: genesis.chain_id.clone(),
+            signer,
+            nonce,
+            max_fee: 0,
+            expiry_height: expiry,
+            calls,
+        }
+        .sign_paying_fee(&self.key, &genesis.params.fees);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut rng = commonware_utils::sys_rng();
+        let hash = crate::ingress::admit(&self.chain, vec![tx], now, true, &mut rng).remove(0)?;
+        Ok(InFlight { tx: hash, expiry })
+    }
+}
