@@ -187,6 +187,51 @@ pub enum QueryCommand {
         /// Token id.
         id: u64,
     },
+    /// A device record.
+    Device {
+        /// Device id.
+        id: String,
+    },
+    /// A maker record.
+    Maker {
+        /// Maker account (address or key name).
+        who: String,
+    },
+    /// A feed and its current value.
+    Feed {
+        /// Feed id.
+        id: u64,
+    },
+    /// Readings of a device stream (by sequence or time range), and proofs of them.
+    Readings {
+        /// Device id.
+        #[arg(long)]
+        device: String,
+        /// Stream id.
+        #[arg(long, default_value_t = 1)]
+        stream: u32,
+        /// First sequence number.
+        #[arg(long)]
+        from_seq: Option<u64>,
+        /// Last sequence number.
+        #[arg(long)]
+        to_seq: Option<u64>,
+        /// Earliest timestamp (ms).
+        #[arg(long)]
+        since_ms: Option<u64>,
+        /// Latest timestamp (ms).
+        #[arg(long)]
+        until_ms: Option<u64>,
+        /// Most readings listed.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Write the proof of reading `--seq` to this file (for `machina verify-reading`).
+        #[arg(long, requires = "seq")]
+        proof_out: Option<PathBuf>,
+        /// The reading whose proof to write.
+        #[arg(long)]
+        seq: Option<u64>,
+    },
     /// A proof of an account (or any state key) at the latest finalized block, as a file
     /// that `machina verify-proof` checks offline.
     Proof {
@@ -251,6 +296,10 @@ impl Ctx {
         })
     }
 
+    fn devices(&self) -> crate::device::DeviceCtx {
+        crate::device::DeviceCtx { client: self.client(), keyring: self.keyring(), json: self.json }
+    }
+
     fn print(&self, value: &Value, human: impl FnOnce() -> String) {
         if self.json {
             println!("{value}");
@@ -258,6 +307,17 @@ impl Ctx {
             println!("{}", human());
         }
     }
+}
+
+/// The address `who` names: 64 hex characters, or a key name in `keyring`.
+pub fn resolve_address(keyring: &Keyring, who: &str) -> Result<Address> {
+    if let Ok(address) = who.parse::<Address>() {
+        return Ok(address);
+    }
+    keyring
+        .get(who)
+        .map(|k| k.address())
+        .map_err(|_| anyhow!("{who:?} is neither an address (64 hex characters) nor a key name"))
 }
 
 /// Runs a parsed command line.
@@ -275,6 +335,10 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         Command::Query(cmd) => query(&ctx, cmd),
         Command::VerifyProof { file, genesis } => verify_proof(&ctx, &file, genesis),
         Command::Status => status(&ctx),
+        Command::Maker { signing, command } => crate::device::maker(&ctx.devices(), &signing, command),
+        Command::Device { signing, command } => crate::device::device(&ctx.devices(), &signing, command),
+        Command::Feed { signing, command } => crate::device::feed(&ctx.devices(), &signing, command),
+        Command::VerifyReading { file, genesis } => verify_reading(&ctx, &file, genesis),
         Command::Bench(cmd) => crate::bench::run(cmd, ctx.json),
     };
     match result {
@@ -560,6 +624,32 @@ fn query(ctx: &Ctx, cmd: QueryCommand) -> CmdResult {
             let nft = client.nft(id)?;
             ctx.print(&nft, || serde_json::to_string_pretty(&nft).unwrap_or_default());
         }
+        QueryCommand::Device { id } => {
+            let device = client.device(&id.parse().map_err(|_| anyhow!("not a device id: {id}"))?)?;
+            ctx.print(&device, || serde_json::to_string_pretty(&device).unwrap_or_default());
+        }
+        QueryCommand::Maker { who } => {
+            let maker = client.maker(&ctx.address(&who)?)?;
+            ctx.print(&maker, || serde_json::to_string_pretty(&maker).unwrap_or_default());
+        }
+        QueryCommand::Feed { id } => {
+            let feed = client.feed(id)?;
+            ctx.print(&feed, || serde_json::to_string_pretty(&feed).unwrap_or_default());
+        }
+        QueryCommand::Readings { device, stream, from_seq, to_seq, since_ms, until_ms, limit, proof_out, seq } => {
+            let device: machina_types::DeviceId = device.parse().map_err(|_| anyhow!("not a device id: {device}"))?;
+            if let (Some(path), Some(seq)) = (proof_out, seq) {
+                return write_reading_proof(ctx, &client, device, stream, seq, &path);
+            }
+            let mut query = format!("limit={limit}&proofs=false");
+            for (name, value) in [("from_seq", from_seq), ("to_seq", to_seq), ("since_ms", since_ms), ("until_ms", until_ms)] {
+                if let Some(v) = value {
+                    query += &format!("&{name}={v}");
+                }
+            }
+            let readings = client.readings(&device, stream, &query)?;
+            ctx.print(&readings, || describe_readings(&readings));
+        }
         QueryCommand::Proof { account, key, out } => {
             let bundle = match (account, key) {
                 (Some(who), _) => client.account_proof(&ctx.address(&who)?)?,
@@ -588,6 +678,69 @@ fn query(ctx: &Ctx, cmd: QueryCommand) -> CmdResult {
         }
     }
     Ok(())
+}
+
+fn describe_readings(readings: &Value) -> String {
+    let list = readings["readings"].as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        return "no readings".into();
+    }
+    let mut lines = vec![format!("{:>8}  {:>14}  {:>10}  anchored", "seq", "timestamp_ms", "value")];
+    for r in &list {
+        let value = &r["reading"]["value"];
+        let shown = match (value["value"].as_i64(), value["decimals"].as_u64()) {
+            (Some(v), Some(d)) => format!("{} {}", v as f64 / 10f64.powi(d as i32), value["unit"].as_str().unwrap_or("")),
+            _ => "bytes".into(),
+        };
+        let (seq, ts) = (r["seq"].to_string(), r["timestamp_ms"].to_string());
+        lines.push(format!("{seq:>8}  {ts:>14}  {shown:>10}  {}", r["anchored"]));
+    }
+    lines.join("\n")
+}
+
+fn write_reading_proof(
+    ctx: &Ctx,
+    client: &Client,
+    device: machina_types::DeviceId,
+    stream: u32,
+    seq: u64,
+    path: &std::path::Path,
+) -> CmdResult {
+    let bundle = client.reading_proof(&device, stream, seq)?;
+    std::fs::write(path, format!("{}\n", serde_json::to_string_pretty(&bundle)?))
+        .with_context(|| format!("writing {}", path.display()))?;
+    let body = json!({ "file": path, "height": bundle.height, "seq": seq });
+    ctx.print(&body, || format!("wrote proof of reading {seq} at height {} to {}", bundle.height, path.display()));
+    Ok(())
+}
+
+fn verify_reading(ctx: &Ctx, file: &std::path::Path, genesis: Option<PathBuf>) -> CmdResult {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let bundle: machina_store::ReadingBundle =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a reading proof", file.display()))?;
+    let genesis = machina_node::home::read_genesis(&genesis.unwrap_or_else(|| ctx.home.genesis_path()))?;
+    match machina_sdk::verify::verify_reading(&bundle, &genesis) {
+        Ok(v) => {
+            let r = &v.reading.reading;
+            let body = json!({
+                "valid": true, "height": v.height, "block": v.block, "device": r.device, "stream": r.stream,
+                "seq": r.seq, "value": r.value, "anchor": v.anchor, "maker": v.maker.0, "maker_name": v.maker.1,
+            });
+            ctx.print(&body, || {
+                format!(
+                    "valid: reading {} of device {} stream {} = {}\n  signed by the device key in anchor {} (height {}),\n  \
+                     device certified by maker {:?} ({}),\n  in the state of block {} at height {}, finalized by a quorum of the {} genesis validators",
+                    r.seq, r.device, r.stream, serde_json::to_string(&r.value).unwrap_or_default(), v.anchor,
+                    v.anchored_at, v.maker.1, v.maker.0, v.block, v.height, genesis.validators.len()
+                )
+            });
+            Ok(())
+        }
+        Err(error) => {
+            ctx.print(&json!({ "valid": false, "reason": error.to_string() }), || format!("INVALID: {error}"));
+            Err(Exit(1).into())
+        }
+    }
 }
 
 fn describe_key(bundle: &ProofBundle) -> String {

@@ -4,6 +4,7 @@
 
 mod bench;
 mod commands;
+mod device;
 mod setup;
 
 use anyhow::Result;
@@ -98,6 +99,42 @@ pub enum Command {
     Query(commands::QueryCommand),
     /// Check a proof file (from `machina query proof`) offline against the genesis validators.
     VerifyProof {
+        /// The proof file.
+        file: PathBuf,
+        /// Genesis file [default: <home>/genesis.json].
+        #[arg(long)]
+        genesis: Option<PathBuf>,
+    },
+    /// Register as a device maker.
+    Maker {
+        /// Signing options.
+        #[command(flatten)]
+        signing: device::Signing,
+        /// What to do.
+        #[command(subcommand)]
+        command: device::MakerCommand,
+    },
+    /// Onboard and manage devices; sign and publish readings; simulate a fleet.
+    Device {
+        /// Signing options.
+        #[command(flatten)]
+        signing: device::Signing,
+        /// What to do.
+        #[command(subcommand)]
+        command: device::DeviceCommand,
+    },
+    /// Oracle feeds over device readings.
+    Feed {
+        /// Signing options.
+        #[command(flatten)]
+        signing: device::Signing,
+        /// What to do.
+        #[command(subcommand)]
+        command: device::FeedCommand,
+    },
+    /// Check a reading proof file (from `machina query readings --proof-out`) offline, from
+    /// the maker's certificate to a block finalized by the genesis validators.
+    VerifyReading {
         /// The proof file.
         file: PathBuf,
         /// Genesis file [default: <home>/genesis.json].

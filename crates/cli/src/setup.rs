@@ -63,21 +63,24 @@ fn dev_accounts(keyring: &Keyring, count: usize) -> Result<Vec<(String, PrivateK
         .collect()
 }
 
+/// Native balance of each validator's account (its gateway pays anchoring fees from it).
+pub const VALIDATOR_BALANCE: u64 = 100_000_000_000;
+
 fn genesis(
     options: &ChainOptions,
     validators: &[PrivateKey],
     accounts: &[(String, PrivateKey)],
 ) -> Result<Genesis> {
+    let funded =
+        |k: &PrivateKey, balance| GenesisAccount { address: Address::of(&k.public_key()), balance };
     let genesis = Genesis {
         chain_id: options.chain_id.clone(),
         genesis_time_ms: now_ms(),
         validators: validators.iter().map(|k| Address::of(&k.public_key())).collect(),
         accounts: accounts
             .iter()
-            .map(|(_, k)| GenesisAccount {
-                address: Address::of(&k.public_key()),
-                balance: DEV_BALANCE,
-            })
+            .map(|(_, k)| funded(k, DEV_BALANCE))
+            .chain(validators.iter().map(|k| funded(k, VALIDATOR_BALANCE)))
             .collect(),
         params: Params { block_interval_ms: options.block_interval_ms, ..Params::default() },
     };

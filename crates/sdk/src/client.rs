@@ -27,6 +27,17 @@ pub struct Status {
     pub mempool_size: usize,
     /// Chain parameters.
     pub params: Params,
+    /// The node's gateway.
+    pub gateway: GatewayStatus,
+}
+
+/// The node's gateway, in [`Status`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GatewayStatus {
+    /// The account that anchors readings (grant it the `gateway` role on your devices).
+    pub account: Address,
+    /// The embedded MQTT broker's address, if it runs.
+    pub mqtt: Option<String>,
 }
 
 /// `GET /v1/accounts/{address}`.
@@ -221,6 +232,61 @@ impl Client {
     /// A proof of any state key at the latest finalized block.
     pub fn key_proof(&self, key: &Hash) -> Result<ProofBundle> {
         self.get(&format!("/v1/proofs/keys/{key}"))
+    }
+
+    /// Submits a signed reading over HTTP; returns the gateway's answer (`duplicate` true if
+    /// it was already stored).
+    pub fn submit_reading(&self, reading: &machina_types::SignedReading) -> Result<Value> {
+        let body = serde_json::json!({ "reading": hex(&reading.encode()) });
+        self.post("/v1/readings", &body)
+    }
+
+    /// A device record.
+    pub fn device(&self, id: &machina_types::DeviceId) -> Result<Value> {
+        self.get(&format!("/v1/devices/{id}"))
+    }
+
+    /// A maker record.
+    pub fn maker(&self, account: &Address) -> Result<Value> {
+        self.get(&format!("/v1/makers/{account}"))
+    }
+
+    /// A feed, with its current value.
+    pub fn feed(&self, id: u64) -> Result<Value> {
+        self.get(&format!("/v1/feeds/{id}"))
+    }
+
+    /// Readings of a device stream (`query`: e.g. `from_seq=1&to_seq=9&proofs=false`).
+    pub fn readings(&self, device: &machina_types::DeviceId, stream: u32, query: &str) -> Result<Value> {
+        self.get(&format!("/v1/devices/{device}/streams/{stream}/readings?{query}"))
+    }
+
+    /// The proof of one reading (once its anchor is finalized).
+    pub fn reading_proof(
+        &self,
+        device: &machina_types::DeviceId,
+        stream: u32,
+        seq: u64,
+    ) -> Result<machina_store::ReadingBundle> {
+        self.get(&format!("/v1/devices/{device}/streams/{stream}/readings/{seq}/proof"))
+    }
+
+    /// Signs and submits `calls` and waits until the transaction is final; fails unless it
+    /// succeeded.
+    pub fn execute(&self, key: &PrivateKey, calls: Vec<Call>, timeout: Duration) -> Result<TxStatus> {
+        let (_, hash) = self.send(key, calls)?;
+        let status = self.wait(&hash, timeout)?;
+        match status.status.as_str() {
+            "finalized" => Ok(status),
+            _ => {
+                let error = status.error.clone().unwrap_or(ApiErrorBody {
+                    code: status.status.clone(),
+                    message: "the transaction did not succeed".into(),
+                    call: None,
+                });
+                Err(Error::Api { status: 200, code: error.code, message: error.message })
+            }
+        }
     }
 
     /// Builds, signs and submits a transaction of `calls` from `key`, with the next nonce and

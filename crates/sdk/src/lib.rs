@@ -8,6 +8,7 @@
 //! The `machina` CLI does all its work through this crate.
 
 pub mod client;
+pub mod device;
 pub mod keys;
 pub mod tx;
 pub mod verify;

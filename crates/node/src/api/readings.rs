@@ -177,7 +177,7 @@ pub(super) async fn readings(
             "timestamp_ms": entry.timestamp_ms,
             "reading": stored.reading,
             "encoded": hex(&stored.reading.encode()),
-            "anchored": bundle.is_some(),
+            "anchored": last_anchored.is_some_and(|last| *seq <= last),
             "proof": bundle,
         }));
     }

@@ -1,0 +1,609 @@
+//! `machina maker`, `machina device` and `machina feed`: makers and their devices, device
+//! data over MQTT, and oracle feeds.
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use clap::{Args, Subcommand};
+use commonware_codec::Encode;
+use commonware_cryptography::ed25519::PrivateKey;
+use commonware_math::algebra::Random;
+use machina_sdk::{
+    Client, Keyring,
+    device::{DeviceIdentity, errors_topic, parse_numeric, telemetry_topic},
+    keys::NamedKey,
+};
+use machina_types::{
+    Address, Call, DataCall, DeviceId, IdentityCall, SignedReading,
+    data::Eligibility,
+    identity::roles,
+    limits::TX_SIZE_MAX,
+};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use serde_json::json;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+/// How long device commands wait for finality.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Options shared by commands that sign transactions.
+#[derive(Args, Debug, Clone)]
+pub struct Signing {
+    /// Name of the signing key in the keyring.
+    #[arg(long, global = true, default_value = "dev0")]
+    pub from: String,
+}
+
+/// `machina maker`.
+#[derive(Subcommand, Debug)]
+pub enum MakerCommand {
+    /// Register the signer as a maker, bonding native tokens.
+    Register {
+        /// Maker name.
+        #[arg(long)]
+        name: String,
+        /// Bond [default: the chain minimum].
+        #[arg(long)]
+        bond: Option<u64>,
+        /// Keyring name of the maker key that signs certificates (created if missing).
+        #[arg(long, default_value = "maker")]
+        maker_key: String,
+    },
+}
+
+/// `machina device`.
+#[derive(Subcommand, Debug)]
+pub enum DeviceCommand {
+    /// Create a device key, certify it with your maker key, and onboard the device to you.
+    Onboard {
+        /// Serial number (stored on chain only as a hash).
+        #[arg(long)]
+        serial: String,
+        /// Model name.
+        #[arg(long, default_value = "generic-sensor")]
+        model: String,
+        /// Keyring name of the maker key.
+        #[arg(long, default_value = "maker")]
+        maker_key: String,
+        /// Keyring name for the device key [default: device-<serial>].
+        #[arg(long)]
+        key: Option<String>,
+        /// Do not grant the node's gateway the role that lets it anchor the device's data.
+        #[arg(long)]
+        no_gateway: bool,
+    },
+    /// Change a device's status or owner, or its roles and attributes (owner only).
+    #[command(flatten)]
+    Manage(ManageCommand),
+    /// Sign a reading with a device key and write its encoding (for `mosquitto_pub -f`).
+    SignReading(ReadingArgs),
+    /// Sign a reading and publish it over MQTT (QoS 1), reporting the gateway's verdict.
+    Publish {
+        /// The reading.
+        #[command(flatten)]
+        reading: ReadingArgs,
+        /// MQTT broker `host:port` [default: the node's embedded broker].
+        #[arg(long)]
+        mqtt: Option<String>,
+    },
+    /// Onboard N simulated devices and publish their readings over MQTT until stopped.
+    Simulate {
+        /// Devices.
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+        /// Readings per second, per device.
+        #[arg(long, default_value_t = 1.0)]
+        rate: f64,
+        /// Stream id the devices publish on.
+        #[arg(long, default_value_t = 1)]
+        stream: u32,
+        /// Stop after this many seconds [default: run until Ctrl-C].
+        #[arg(long)]
+        duration: Option<u64>,
+        /// Keyring name of the maker key.
+        #[arg(long, default_value = "maker")]
+        maker_key: String,
+        /// MQTT broker `host:port` [default: the node's embedded broker].
+        #[arg(long)]
+        mqtt: Option<String>,
+    },
+}
+
+/// Owner actions on a device.
+#[derive(Subcommand, Debug)]
+pub enum ManageCommand {
+    /// Give the device to a new owner.
+    Transfer {
+        /// Device id.
+        #[arg(long)]
+        device: String,
+        /// New owner (address or key name).
+        #[arg(long)]
+        to: String,
+    },
+    /// Suspend the device (its readings are refused until resumed).
+    Suspend {
+        /// Device id.
+        #[arg(long)]
+        device: String,
+    },
+    /// Resume a suspended device.
+    Resume {
+        /// Device id.
+        #[arg(long)]
+        device: String,
+    },
+    /// Retire the device for good.
+    Decommission {
+        /// Device id.
+        #[arg(long)]
+        device: String,
+    },
+    /// Grant an account a role on the device.
+    GrantRole {
+        /// Device id.
+        #[arg(long)]
+        device: String,
+        /// Account (address or key name).
+        #[arg(long)]
+        account: String,
+        /// Role (operator, reader, seller, gateway, or your own).
+        #[arg(long)]
+        role: String,
+        /// Last height the grant holds.
+        #[arg(long)]
+        expiry_height: Option<u64>,
+    },
+    /// Revoke a role.
+    RevokeRole {
+        /// Device id.
+        #[arg(long)]
+        device: String,
+        /// Account (address or key name).
+        #[arg(long)]
+        account: String,
+        /// Role.
+        #[arg(long)]
+        role: String,
+    },
+    /// Set (or, without --value, remove) a device attribute.
+    SetAttribute {
+        /// Device id.
+        #[arg(long)]
+        device: String,
+        /// Attribute key.
+        #[arg(long)]
+        key: String,
+        /// Attribute value.
+        #[arg(long)]
+        value: Option<String>,
+    },
+}
+
+/// A reading to sign.
+#[derive(Args, Debug)]
+pub struct ReadingArgs {
+    /// Keyring name of the device key.
+    #[arg(long)]
+    pub key: String,
+    /// Device id.
+    #[arg(long)]
+    pub device: String,
+    /// Stream id.
+    #[arg(long, default_value_t = 1)]
+    pub stream: u32,
+    /// Sequence number (strictly increasing per stream).
+    #[arg(long)]
+    pub seq: u64,
+    /// The value, as a decimal number (e.g. 21.5).
+    #[arg(long, allow_hyphen_values = true)]
+    pub value: String,
+    /// Unit.
+    #[arg(long, default_value = "C")]
+    pub unit: String,
+    /// Timestamp, ms since the Unix epoch [default: now].
+    #[arg(long)]
+    pub timestamp_ms: Option<u64>,
+    /// Write the encoded reading here (sign-reading only).
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+}
+
+/// `machina feed`.
+#[derive(Subcommand, Debug)]
+pub enum FeedCommand {
+    /// Create an oracle feed (median of eligible devices' fresh readings).
+    Create {
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Stream id devices report on.
+        #[arg(long, default_value_t = 1)]
+        stream: u32,
+        /// Unit readings must carry.
+        #[arg(long, default_value = "C")]
+        unit: String,
+        /// Decimals of the feed's value.
+        #[arg(long, default_value_t = 2)]
+        decimals: u8,
+        /// Fewest fresh sources for a value.
+        #[arg(long, default_value_t = 1)]
+        min_sources: u8,
+        /// How old a reading may be and still count (ms).
+        #[arg(long, default_value_t = 60_000)]
+        max_staleness_ms: u64,
+        /// Eligible: these devices (comma-separated ids).
+        #[arg(long, value_delimiter = ',', group = "eligible")]
+        devices: Vec<String>,
+        /// Eligible: every device of this maker (address or key name).
+        #[arg(long, group = "eligible")]
+        maker: Option<String>,
+        /// Eligible: every device that granted you this role.
+        #[arg(long, group = "eligible")]
+        role: Option<String>,
+        /// Eligible: every device with this attribute (`key=value`).
+        #[arg(long, group = "eligible")]
+        attribute: Option<String>,
+    },
+}
+
+/// What device commands need from the CLI.
+pub struct DeviceCtx {
+    /// The node client.
+    pub client: Client,
+    /// The keyring.
+    pub keyring: Keyring,
+    /// JSON output.
+    pub json: bool,
+}
+
+impl DeviceCtx {
+    fn address(&self, who: &str) -> Result<Address> {
+        crate::commands::resolve_address(&self.keyring, who)
+    }
+
+    fn print(&self, value: &serde_json::Value, human: impl FnOnce() -> String) {
+        if self.json {
+            println!("{value}");
+        } else {
+            println!("{}", human());
+        }
+    }
+
+    fn key_or_create(&self, name: &str) -> Result<NamedKey> {
+        match self.keyring.get(name) {
+            Ok(k) => Ok(k),
+            Err(_) => Ok(self.keyring.generate(name)?),
+        }
+    }
+
+    fn execute(&self, from: &str, calls: Vec<Call>) -> Result<machina_sdk::client::TxStatus> {
+        let key = self.keyring.get(from)?;
+        Ok(self.client.execute(&key.key, calls, WAIT)?)
+    }
+}
+
+fn device_id(text: &str) -> Result<DeviceId> {
+    text.parse().map_err(|_| anyhow!("not a device id (64 hex characters): {text}"))
+}
+
+/// Runs `machina maker ...`.
+pub fn maker(ctx: &DeviceCtx, signing: &Signing, cmd: MakerCommand) -> Result<()> {
+    let MakerCommand::Register { name, bond, maker_key } = cmd;
+    let key = ctx.key_or_create(&maker_key)?;
+    let bond = match bond {
+        Some(b) => b,
+        None => ctx.client.status()?.params.min_maker_bond,
+    };
+    let call = IdentityCall::RegisterMaker { name: name.clone(), maker_key: key.address(), bond };
+    ctx.execute(&signing.from, vec![call.into()])?;
+    let account = ctx.keyring.get(&signing.from)?.address();
+    let body = json!({ "maker": account, "name": name, "maker_key": key.address(), "bond": bond });
+    ctx.print(&body, || format!("registered maker {name:?} ({account}) with bond {bond}; certificates signed by key {maker_key:?}"));
+    Ok(())
+}
+
+/// Runs `machina device ...`.
+pub fn device(ctx: &DeviceCtx, signing: &Signing, cmd: DeviceCommand) -> Result<()> {
+    match cmd {
+        DeviceCommand::Onboard { serial, model, maker_key, key, no_gateway } => {
+            let key_name = key.unwrap_or_else(|| format!("device-{serial}"));
+            let device_key = ctx.key_or_create(&key_name)?;
+            let maker_key = ctx.keyring.get(&maker_key).context("the maker key (register with `machina maker register`)")?;
+            let owner = ctx.keyring.get(&signing.from)?.address();
+            let identity = DeviceIdentity::certify(device_key.key, owner, &maker_key.key, &model, &serial);
+            let status = ctx.client.status()?;
+            let mut calls = vec![identity.onboard_call(&status.chain_id, &owner).into()];
+            if !no_gateway {
+                calls.push(grant_gateway(identity.id(), status.gateway.account));
+            }
+            ctx.execute(&signing.from, calls)?;
+            let id = identity.id();
+            ctx.print(&json!({ "device": id, "key": key_name, "owner": owner }), || {
+                format!("onboarded device {id}\n  key    {key_name} (in the keyring)\n  owner  {owner}")
+            });
+        }
+        DeviceCommand::Manage(manage) => {
+            let call = manage_call(ctx, manage)?;
+            let status = ctx.execute(&signing.from, vec![call.into()])?;
+            ctx.print(&serde_json::to_value(&status)?, || format!("done ({})", status.hash));
+        }
+        DeviceCommand::SignReading(args) => {
+            let reading = sign_reading(ctx, &args)?;
+            let encoded = reading.encode();
+            if let Some(out) = &args.out {
+                std::fs::write(out, &encoded).with_context(|| format!("writing {}", out.display()))?;
+            }
+            let topic = telemetry_topic(&reading.reading.device, reading.reading.stream);
+            let body = json!({ "topic": topic, "reading": machina_types::codec::hex(&encoded) });
+            ctx.print(&body, || format!("topic    {topic}\nreading  {}", machina_types::codec::hex(&encoded)));
+        }
+        DeviceCommand::Publish { reading, mqtt } => {
+            let signed = sign_reading(ctx, &reading)?;
+            let broker = broker_address(ctx, mqtt)?;
+            let verdict = runtime()?.block_on(publish_once(&broker, &signed))?;
+            let body = json!({ "seq": signed.reading.seq, "refused": verdict });
+            ctx.print(&body, || match &verdict {
+                None => format!("reading {} acknowledged by the gateway", signed.reading.seq),
+                Some(error) => format!("reading {} refused: {error}", signed.reading.seq),
+            });
+            if verdict.is_some() {
+                return Err(crate::commands::Exit(1).into());
+            }
+        }
+        DeviceCommand::Simulate { count, rate, stream, duration, maker_key, mqtt } => {
+            simulate(ctx, signing, Simulation { count, rate, stream, duration, maker_key, mqtt })?;
+        }
+    }
+    Ok(())
+}
+
+fn grant_gateway(device: DeviceId, gateway: Address) -> Call {
+    IdentityCall::GrantRole { device, account: gateway, role: roles::GATEWAY.into(), expiry_height: None }.into()
+}
+
+fn manage_call(ctx: &DeviceCtx, cmd: ManageCommand) -> Result<IdentityCall> {
+    Ok(match cmd {
+        ManageCommand::Transfer { device, to } => {
+            IdentityCall::TransferDevice { device: device_id(&device)?, to: ctx.address(&to)? }
+        }
+        ManageCommand::Suspend { device } => IdentityCall::Suspend { device: device_id(&device)? },
+        ManageCommand::Resume { device } => IdentityCall::Resume { device: device_id(&device)? },
+        ManageCommand::Decommission { device } => IdentityCall::Decommission { device: device_id(&device)? },
+        ManageCommand::GrantRole { device, account, role, expiry_height } => IdentityCall::GrantRole {
+            device: device_id(&device)?,
+            account: ctx.address(&account)?,
+            role,
+            expiry_height,
+        },
+        ManageCommand::RevokeRole { device, account, role } => {
+            IdentityCall::RevokeRole { device: device_id(&device)?, account: ctx.address(&account)?, role }
+        }
+        ManageCommand::SetAttribute { device, key, value } => {
+            IdentityCall::SetAttribute { device: device_id(&device)?, key, value }
+        }
+    })
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn sign_reading(ctx: &DeviceCtx, args: &ReadingArgs) -> Result<SignedReading> {
+    let key = ctx.keyring.get(&args.key)?;
+    let value = parse_numeric(&args.value, &args.unit).ok_or_else(|| anyhow!("--value must be a decimal number"))?;
+    let reading = machina_types::Reading {
+        device: device_id(&args.device)?,
+        stream: args.stream,
+        seq: args.seq,
+        timestamp_ms: args.timestamp_ms.unwrap_or_else(now_ms),
+        value,
+    };
+    Ok(reading.sign(&key.key))
+}
+
+fn broker_address(ctx: &DeviceCtx, mqtt: Option<String>) -> Result<(String, u16)> {
+    let address = match mqtt {
+        Some(a) => a,
+        None => ctx.client.status()?.gateway.mqtt.ok_or_else(|| anyhow!("the node runs no MQTT broker; pass --mqtt"))?,
+    };
+    let (host, port) = address.rsplit_once(':').ok_or_else(|| anyhow!("--mqtt must be host:port"))?;
+    Ok((host.to_string(), port.parse().context("--mqtt port")?))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Publishes one reading with QoS 1 and waits for the acknowledgement; returns the
+/// gateway's refusal, if it reported one on the device's errors topic.
+async fn publish_once(broker: &(String, u16), reading: &SignedReading) -> Result<Option<String>> {
+    let device = reading.reading.device;
+    let id = format!("pub-{}", &device.to_string()[..16]);
+    let (client, mut events) = AsyncClient::new(MqttOptions::new(id, broker.0.clone(), broker.1), 16);
+    client.subscribe(errors_topic(&device), QoS::AtMostOnce).await?;
+    let mut published = false;
+    let mut acked_at: Option<Instant> = None;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if acked_at.is_some_and(|t| t.elapsed() > Duration::from_millis(500)) {
+            return Ok(None);
+        }
+        let event = tokio::time::timeout(Duration::from_millis(100), events.poll()).await;
+        match event {
+            Ok(Ok(Event::Incoming(Packet::SubAck(_)))) if !published => {
+                published = true;
+                let topic = telemetry_topic(&device, reading.reading.stream);
+                client.publish(topic, QoS::AtLeastOnce, false, reading.encode().to_vec()).await?;
+            }
+            Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => acked_at = Some(Instant::now()),
+            Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
+                let report: serde_json::Value = serde_json::from_slice(&p.payload).unwrap_or_default();
+                if report["seq"] == json!(reading.reading.seq) {
+                    return Ok(Some(format!("{}: {}", report["code"].as_str().unwrap_or("?"), report["message"].as_str().unwrap_or(""))));
+                }
+            }
+            Ok(Err(e)) => bail!("MQTT: {e}"),
+            _ => {}
+        }
+    }
+    bail!("no acknowledgement from the broker within 10 s")
+}
+
+struct Simulation {
+    count: usize,
+    rate: f64,
+    stream: u32,
+    duration: Option<u64>,
+    maker_key: String,
+    mqtt: Option<String>,
+}
+
+/// Onboards the simulated devices (registering the signer as a maker if needed); returns them.
+fn onboard_fleet(ctx: &DeviceCtx, signing: &Signing, sim: &Simulation) -> Result<Vec<DeviceIdentity>> {
+    let owner = ctx.keyring.get(&signing.from)?;
+    let status = ctx.client.status()?;
+    let maker_key = ctx.key_or_create(&sim.maker_key)?;
+    if ctx.client.maker(&owner.address()).is_err() {
+        let bond = status.params.min_maker_bond;
+        let call = IdentityCall::RegisterMaker { name: "simulated devices".into(), maker_key: maker_key.address(), bond };
+        ctx.execute(&signing.from, vec![call.into()])?;
+    }
+    let run = now_ms();
+    let fleet: Vec<DeviceIdentity> = (0..sim.count)
+        .map(|i| {
+            let key = PrivateKey::random(commonware_utils::sys_rng());
+            DeviceIdentity::certify(key, owner.address(), &maker_key.key, "sim-sensor", &format!("sim-{run}-{i}"))
+        })
+        .collect();
+    let calls: Vec<Call> = fleet
+        .iter()
+        .flat_map(|d| [d.onboard_call(&status.chain_id, &owner.address()).into(), grant_gateway(d.id(), status.gateway.account)])
+        .collect();
+    let per_tx = (TX_SIZE_MAX / 512).max(2) & !1;
+    let mut last = None;
+    for chunk in calls.chunks(per_tx) {
+        last = Some(ctx.client.send(&owner.key, chunk.to_vec())?.1);
+    }
+    if let Some(hash) = last {
+        let status = ctx.client.wait(&hash, WAIT)?;
+        if status.status != "finalized" {
+            bail!("onboarding failed: {:?}", status.error);
+        }
+    }
+    Ok(fleet)
+}
+
+fn simulate(ctx: &DeviceCtx, signing: &Signing, sim: Simulation) -> Result<()> {
+    let broker = broker_address(ctx, sim.mqtt.clone())?;
+    let fleet = onboard_fleet(ctx, signing, &sim)?;
+    let ids: Vec<DeviceId> = fleet.iter().map(DeviceIdentity::id).collect();
+    ctx.print(&json!({ "devices": ids, "stream": sim.stream, "broker": format!("{}:{}", broker.0, broker.1) }), || {
+        let shown: Vec<String> = ids.iter().take(3).map(|d| format!("  {d}")).collect();
+        format!(
+            "onboarded {} devices (gateway may anchor their data); publishing stream {} at {}/s each to {}:{}\n{}{}",
+            ids.len(), sim.stream, sim.rate, broker.0, broker.1, shown.join("\n"),
+            if ids.len() > 3 { "\n  ..." } else { "" }
+        )
+    });
+    let counters = Arc::new(Counters::default());
+    let rt = runtime()?;
+    rt.block_on(async {
+        for device in fleet {
+            tokio::spawn(run_device(device, broker.clone(), sim.stream, sim.rate, counters.clone()));
+        }
+        let started = Instant::now();
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = tokio::signal::ctrl_c() => break,
+            }
+            let (sent, acked, refused) = counters.snapshot();
+            let body = json!({ "seconds": started.elapsed().as_secs(), "sent": sent, "acknowledged": acked, "refused": refused });
+            ctx.print(&body, || format!("{:>5} s  sent {sent}  acknowledged {acked}  refused {refused}", started.elapsed().as_secs()));
+            if sim.duration.is_some_and(|d| started.elapsed() >= Duration::from_secs(d)) {
+                break;
+            }
+        }
+    });
+    rt.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}
+
+#[derive(Default)]
+struct Counters {
+    sent: AtomicU64,
+    acked: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> (u64, u64, u64) {
+        (self.sent.load(Ordering::Relaxed), self.acked.load(Ordering::Relaxed), self.refused.load(Ordering::Relaxed))
+    }
+}
+
+/// One simulated device: a temperature that drifts, published with QoS 1 at `rate` per second.
+async fn run_device(device: DeviceIdentity, broker: (String, u16), stream: u32, rate: f64, counters: Arc<Counters>) {
+    let id = device.id();
+    let mut options = MqttOptions::new(format!("sim-{}", &id.to_string()[..20]), broker.0, broker.1);
+    options.set_keep_alive(Duration::from_secs(30));
+    let (client, mut events) = AsyncClient::new(options, 64);
+    let _ = client.subscribe(errors_topic(&id), QoS::AtMostOnce).await;
+    let period = Duration::from_secs_f64(1.0 / rate.max(0.001));
+    let mut ticker = tokio::time::interval(period);
+    let (mut seq, mut tenths) = (0u64, 200i64 + (id.0[0] as i64 % 50));
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                seq += 1;
+                tenths += (seq as i64 * 7 + id.0[1] as i64) % 5 - 2;
+                let reading = device.reading(stream, seq, now_ms(), machina_sdk::device::numeric(tenths, 1, "C"));
+                let topic = telemetry_topic(&id, stream);
+                if client.publish(topic, QoS::AtLeastOnce, false, reading.encode().to_vec()).await.is_ok() {
+                    counters.sent.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            event = events.poll() => match event {
+                Ok(Event::Incoming(Packet::PubAck(_))) => { counters.acked.fetch_add(1, Ordering::Relaxed); }
+                Ok(Event::Incoming(Packet::Publish(_))) => { counters.refused.fetch_add(1, Ordering::Relaxed); }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+            },
+        }
+    }
+}
+
+/// Runs `machina feed ...`.
+pub fn feed(ctx: &DeviceCtx, signing: &Signing, cmd: FeedCommand) -> Result<()> {
+    let FeedCommand::Create { name, stream, unit, decimals, min_sources, max_staleness_ms, devices, maker, role, attribute } = cmd;
+    let eligibility = if !devices.is_empty() {
+        Eligibility::Devices { devices: devices.iter().map(|d| device_id(d)).collect::<Result<_>>()? }
+    } else if let Some(maker) = maker {
+        Eligibility::Maker { maker: ctx.address(&maker)? }
+    } else if let Some(role) = role {
+        Eligibility::Role { role }
+    } else if let Some(attribute) = attribute {
+        let (key, value) = attribute.split_once('=').ok_or_else(|| anyhow!("--attribute must be key=value"))?;
+        Eligibility::Attribute { key: key.into(), value: value.into() }
+    } else {
+        bail!("say which devices may report: --devices, --maker, --role or --attribute");
+    };
+    let call = DataCall::CreateFeed { name, stream, eligibility, min_sources, max_staleness_ms, unit, decimals };
+    let status = ctx.execute(&signing.from, vec![call.into()])?;
+    let feed = status
+        .receipt
+        .as_ref()
+        .and_then(|r| r.events.iter().find_map(|e| match e {
+            machina_types::Event::FeedCreated { feed, .. } => Some(*feed),
+            _ => None,
+        }))
+        .ok_or_else(|| anyhow!("no feed created"))?;
+    ctx.print(&json!({ "feed": feed }), || format!("created feed {feed}"));
+    Ok(())
+}
