@@ -164,6 +164,11 @@ pub(super) async fn readings(
         .take(limit)
         .collect();
     let seqs: Vec<u64> = entries.iter().map(|(seq, _)| *seq).collect();
+    let last_anchored = {
+        let snapshot = Snapshot::take(&s).await?;
+        let state: Option<StreamState> = snapshot.get(&data_keys::stream(&key.0, key.1)).await?;
+        state.and_then(|st| st.last_seq)
+    };
     let bundles = if q.proofs.unwrap_or(true) {
         prove_readings(&s, key, &seqs).await?
     } else {
