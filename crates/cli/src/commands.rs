@@ -335,9 +335,15 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         Command::Query(cmd) => query(&ctx, cmd),
         Command::VerifyProof { file, genesis } => verify_proof(&ctx, &file, genesis),
         Command::Status => status(&ctx),
-        Command::Maker { signing, command } => crate::device::maker(&ctx.devices(), &signing, command),
-        Command::Device { signing, command } => crate::device::device(&ctx.devices(), &signing, command),
-        Command::Feed { signing, command } => crate::device::feed(&ctx.devices(), &signing, command),
+        Command::Maker { signing, command } => {
+            crate::device::maker(&ctx.devices(), &signing, command)
+        }
+        Command::Device { signing, command } => {
+            crate::device::device(&ctx.devices(), &signing, command)
+        }
+        Command::Feed { signing, command } => {
+            crate::device::feed(&ctx.devices(), &signing, command)
+        }
         Command::VerifyReading { file, genesis } => verify_reading(&ctx, &file, genesis),
         Command::Bench(cmd) => crate::bench::run(cmd, ctx.json),
     };
@@ -625,7 +631,8 @@ fn query(ctx: &Ctx, cmd: QueryCommand) -> CmdResult {
             ctx.print(&nft, || serde_json::to_string_pretty(&nft).unwrap_or_default());
         }
         QueryCommand::Device { id } => {
-            let device = client.device(&id.parse().map_err(|_| anyhow!("not a device id: {id}"))?)?;
+            let device =
+                client.device(&id.parse().map_err(|_| anyhow!("not a device id: {id}"))?)?;
             ctx.print(&device, || serde_json::to_string_pretty(&device).unwrap_or_default());
         }
         QueryCommand::Maker { who } => {
@@ -636,13 +643,29 @@ fn query(ctx: &Ctx, cmd: QueryCommand) -> CmdResult {
             let feed = client.feed(id)?;
             ctx.print(&feed, || serde_json::to_string_pretty(&feed).unwrap_or_default());
         }
-        QueryCommand::Readings { device, stream, from_seq, to_seq, since_ms, until_ms, limit, proof_out, seq } => {
-            let device: machina_types::DeviceId = device.parse().map_err(|_| anyhow!("not a device id: {device}"))?;
+        QueryCommand::Readings {
+            device,
+            stream,
+            from_seq,
+            to_seq,
+            since_ms,
+            until_ms,
+            limit,
+            proof_out,
+            seq,
+        } => {
+            let device: machina_types::DeviceId =
+                device.parse().map_err(|_| anyhow!("not a device id: {device}"))?;
             if let (Some(path), Some(seq)) = (proof_out, seq) {
                 return write_reading_proof(ctx, &client, device, stream, seq, &path);
             }
             let mut query = format!("limit={limit}&proofs=false");
-            for (name, value) in [("from_seq", from_seq), ("to_seq", to_seq), ("since_ms", since_ms), ("until_ms", until_ms)] {
+            for (name, value) in [
+                ("from_seq", from_seq),
+                ("to_seq", to_seq),
+                ("since_ms", since_ms),
+                ("until_ms", until_ms),
+            ] {
                 if let Some(v) = value {
                     query += &format!("&{name}={v}");
                 }
@@ -685,11 +708,16 @@ fn describe_readings(readings: &Value) -> String {
     if list.is_empty() {
         return "no readings".into();
     }
-    let mut lines = vec![format!("{:>8}  {:>14}  {:>10}  anchored", "seq", "timestamp_ms", "value")];
+    let mut lines =
+        vec![format!("{:>8}  {:>14}  {:>10}  anchored", "seq", "timestamp_ms", "value")];
     for r in &list {
         let value = &r["reading"]["value"];
         let shown = match (value["value"].as_i64(), value["decimals"].as_u64()) {
-            (Some(v), Some(d)) => format!("{} {}", v as f64 / 10f64.powi(d as i32), value["unit"].as_str().unwrap_or("")),
+            (Some(v), Some(d)) => format!(
+                "{} {}",
+                v as f64 / 10f64.powi(d as i32),
+                value["unit"].as_str().unwrap_or("")
+            ),
             _ => "bytes".into(),
         };
         let (seq, ts) = (r["seq"].to_string(), r["timestamp_ms"].to_string());
@@ -710,15 +738,19 @@ fn write_reading_proof(
     std::fs::write(path, format!("{}\n", serde_json::to_string_pretty(&bundle)?))
         .with_context(|| format!("writing {}", path.display()))?;
     let body = json!({ "file": path, "height": bundle.height, "seq": seq });
-    ctx.print(&body, || format!("wrote proof of reading {seq} at height {} to {}", bundle.height, path.display()));
+    ctx.print(&body, || {
+        format!("wrote proof of reading {seq} at height {} to {}", bundle.height, path.display())
+    });
     Ok(())
 }
 
 fn verify_reading(ctx: &Ctx, file: &std::path::Path, genesis: Option<PathBuf>) -> CmdResult {
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let bundle: machina_store::ReadingBundle =
-        serde_json::from_str(&text).with_context(|| format!("{} is not a reading proof", file.display()))?;
-    let genesis = machina_node::home::read_genesis(&genesis.unwrap_or_else(|| ctx.home.genesis_path()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let bundle: machina_store::ReadingBundle = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a reading proof", file.display()))?;
+    let genesis =
+        machina_node::home::read_genesis(&genesis.unwrap_or_else(|| ctx.home.genesis_path()))?;
     match machina_sdk::verify::verify_reading(&bundle, &genesis) {
         Ok(v) => {
             let r = &v.reading.reading;
@@ -737,7 +769,9 @@ fn verify_reading(ctx: &Ctx, file: &std::path::Path, genesis: Option<PathBuf>) -
             Ok(())
         }
         Err(error) => {
-            ctx.print(&json!({ "valid": false, "reason": error.to_string() }), || format!("INVALID: {error}"));
+            ctx.print(&json!({ "valid": false, "reason": error.to_string() }), || {
+                format!("INVALID: {error}")
+            });
             Err(Exit(1).into())
         }
     }

@@ -12,10 +12,8 @@ use machina_sdk::{
     keys::NamedKey,
 };
 use machina_types::{
-    Address, Call, DataCall, DeviceId, IdentityCall, SignedReading,
-    data::Eligibility,
-    identity::roles,
-    limits::TX_SIZE_MAX,
+    Address, Call, DataCall, DeviceId, IdentityCall, SignedReading, data::Eligibility,
+    identity::roles, limits::TX_SIZE_MAX,
 };
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::json;
@@ -313,9 +311,13 @@ pub fn device(ctx: &DeviceCtx, signing: &Signing, cmd: DeviceCommand) -> Result<
         DeviceCommand::Onboard { serial, model, maker_key, key, no_gateway } => {
             let key_name = key.unwrap_or_else(|| format!("device-{serial}"));
             let device_key = ctx.key_or_create(&key_name)?;
-            let maker_key = ctx.keyring.get(&maker_key).context("the maker key (register with `machina maker register`)")?;
+            let maker_key = ctx
+                .keyring
+                .get(&maker_key)
+                .context("the maker key (register with `machina maker register`)")?;
             let owner = ctx.keyring.get(&signing.from)?.address();
-            let identity = DeviceIdentity::certify(device_key.key, owner, &maker_key.key, &model, &serial);
+            let identity =
+                DeviceIdentity::certify(device_key.key, owner, &maker_key.key, &model, &serial);
             let status = ctx.client.status()?;
             let mut calls = vec![identity.onboard_call(&status.chain_id, &owner).into()];
             if !no_gateway {
@@ -324,7 +326,9 @@ pub fn device(ctx: &DeviceCtx, signing: &Signing, cmd: DeviceCommand) -> Result<
             ctx.execute(&signing.from, calls)?;
             let id = identity.id();
             ctx.print(&json!({ "device": id, "key": key_name, "owner": owner }), || {
-                format!("onboarded device {id}\n  key    {key_name} (in the keyring)\n  owner  {owner}")
+                format!(
+                    "onboarded device {id}\n  key    {key_name} (in the keyring)\n  owner  {owner}"
+                )
             });
         }
         DeviceCommand::Manage(manage) => {
@@ -336,11 +340,14 @@ pub fn device(ctx: &DeviceCtx, signing: &Signing, cmd: DeviceCommand) -> Result<
             let reading = sign_reading(ctx, &args)?;
             let encoded = reading.encode();
             if let Some(out) = &args.out {
-                std::fs::write(out, &encoded).with_context(|| format!("writing {}", out.display()))?;
+                std::fs::write(out, &encoded)
+                    .with_context(|| format!("writing {}", out.display()))?;
             }
             let topic = telemetry_topic(&reading.reading.device, reading.reading.stream);
             let body = json!({ "topic": topic, "reading": machina_types::codec::hex(&encoded) });
-            ctx.print(&body, || format!("topic    {topic}\nreading  {}", machina_types::codec::hex(&encoded)));
+            ctx.print(&body, || {
+                format!("topic    {topic}\nreading  {}", machina_types::codec::hex(&encoded))
+            });
         }
         DeviceCommand::Publish { reading, mqtt } => {
             let signed = sign_reading(ctx, &reading)?;
@@ -363,7 +370,13 @@ pub fn device(ctx: &DeviceCtx, signing: &Signing, cmd: DeviceCommand) -> Result<
 }
 
 fn grant_gateway(device: DeviceId, gateway: Address) -> Call {
-    IdentityCall::GrantRole { device, account: gateway, role: roles::GATEWAY.into(), expiry_height: None }.into()
+    IdentityCall::GrantRole {
+        device,
+        account: gateway,
+        role: roles::GATEWAY.into(),
+        expiry_height: None,
+    }
+    .into()
 }
 
 fn manage_call(ctx: &DeviceCtx, cmd: ManageCommand) -> Result<IdentityCall> {
@@ -373,16 +386,22 @@ fn manage_call(ctx: &DeviceCtx, cmd: ManageCommand) -> Result<IdentityCall> {
         }
         ManageCommand::Suspend { device } => IdentityCall::Suspend { device: device_id(&device)? },
         ManageCommand::Resume { device } => IdentityCall::Resume { device: device_id(&device)? },
-        ManageCommand::Decommission { device } => IdentityCall::Decommission { device: device_id(&device)? },
-        ManageCommand::GrantRole { device, account, role, expiry_height } => IdentityCall::GrantRole {
+        ManageCommand::Decommission { device } => {
+            IdentityCall::Decommission { device: device_id(&device)? }
+        }
+        ManageCommand::GrantRole { device, account, role, expiry_height } => {
+            IdentityCall::GrantRole {
+                device: device_id(&device)?,
+                account: ctx.address(&account)?,
+                role,
+                expiry_height,
+            }
+        }
+        ManageCommand::RevokeRole { device, account, role } => IdentityCall::RevokeRole {
             device: device_id(&device)?,
             account: ctx.address(&account)?,
             role,
-            expiry_height,
         },
-        ManageCommand::RevokeRole { device, account, role } => {
-            IdentityCall::RevokeRole { device: device_id(&device)?, account: ctx.address(&account)?, role }
-        }
         ManageCommand::SetAttribute { device, key, value } => {
             IdentityCall::SetAttribute { device: device_id(&device)?, key, value }
         }
@@ -390,12 +409,15 @@ fn manage_call(ctx: &DeviceCtx, cmd: ManageCommand) -> Result<IdentityCall> {
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn sign_reading(ctx: &DeviceCtx, args: &ReadingArgs) -> Result<SignedReading> {
     let key = ctx.keyring.get(&args.key)?;
-    let value = parse_numeric(&args.value, &args.unit).ok_or_else(|| anyhow!("--value must be a decimal number"))?;
+    let value = parse_numeric(&args.value, &args.unit)
+        .ok_or_else(|| anyhow!("--value must be a decimal number"))?;
     let reading = machina_types::Reading {
         device: device_id(&args.device)?,
         stream: args.stream,
@@ -409,9 +431,15 @@ fn sign_reading(ctx: &DeviceCtx, args: &ReadingArgs) -> Result<SignedReading> {
 fn broker_address(ctx: &DeviceCtx, mqtt: Option<String>) -> Result<(String, u16)> {
     let address = match mqtt {
         Some(a) => a,
-        None => ctx.client.status()?.gateway.mqtt.ok_or_else(|| anyhow!("the node runs no MQTT broker; pass --mqtt"))?,
+        None => ctx
+            .client
+            .status()?
+            .gateway
+            .mqtt
+            .ok_or_else(|| anyhow!("the node runs no MQTT broker; pass --mqtt"))?,
     };
-    let (host, port) = address.rsplit_once(':').ok_or_else(|| anyhow!("--mqtt must be host:port"))?;
+    let (host, port) =
+        address.rsplit_once(':').ok_or_else(|| anyhow!("--mqtt must be host:port"))?;
     Ok((host.to_string(), port.parse().context("--mqtt port")?))
 }
 
@@ -424,7 +452,8 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 async fn publish_once(broker: &(String, u16), reading: &SignedReading) -> Result<Option<String>> {
     let device = reading.reading.device;
     let id = format!("pub-{}", &device.to_string()[..16]);
-    let (client, mut events) = AsyncClient::new(MqttOptions::new(id, broker.0.clone(), broker.1), 16);
+    let (client, mut events) =
+        AsyncClient::new(MqttOptions::new(id, broker.0.clone(), broker.1), 16);
     client.subscribe(errors_topic(&device), QoS::AtMostOnce).await?;
     let mut published = false;
     let mut acked_at: Option<Instant> = None;
@@ -442,9 +471,14 @@ async fn publish_once(broker: &(String, u16), reading: &SignedReading) -> Result
             }
             Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => acked_at = Some(Instant::now()),
             Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
-                let report: serde_json::Value = serde_json::from_slice(&p.payload).unwrap_or_default();
+                let report: serde_json::Value =
+                    serde_json::from_slice(&p.payload).unwrap_or_default();
                 if report["seq"] == json!(reading.reading.seq) {
-                    return Ok(Some(format!("{}: {}", report["code"].as_str().unwrap_or("?"), report["message"].as_str().unwrap_or(""))));
+                    return Ok(Some(format!(
+                        "{}: {}",
+                        report["code"].as_str().unwrap_or("?"),
+                        report["message"].as_str().unwrap_or("")
+                    )));
                 }
             }
             Ok(Err(e)) => bail!("MQTT: {e}"),
@@ -464,25 +498,44 @@ struct Simulation {
 }
 
 /// Onboards the simulated devices (registering the signer as a maker if needed); returns them.
-fn onboard_fleet(ctx: &DeviceCtx, signing: &Signing, sim: &Simulation) -> Result<Vec<DeviceIdentity>> {
+fn onboard_fleet(
+    ctx: &DeviceCtx,
+    signing: &Signing,
+    sim: &Simulation,
+) -> Result<Vec<DeviceIdentity>> {
     let owner = ctx.keyring.get(&signing.from)?;
     let status = ctx.client.status()?;
     let maker_key = ctx.key_or_create(&sim.maker_key)?;
     if ctx.client.maker(&owner.address()).is_err() {
         let bond = status.params.min_maker_bond;
-        let call = IdentityCall::RegisterMaker { name: "simulated devices".into(), maker_key: maker_key.address(), bond };
+        let call = IdentityCall::RegisterMaker {
+            name: "simulated devices".into(),
+            maker_key: maker_key.address(),
+            bond,
+        };
         ctx.execute(&signing.from, vec![call.into()])?;
     }
     let run = now_ms();
     let fleet: Vec<DeviceIdentity> = (0..sim.count)
         .map(|i| {
             let key = PrivateKey::random(commonware_utils::sys_rng());
-            DeviceIdentity::certify(key, owner.address(), &maker_key.key, "sim-sensor", &format!("sim-{run}-{i}"))
+            DeviceIdentity::certify(
+                key,
+                owner.address(),
+                &maker_key.key,
+                "sim-sensor",
+                &format!("sim-{run}-{i}"),
+            )
         })
         .collect();
     let calls: Vec<Call> = fleet
         .iter()
-        .flat_map(|d| [d.onboard_call(&status.chain_id, &owner.address()).into(), grant_gateway(d.id(), status.gateway.account)])
+        .flat_map(|d| {
+            [
+                d.onboard_call(&status.chain_id, &owner.address()).into(),
+                grant_gateway(d.id(), status.gateway.account),
+            ]
+        })
         .collect();
     let per_tx = (TX_SIZE_MAX / 512).max(2) & !1;
     let mut last = None;
@@ -544,14 +597,25 @@ struct Counters {
 
 impl Counters {
     fn snapshot(&self) -> (u64, u64, u64) {
-        (self.sent.load(Ordering::Relaxed), self.acked.load(Ordering::Relaxed), self.refused.load(Ordering::Relaxed))
+        (
+            self.sent.load(Ordering::Relaxed),
+            self.acked.load(Ordering::Relaxed),
+            self.refused.load(Ordering::Relaxed),
+        )
     }
 }
 
 /// One simulated device: a temperature that drifts, published with QoS 1 at `rate` per second.
-async fn run_device(device: DeviceIdentity, broker: (String, u16), stream: u32, rate: f64, counters: Arc<Counters>) {
+async fn run_device(
+    device: DeviceIdentity,
+    broker: (String, u16),
+    stream: u32,
+    rate: f64,
+    counters: Arc<Counters>,
+) {
     let id = device.id();
-    let mut options = MqttOptions::new(format!("sim-{}", &id.to_string()[..20]), broker.0, broker.1);
+    let mut options =
+        MqttOptions::new(format!("sim-{}", &id.to_string()[..20]), broker.0, broker.1);
     options.set_keep_alive(Duration::from_secs(30));
     let (client, mut events) = AsyncClient::new(options, 64);
     let _ = client.subscribe(errors_topic(&id), QoS::AtMostOnce).await;
@@ -581,28 +645,52 @@ async fn run_device(device: DeviceIdentity, broker: (String, u16), stream: u32, 
 
 /// Runs `machina feed ...`.
 pub fn feed(ctx: &DeviceCtx, signing: &Signing, cmd: FeedCommand) -> Result<()> {
-    let FeedCommand::Create { name, stream, unit, decimals, min_sources, max_staleness_ms, devices, maker, role, attribute } = cmd;
+    let FeedCommand::Create {
+        name,
+        stream,
+        unit,
+        decimals,
+        min_sources,
+        max_staleness_ms,
+        devices,
+        maker,
+        role,
+        attribute,
+    } = cmd;
     let eligibility = if !devices.is_empty() {
-        Eligibility::Devices { devices: devices.iter().map(|d| device_id(d)).collect::<Result<_>>()? }
+        Eligibility::Devices {
+            devices: devices.iter().map(|d| device_id(d)).collect::<Result<_>>()?,
+        }
     } else if let Some(maker) = maker {
         Eligibility::Maker { maker: ctx.address(&maker)? }
     } else if let Some(role) = role {
         Eligibility::Role { role }
     } else if let Some(attribute) = attribute {
-        let (key, value) = attribute.split_once('=').ok_or_else(|| anyhow!("--attribute must be key=value"))?;
+        let (key, value) =
+            attribute.split_once('=').ok_or_else(|| anyhow!("--attribute must be key=value"))?;
         Eligibility::Attribute { key: key.into(), value: value.into() }
     } else {
         bail!("say which devices may report: --devices, --maker, --role or --attribute");
     };
-    let call = DataCall::CreateFeed { name, stream, eligibility, min_sources, max_staleness_ms, unit, decimals };
+    let call = DataCall::CreateFeed {
+        name,
+        stream,
+        eligibility,
+        min_sources,
+        max_staleness_ms,
+        unit,
+        decimals,
+    };
     let status = ctx.execute(&signing.from, vec![call.into()])?;
     let feed = status
         .receipt
         .as_ref()
-        .and_then(|r| r.events.iter().find_map(|e| match e {
-            machina_types::Event::FeedCreated { feed, .. } => Some(*feed),
-            _ => None,
-        }))
+        .and_then(|r| {
+            r.events.iter().find_map(|e| match e {
+                machina_types::Event::FeedCreated { feed, .. } => Some(*feed),
+                _ => None,
+            })
+        })
         .ok_or_else(|| anyhow!("no feed created"))?;
     ctx.print(&json!({ "feed": feed }), || format!("created feed {feed}"));
     Ok(())

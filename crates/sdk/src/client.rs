@@ -257,7 +257,12 @@ impl Client {
     }
 
     /// Readings of a device stream (`query`: e.g. `from_seq=1&to_seq=9&proofs=false`).
-    pub fn readings(&self, device: &machina_types::DeviceId, stream: u32, query: &str) -> Result<Value> {
+    pub fn readings(
+        &self,
+        device: &machina_types::DeviceId,
+        stream: u32,
+        query: &str,
+    ) -> Result<Value> {
         self.get(&format!("/v1/devices/{device}/streams/{stream}/readings?{query}"))
     }
 
@@ -273,7 +278,12 @@ impl Client {
 
     /// Signs and submits `calls` and waits until the transaction is final; fails unless it
     /// succeeded.
-    pub fn execute(&self, key: &PrivateKey, calls: Vec<Call>, timeout: Duration) -> Result<TxStatus> {
+    pub fn execute(
+        &self,
+        key: &PrivateKey,
+        calls: Vec<Call>,
+        timeout: Duration,
+    ) -> Result<TxStatus> {
         let (_, hash) = self.send(key, calls)?;
         let status = self.wait(&hash, timeout)?;
         match status.status.as_str() {

@@ -20,7 +20,13 @@ pub struct DeviceIdentity {
 
 impl DeviceIdentity {
     /// Certifies a device with key `key` as `maker`'s (signed with `maker_key`).
-    pub fn certify(key: PrivateKey, maker: Address, maker_key: &PrivateKey, model: &str, serial: &str) -> Self {
+    pub fn certify(
+        key: PrivateKey,
+        maker: Address,
+        maker_key: &PrivateKey,
+        model: &str,
+        serial: &str,
+    ) -> Self {
         let certificate = CertificateBody {
             maker,
             device_key: Address::of(&key.public_key()),
@@ -44,7 +50,13 @@ impl DeviceIdentity {
     }
 
     /// Signs a reading of this device.
-    pub fn reading(&self, stream: StreamId, seq: u64, timestamp_ms: u64, value: Value) -> SignedReading {
+    pub fn reading(
+        &self,
+        stream: StreamId,
+        seq: u64,
+        timestamp_ms: u64,
+        value: Value,
+    ) -> SignedReading {
         Reading { device: self.id(), stream, seq, timestamp_ms, value }.sign(&self.key)
     }
 }
@@ -59,7 +71,9 @@ pub fn numeric(value: i64, decimals: u8, unit: &str) -> Value {
 /// written.
 pub fn parse_numeric(text: &str, unit: &str) -> Option<Value> {
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-    if fraction.len() > usize::from(machina_types::reading::DECIMALS_MAX) || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+    if fraction.len() > usize::from(machina_types::reading::DECIMALS_MAX)
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let digits = format!("{whole}{fraction}");
@@ -91,7 +105,13 @@ mod tests {
     #[test]
     fn a_certified_device_signs_readings_its_certificate_key_verifies() {
         let maker_key = PrivateKey::from_seed(1);
-        let device = DeviceIdentity::certify(PrivateKey::from_seed(2), Address([1; 32]), &maker_key, "m", "s-1");
+        let device = DeviceIdentity::certify(
+            PrivateKey::from_seed(2),
+            Address([1; 32]),
+            &maker_key,
+            "m",
+            "s-1",
+        );
         assert!(device.certificate.verify(&Address::of(&maker_key.public_key())));
         let reading = device.reading(1, 1, 10, numeric(1, 0, "C"));
         assert!(reading.verify(&device.certificate.body.device_key));
