@@ -202,6 +202,15 @@ pub enum QueryCommand {
         /// Feed id.
         id: u64,
     },
+    /// A device stream: readings the gateway stores and readings the chain has anchored.
+    Stream {
+        /// Device id.
+        #[arg(long)]
+        device: String,
+        /// Stream id.
+        #[arg(long, default_value_t = 1)]
+        stream: u32,
+    },
     /// Readings of a device stream (by sequence or time range), and proofs of them.
     Readings {
         /// Device id.
@@ -642,6 +651,19 @@ fn query(ctx: &Ctx, cmd: QueryCommand) -> CmdResult {
         QueryCommand::Feed { id } => {
             let feed = client.feed(id)?;
             ctx.print(&feed, || serde_json::to_string_pretty(&feed).unwrap_or_default());
+        }
+        QueryCommand::Stream { device, stream } => {
+            let device: machina_types::DeviceId =
+                device.parse().map_err(|_| anyhow!("not a device id: {device}"))?;
+            let state = client.stream(&device, stream)?;
+            ctx.print(&state, || {
+                let seq = |v: &Value| v.as_u64().map_or("-".into(), |s| s.to_string());
+                format!(
+                    "stored    {} readings (seq {} to {})\nanchored  {} readings in {} anchors (through seq {}) at height {}",
+                    state["stored"], seq(&state["first_stored_seq"]), seq(&state["last_stored_seq"]),
+                    state["anchored"], state["anchors"], seq(&state["last_anchored_seq"]), state["height"]
+                )
+            });
         }
         QueryCommand::Readings {
             device,

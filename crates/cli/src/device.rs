@@ -13,7 +13,6 @@ use machina_sdk::{
 };
 use machina_types::{
     Address, Call, DataCall, DeviceId, IdentityCall, SignedReading, data::Eligibility,
-    identity::roles, limits::TX_SIZE_MAX,
 };
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::json;
@@ -319,11 +318,8 @@ pub fn device(ctx: &DeviceCtx, signing: &Signing, cmd: DeviceCommand) -> Result<
             let identity =
                 DeviceIdentity::certify(device_key.key, owner, &maker_key.key, &model, &serial);
             let status = ctx.client.status()?;
-            let mut calls = vec![identity.onboard_call(&status.chain_id, &owner).into()];
-            if !no_gateway {
-                calls.push(grant_gateway(identity.id(), status.gateway.account));
-            }
-            ctx.execute(&signing.from, calls)?;
+            let gateway = (!no_gateway).then_some(status.gateway.account);
+            ctx.execute(&signing.from, identity.onboard_calls(&status.chain_id, &owner, gateway))?;
             let id = identity.id();
             ctx.print(&json!({ "device": id, "key": key_name, "owner": owner }), || {
                 format!(
@@ -367,16 +363,6 @@ pub fn device(ctx: &DeviceCtx, signing: &Signing, cmd: DeviceCommand) -> Result<
         }
     }
     Ok(())
-}
-
-fn grant_gateway(device: DeviceId, gateway: Address) -> Call {
-    IdentityCall::GrantRole {
-        device,
-        account: gateway,
-        role: roles::GATEWAY.into(),
-        expiry_height: None,
-    }
-    .into()
 }
 
 fn manage_call(ctx: &DeviceCtx, cmd: ManageCommand) -> Result<IdentityCall> {
@@ -528,26 +514,7 @@ fn onboard_fleet(
             )
         })
         .collect();
-    let calls: Vec<Call> = fleet
-        .iter()
-        .flat_map(|d| {
-            [
-                d.onboard_call(&status.chain_id, &owner.address()).into(),
-                grant_gateway(d.id(), status.gateway.account),
-            ]
-        })
-        .collect();
-    let per_tx = (TX_SIZE_MAX / 512).max(2) & !1;
-    let mut last = None;
-    for chunk in calls.chunks(per_tx) {
-        last = Some(ctx.client.send(&owner.key, chunk.to_vec())?.1);
-    }
-    if let Some(hash) = last {
-        let status = ctx.client.wait(&hash, WAIT)?;
-        if status.status != "finalized" {
-            bail!("onboarding failed: {:?}", status.error);
-        }
-    }
+    ctx.client.onboard_devices(&owner.key, &fleet, Some(status.gateway.account), WAIT)?;
     Ok(fleet)
 }
 

@@ -6,10 +6,12 @@ use serde_json::Value;
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-const MACHINA: &str = env!("CARGO_BIN_EXE_machina");
+mod common;
+
+use common::{MACHINA, machina, try_machina, wait_for};
 
 /// Kills every node when the test ends, however it ends.
 struct Nodes {
@@ -51,37 +53,8 @@ impl Drop for Nodes {
     }
 }
 
-fn machina(home: &Path, args: &[&str]) -> Value {
-    let output =
-        Command::new(MACHINA).arg("--home").arg(home).arg("--json").args(args).output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "machina {args:?} failed: {stdout} {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap()
-}
-
-fn try_machina(home: &Path, args: &[&str]) -> Option<Value> {
-    let output =
-        Command::new(MACHINA).arg("--home").arg(home).arg("--json").args(args).output().ok()?;
-    if !output.status.success() {
-        return None;
-    }
-    serde_json::from_str(String::from_utf8_lossy(&output.stdout).lines().last()?).ok()
-}
-
 fn height(home: &Path) -> u64 {
     try_machina(home, &["status"]).and_then(|s| s["height"].as_u64()).unwrap_or(0)
-}
-
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn free_base_port() -> u16 {
@@ -91,7 +64,7 @@ fn free_base_port() -> u16 {
             continue;
         }
         let all_free = (0..4u16)
-            .flat_map(|i| [base + 10 * i, base + 10 * i + 1])
+            .flat_map(|i| [base + 10 * i, base + 10 * i + 1, base + 10 * i + 2])
             .all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
         if all_free {
             return base;

@@ -63,9 +63,13 @@ pub struct ChainInfo {
     receipts: Mutex<Recent<Arc<Vec<Receipt>>>>,
     rate: Mutex<VecDeque<(u64, u64)>>,
     events: broadcast::Sender<Arc<FinalizedBlock>>,
+    observers: Mutex<Vec<Observer>>,
     mempool: Mempool,
     metrics: Metered,
 }
+
+/// A function told of each finalized block before anyone can see it finalized.
+type Observer = Box<dyn Fn(&FinalizedBlock) + Send + Sync>;
 
 impl ChainInfo {
     /// Creates the shared state, registering metrics on `metrics`.
@@ -90,6 +94,7 @@ impl ChainInfo {
             receipts: Mutex::new(Recent::new(RECEIPTS_REMEMBERED)),
             rate: Mutex::default(),
             events: broadcast::channel(EVENTS_BUFFERED).0,
+            observers: Mutex::default(),
             mempool,
             metrics,
         }
@@ -152,13 +157,23 @@ impl ChainInfo {
         self.receipts.lock().expect("receipts lock").remove(digest)
     }
 
-    /// Records a finalized block: tip, mempool pruning, metrics, subscribers.
+    /// Calls `observer` with every finalized block (its state already applied) before the
+    /// block's transactions read as finalized, the tip moves or subscribers hear of it: caches
+    /// of the state use this to never serve a value older than what clients were told.
+    pub fn observe(&self, observer: impl Fn(&FinalizedBlock) + Send + Sync + 'static) {
+        self.observers.lock().expect("observers lock").push(Box::new(observer));
+    }
+
+    /// Records a finalized block: observers, tip, mempool pruning, metrics, subscribers.
     pub fn on_finalized(
         &self,
         block: FinalizedBlock,
         txs: &[machina_types::SignedTransaction],
         now_ms: u64,
     ) {
+        for observer in self.observers.lock().expect("observers lock").iter() {
+            observer(&block);
+        }
         let hashes: Vec<Hash> = block.receipts.iter().map(|r| r.tx_hash).collect();
         for hash in &hashes {
             if let Some(pending) = self.mempool.get(hash) {

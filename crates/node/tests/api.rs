@@ -2,139 +2,15 @@
 //! consensus): every kind of bad input is refused with its stable code and changes nothing;
 //! good input is finalized and readable through every route.
 
-use commonware_codec::Encode;
-use commonware_cryptography::{Signer, ed25519::PrivateKey};
-use machina_app::{Genesis, Params, genesis::GenesisAccount};
-use machina_node::{
-    home::{Home, NodeConfig},
-    run,
-};
-use machina_sdk::{
-    Client,
-    tx::{TxParams, build},
-};
-use machina_types::{Address, BankCall, Call, SignedTransaction, codec::hex};
+mod common;
+
+use common::{BALANCE, TestNode, code};
+use machina_sdk::tx::build;
+use machina_types::{Address, BankCall, Call};
 use serde_json::{Value, json};
-use std::{
-    net::SocketAddr,
-    sync::mpsc,
-    thread::JoinHandle,
-    time::{Duration, Instant},
-};
-
-const BALANCE: u64 = 1_000_000_000;
-
-struct TestNode {
-    client: Client,
-    url: String,
-    genesis: Genesis,
-    accounts: Vec<PrivateKey>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-    _dir: tempfile::TempDir,
-}
-
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
-}
+use std::time::{Duration, Instant};
 
 impl TestNode {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let home = Home::new(dir.path());
-        let validator = PrivateKey::from_seed(1);
-        let accounts: Vec<PrivateKey> = (0..3).map(|i| PrivateKey::from_seed(100 + i)).collect();
-        let genesis = Genesis {
-            chain_id: "api-test".into(),
-            genesis_time_ms: 0,
-            validators: vec![Address::of(&validator.public_key())],
-            accounts: accounts
-                .iter()
-                .map(|k| GenesisAccount { address: Address::of(&k.public_key()), balance: BALANCE })
-                .collect(),
-            params: Params { block_interval_ms: 50, ..Params::default() },
-        };
-        let api = free_addr();
-        let mut config = NodeConfig::new(api, free_addr(), vec![]);
-        config.log = "warn".into();
-        home.write_validator_key(&validator).unwrap();
-        home.write_genesis(&genesis).unwrap();
-        home.write_config(&config).unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (ready_tx, ready) = mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let shutdown = async move {
-                let _ = stopped.await;
-            };
-            run::run(&home, shutdown, move |_| ready_tx.send(()).unwrap()).unwrap();
-        });
-        ready.recv_timeout(Duration::from_secs(60)).expect("node started");
-        let url = format!("http://{api}");
-        let client = Client::new(&url);
-        let node = Self {
-            client,
-            url,
-            genesis,
-            accounts,
-            stop: Some(stop),
-            thread: Some(thread),
-            _dir: dir,
-        };
-        node.wait_height(2);
-        node
-    }
-
-    fn wait_height(&self, height: u64) {
-        let start = Instant::now();
-        while self.client.status().map_or(0, |s| s.height) < height {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "chain did not reach height {height}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn addr(&self, i: usize) -> Address {
-        Address::of(&self.accounts[i].public_key())
-    }
-
-    fn params(&self, nonce: u64) -> TxParams {
-        TxParams {
-            chain_id: self.genesis.chain_id.clone(),
-            nonce,
-            expiry_height: 1_000_000,
-            fees: self.genesis.params.fees,
-        }
-    }
-
-    fn transfer(&self, from: usize, nonce: u64, amount: u64) -> SignedTransaction {
-        let calls = vec![Call::Bank(BankCall::Transfer { to: self.addr(2), amount })];
-        build(&self.accounts[from], &self.params(nonce), calls)
-    }
-
-    /// Posts raw bytes; returns (status, body).
-    fn post_raw(&self, body: &[u8], content_type: &str) -> (u16, Value) {
-        let agent: ureq::Agent =
-            ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        let mut response = agent
-            .post(format!("{}/v1/txs", self.url))
-            .header("content-type", content_type)
-            .send(body)
-            .unwrap();
-        let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string().unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    fn submit_json(&self, body: &Value) -> (u16, Value) {
-        self.post_raw(body.to_string().as_bytes(), "application/json")
-    }
-
-    fn submit(&self, tx: &SignedTransaction) -> (u16, Value) {
-        self.submit_json(&json!({ "tx": hex(&tx.encode()) }))
-    }
-
     /// Balances and nonces of every account, and the mempool size.
     fn snapshot(&self) -> (Vec<(u64, u64)>, usize) {
         let accounts = (0..self.accounts.len())
@@ -145,21 +21,10 @@ impl TestNode {
             .collect();
         (accounts, self.client.status().unwrap().mempool_size)
     }
-}
 
-impl Drop for TestNode {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+    fn post_tx(&self, body: &[u8], content_type: &str) -> (u16, Value) {
+        self.post_raw("/v1/txs", body, content_type)
     }
-}
-
-fn code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or("<none>")
 }
 
 #[test]
@@ -167,13 +32,13 @@ fn bad_input_is_refused_with_a_stable_code_and_changes_nothing() {
     let node = TestNode::start();
     let before = node.snapshot();
 
-    let (status, body) = node.post_raw(b"{\"tx\": ", "application/json");
+    let (status, body) = node.post_tx(b"{\"tx\": ", "application/json");
     assert_eq!((status, code(&body)), (400, "malformed_json"));
     let (status, body) = node.submit_json(&json!({ "transaction": "00" }));
     assert_eq!((status, code(&body)), (400, "malformed_json"));
-    let (status, body) = node.post_raw(b"tx=00", "text/plain");
+    let (status, body) = node.post_tx(b"tx=00", "text/plain");
     assert_eq!((status, code(&body)), (415, "unsupported_media_type"));
-    let (status, body) = node.post_raw(&vec![b' '; 70 * 1024], "application/json");
+    let (status, body) = node.post_tx(&vec![b' '; 70 * 1024], "application/json");
     assert_eq!((status, code(&body)), (413, "body_too_large"));
     let (status, body) = node.submit_json(&json!({ "tx": "zz" }));
     assert_eq!((status, code(&body)), (400, "malformed"));
@@ -281,6 +146,14 @@ fn a_transfer_is_finalized_and_readable_through_every_route() {
         "/v1/blocks/{height}",
         "/v1/proofs/accounts/{address}",
         "/v1/events",
+        "/v1/readings",
+        "/v1/devices/{id}",
+        "/v1/devices/{id}/streams/{stream}",
+        "/v1/devices/{id}/streams/{stream}/readings",
+        "/v1/devices/{id}/streams/{stream}/readings/{seq}/proof",
+        "/v1/makers/{address}",
+        "/v1/feeds/{id}",
+        "/v1/proofs/feeds/{id}",
         "/metrics",
         "/health",
     ] {

@@ -256,6 +256,11 @@ impl Client {
         self.get(&format!("/v1/feeds/{id}"))
     }
 
+    /// A device stream: readings the gateway stores and readings the chain has anchored.
+    pub fn stream(&self, device: &machina_types::DeviceId, stream: u32) -> Result<Value> {
+        self.get(&format!("/v1/devices/{device}/streams/{stream}"))
+    }
+
     /// Readings of a device stream (`query`: e.g. `from_seq=1&to_seq=9&proofs=false`).
     pub fn readings(
         &self,
@@ -274,6 +279,52 @@ impl Client {
         seq: u64,
     ) -> Result<machina_store::ReadingBundle> {
         self.get(&format!("/v1/devices/{device}/streams/{stream}/readings/{seq}/proof"))
+    }
+
+    /// Onboards `devices` to `owner` (who signs), granting `gateway` (if given) the role that
+    /// lets it anchor their readings. Packs the calls into as few transactions as the size
+    /// limit allows, submits them back to back and waits until all are final; fails unless
+    /// all succeeded.
+    pub fn onboard_devices(
+        &self,
+        owner: &PrivateKey,
+        devices: &[crate::device::DeviceIdentity],
+        gateway: Option<Address>,
+        timeout: Duration,
+    ) -> Result<()> {
+        use commonware_codec::EncodeSize;
+        // Room for the transaction's own fields and signature.
+        const BUDGET: usize = machina_types::limits::TX_SIZE_MAX - 256;
+        let chain_id = self.status()?.chain_id;
+        let owner_address = Address::of(&owner.public_key());
+        let mut batches: Vec<Vec<Call>> = vec![Vec::new()];
+        let mut size = 0;
+        for device in devices {
+            let calls = device.onboard_calls(&chain_id, &owner_address, gateway);
+            let needed: usize = calls.iter().map(EncodeSize::encode_size).sum();
+            let batch = batches.last_mut().expect("non-empty");
+            let full = size + needed > BUDGET
+                || batch.len() + calls.len() > machina_types::limits::CALLS_PER_TX_MAX;
+            if full && !batch.is_empty() {
+                batches.push(Vec::new());
+                size = 0;
+            }
+            size += needed;
+            batches.last_mut().expect("non-empty").extend(calls);
+        }
+        let mut hashes = Vec::new();
+        for calls in batches.into_iter().filter(|b| !b.is_empty()) {
+            hashes.push(self.send(owner, calls)?.1);
+        }
+        for hash in hashes {
+            let status = self.wait(&hash, timeout)?;
+            if status.status != "finalized" {
+                let code = status.error.map_or(status.status, |e| e.code);
+                let message = format!("onboarding transaction {hash} did not succeed");
+                return Err(Error::Api { status: 200, code, message });
+            }
+        }
+        Ok(())
     }
 
     /// Signs and submits `calls` and waits until the transaction is final; fails unless it

@@ -4,8 +4,9 @@
 
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use machina_types::{
-    Address, DeviceCertificate, DeviceId, Hash, IdentityCall, Reading, SignedReading, Value,
+    Address, Call, DeviceCertificate, DeviceId, Hash, IdentityCall, Reading, SignedReading, Value,
     device::{self, CertificateBody},
+    identity::roles,
     reading::StreamId,
 };
 
@@ -47,6 +48,26 @@ impl DeviceIdentity {
         let message = device::claim_message(chain_id, &self.id(), owner);
         let claim_signature = self.key.sign(device::CLAIM_NAMESPACE, &message);
         IdentityCall::OnboardDevice { certificate: self.certificate.clone(), claim_signature }
+    }
+
+    /// The calls that onboard the device to `owner` and, if given, let `gateway` anchor its
+    /// readings (the `gateway` role).
+    pub fn onboard_calls(
+        &self,
+        chain_id: &str,
+        owner: &Address,
+        gateway: Option<Address>,
+    ) -> Vec<Call> {
+        let mut calls = vec![self.onboard_call(chain_id, owner).into()];
+        calls.extend(gateway.map(|account| {
+            Call::from(IdentityCall::GrantRole {
+                device: self.id(),
+                account,
+                role: roles::GATEWAY.into(),
+                expiry_height: None,
+            })
+        }));
+        calls
     }
 
     /// Signs a reading of this device.

@@ -59,6 +59,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/events", get(handlers::events))
         .route("/v1/readings", post(readings::submit))
         .route("/v1/devices/{id}", get(readings::device))
+        .route("/v1/devices/{id}/streams/{stream}", get(readings::stream))
         .route("/v1/devices/{id}/streams/{stream}/readings", get(readings::readings))
         .route(
             "/v1/devices/{id}/streams/{stream}/readings/{seq}/proof",

@@ -22,6 +22,11 @@ fn path_param(name: &str, description: &str) -> Value {
             "schema": { "type": "string" } })
 }
 
+fn query_param(name: &str, ty: &str, description: &str) -> Value {
+    json!({ "name": name, "in": "query", "required": false, "description": description,
+            "schema": { "type": ty } })
+}
+
 fn get(summary: &str, params: Vec<Value>, response: Value) -> Value {
     json!({ "get": {
         "summary": summary,
@@ -45,7 +50,7 @@ pub fn document() -> Value {
     all_codes.extend_from_slice(codes::ALL);
     let hex = json!({ "type": "string", "pattern": "^[0-9a-f]*$" });
     let hash = json!({ "type": "string", "pattern": "^[0-9a-f]{64}$" });
-    json!({
+    let mut document = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Machina node API",
@@ -148,6 +153,15 @@ pub fn document() -> Value {
                 "finalization": { "description": "Hex of the finalization certificate.", "type": ["string", "null"] } } },
             "BlockEvent": { "type": "object", "properties": { "header": schema("Header"),
                 "receipts": { "type": "array", "items": schema("Receipt") } } },
+            "ReadingBundle": { "type": "object", "properties": {
+                "chain_id": { "type": "string" }, "height": { "type": "integer" },
+                "reading": hex, "decoded": { "type": "object" },
+                "merkle": { "type": "object", "description": "Path from the reading's leaf to the anchored root." },
+                "anchor": schema("StateEntry"), "device": schema("StateEntry"), "maker": schema("StateEntry"),
+                "header": hex, "finalization": hex } },
+            "StateEntry": { "type": "object", "properties": { "key": hash, "description": { "type": "string" },
+                "value": { "type": ["string", "null"] }, "decoded": { "type": ["object", "null"] },
+                "proof": { "type": "object" } } },
             "ProofBundle": { "type": "object", "properties": {
                 "chain_id": { "type": "string" }, "height": { "type": "integer" }, "key": hash,
                 "description": { "type": "string" }, "value": { "type": ["string", "null"] },
@@ -155,5 +169,64 @@ pub fn document() -> Value {
                 "proof": { "type": "object", "properties": { "kind": { "enum": ["inclusion", "exclusion"] }, "proof": hex } },
                 "header": hex, "finalization": hex } },
         }},
+    });
+    let paths = document["paths"].as_object_mut().expect("paths object");
+    if let Value::Object(data) = data_paths(&hex, &hash) {
+        paths.extend(data);
+    }
+    document
+}
+
+/// Paths of device data: readings, devices, makers, feeds.
+fn data_paths(hex: &Value, hash: &Value) -> Value {
+    json!({
+            "/v1/readings": { "post": {
+                "summary": "Submit a device-signed reading (the HTTP twin of publishing on \
+                    machina/v1/<device>/telemetry/<stream>). Checked (size, decoding, timestamp, \
+                    device onboarded and active, signature against the device's current key, \
+                    sequence strictly increasing per stream) and stored durably before the answer.",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["reading"],
+                    "properties": { "reading": { "description": "Hex of the canonical encoding of the signed reading.", "allOf": [hex] } } } } } },
+                "responses": {
+                    "202": ok("Stored (or an exact duplicate of a stored reading).", json!({ "type": "object", "properties": {
+                        "device": hash, "stream": { "type": "integer" }, "seq": { "type": "integer" },
+                        "duplicate": { "type": "boolean" } } })),
+                    "400": error_response("Refused: malformed, bad_signature, unknown_device, device_suspended, device_decommissioned, sequence_not_increasing, timestamp_out_of_range or malformed_json."),
+                    "413": error_response("Reading too large (`oversized`, `body_too_large`)."),
+                    "503": error_response("The gateway is stopping (`unavailable`)."),
+                }
+            }},
+            "/v1/devices/{id}": get("A device record: owner, maker, model, keys, firmware, attributes, status, reputation.",
+                vec![path_param("id", "Device id (hex).")], ok("Device.", json!({ "type": "object" }))),
+            "/v1/devices/{id}/streams/{stream}": get("A device stream: readings the gateway stores and readings the finalized chain has anchored.",
+                vec![path_param("id", "Device id."), path_param("stream", "Stream id.")],
+                ok("Stream.", json!({ "type": "object", "properties": {
+                    "stored": { "type": "integer" }, "first_stored_seq": { "type": ["integer", "null"] },
+                    "last_stored_seq": { "type": ["integer", "null"] }, "anchors": { "type": "integer" },
+                    "anchored": { "type": "integer" }, "last_anchored_seq": { "type": ["integer", "null"] },
+                    "height": { "type": "integer" } } }))),
+            "/v1/devices/{id}/streams/{stream}/readings": { "get": {
+                "summary": "Stored readings of a device stream by sequence or time range, each with its proof bundle once anchored in a finalized block (verify offline with `machina verify-reading`).",
+                "parameters": [path_param("id", "Device id."), path_param("stream", "Stream id."),
+                    query_param("from_seq", "integer", "First sequence number."), query_param("to_seq", "integer", "Last sequence number."),
+                    query_param("since_ms", "integer", "Earliest device timestamp."), query_param("until_ms", "integer", "Latest device timestamp."),
+                    query_param("limit", "integer", "Most readings (default 100, at most 1000)."),
+                    query_param("proofs", "boolean", "Include proof bundles (default true).")],
+                "responses": { "200": ok("Readings.", json!({ "type": "object", "properties": {
+                    "device": hash, "stream": { "type": "integer" }, "readings": { "type": "array", "items": {
+                        "type": "object", "properties": { "seq": { "type": "integer" }, "timestamp_ms": { "type": "integer" },
+                        "reading": { "type": "object" }, "encoded": hex, "anchored": { "type": "boolean" },
+                        "proof": { "oneOf": [schema("ReadingBundle"), { "type": "null" }] } } } } } })),
+                    "400": error_response("An invalid parameter (`invalid_parameter`).") } } },
+            "/v1/devices/{id}/streams/{stream}/readings/{seq}/proof": get("The proof bundle of one reading: the reading, its Merkle path to an anchored root, state proofs of the anchor, device and maker, and the finalized block's header and certificate.",
+                vec![path_param("id", "Device id."), path_param("stream", "Stream id."), path_param("seq", "Sequence number.")],
+                ok("Reading bundle.", schema("ReadingBundle"))),
+            "/v1/makers/{address}": get("A registered maker: name, maker key, bond.",
+                vec![path_param("address", "Maker account.")], ok("Maker.", json!({ "type": "object" }))),
+            "/v1/feeds/{id}": get("An oracle feed: definition, latest reports and current median (null when too few fresh sources).",
+                vec![path_param("id", "Feed id.")], ok("Feed.", json!({ "type": "object" }))),
+            "/v1/proofs/feeds/{id}": get("Proof of a feed's state at the latest finalized block.",
+                vec![path_param("id", "Feed id.")], ok("Proof bundle.", schema("ProofBundle"))),
     })
 }

@@ -39,6 +39,11 @@ impl<'a> Snapshot<'a> {
         Ok(Self { guard, height })
     }
 
+    /// The height of the block the state belongs to.
+    pub fn height(&self) -> u64 {
+        self.height
+    }
+
     /// Reads a raw value.
     pub async fn raw(&self, key: &Key) -> Result<Option<Vec<u8>>, ApiError> {
         let value = self

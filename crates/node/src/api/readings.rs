@@ -144,6 +144,29 @@ fn stream_of(device: &str, stream: &str) -> ApiResult<StreamKey> {
     Ok((parse("device id", device)?, parse("stream id", stream)?))
 }
 
+/// A stream's state: what the gateway stores and what the finalized chain has anchored.
+pub(super) async fn stream(
+    State(s): State<ApiState>,
+    Path((device, stream)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let key = stream_of(&device, &stream)?;
+    let stored = s.gateway.store.entries(&key, ..);
+    let snapshot = Snapshot::take(&s).await?;
+    let anchored: StreamState =
+        snapshot.get(&data_keys::stream(&key.0, key.1)).await?.unwrap_or_default();
+    Ok(Json(json!({
+        "device": key.0,
+        "stream": key.1,
+        "stored": stored.len(),
+        "first_stored_seq": stored.first().map(|(seq, _)| seq),
+        "last_stored_seq": stored.last().map(|(seq, _)| seq),
+        "anchors": anchored.anchors,
+        "anchored": anchored.readings,
+        "last_anchored_seq": anchored.last_seq,
+        "height": snapshot.height(),
+    })))
+}
+
 pub(super) async fn readings(
     State(s): State<ApiState>,
     Path((device, stream)): Path<(String, String)>,

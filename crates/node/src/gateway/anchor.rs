@@ -13,8 +13,11 @@ use super::{
     submit::{InFlight, Submitter},
 };
 use commonware_runtime::tokio::Context;
-use machina_app::modules::data::{keys as data_keys, state::StreamState};
-use machina_types::{Call, DataCall, Hash, limits::CALLS_PER_TX_MAX, merkle};
+use machina_app::modules::{
+    data::{keys as data_keys, state::StreamState},
+    identity::{keys as identity_keys, state::Device},
+};
+use machina_types::{Call, DataCall, Hash, identity::roles, limits::CALLS_PER_TX_MAX, merkle};
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 /// The anchoring task's state.
@@ -68,9 +71,17 @@ impl Anchorer {
     }
 
     /// The anchor call for `stream`'s readings after its last anchored one, if any: the
-    /// longest run of them signed by one key.
+    /// longest run of them signed by one key. None while the chain would refuse it: the
+    /// device is not active, or the gateway may not anchor its data (those readings stay
+    /// stored, and are anchored if the device resumes or the role is granted).
     async fn anchor_call(&self, stream: StreamKey) -> Option<DataCall> {
         let (device, id) = stream;
+        let record: Device = self.submitter.read(&identity_keys::device(&device)).await?;
+        if record.status.refusal().is_some()
+            || !self.submitter.has_role(&record, &self.submitter.account(), roles::GATEWAY).await
+        {
+            return None;
+        }
         let state: StreamState =
             self.submitter.read(&data_keys::stream(&device, id)).await.unwrap_or_default();
         let after = match state.last_seq {

@@ -1,5 +1,7 @@
-//! The gateway's cache of device records, read from the latest finalized state and dropped
-//! when a finalized block changes a device (onboarding, transfer, key rotation, status).
+//! The gateway's cache of device records, read from the latest finalized state. A record is
+//! dropped when a finalized block changes it (onboarding, transfer, key rotation, status,
+//! firmware, attributes) before anyone can see that block finalized: once a decommissioning
+//! is final, no later reading of the device is accepted.
 
 use crate::application::Databases;
 use commonware_cryptography::ed25519;
@@ -28,20 +30,32 @@ pub struct CachedDevice {
 /// Device records by id (`None`: known not to exist).
 pub struct DeviceCache {
     db: Databases<Context>,
-    map: Mutex<HashMap<DeviceId, Option<Arc<CachedDevice>>>>,
+    cached: Mutex<Cached>,
+}
+
+#[derive(Default)]
+struct Cached {
+    map: HashMap<DeviceId, Option<Arc<CachedDevice>>>,
+    /// Bumped by every invalidation: a record read from the state before an invalidation is
+    /// not cached after it (it may predate the change).
+    generation: u64,
 }
 
 impl DeviceCache {
     /// A cache over the finalized state `db`.
     pub fn new(db: Databases<Context>) -> Self {
-        Self { db, map: Mutex::default() }
+        Self { db, cached: Mutex::default() }
     }
 
     /// The device `id`, if onboarded.
     pub async fn get(&self, id: &DeviceId) -> Option<Arc<CachedDevice>> {
-        if let Some(cached) = self.map.lock().expect("device cache").get(id) {
-            return cached.clone();
-        }
+        let generation = {
+            let cached = self.cached.lock().expect("device cache");
+            if let Some(device) = cached.map.get(id) {
+                return device.clone();
+            }
+            cached.generation
+        };
         let key = keys::device(id);
         let bytes = {
             let guard = self.db.read().await;
@@ -52,29 +66,29 @@ impl DeviceCache {
             let key = record.current_key().public_key()?;
             Some(Arc::new(CachedDevice { record, key }))
         });
-        let mut map = self.map.lock().expect("device cache");
-        if map.len() >= CACHED_MAX {
-            map.clear();
+        let mut cached = self.cached.lock().expect("device cache");
+        if cached.generation == generation {
+            if cached.map.len() >= CACHED_MAX {
+                cached.map.clear();
+            }
+            cached.map.insert(*id, device.clone());
         }
-        map.insert(*id, device.clone());
         device
-    }
-
-    /// Drops every cached record (after missing finalized blocks).
-    pub fn clear(&self) {
-        self.map.lock().expect("device cache").clear();
     }
 
     /// Drops the devices a finalized block's events changed.
     pub fn invalidate(&self, events: &[Event]) {
-        let mut map = self.map.lock().expect("device cache");
+        let mut cached = self.cached.lock().expect("device cache");
         for event in events {
             match event {
                 Event::DeviceOnboarded { device, .. }
                 | Event::DeviceTransferred { device, .. }
                 | Event::DeviceKeyRotated { device, .. }
-                | Event::DeviceStatusChanged { device, .. } => {
-                    map.remove(device);
+                | Event::DeviceStatusChanged { device, .. }
+                | Event::FirmwareReported { device, .. }
+                | Event::AttributeChanged { device, .. } => {
+                    cached.map.remove(device);
+                    cached.generation += 1;
                 }
                 _ => {}
             }

@@ -9,10 +9,7 @@ use super::{
     submit::{InFlight, Submitter},
 };
 use commonware_runtime::tokio::Context;
-use machina_app::modules::{
-    data::{keys as data_keys, state::Feed},
-    identity::{keys as identity_keys, state::RoleGrant},
-};
+use machina_app::modules::data::{keys as data_keys, state::Feed};
 use machina_types::{
     Call, DataCall, SignedReading, Value,
     data::{Eligibility, FeedId},
@@ -118,11 +115,7 @@ impl Reporter {
     ) -> bool {
         let role_granted = match &feed.eligibility {
             Eligibility::Role { role } => {
-                let key = identity_keys::role(&device.id, &feed.creator, role);
-                let height = self.submitter.chain().height();
-                let grant: Option<RoleGrant> = self.submitter.read(&key).await;
-                device.owner == feed.creator
-                    || grant.is_some_and(|g| g.expiry_height.is_none_or(|e| height <= e))
+                self.submitter.has_role(device, &feed.creator, role).await
             }
             _ => false,
         };

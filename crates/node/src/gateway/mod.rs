@@ -96,7 +96,12 @@ pub async fn start(
     let ingest = ingest::start(store.clone(), devices.clone(), workers);
     let broker = Arc::new(Broker::default());
 
-    tokio::spawn(invalidate(chain.clone(), devices.clone()));
+    let cache = devices.clone();
+    chain.observe(move |block| {
+        for receipt in block.receipts.iter() {
+            cache.invalidate(&receipt.events);
+        }
+    });
     let interval = Duration::from_millis(config.anchor_interval_ms.max(10));
     let submitter = Arc::new(submit::Submitter::new(chain.clone(), db, key.clone()));
     tokio::spawn(anchor::Anchorer::new(store.clone(), submitter.clone()).run(interval));
@@ -125,20 +130,4 @@ pub async fn start(
         account: Address::of(&key.public_key()),
         mqtt,
     }))
-}
-
-/// Drops cached device records that finalized blocks change.
-async fn invalidate(chain: Arc<ChainInfo>, devices: Arc<DeviceCache>) {
-    let mut blocks = chain.subscribe();
-    loop {
-        match blocks.recv().await {
-            Ok(block) => {
-                for receipt in block.receipts.iter() {
-                    devices.invalidate(&receipt.events);
-                }
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => devices.clear(),
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-        }
-    }
 }

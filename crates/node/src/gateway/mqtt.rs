@@ -1,8 +1,8 @@
 //! The embedded MQTT broker (MQTT 3.1.1).
 //!
 //! Devices publish signed readings to `machina/v1/<device>/telemetry/<stream>`. The broker
-//! hands each to the gateway's admission queue and sends the QoS 1 `PUBACK` only once the
-//! reading is durably stored (or refused), in the order the readings arrived, so a device
+//! hands each to the gateway's admission queue and sends the QoS 1 `PUBACK` (QoS 2:
+//! `PUBREC`) only once the reading is durably stored (or refused), in the order the readings arrived, so a device
 //! that got its acknowledgement never needs to resend. A refused reading is still
 //! acknowledged (MQTT 3.1.1 has no negative acknowledgement); the reason is published on
 //! `machina/v1/<device>/errors`. Every other topic is plain publish/subscribe (QoS 0
@@ -14,7 +14,8 @@ use futures::{StreamExt, stream::FuturesOrdered};
 use rumqttc::mqttbytes::{
     self, QoS, matches,
     v4::{
-        ConnAck, ConnectReturnCode, Packet, PubAck, Publish, SubAck, SubscribeReasonCode, UnsubAck,
+        ConnAck, ConnectReturnCode, Packet, PubAck, PubComp, PubRec, Publish, SubAck,
+        SubscribeReasonCode, UnsubAck,
     },
 };
 use std::{
@@ -113,8 +114,9 @@ pub async fn serve(listener: TcpListener, ingest: Ingest, broker: Arc<Broker>) {
     }
 }
 
-/// What a received packet needs sent back, in arrival order.
-type Reply = Pin<Box<dyn Future<Output = Option<PubAck>> + Send>>;
+/// What a received publish needs sent back (`PUBACK` for QoS 1, `PUBREC` for QoS 2), in
+/// arrival order.
+type Reply = Pin<Box<dyn Future<Output = Option<Packet>> + Send>>;
 
 async fn connection(stream: TcpStream, ingest: Ingest, broker: Arc<Broker>) {
     let (outgoing, mut deliveries) = mpsc::unbounded_channel();
@@ -145,7 +147,7 @@ async fn connection(stream: TcpStream, ingest: Ingest, broker: Arc<Broker>) {
             }
             Some(ack) = replies.next(), if !replies.is_empty() => {
                 if let Some(ack) = ack {
-                    let _ = Packet::PubAck(ack).write(&mut output, PACKET_SIZE_MAX);
+                    let _ = ack.write(&mut output, PACKET_SIZE_MAX);
                 }
             }
             Some(publish) = deliveries.recv() => {
@@ -200,6 +202,8 @@ async fn handle(
             }
             write(output, Packet::UnsubAck(UnsubAck::new(unsubscribe.pkid)));
         }
+        // QoS 2: the message was handled when PUBREC was sent; complete the handshake.
+        Packet::PubRel(release) => write(output, Packet::PubComp(PubComp::new(release.pkid))),
         Packet::PingReq => write(output, Packet::PingResp),
         Packet::Disconnect => return false,
         _ => {}
@@ -210,7 +214,11 @@ async fn handle(
 /// Hands a publish to the gateway (telemetry) or to subscribers; the reply resolves to the
 /// acknowledgement once the message is handled.
 async fn publish_reply(publish: Publish, ingest: &Ingest, broker: &Arc<Broker>) -> Reply {
-    let ack = (publish.qos != QoS::AtMostOnce).then(|| PubAck::new(publish.pkid));
+    let ack = match publish.qos {
+        QoS::AtMostOnce => None,
+        QoS::AtLeastOnce => Some(Packet::PubAck(PubAck::new(publish.pkid))),
+        QoS::ExactlyOnce => Some(Packet::PubRec(PubRec::new(publish.pkid))),
+    };
     let Some(stream) = telemetry_topic(&publish.topic) else {
         broker.route(&publish.topic, publish.payload);
         return Box::pin(async move { ack });

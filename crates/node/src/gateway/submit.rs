@@ -6,7 +6,13 @@ use commonware_codec::Decode;
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use commonware_runtime::tokio::Context;
 use machina_app::{
-    modules::bank::{keys as bank_keys, state::Account},
+    modules::{
+        bank::{keys as bank_keys, state::Account},
+        identity::{
+            keys as identity_keys,
+            state::{Device, RoleGrant},
+        },
+    },
     state::{Key, decode_value},
 };
 use machina_types::{Address, Call, ErrorCode, Hash, Height, Transaction};
@@ -50,6 +56,23 @@ impl Submitter {
         bytes.map(|v| decode_value(key, &v.0))
     }
 
+    /// The account that signs the gateway's transactions.
+    pub fn account(&self) -> Address {
+        Address::of(&self.key.public_key())
+    }
+
+    /// Whether `account` holds `role` on `device` at the finalized height (owners hold every
+    /// role), as the identity module decides it.
+    pub async fn has_role(&self, device: &Device, account: &Address, role: &str) -> bool {
+        if device.owner == *account {
+            return true;
+        }
+        let height = self.chain.height();
+        let grant: Option<RoleGrant> =
+            self.read(&identity_keys::role(&device.id, account, role)).await;
+        grant.is_some_and(|g| g.expiry_height.is_none_or(|e| height <= e))
+    }
+
     /// Whether `flight` is still waiting: in the mempool and not expired. A finalized
     /// transaction has left the mempool (and its effect is in the state); so has a dropped one.
     pub fn pending(&self, flight: &InFlight) -> bool {
@@ -60,7 +83,7 @@ impl Submitter {
     /// Signs `calls` with the next nonce and the exact fee and admits the transaction.
     pub async fn submit(&self, calls: Vec<Call>) -> Result<InFlight, ErrorCode> {
         let _turn = self.nonce.lock().await;
-        let signer = Address::of(&self.key.public_key());
+        let signer = self.account();
         let account: Account = self.read(&bank_keys::account(&signer)).await.unwrap_or_default();
         let nonce = self.chain.mempool().next_nonce(&signer).unwrap_or(0).max(account.nonce);
         let genesis = self.chain.genesis();
