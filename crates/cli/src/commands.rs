@@ -430,24 +430,34 @@ fn dev(ctx: &Ctx, args: &InitArgs) -> CmdResult {
     };
     let config = ctx.home.config()?;
     let genesis = ctx.home.genesis()?;
+    let mqtt = match (&config.gateway.mqtt_broker, config.gateway.mqtt_listen) {
+        (Some(external), _) => format!("{external} (external broker)"),
+        (None, Some(listen)) => listen.to_string(),
+        (None, None) => "off (readings over HTTP only)".into(),
+    };
     let body = json!({
         "chain_id": genesis.chain_id,
         "home": ctx.home.root(),
         "api": format!("http://{}", config.api_listen),
         "p2p": config.p2p_listen.to_string(),
+        "mqtt": mqtt,
+        "anchor_interval_ms": config.gateway.anchor_interval_ms,
         "block_interval_ms": genesis.params.block_interval_ms,
         "accounts": accounts,
     });
     ctx.print(&body, || {
         format!(
-            "Machina dev chain {:?}\n  home  {}\n  API   http://{}\n  p2p   {}\nfunded dev accounts (name, address, balance):\n{}\n\
-             blocks every {} ms; Ctrl-C to stop (state persists in the home)",
+            "Machina dev chain {:?}\n  home  {}\n  API   http://{} (explorer at /)\n  p2p   {}\n  MQTT  {}\n\
+             funded dev accounts (name, address, balance):\n{}\n\
+             blocks every {} ms, readings anchored every {} ms; Ctrl-C to stop (state persists in the home)",
             genesis.chain_id,
             ctx.home.root().display(),
             config.api_listen,
             config.p2p_listen,
+            mqtt,
             accounts_table(&accounts),
             genesis.params.block_interval_ms,
+            config.gateway.anchor_interval_ms,
         )
     });
     start(ctx)
@@ -650,7 +660,7 @@ fn query(ctx: &Ctx, cmd: QueryCommand) -> CmdResult {
         }
         QueryCommand::Feed { id } => {
             let feed = client.feed(id)?;
-            ctx.print(&feed, || serde_json::to_string_pretty(&feed).unwrap_or_default());
+            ctx.print(&feed, || describe_feed(&feed));
         }
         QueryCommand::Stream { device, stream } => {
             let device: machina_types::DeviceId =
@@ -723,6 +733,36 @@ fn query(ctx: &Ctx, cmd: QueryCommand) -> CmdResult {
         }
     }
     Ok(())
+}
+
+fn describe_feed(feed: &Value) -> String {
+    let decimals = feed["decimals"].as_u64().unwrap_or(0) as i32;
+    let unit = feed["unit"].as_str().unwrap_or("");
+    let shown = |v: &Value| match v.as_i64() {
+        Some(v) => format!("{} {unit}", v as f64 / 10f64.powi(decimals)),
+        None => "none".into(),
+    };
+    let fresh = match feed["current"].is_null() {
+        true => format!(
+            "no current value (fewer than {} fresh sources within {} ms)",
+            feed["min_sources"], feed["max_staleness_ms"]
+        ),
+        false => format!("current value {}", shown(&feed["current"])),
+    };
+    format!(
+        "feed {} {:?}: {fresh}\n  median of {} sources at height {}: {}\n  stream {}, eligibility {}, \
+         at least {} sources, at most {} ms old\n  creator {}",
+        feed["id"],
+        feed["name"].as_str().unwrap_or(""),
+        feed["value"]["sources"],
+        feed["value"]["height"],
+        shown(&feed["value"]["value"]),
+        feed["stream"],
+        feed["eligibility"],
+        feed["min_sources"],
+        feed["max_staleness_ms"],
+        feed["creator"].as_str().unwrap_or(""),
+    )
 }
 
 fn describe_readings(readings: &Value) -> String {

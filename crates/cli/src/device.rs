@@ -330,7 +330,9 @@ pub fn device(ctx: &DeviceCtx, signing: &Signing, cmd: DeviceCommand) -> Result<
         DeviceCommand::Manage(manage) => {
             let call = manage_call(ctx, manage)?;
             let status = ctx.execute(&signing.from, vec![call.into()])?;
-            ctx.print(&serde_json::to_value(&status)?, || format!("done ({})", status.hash));
+            ctx.print(&serde_json::to_value(&status)?, || {
+                format!("done: transaction {} finalized", status.hash)
+            });
         }
         DeviceCommand::SignReading(args) => {
             let reading = sign_reading(ctx, &args)?;

@@ -48,10 +48,10 @@ macro_rules! error_codes {
 }
 
 error_codes! {
-    /// The bytes do not decode as a transaction.
-    Malformed = 100, "malformed", "the transaction does not decode";
-    /// The encoded transaction is larger than the protocol allows.
-    Oversized = 101, "oversized", "the transaction exceeds the maximum size";
+    /// The bytes do not decode (as a transaction, or as a signed reading).
+    Malformed = 100, "malformed", "the bytes do not decode (as a transaction or signed reading)";
+    /// The encoded transaction or reading is larger than the protocol allows.
+    Oversized = 101, "oversized", "the encoding exceeds the maximum size";
     /// The signature does not verify against the signer.
     BadSignature = 102, "bad_signature", "the signature does not verify";
     /// The transaction names another chain.

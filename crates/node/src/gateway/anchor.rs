@@ -45,6 +45,7 @@ impl Anchorer {
 
     /// One round: forget finished transactions, then anchor what is pending.
     pub async fn tick(&mut self) {
+        let started = std::time::Instant::now();
         let submitter = &self.submitter;
         self.in_flight.retain(|_, flight| submitter.pending(flight));
         let mut calls = Vec::new();
@@ -68,6 +69,8 @@ impl Anchorer {
                 Err(code) => tracing::warn!(%code, "anchor transaction refused"),
             }
         }
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        tracing::debug!(anchors = calls.len(), elapsed_ms, "anchor round");
     }
 
     /// The anchor call for `stream`'s readings after its last anchored one, if any: the

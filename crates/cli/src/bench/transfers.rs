@@ -1,38 +1,23 @@
-//! `machina bench`: performance measured on real nodes.
-//!
-//! `bench transfers` starts N validators in this process (each with its own runtime,
-//! storage directory and p2p over loopback TCP, as separate nodes would have), pre-signs
-//! transfers between funded accounts, feeds them to the validators' mempools through the
-//! same admission path gossip uses (stateless checks, batched signature verification), and
-//! measures what gets finalized: transactions per second, finality latency from admission
-//! to the finalized block, and block sizes. Every block is committed durably (state and
-//! archives synced) before the next is acknowledged, as in normal operation.
+//! `bench transfers`: starts N validators, pre-signs transfers between funded accounts,
+//! feeds them to the validators' mempools through the same admission path gossip uses
+//! (stateless checks, batched signature verification), and measures what gets finalized:
+//! transactions per second, finality latency from admission to the finalized block, and
+//! block sizes.
 
-use anyhow::{Context, Result};
-use clap::{Args, Subcommand};
+use super::{Nodes, Report, bench_homes, cores, data_dir, percentile};
+use anyhow::Result;
+use clap::Args;
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
-use machina_app::{Genesis, Params, genesis::GenesisAccount};
-use machina_node::{
-    ChainInfo,
-    home::{Home, NodeConfig, Peer},
-    run::{self, Started},
-};
+use machina_app::Params;
+use machina_node::ChainInfo;
 use machina_sdk::tx::{TxParams, build};
 use machina_types::{Address, BankCall, Call, Hash, SignedTransaction};
 use serde::Serialize;
 use std::{
     collections::HashMap,
-    net::SocketAddr,
-    sync::{Arc, Mutex, mpsc},
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
-
-/// Benchmarks.
-#[derive(Subcommand, Debug)]
-pub enum BenchCommand {
-    /// Finalized native transfers per second and finality latency.
-    Transfers(TransfersArgs),
-}
 
 /// Options of `bench transfers`.
 #[derive(Args, Debug, Clone)]
@@ -96,101 +81,6 @@ pub struct TransfersReport {
     pub cores: usize,
 }
 
-/// Runs a benchmark.
-pub fn run(cmd: BenchCommand, json: bool) -> Result<()> {
-    match cmd {
-        BenchCommand::Transfers(args) => {
-            let report = transfers(&args)?;
-            if json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                println!(
-                    "validators          {}\noffered load        {}\nfinalized           {} of {} transfers in {:.2} s\n\
-                     throughput          {:.0} tx/s\nfinality latency    p50 {:.1} ms, p99 {:.1} ms\n\
-                     blocks              {} (avg {:.0} tx, max {} tx, interval target {} ms)\n\
-                     commit              {}\ncores               {}",
-                    report.validators,
-                    if report.offered_tx_per_s == 0 {
-                        "unpaced".to_string()
-                    } else {
-                        format!("{} tx/s", report.offered_tx_per_s)
-                    },
-                    report.finalized,
-                    report.submitted,
-                    report.seconds,
-                    report.tx_per_s,
-                    report.finality_ms_p50,
-                    report.finality_ms_p99,
-                    report.blocks,
-                    report.block_txs_avg,
-                    report.block_txs_max,
-                    report.block_interval_ms,
-                    report.commit,
-                    report.cores,
-                );
-            }
-            Ok(())
-        }
-    }
-}
-
-fn free_port() -> Result<SocketAddr> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
-/// Writes `validators` homes for the benchmark chain; returns them.
-fn bench_homes(
-    root: &std::path::Path,
-    validators: usize,
-    senders: &[PrivateKey],
-    params: Params,
-) -> Result<Vec<Home>> {
-    let keys: Vec<PrivateKey> =
-        (0..validators as u64).map(|i| PrivateKey::from_seed(u64::MAX - i)).collect();
-    let genesis = Genesis {
-        chain_id: "machina-bench".into(),
-        genesis_time_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
-        validators: keys.iter().map(|k| Address::of(&k.public_key())).collect(),
-        accounts: senders
-            .iter()
-            .map(|k| GenesisAccount { address: Address::of(&k.public_key()), balance: 1 << 40 })
-            .collect(),
-        params,
-    };
-    genesis.validate()?;
-    let addrs: Vec<(SocketAddr, SocketAddr)> =
-        (0..validators).map(|_| Ok((free_port()?, free_port()?))).collect::<Result<_>>()?;
-    let mut homes = Vec::new();
-    for (i, key) in keys.iter().enumerate() {
-        let home = Home::new(root.join(format!("node{i}")));
-        let peers = keys
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(j, k)| Peer { public_key: Address::of(&k.public_key()), address: addrs[j].1 })
-            .collect();
-        let mut config = NodeConfig::new(addrs[i].0, addrs[i].1, peers);
-        config.mempool.max_txs = 1_000_000;
-        config.log = "warn".into();
-        home.write_validator_key(key)?;
-        home.write_genesis(&genesis)?;
-        home.write_config(&config)?;
-        homes.push(home);
-    }
-    Ok(homes)
-}
-
 /// Signs `count` transfers spread over `senders` (sequential nonces per sender).
 fn presign(senders: &[PrivateKey], count: usize, params: &Params) -> Vec<SignedTransaction> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -226,50 +116,23 @@ fn presign(senders: &[PrivateKey], count: usize, params: &Params) -> Vec<SignedT
     })
 }
 
-fn transfers(args: &TransfersArgs) -> Result<TransfersReport> {
+/// Runs `bench transfers`.
+pub fn run(args: &TransfersArgs) -> Result<TransfersReport> {
     let TransfersArgs {
         validators, txs: count, accounts, block_interval_ms, max_block_txs, ..
     } = *args;
-    let dir = args.dir.clone();
-    if let Ok(filter) = std::env::var("RUST_LOG") {
-        crate::commands::init_logs(&filter);
-    }
-    let root = match dir {
-        Some(d) => d,
-        None => std::env::temp_dir().join(format!("machina-bench-{}", std::process::id())),
-    };
-    let _ = std::fs::remove_dir_all(&root);
+    let root = data_dir(args.dir.clone(), "transfers");
     let params = Params { block_interval_ms, max_block_txs, ..Params::default() };
     let senders: Vec<PrivateKey> =
         (0..accounts as u64).map(|i| PrivateKey::from_seed(10_000 + i)).collect();
-    let homes = bench_homes(&root, validators, &senders, params.clone())?;
+    let funded: Vec<Address> = senders.iter().map(|k| Address::of(&k.public_key())).collect();
+    let homes = bench_homes(&root, validators, &funded, params.clone(), |_| Ok(()))?;
     eprintln!("signing {count} transfers from {accounts} accounts...");
     let txs = presign(&senders, count, &params);
 
-    let (started_tx, started_rx) = mpsc::channel::<Started>();
-    let mut stops = Vec::new();
-    let mut threads = Vec::new();
-    for home in homes {
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        stops.push(stop_tx);
-        let started_tx = started_tx.clone();
-        threads.push(std::thread::spawn(move || {
-            let shutdown = async move {
-                let _ = stop_rx.await;
-            };
-            run::run(&home, shutdown, move |s| {
-                let _ = started_tx.send(s);
-            })
-        }));
-    }
-    let chains: Vec<Arc<ChainInfo>> = (0..validators)
-        .map(|_| started_rx.recv_timeout(Duration::from_secs(60)).map(|s| s.chain))
-        .collect::<Result<_, _>>()
-        .context("validators did not start")?;
     // Let every validator connect and finalize a few blocks before measuring.
-    while chains.iter().any(|c| c.height() < 10) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let nodes = Nodes::start(homes, 10)?;
+    let chains: Vec<Arc<ChainInfo>> = nodes.started.iter().map(|s| s.chain.clone()).collect();
     eprintln!("{validators} validator(s) finalizing; submitting...");
 
     let submitted: Arc<Mutex<HashMap<Hash, Instant>>> =
@@ -278,13 +141,8 @@ fn transfers(args: &TransfersArgs) -> Result<TransfersReport> {
     let started = Instant::now();
     feed(&chains, txs, args, &submitted);
     let observed = observer.join().expect("observer thread");
-
-    for stop in stops {
-        let _ = stop.send(());
-    }
-    for thread in threads {
-        thread.join().expect("node thread")?;
-    }
+    drop(chains);
+    nodes.stop()?;
     let _ = std::fs::remove_dir_all(&root);
 
     let seconds = observed.last_finalized.map_or(0.0, |t| t.duration_since(started).as_secs_f64());
@@ -309,8 +167,37 @@ fn transfers(args: &TransfersArgs) -> Result<TransfersReport> {
         block_txs_max: non_empty.iter().copied().max().unwrap_or(0),
         block_interval_ms,
         commit: "durable every block (state and archives synced before the block is acknowledged)",
-        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cores: cores(),
     })
+}
+
+impl Report for TransfersReport {
+    fn text(&self) -> String {
+        format!(
+            "validators          {}\noffered load        {}\nfinalized           {} of {} transfers in {:.2} s\n\
+             throughput          {:.0} tx/s\nfinality latency    p50 {:.1} ms, p99 {:.1} ms\n\
+             blocks              {} (avg {:.0} tx, max {} tx, interval target {} ms)\n\
+             commit              {}\ncores               {}",
+            self.validators,
+            if self.offered_tx_per_s == 0 {
+                "unpaced".to_string()
+            } else {
+                format!("{} tx/s", self.offered_tx_per_s)
+            },
+            self.finalized,
+            self.submitted,
+            self.seconds,
+            self.tx_per_s,
+            self.finality_ms_p50,
+            self.finality_ms_p99,
+            self.blocks,
+            self.block_txs_avg,
+            self.block_txs_max,
+            self.block_interval_ms,
+            self.commit,
+            self.cores,
+        )
+    }
 }
 
 /// Admits `txs`, in order, to the validators (each sender always to the same validator),

@@ -1,0 +1,194 @@
+//! `machina bench`: performance measured on real nodes started in this process (each with
+//! its own runtime, storage directory and p2p over loopback TCP, as separate nodes would
+//! have). Every block is committed durably (state and archives synced) before the next is
+//! acknowledged, as in normal operation.
+
+mod gateway;
+mod load;
+mod transfers;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use commonware_cryptography::{Signer, ed25519::PrivateKey};
+use machina_app::{Genesis, Params, genesis::GenesisAccount};
+use machina_node::{
+    home::{Home, NodeConfig, Peer},
+    run::{self, Started},
+};
+use machina_types::Address;
+use serde::Serialize;
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::mpsc,
+    thread::JoinHandle,
+    time::Duration,
+};
+
+/// Benchmarks.
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Finalized native transfers per second and finality latency.
+    Transfers(transfers::TransfersArgs),
+    /// Gateway throughput: in-process admission, MQTT end to end (against a plain mosquitto
+    /// broker), and reading-to-finalized-anchor latency.
+    Gateway(gateway::GatewayArgs),
+}
+
+/// Runs a benchmark; prints its report as JSON with `json`, else as text.
+pub fn run(cmd: BenchCommand, json: bool) -> Result<()> {
+    if let Ok(filter) = std::env::var("RUST_LOG") {
+        crate::commands::init_logs(&filter);
+    }
+    match cmd {
+        BenchCommand::Transfers(args) => print(&transfers::run(&args)?, json),
+        BenchCommand::Gateway(args) => print(&gateway::run(&args)?, json),
+    }
+}
+
+/// A benchmark's results.
+trait Report: Serialize {
+    /// The results as aligned text lines.
+    fn text(&self) -> String;
+}
+
+fn print(report: &impl Report, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(report)?);
+    } else {
+        println!("{}", report.text());
+    }
+    Ok(())
+}
+
+fn free_port() -> Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(0, |n| n.get())
+}
+
+/// The benchmark's data directory: `dir`, or a fresh one under the system's temporary
+/// directory; emptied first.
+fn data_dir(dir: Option<PathBuf>, name: &str) -> PathBuf {
+    let root = dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("machina-bench-{name}-{}", std::process::id()))
+    });
+    let _ = std::fs::remove_dir_all(&root);
+    root
+}
+
+/// Validator keys of the benchmark chain.
+fn validator_keys(validators: usize) -> Vec<PrivateKey> {
+    (0..validators as u64).map(|i| PrivateKey::from_seed(u64::MAX - i)).collect()
+}
+
+/// Writes `validators` homes for the benchmark chain: `funded` accounts and the validators
+/// (whose gateways pay anchoring fees) start with ample balances; `configure` adjusts each
+/// node's configuration.
+fn bench_homes(
+    root: &Path,
+    validators: usize,
+    funded: &[Address],
+    params: Params,
+    configure: impl Fn(&mut NodeConfig) -> Result<()>,
+) -> Result<Vec<Home>> {
+    let keys = validator_keys(validators);
+    let validator_addresses: Vec<Address> =
+        keys.iter().map(|k| Address::of(&k.public_key())).collect();
+    let genesis = Genesis {
+        chain_id: "machina-bench".into(),
+        genesis_time_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        validators: validator_addresses.clone(),
+        accounts: funded
+            .iter()
+            .chain(&validator_addresses)
+            .map(|address| GenesisAccount { address: *address, balance: 1 << 40 })
+            .collect(),
+        params,
+    };
+    genesis.validate()?;
+    let addrs: Vec<(SocketAddr, SocketAddr)> =
+        (0..validators).map(|_| Ok((free_port()?, free_port()?))).collect::<Result<_>>()?;
+    let mut homes = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let home = Home::new(root.join(format!("node{i}")));
+        let peers = keys
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(j, k)| Peer { public_key: Address::of(&k.public_key()), address: addrs[j].1 })
+            .collect();
+        let mut config = NodeConfig::new(addrs[i].0, addrs[i].1, peers);
+        config.mempool.max_txs = 1_000_000;
+        config.log = "warn".into();
+        configure(&mut config)?;
+        home.write_validator_key(key)?;
+        home.write_genesis(&genesis)?;
+        home.write_config(&config)?;
+        homes.push(home);
+    }
+    Ok(homes)
+}
+
+/// Nodes running in this process, one thread each.
+struct Nodes {
+    started: Vec<Started>,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    threads: Vec<JoinHandle<Result<(), run::RunError>>>,
+}
+
+impl Nodes {
+    /// Starts a node in each of `homes`, and waits until each has finalized `height`.
+    fn start(homes: Vec<Home>, height: u64) -> Result<Self> {
+        let count = homes.len();
+        let (started_tx, started_rx) = mpsc::channel::<Started>();
+        let mut stops = Vec::new();
+        let mut threads = Vec::new();
+        for home in homes {
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            stops.push(stop_tx);
+            let started_tx = started_tx.clone();
+            threads.push(std::thread::spawn(move || {
+                let shutdown = async move {
+                    let _ = stop_rx.await;
+                };
+                run::run(&home, shutdown, move |s| {
+                    let _ = started_tx.send(s);
+                })
+            }));
+        }
+        let started: Vec<Started> = (0..count)
+            .map(|_| started_rx.recv_timeout(Duration::from_secs(60)))
+            .collect::<Result<_, _>>()
+            .context("nodes did not start")?;
+        while started.iter().any(|s| s.chain.height() < height) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(Self { started, stops, threads })
+    }
+
+    /// Stops every node and waits for them.
+    fn stop(self) -> Result<()> {
+        drop(self.started);
+        for stop in self.stops {
+            let _ = stop.send(());
+        }
+        for thread in self.threads {
+            thread.join().expect("node thread")?;
+        }
+        Ok(())
+    }
+}
