@@ -2,8 +2,8 @@
 //!
 //! Devices publish signed readings to `machina/v1/<device>/telemetry/<stream>`. The broker
 //! hands each to the gateway's admission queue and sends the QoS 1 `PUBACK` (QoS 2:
-//! `PUBREC`) only once the reading is durably stored (or refused), in the order the readings arrived, so a device
-//! that got its acknowledgement never needs to resend. A refused reading is still
+//! `PUBREC`) only once the reading is durably stored (or refused), in the order the
+//! readings arrived, so a device that got its acknowledgement never needs to resend. A refused reading is still
 //! acknowledged (MQTT 3.1.1 has no negative acknowledgement); the reason is published on
 //! `machina/v1/<device>/errors`. Every other topic is plain publish/subscribe (QoS 0
 //! delivery), which later modules use for commands and acknowledgements.
