@@ -16,11 +16,13 @@ use crate::{
         bank::{self, Bank, ChargeError},
         data::Data,
         identity::Identity,
+        market::{self, Market},
     },
-    state::{Key, Missing, StateRead, Writes, encode_value},
+    state::{Collecting, Key, Missing, StateRead, Writes, encode_value},
 };
 use machina_types::{
-    Address, Call, ErrorCode, Hash, Height, Outcome, Receipt, SignedTransaction, tx::CheckParams,
+    Address, Call, ErrorCode, Event, Hash, Height, Outcome, Receipt, SignedTransaction,
+    tx::CheckParams,
 };
 use std::sync::Arc;
 
@@ -62,21 +64,25 @@ pub struct BlockExecutor {
     env: BlockEnv,
     writes: Writes,
     receipts: Vec<Receipt>,
+    events: Vec<Event>,
 }
 
-/// A block's effect: state writes and receipts.
+/// A block's effect: state writes, receipts, and the events of its block-level steps.
 #[derive(Clone, Debug, Default)]
 pub struct BlockOutput {
     /// Writes to apply to state (`None` deletes).
     pub writes: Writes,
     /// Receipts of included transactions, in block order.
     pub receipts: Vec<Receipt>,
+    /// Events of the block-level steps (a market batch's clearing, leases falling due),
+    /// which belong to no transaction.
+    pub events: Vec<Event>,
 }
 
 impl BlockExecutor {
     /// Starts executing a block.
     pub fn new(env: BlockEnv) -> Self {
-        Self { env, writes: Writes::new(), receipts: Vec::new() }
+        Self { env, writes: Writes::new(), receipts: Vec::new(), events: Vec::new() }
     }
 
     /// The block's environment.
@@ -84,34 +90,55 @@ impl BlockExecutor {
         &self.env
     }
 
-    /// Keys the block-begin step reads.
+    /// Keys the block-begin step reads first.
     pub fn begin_hints(&self) -> Vec<Key> {
-        if self.env.height != 1 {
-            return Vec::new();
+        let interval = self.env.genesis.params.market.auction_interval_blocks;
+        let mut keys = market::begin_hints(self.env.height, interval);
+        if self.env.height == 1 {
+            keys.extend(self.env.genesis.accounts.iter().map(|a| bank::keys::account(&a.address)));
+            keys.push(bank::keys::native_supply());
         }
-        let mut keys: Vec<Key> =
-            self.env.genesis.accounts.iter().map(|a| bank::keys::account(&a.address)).collect();
-        keys.push(bank::keys::native_supply());
         keys
     }
 
-    /// Runs the block-begin step: in block 1, the genesis allocations.
-    pub fn begin(&mut self, base: &dyn StateRead) -> Result<(), Missing> {
-        if self.env.height != 1 {
-            return Ok(());
+    /// Runs the block-begin step: in block 1, the genesis allocations; in every block, the
+    /// market's batch clearing and settlement of due leases. Returns every key it needed and
+    /// could not read (nothing changed then): load them all and call again.
+    pub fn begin(&mut self, base: &dyn StateRead) -> Result<(), Vec<Key>> {
+        if self.env.height == 1 && !self.genesis_done() {
+            let accounts: Vec<_> =
+                self.env.genesis.accounts.iter().map(|a| (a.address, a.balance)).collect();
+            let view = Layered { top: &self.writes, base };
+            let mut ctx = Ctx::new(&view, &self.env, Address::module("genesis"));
+            match bank::apply_genesis(&mut ctx, &accounts) {
+                Ok(()) => {}
+                Err(ExecError::Missing(k)) => return Err(vec![k]),
+                Err(ExecError::Fail(code)) => panic!("genesis allocation failed: {code}"),
+            }
+            let (writes, _) = ctx.into_parts();
+            self.writes.extend(writes);
         }
-        let accounts: Vec<_> =
-            self.env.genesis.accounts.iter().map(|a| (a.address, a.balance)).collect();
         let view = Layered { top: &self.writes, base };
-        let mut ctx = Ctx::new(&view, &self.env, Address::module("genesis"));
-        match bank::apply_genesis(&mut ctx, &accounts) {
-            Ok(()) => {}
-            Err(ExecError::Missing(k)) => return Err(Missing(k)),
-            Err(ExecError::Fail(code)) => panic!("genesis allocation failed: {code}"),
+        let collecting = Collecting::new(&view);
+        let mut ctx = Ctx::system(&collecting, &self.env, Address::module("market"));
+        let result = market::begin_block(&mut ctx);
+        let (writes, events) = ctx.into_parts();
+        let missed = collecting.missed();
+        if !missed.is_empty() {
+            return Err(missed);
         }
-        let (writes, _) = ctx.into_parts();
-        self.writes.extend(writes);
+        // A failing block-level step would be a bug; its effects are dropped, the same way on
+        // every node, so the chain goes on.
+        if result.is_ok() {
+            self.writes.extend(writes);
+            self.events.extend(events);
+        }
         Ok(())
+    }
+
+    /// Whether block 1's genesis allocations are already in this block's writes.
+    fn genesis_done(&self) -> bool {
+        self.writes.contains_key(&bank::keys::native_supply())
     }
 
     /// Adds the keys applying `tx` will read.
@@ -124,6 +151,7 @@ impl BlockExecutor {
                 Call::Bank(c) => Bank::hint(c, signer, keys),
                 Call::Identity(c) => Identity::hint(c, signer, keys),
                 Call::Data(c) => Data::hint(c, signer, keys),
+                Call::Market(c) => Market::hint(c, signer, keys),
             }
         }
     }
@@ -162,10 +190,12 @@ impl BlockExecutor {
             let mut calls_ctx = Ctx::new(&charged_view, &self.env, signer);
             let mut outcome = Outcome::Success;
             for (i, call) in tx.tx.calls.iter().enumerate() {
+                calls_ctx.set_origin(&tx_hash, i);
                 let result = match call {
                     Call::Bank(c) => Bank::execute(&mut calls_ctx, c),
                     Call::Identity(c) => Identity::execute(&mut calls_ctx, c),
                     Call::Data(c) => Data::execute(&mut calls_ctx, c),
+                    Call::Market(c) => Market::execute(&mut calls_ctx, c),
                 };
                 match result {
                     Ok(()) => {}
@@ -205,9 +235,9 @@ impl BlockExecutor {
         &self.receipts
     }
 
-    /// The block's writes and receipts.
+    /// The block's writes, receipts and block-level events.
     pub fn finish(self) -> BlockOutput {
-        BlockOutput { writes: self.writes, receipts: self.receipts }
+        BlockOutput { writes: self.writes, receipts: self.receipts, events: self.events }
     }
 }
 

@@ -16,6 +16,47 @@ pub struct Params {
     /// Smallest bond a maker must lock to register.
     #[serde(default = "default_min_maker_bond")]
     pub min_maker_bond: Amount,
+    /// The market's rules.
+    #[serde(default)]
+    pub market: MarketParams,
+}
+
+/// The market module's parameters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MarketParams {
+    /// Blocks per auction batch: markets clear at every multiple of this height.
+    pub auction_interval_blocks: u64,
+    /// Protocol fee on a delivered lease, in basis points (at most 300: providers keep at
+    /// least 97%).
+    pub protocol_fee_bps: u16,
+    /// Share of a timed-out lease's value taken from the provider's stake, in basis points.
+    pub slash_bps: u16,
+    /// Provider stake an account needs to offer.
+    pub min_provider_stake: Amount,
+    /// Solver stake an account needs to submit solutions.
+    pub min_solver_stake: Amount,
+    /// Blocks between unbonding and withdrawing stake.
+    pub unbonding_blocks: u64,
+    /// How long a consumer may dispute a claimed delivery (ms).
+    pub dispute_window_ms: u64,
+    /// Share of the surplus a winning solution adds that its solver earns, in basis points.
+    pub solver_reward_bps: u16,
+}
+
+impl Default for MarketParams {
+    fn default() -> Self {
+        Self {
+            auction_interval_blocks: 10,
+            protocol_fee_bps: 100,
+            slash_bps: 5_000,
+            min_provider_stake: 1_000_000,
+            min_solver_stake: 1_000_000,
+            unbonding_blocks: 600,
+            dispute_window_ms: 30_000,
+            solver_reward_bps: 2_000,
+        }
+    }
 }
 
 fn default_min_maker_bond() -> Amount {
@@ -29,6 +70,7 @@ impl Default for Params {
             block_interval_ms: 100,
             max_block_txs: 8192,
             min_maker_bond: default_min_maker_bond(),
+            market: MarketParams::default(),
         }
     }
 }
@@ -109,6 +151,16 @@ impl Genesis {
         let max_txs = machina_types::limits::TXS_PER_BLOCK_MAX as u32;
         if self.params.max_block_txs == 0 || self.params.max_block_txs > max_txs {
             return Err(GenesisError::Param("max_block_txs must be 1..=16384"));
+        }
+        let market = &self.params.market;
+        if market.auction_interval_blocks == 0 {
+            return Err(GenesisError::Param("market.auction_interval_blocks must be positive"));
+        }
+        if market.protocol_fee_bps > 300 {
+            return Err(GenesisError::Param("market.protocol_fee_bps must be at most 300"));
+        }
+        if market.slash_bps > 10_000 || market.solver_reward_bps > 10_000 {
+            return Err(GenesisError::Param("market basis points must be at most 10000"));
         }
         Ok(())
     }

@@ -10,7 +10,10 @@ use crate::{
     state::{Key, Missing, StateRead, Writes, decode_value, encode_value},
 };
 use commonware_codec::{Decode, Encode};
-use machina_types::{Address, ErrorCode, Event, limits::EVENTS_PER_TX_MAX};
+use machina_types::{Address, ErrorCode, Event, Hash, limits::EVENTS_PER_TX_MAX};
+
+/// Events one block-level step (such as a market's batch clearing) may record.
+pub const BLOCK_EVENTS_MAX: usize = 8192;
 
 /// Why a call stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,14 +58,42 @@ pub struct Ctx<'a> {
     base: &'a dyn StateRead,
     writes: Writes,
     events: Vec<Event>,
+    events_max: usize,
     env: &'a BlockEnv,
     signer: Address,
+    origin: Hash,
 }
 
 impl<'a> Ctx<'a> {
     /// A context for `signer` over `base`.
     pub fn new(base: &'a dyn StateRead, env: &'a BlockEnv, signer: Address) -> Self {
-        Self { base, writes: Writes::new(), events: Vec::new(), env, signer }
+        Self {
+            base,
+            writes: Writes::new(),
+            events: Vec::new(),
+            events_max: EVENTS_PER_TX_MAX,
+            env,
+            signer,
+            origin: Hash::default(),
+        }
+    }
+
+    /// A context for a block-level step of module account `signer` (no transaction), which
+    /// may record up to [`BLOCK_EVENTS_MAX`] events.
+    pub fn system(base: &'a dyn StateRead, env: &'a BlockEnv, signer: Address) -> Self {
+        let origin = Hash::of(&[b"machina/block-step/", &env.height.to_be_bytes()]);
+        Self { events_max: BLOCK_EVENTS_MAX, origin, ..Self::new(base, env, signer) }
+    }
+
+    /// Names the call being executed (its transaction's hash and its index there).
+    pub fn set_origin(&mut self, tx_hash: &Hash, call: usize) {
+        self.origin = Hash::of(&[&tx_hash.0, &(call as u64).to_be_bytes()]);
+    }
+
+    /// A hash naming the call being executed: the same whatever the order of transactions
+    /// in its block, and different for every call.
+    pub fn origin(&self) -> Hash {
+        self.origin
     }
 
     /// The account executing (the transaction's signer).
@@ -100,7 +131,7 @@ impl<'a> Ctx<'a> {
 
     /// Records an event. Receipts hold a bounded number; a call that would exceed it fails.
     pub fn emit(&mut self, event: Event) -> ExecResult {
-        if self.events.len() >= EVENTS_PER_TX_MAX {
+        if self.events.len() >= self.events_max {
             return Err(ExecError::Fail(ErrorCode::InvalidCall));
         }
         self.events.push(event);

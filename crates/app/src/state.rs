@@ -27,6 +27,45 @@ pub trait StateRead {
     fn read(&self, key: &Key) -> Result<Option<Vec<u8>>, Missing>;
 }
 
+/// A reader that answers every key it cannot read as absent and remembers which those were.
+///
+/// Block-level steps (a market's batch clearing) read keys that depend on other keys, level
+/// after level. Run over this reader, a step discovers every key missing at the level it
+/// reached at once; the caller loads them all in one batch, discards the step's writes and
+/// runs it again, until nothing is missing: a handful of batched reads instead of one read
+/// per key.
+pub struct Collecting<'a> {
+    base: &'a dyn StateRead,
+    missed: std::sync::Mutex<Vec<Key>>,
+}
+
+impl<'a> Collecting<'a> {
+    /// A collecting reader over `base`.
+    pub fn new(base: &'a dyn StateRead) -> Self {
+        Self { base, missed: std::sync::Mutex::default() }
+    }
+
+    /// The keys read but not known, each once.
+    pub fn missed(self) -> Vec<Key> {
+        let mut missed = self.missed.into_inner().expect("missed keys");
+        missed.sort_unstable();
+        missed.dedup();
+        missed
+    }
+}
+
+impl StateRead for Collecting<'_> {
+    fn read(&self, key: &Key) -> Result<Option<Vec<u8>>, Missing> {
+        match self.base.read(key) {
+            Err(Missing(key)) => {
+                self.missed.lock().expect("missed keys").push(key);
+                Ok(None)
+            }
+            known => known,
+        }
+    }
+}
+
 /// Pending writes: `None` deletes.
 pub type Writes = BTreeMap<Key, Option<Vec<u8>>>;
 

@@ -4,7 +4,7 @@
 use crate::{
     exec::{Applied, BlockEnv, BlockExecutor},
     genesis::{Genesis, GenesisAccount, Params},
-    modules::{bank, identity},
+    modules::{bank, identity, market},
     state::MemState,
 };
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
@@ -32,11 +32,18 @@ pub(crate) struct Chain {
     /// Every address that may hold native tokens or assets.
     pub(crate) holders: BTreeSet<Address>,
     pub(crate) assets: BTreeSet<u64>,
+    /// Events of the last block's block-level steps.
+    pub(crate) block_events: Vec<Event>,
 }
 
 impl Chain {
     /// A chain with `accounts` funded accounts; account 0 is the validator.
     pub(crate) fn new(accounts: usize) -> Self {
+        Self::with_params(accounts, Params::default())
+    }
+
+    /// A chain with `accounts` funded accounts and parameters `params`.
+    pub(crate) fn with_params(accounts: usize, params: Params) -> Self {
         let keys: Vec<_> = (0..accounts as u64).map(PrivateKey::from_seed).collect();
         let genesis = Genesis {
             chain_id: CHAIN.into(),
@@ -46,12 +53,13 @@ impl Chain {
                 .iter()
                 .map(|k| GenesisAccount { address: Address::of(&k.public_key()), balance: START })
                 .collect(),
-            params: Params::default(),
+            params,
         };
         genesis.validate().unwrap();
         let mut holders: BTreeSet<Address> =
             keys.iter().map(|k| Address::of(&k.public_key())).collect();
         holders.extend([bank::fee_pool(), identity::bond_pool(), identity::slashed_pool()]);
+        holders.extend([market::escrow_account(), market::stake_account(), market::treasury()]);
         let mut chain = Self {
             state: MemState::default(),
             genesis: Arc::new(genesis),
@@ -61,6 +69,7 @@ impl Chain {
             keys,
             holders,
             assets: BTreeSet::new(),
+            block_events: Vec::new(),
         };
         chain.block(vec![]);
         chain
@@ -139,6 +148,7 @@ impl Chain {
         }
         let out = exec.finish();
         self.state.apply(&out.writes);
+        self.block_events = out.events;
         self.check_invariants();
         results
     }
@@ -171,6 +181,49 @@ impl Chain {
             assert_eq!(held, info.supply, "asset {id} supply not conserved");
             assert!(info.max_supply.is_none_or(|cap| info.supply <= cap));
         }
+        self.check_market();
+    }
+
+    /// The market's conservation: escrow in = paid + fees + refunds + solver rewards + held,
+    /// with held equal to what open intents and leases hold; stake in = withdrawn + slashed +
+    /// held, with held equal to every account's stake; the treasury holds fees and slashes.
+    fn check_market(&self) {
+        use machina_types::market::StakeKind;
+        use market::state::{Counters, Intent, Lease, Stake, Totals};
+        let t: Totals = self.state.get(&market::keys::totals()).unwrap_or_default();
+        let escrow = u128::from(self.balance(&market::escrow_account()));
+        assert_eq!(
+            t.escrowed,
+            t.paid + t.fees + t.refunded + t.solver_rewards + escrow,
+            "market escrow not conserved at height {}",
+            self.height
+        );
+        let c: Counters = self.state.get(&market::keys::counters()).unwrap_or_default();
+        let in_intents: u128 = (1..c.next_intent)
+            .filter_map(|id| self.state.get::<Intent>(&market::keys::intent(id)))
+            .map(|i| u128::from(i.escrow))
+            .sum();
+        let in_leases: u128 = (1..c.next_lease)
+            .filter_map(|id| self.state.get::<Lease>(&market::keys::lease(id)))
+            .filter(|l| l.status.is_open())
+            .map(|l| u128::from(l.escrow))
+            .sum();
+        assert_eq!(escrow, in_intents + in_leases, "escrow held differs from what orders hold");
+        let stake = u128::from(self.balance(&market::stake_account()));
+        assert_eq!(t.staked, t.withdrawn + t.slashed + stake, "stake not conserved");
+        let staked: u128 = self
+            .holders
+            .iter()
+            .flat_map(|a| [StakeKind::Provider, StakeKind::Solver].map(|k| (k, a)))
+            .filter_map(|(k, a)| self.state.get::<Stake>(&market::keys::stake(k, a)))
+            .map(|s| u128::from(s.bonded) + u128::from(s.unbonding))
+            .sum();
+        assert_eq!(stake, staked, "stake held differs from accounts' stakes");
+        assert_eq!(
+            u128::from(self.balance(&market::treasury())),
+            t.fees + t.slashed,
+            "treasury differs from fees and slashes"
+        );
     }
 
     pub(crate) fn account(&self, a: &Address) -> bank::state::Account {

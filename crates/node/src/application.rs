@@ -170,7 +170,7 @@ where
             build_ms = now_ms(&runtime).saturating_sub(timestamp_ms),
             "proposed"
         );
-        self.chain.cache_receipts(block.header.digest(), Arc::new(executed.output.receipts));
+        self.chain.cache_effects(block.header.digest(), executed.output);
         Some(Proposed { block, merkleized })
     }
 
@@ -226,7 +226,7 @@ where
             since_proposal_ms = now_ms(&runtime).saturating_sub(b.timestamp_ms),
             "verified"
         );
-        self.chain.cache_receipts(Hash::from(block.digest()), Arc::new(executed.output.receipts));
+        self.chain.cache_effects(Hash::from(block.digest()), executed.output);
         Some(merkleized)
     }
 
@@ -248,8 +248,11 @@ where
         readers: <Databases<E> as DatabaseSet<E>>::Readers,
     ) {
         let digest = block.header.digest();
-        let receipts = match self.chain.take_receipts(&digest) {
-            Some(receipts) => receipts,
+        // Executed here since start (always, but for a block finalized while this node
+        // replayed from storage): effects from the cache; else receipts from the state, and
+        // no block-level events (they are not stored).
+        let effects = match self.chain.take_effects(&digest) {
+            Some(effects) => effects,
             None => {
                 let guard = readers.read().await;
                 let mut receipts = Vec::with_capacity(block.txs.len());
@@ -259,10 +262,15 @@ where
                     let bytes = bytes.expect("finalized transaction has a receipt");
                     receipts.push(decode_value::<Receipt>(&key, &bytes.0));
                 }
-                Arc::new(receipts)
+                crate::chain::Effects { receipts: Arc::new(receipts), events: Arc::default() }
             }
         };
-        let finalized = FinalizedBlock { digest, header: block.header.clone(), receipts };
+        let finalized = FinalizedBlock {
+            digest,
+            header: block.header.clone(),
+            receipts: effects.receipts,
+            events: effects.events,
+        };
         let now = now_ms(&runtime);
         tracing::debug!(
             height = block.header.height,

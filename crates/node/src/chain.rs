@@ -8,7 +8,7 @@ use commonware_runtime::{
     telemetry::metrics::{Counter, Gauge, Histogram, MetricsExt},
 };
 use machina_app::Genesis;
-use machina_types::{Hash, Height, Receipt, block::Header};
+use machina_types::{Event, Hash, Height, Receipt, block::Header};
 use std::{
     collections::{BTreeMap, VecDeque},
     sync::{Arc, Mutex, RwLock},
@@ -24,6 +24,24 @@ pub struct FinalizedBlock {
     pub header: Header,
     /// Receipts of its transactions.
     pub receipts: Arc<Vec<Receipt>>,
+    /// Events of its block-level steps (market clearing, leases falling due).
+    pub events: Arc<Vec<Event>>,
+}
+
+impl FinalizedBlock {
+    /// Every event of the block: its transactions', then its block-level steps'.
+    pub fn all_events(&self) -> impl Iterator<Item = &Event> {
+        self.receipts.iter().flat_map(|r| r.events.iter()).chain(self.events.iter())
+    }
+}
+
+/// What executing a block produced, kept until it is finalized.
+#[derive(Clone, Debug, Default)]
+pub struct Effects {
+    /// Receipts of its transactions.
+    pub receipts: Arc<Vec<Receipt>>,
+    /// Events of its block-level steps.
+    pub events: Arc<Vec<Event>>,
 }
 
 /// The latest finalized block.
@@ -60,7 +78,7 @@ pub struct ChainInfo {
     genesis_hash: Hash,
     tip: RwLock<Option<Tip>>,
     roots: Mutex<Recent<(Height, Hash)>>,
-    receipts: Mutex<Recent<Arc<Vec<Receipt>>>>,
+    effects: Mutex<Recent<Effects>>,
     rate: Mutex<VecDeque<(u64, u64)>>,
     events: broadcast::Sender<Arc<FinalizedBlock>>,
     observers: Mutex<Vec<Observer>>,
@@ -91,7 +109,7 @@ impl ChainInfo {
             genesis,
             tip: RwLock::new(None),
             roots: Mutex::new(Recent::new(ROOTS_REMEMBERED)),
-            receipts: Mutex::new(Recent::new(RECEIPTS_REMEMBERED)),
+            effects: Mutex::new(Recent::new(RECEIPTS_REMEMBERED)),
             rate: Mutex::default(),
             events: broadcast::channel(EVENTS_BUFFERED).0,
             observers: Mutex::default(),
@@ -142,19 +160,21 @@ impl ChainInfo {
         self.roots.lock().expect("roots lock").insert(header.state_root, (header.height, digest));
     }
 
-    /// Keeps the receipts an execution of block `digest` produced.
-    pub fn cache_receipts(&self, digest: Hash, receipts: Arc<Vec<Receipt>>) {
-        self.receipts.lock().expect("receipts lock").insert(digest, receipts);
+    /// Keeps what an execution of block `digest` produced.
+    pub fn cache_effects(&self, digest: Hash, output: machina_app::exec::BlockOutput) {
+        let effects =
+            Effects { receipts: Arc::new(output.receipts), events: Arc::new(output.events) };
+        self.effects.lock().expect("effects lock").insert(digest, effects);
     }
 
     /// The cached receipts of block `digest`, if it was executed here and not yet finalized.
     pub fn receipts(&self, digest: &Hash) -> Option<Arc<Vec<Receipt>>> {
-        self.receipts.lock().expect("receipts lock").get(digest).cloned()
+        self.effects.lock().expect("effects lock").get(digest).map(|e| e.receipts.clone())
     }
 
-    /// Takes the cached receipts of block `digest`, if it was executed here since start.
-    pub fn take_receipts(&self, digest: &Hash) -> Option<Arc<Vec<Receipt>>> {
-        self.receipts.lock().expect("receipts lock").remove(digest)
+    /// Takes the cached effects of block `digest`, if it was executed here since start.
+    pub fn take_effects(&self, digest: &Hash) -> Option<Effects> {
+        self.effects.lock().expect("effects lock").remove(digest)
     }
 
     /// Calls `observer` with every finalized block (its state already applied) before the

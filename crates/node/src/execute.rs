@@ -62,7 +62,7 @@ where
     let mut loaded = Loaded::default();
     load::<E>(batch, &mut loaded, keys).await;
     while let Err(missing) = exec.begin(&loaded) {
-        load::<E>(batch, &mut loaded, vec![missing.0]).await;
+        load::<E>(batch, &mut loaded, missing).await;
     }
     let mut included = Vec::with_capacity(txs.len());
     for (i, (tx, hash)) in txs.iter().enumerate() {

@@ -102,4 +102,6 @@ pub struct BlockEvent {
     pub header: HeaderView,
     /// Receipts of its transactions.
     pub receipts: Vec<Receipt>,
+    /// Events of its block-level steps: markets clearing, leases settled when due.
+    pub events: Vec<machina_types::Event>,
 }

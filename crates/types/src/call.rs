@@ -3,7 +3,9 @@
 //! The encoding is a module tag byte followed by that module's call encoding, so adding a
 //! module never changes the encoding of another's calls.
 
-use crate::{bank::BankCall, data::DataCall, error::ErrorCode, identity::IdentityCall};
+use crate::{
+    bank::BankCall, data::DataCall, error::ErrorCode, identity::IdentityCall, market::MarketCall,
+};
 use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +17,8 @@ pub mod module {
     pub const IDENTITY: u8 = 2;
     /// The data module.
     pub const DATA: u8 = 3;
+    /// The market module.
+    pub const MARKET: u8 = 4;
 }
 
 /// One operation of a transaction, addressed to a module.
@@ -27,6 +31,8 @@ pub enum Call {
     Identity(IdentityCall),
     /// A data call.
     Data(DataCall),
+    /// A market call.
+    Market(MarketCall),
 }
 
 impl Call {
@@ -36,6 +42,7 @@ impl Call {
             Self::Bank(call) => call.check(),
             Self::Identity(call) => call.check(),
             Self::Data(call) => call.check(),
+            Self::Market(call) => call.check(),
         }
     }
 }
@@ -58,6 +65,12 @@ impl From<DataCall> for Call {
     }
 }
 
+impl From<MarketCall> for Call {
+    fn from(call: MarketCall) -> Self {
+        Self::Market(call)
+    }
+}
+
 impl Write for Call {
     fn write(&self, buf: &mut impl bytes::BufMut) {
         match self {
@@ -73,6 +86,10 @@ impl Write for Call {
                 module::DATA.write(buf);
                 call.write(buf);
             }
+            Self::Market(call) => {
+                module::MARKET.write(buf);
+                call.write(buf);
+            }
         }
     }
 }
@@ -83,6 +100,7 @@ impl EncodeSize for Call {
             Self::Bank(call) => call.encode_size(),
             Self::Identity(call) => call.encode_size(),
             Self::Data(call) => call.encode_size(),
+            Self::Market(call) => call.encode_size(),
         }
     }
 }
@@ -95,6 +113,7 @@ impl Read for Call {
             module::BANK => Ok(Self::Bank(BankCall::read(buf)?)),
             module::IDENTITY => Ok(Self::Identity(IdentityCall::read(buf)?)),
             module::DATA => Ok(Self::Data(DataCall::read(buf)?)),
+            module::MARKET => Ok(Self::Market(MarketCall::read(buf)?)),
             tag => Err(Error::InvalidEnum(tag)),
         }
     }

@@ -106,3 +106,41 @@ pub mod hex_codec {
         T::decode_cfg(bytes, &()).map_err(serde::de::Error::custom)
     }
 }
+
+/// Implements `Write`, `EncodeSize` and `Read` (with `Cfg = ()`) for a struct, field by
+/// field in the order listed (which must name every field). Each field is `name: plain` (a
+/// type that reads with `Cfg = ()`), `name: str(MAX)` (a UTF-8 string of at most `MAX`
+/// bytes) or `name: vec(MAX)` (at most `MAX` items that read with `Cfg = ()`).
+#[macro_export]
+macro_rules! struct_codec {
+    ($ty:ident { $($field:ident : $kind:ident $(($max:expr))?),* $(,)? }) => {
+        impl $crate::__private::codec::Write for $ty {
+            fn write(&self, buf: &mut impl $crate::__private::bytes::BufMut) {
+                $( $crate::struct_codec!(@write self.$field, buf, $kind); )*
+            }
+        }
+        impl $crate::__private::codec::EncodeSize for $ty {
+            fn encode_size(&self) -> usize {
+                0 $( + $crate::struct_codec!(@size self.$field, $kind) )*
+            }
+        }
+        impl $crate::__private::codec::Read for $ty {
+            type Cfg = ();
+            fn read_cfg(
+                buf: &mut impl $crate::__private::codec::Buf,
+                _: &(),
+            ) -> Result<Self, $crate::__private::codec::Error> {
+                Ok(Self { $( $field: $crate::struct_codec!(@read buf, $kind $(, $max)?), )* })
+            }
+        }
+    };
+    (@write $v:expr, $buf:ident, plain) => { $crate::__private::codec::Write::write(&$v, $buf) };
+    (@write $v:expr, $buf:ident, str) => { $crate::codec::write_str(&$v, $buf) };
+    (@write $v:expr, $buf:ident, vec) => { $crate::__private::codec::Write::write(&$v, $buf) };
+    (@size $v:expr, plain) => { $crate::__private::codec::EncodeSize::encode_size(&$v) };
+    (@size $v:expr, str) => { $crate::codec::str_size(&$v) };
+    (@size $v:expr, vec) => { $crate::__private::codec::EncodeSize::encode_size(&$v) };
+    (@read $buf:ident, plain) => { $crate::__private::codec::ReadExt::read($buf)? };
+    (@read $buf:ident, str, $max:expr) => { $crate::codec::read_str($buf, $max)? };
+    (@read $buf:ident, vec, $max:expr) => { $crate::codec::read_vec($buf, $max, &())? };
+}

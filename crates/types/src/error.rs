@@ -140,6 +140,50 @@ error_codes! {
     TimestampOutOfRange = 361, "timestamp_out_of_range", "the timestamp is out of range";
     /// The topic names another device or stream than the reading.
     TopicMismatch = 362, "topic_mismatch", "the topic does not match the reading";
+    /// The signer's provider or solver stake is below the chain minimum (or below the amount).
+    InsufficientStake = 400, "insufficient_stake", "the stake is below what this needs";
+    /// No open offer has this id.
+    UnknownOffer = 401, "unknown_offer", "no open offer has this id";
+    /// No open intent has this id.
+    UnknownIntent = 402, "unknown_intent", "no open intent has this id";
+    /// No lease has this id.
+    UnknownLease = 403, "unknown_lease", "no lease has this id";
+    /// A deadline or expiry is not in the future, or too far in it.
+    BadDeadline = 404, "bad_deadline", "the deadline is in the past or too far ahead";
+    /// The market's book, or the list of active markets, is full.
+    BookFull = 405, "book_full", "the market's book is full";
+    /// The solution is not for the open batch.
+    WrongBatch = 406, "wrong_batch", "the solution is not for the open batch";
+    /// The solution allocates more of an offer than it has.
+    CapacityExceeded = 407, "capacity_exceeded", "the solution exceeds an offer's capacity";
+    /// The solution makes a consumer pay more than its limit.
+    LimitExceeded = 408, "limit_exceeded", "the solution exceeds an intent's price limit";
+    /// The solution pays a provider less than its floor.
+    BelowFloor = 409, "below_floor", "the solution pays below an offer's floor";
+    /// The solution fills an intent by more than it asks, in the wrong proportions, or in
+    /// part when it may not be split.
+    FillMismatch = 410, "fill_mismatch", "the solution fills an intent wrongly";
+    /// A fill's offer does not trade in a market the intent asks for, or the market has no
+    /// price in the solution.
+    MarketMismatch = 411, "market_mismatch", "a fill's offer is not in the intent's markets";
+    /// The provider's reputation is below the intent's minimum.
+    ReputationTooLow = 412, "reputation_too_low", "the provider's reputation is too low";
+    /// The batch already has the most solutions it keeps.
+    SolutionLimit = 413, "solution_limit", "the batch has too many solutions";
+    /// The solution adds no surplus over the built-in clearing.
+    NoImprovement = 414, "no_improvement", "the solution adds no surplus";
+    /// The lease is not awaiting delivery (already paid or refunded).
+    LeaseSettled = 415, "lease_settled", "the lease is already settled";
+    /// The delivery proof does not verify.
+    BadDeliveryProof = 416, "bad_delivery_proof", "the delivery proof does not verify";
+    /// The offer's delivery terms do not allow this way of settling.
+    WrongDelivery = 417, "wrong_delivery", "the delivery terms do not allow this";
+    /// The dispute window is closed, or no delivery was claimed.
+    DisputeClosed = 418, "dispute_closed", "no claim is open to dispute";
+    /// No unbonded stake is ready to withdraw.
+    NothingToWithdraw = 419, "nothing_to_withdraw", "no unbonded stake is ready to withdraw";
+    /// The feed's condition does not hold.
+    ConditionUnmet = 420, "condition_unmet", "the feed's condition does not hold";
 }
 
 impl core::fmt::Display for ErrorCode {

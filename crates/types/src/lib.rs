@@ -25,6 +25,7 @@ pub mod error;
 pub mod hash;
 pub mod identity;
 pub mod limits;
+pub mod market;
 pub mod merkle;
 pub mod reading;
 pub mod receipt;
@@ -38,6 +39,7 @@ pub use device::{DeviceCertificate, DeviceId};
 pub use error::ErrorCode;
 pub use hash::Hash;
 pub use identity::IdentityCall;
+pub use market::MarketCall;
 pub use reading::{Reading, SignedReading, Value};
 pub use receipt::{Event, Outcome, Receipt};
 pub use tx::{SignedTransaction, Transaction};
@@ -48,6 +50,13 @@ pub use commonware_cryptography::ed25519::PrivateKey;
 pub use commonware_cryptography::ed25519::PublicKey;
 /// The ed25519 signature type.
 pub use commonware_cryptography::ed25519::Signature;
+
+/// Paths the exported macros use.
+#[doc(hidden)]
+pub mod __private {
+    pub use bytes;
+    pub use commonware_codec as codec;
+}
 
 /// An amount of a token in its smallest unit.
 pub type Amount = u64;

@@ -223,6 +223,8 @@ pub enum Event {
         /// Fresh sources counted.
         sources: u8,
     },
+    /// The market module did something.
+    Market(crate::market::MarketEvent),
 }
 
 /// The record of one included transaction.
@@ -405,6 +407,10 @@ impl Write for Event {
                 value.write(buf);
                 sources.write(buf);
             }
+            Self::Market(event) => {
+                22u8.write(buf);
+                event.write(buf);
+            }
         }
     }
 }
@@ -430,6 +436,7 @@ impl EncodeSize for Event {
             Self::Anchored { .. } => 32 + 4 + 8 + 8 + 8 + 4,
             Self::FeedCreated { .. } => 8 + 32,
             Self::FeedUpdated { value, .. } => 8 + value.encode_size() + 1,
+            Self::Market(event) => event.encode_size(),
         }
     }
 }
@@ -520,6 +527,7 @@ impl Read for Event {
                 value: Option::<i64>::read(buf)?,
                 sources: u8::read(buf)?,
             },
+            22 => Self::Market(crate::market::MarketEvent::read(buf)?),
             tag => return Err(Error::InvalidEnum(tag)),
         })
     }

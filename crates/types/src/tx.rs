@@ -356,6 +356,117 @@ mod tests {
             (any::<u64>(), addr).prop_map(|(id, to)| Call::Bank(BankCall::TransferNft { id, to })),
             any::<u64>().prop_map(|id| Call::Bank(BankCall::BurnNft { id })),
             other_call(),
+            market_call(),
+        ]
+    }
+
+    fn market_call() -> impl Strategy<Value = Call> {
+        use crate::market::*;
+        let hash = any::<[u8; 32]>().prop_map(Hash);
+        let sig = any::<u64>().prop_map(|s| ed25519::PrivateKey::from_seed(s).sign(b"t", b"m"));
+        let kind = prop_oneof![
+            Just(ResourceKind::Data),
+            Just(ResourceKind::Compute),
+            Just(ResourceKind::Energy),
+            "[a-z]{1,32}".prop_map(|command| ResourceKind::Actuation { command }),
+            "[a-z]{1,32}".prop_map(|name| ResourceKind::Custom { name }),
+        ];
+        let stake = prop_oneof![Just(StakeKind::Provider), Just(StakeKind::Solver)];
+        let delivery = prop_oneof![
+            Just(Delivery::Receipt),
+            Just(Delivery::DeviceAck),
+            (any::<u64>(), any::<bool>(), any::<i64>()).prop_map(|(feed, least, threshold)| {
+                let comparison = if least { Comparison::AtLeast } else { Comparison::AtMost };
+                Delivery::Feed { feed, comparison, threshold }
+            }),
+        ];
+        let region = "[0-9b-hjkmnp-z]{0,12}";
+        prop_oneof![
+            (stake.clone(), any::<u64>())
+                .prop_map(|(kind, amount)| Call::Market(MarketCall::Stake { kind, amount })),
+            (stake, any::<u64>())
+                .prop_map(|(kind, amount)| Call::Market(MarketCall::Unbond { kind, amount })),
+            (
+                hash.clone(),
+                kind.clone(),
+                region,
+                any::<u64>(),
+                any::<u64>(),
+                delivery,
+                any::<u64>()
+            )
+                .prop_map(
+                    |(device, kind, region, capacity, floor_price, delivery, expiry_ms)| {
+                        Call::Market(MarketCall::Offer {
+                            device,
+                            kind,
+                            region: region.to_string(),
+                            capacity,
+                            floor_price,
+                            delivery,
+                            expiry_ms,
+                        })
+                    }
+                ),
+            (
+                region,
+                proptest::collection::vec(
+                    (kind, any::<u64>()).prop_map(|(kind, quantity)| Component { kind, quantity }),
+                    1..=COMPONENTS_MAX
+                ),
+                any::<u64>(),
+                any::<u64>(),
+                any::<u64>(),
+                any::<u8>(),
+                any::<bool>()
+            )
+                .prop_map(
+                    |(
+                        region,
+                        components,
+                        units,
+                        max_price,
+                        deadline_ms,
+                        min_reputation,
+                        partial,
+                    )| {
+                        Call::Market(MarketCall::Intent {
+                            region: region.to_string(),
+                            components,
+                            units,
+                            max_price,
+                            deadline_ms,
+                            min_reputation,
+                            partial,
+                        })
+                    }
+                ),
+            (
+                any::<u64>(),
+                proptest::collection::vec(
+                    (hash, any::<u64>()).prop_map(|(market, price)| MarketPrice { market, price }),
+                    1..4
+                ),
+                proptest::collection::vec(
+                    (any::<u64>(), any::<u64>(), any::<u64>())
+                        .prop_map(|(intent, offer, units)| Fill { intent, offer, units }),
+                    1..8
+                )
+            )
+                .prop_map(|(batch, prices, fills)| Call::Market(MarketCall::Solve {
+                    batch,
+                    prices,
+                    fills
+                })),
+            (any::<u64>(), sig, any::<bool>()).prop_map(|(lease, signature, ack)| {
+                let proof = if ack {
+                    DeliveryProof::DeviceAck { signature }
+                } else {
+                    DeliveryProof::ConsumerReceipt { signature }
+                };
+                Call::Market(MarketCall::Deliver { lease, proof })
+            }),
+            any::<u64>().prop_map(|lease| Call::Market(MarketCall::Dispute { lease })),
         ]
     }
 

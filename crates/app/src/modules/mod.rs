@@ -3,3 +3,4 @@
 pub mod bank;
 pub mod data;
 pub mod identity;
+pub mod market;

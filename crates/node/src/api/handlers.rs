@@ -310,6 +310,7 @@ pub(super) async fn events(
                     let event = BlockEvent {
                         header: (&block.header).into(),
                         receipts: block.receipts.to_vec(),
+                        events: block.events.to_vec(),
                     };
                     let event =
                         Event::default().event("block").json_data(event).expect("serializable");

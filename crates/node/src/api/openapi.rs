@@ -152,7 +152,9 @@ pub fn document() -> Value {
                 "txs": { "type": "array", "items": { "type": "object" } },
                 "finalization": { "description": "Hex of the finalization certificate.", "type": ["string", "null"] } } },
             "BlockEvent": { "type": "object", "properties": { "header": schema("Header"),
-                "receipts": { "type": "array", "items": schema("Receipt") } } },
+                "receipts": { "type": "array", "items": schema("Receipt") },
+                "events": { "description": "Events of the block's own steps (markets clearing, leases settled when due).",
+                    "type": "array", "items": { "type": "object" } } } },
             "ReadingBundle": { "type": "object", "properties": {
                 "chain_id": { "type": "string" }, "height": { "type": "integer" },
                 "reading": hex, "decoded": { "type": "object" },

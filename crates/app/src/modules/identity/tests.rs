@@ -21,7 +21,11 @@ pub(crate) struct Fixture {
 
 impl Fixture {
     pub(crate) fn new() -> Self {
-        let mut chain = Chain::new(4);
+        Self::with_chain(Chain::new(4))
+    }
+
+    /// A fixture over `chain` (which needs at least 4 accounts).
+    pub(crate) fn with_chain(mut chain: Chain) -> Self {
         let maker_key = PrivateKey::from_seed(500);
         let register = IdentityCall::RegisterMaker {
             name: "Acme Sensors".into(),
