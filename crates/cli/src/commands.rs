@@ -353,6 +353,12 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         Command::Feed { signing, command } => {
             crate::device::feed(&ctx.devices(), &signing, command)
         }
+        Command::Market { signing, command } => {
+            crate::market::market(&ctx.devices(), &signing, command)
+        }
+        Command::Solver { signing, interval_ms } => {
+            crate::market::run_solver(&ctx.devices(), &signing, interval_ms)
+        }
         Command::VerifyReading { file, genesis } => verify_reading(&ctx, &file, genesis),
         Command::Bench(cmd) => crate::bench::run(cmd, ctx.json),
     };

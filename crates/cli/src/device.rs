@@ -108,6 +108,22 @@ pub enum DeviceCommand {
         #[arg(long)]
         mqtt: Option<String>,
     },
+    /// Act as an actuator device: perform the commands leased from it (printed) and publish
+    /// its signed acknowledgements, which pay the lease.
+    Actuator {
+        /// Keyring name of the device key.
+        #[arg(long)]
+        key: String,
+        /// Device id.
+        #[arg(long)]
+        device: String,
+        /// Stop after this many commands [default: run until Ctrl-C].
+        #[arg(long)]
+        count: Option<u64>,
+        /// MQTT broker `host:port` [default: the node's embedded broker].
+        #[arg(long)]
+        mqtt: Option<String>,
+    },
 }
 
 /// Owner actions on a device.
@@ -259,11 +275,11 @@ pub struct DeviceCtx {
 }
 
 impl DeviceCtx {
-    fn address(&self, who: &str) -> Result<Address> {
+    pub(crate) fn address(&self, who: &str) -> Result<Address> {
         crate::commands::resolve_address(&self.keyring, who)
     }
 
-    fn print(&self, value: &serde_json::Value, human: impl FnOnce() -> String) {
+    pub(crate) fn print(&self, value: &serde_json::Value, human: impl FnOnce() -> String) {
         if self.json {
             println!("{value}");
         } else {
@@ -278,7 +294,11 @@ impl DeviceCtx {
         }
     }
 
-    fn execute(&self, from: &str, calls: Vec<Call>) -> Result<machina_sdk::client::TxStatus> {
+    pub(crate) fn execute(
+        &self,
+        from: &str,
+        calls: Vec<Call>,
+    ) -> Result<machina_sdk::client::TxStatus> {
         let key = self.keyring.get(from)?;
         Ok(self.client.execute(&key.key, calls, WAIT)?)
     }
@@ -362,6 +382,12 @@ pub fn device(ctx: &DeviceCtx, signing: &Signing, cmd: DeviceCommand) -> Result<
         }
         DeviceCommand::Simulate { count, rate, stream, duration, maker_key, mqtt } => {
             simulate(ctx, signing, Simulation { count, rate, stream, duration, maker_key, mqtt })?;
+        }
+        DeviceCommand::Actuator { key, device, count, mqtt } => {
+            let key = ctx.keyring.get(&key)?.key;
+            let device = device_id(&device)?;
+            let broker = broker_address(ctx, mqtt)?;
+            runtime()?.block_on(actuate(ctx, &broker, device, &key, count))?;
         }
     }
     Ok(())
@@ -663,4 +689,74 @@ pub fn feed(ctx: &DeviceCtx, signing: &Signing, cmd: FeedCommand) -> Result<()> 
         .ok_or_else(|| anyhow!("no feed created"))?;
     ctx.print(&json!({ "feed": feed }), || format!("created feed {feed}"));
     Ok(())
+}
+
+/// Serves leased commands for `device`: for each new lease's command, reports it, signs the
+/// acknowledgement and publishes it; stops after `count` commands if given.
+async fn actuate(
+    ctx: &DeviceCtx,
+    broker: &(String, u16),
+    device: DeviceId,
+    key: &PrivateKey,
+    count: Option<u64>,
+) -> Result<()> {
+    use commonware_cryptography::Signer;
+    use machina_types::market::{ACK_NAMESPACE, ActuationAck, ack_message};
+    let id = format!("actuator-{}", &device.to_string()[..16]);
+    let mut options = MqttOptions::new(id, broker.0.clone(), broker.1);
+    options.set_keep_alive(Duration::from_secs(30));
+    let (client, mut events) = AsyncClient::new(options, 64);
+    let commands = format!("machina/v1/{device}/commands");
+    client.subscribe(&commands, QoS::AtLeastOnce).await?;
+    ctx.print(&json!({ "device": device, "listening": commands }), || {
+        format!("actuator {device}: waiting for leased commands on {commands}")
+    });
+    let mut done = std::collections::BTreeSet::new();
+    loop {
+        let publish = match events.poll().await {
+            Ok(Event::Incoming(Packet::Publish(p))) => p,
+            Ok(_) => continue,
+            Err(e) => {
+                eprintln!("MQTT: {e}; reconnecting");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let Ok(order) = serde_json::from_slice::<serde_json::Value>(&publish.payload) else {
+            continue;
+        };
+        let (Some(lease), Some(command), Some(chain_id)) =
+            (order["lease"].as_u64(), order["command"].as_str(), order["chain_id"].as_str())
+        else {
+            continue;
+        };
+        if !done.insert(lease) {
+            continue; // a repeat of a command already performed
+        }
+        let signature = key.sign(ACK_NAMESPACE, &ack_message(chain_id, lease, command));
+        let ack = ActuationAck { lease, signature };
+        client
+            .publish(
+                format!("machina/v1/{device}/acks"),
+                QoS::AtLeastOnce,
+                false,
+                ack.encode().to_vec(),
+            )
+            .await?;
+        ctx.print(&json!({ "lease": lease, "command": command, "acknowledged": true }), || {
+            format!("{command} (lease {lease}): performed, acknowledgement signed and published")
+        });
+        if count.is_some_and(|c| done.len() as u64 >= c) {
+            // Let the acknowledgement leave before stopping.
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < deadline {
+                if let Ok(Ok(Event::Incoming(Packet::PubAck(_)))) =
+                    tokio::time::timeout(Duration::from_millis(200), events.poll()).await
+                {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+    }
 }

@@ -5,7 +5,9 @@
 mod bench;
 mod commands;
 mod device;
+mod market;
 mod setup;
+mod solver;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -131,6 +133,25 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: device::FeedCommand,
+    },
+    /// Trade resources: stake, offers, intents, books, leases and their delivery.
+    Market {
+        /// Signing options.
+        #[command(flatten)]
+        signing: device::Signing,
+        /// What to do.
+        #[command(subcommand)]
+        command: market::MarketCommand,
+    },
+    /// Run the reference solver: every batch, propose an allocation that adds surplus over the
+    /// built-in clearing (needs solver stake: `machina market stake --solver`).
+    Solver {
+        /// Signing options.
+        #[command(flatten)]
+        signing: device::Signing,
+        /// How often to look at the books (ms).
+        #[arg(long, default_value_t = 250)]
+        interval_ms: u64,
     },
     /// Check a reading proof file (from `machina query readings --proof-out`) offline, from
     /// the maker's certificate to a block finalized by the genesis validators.

@@ -256,6 +256,41 @@ impl Client {
         self.get(&format!("/v1/feeds/{id}"))
     }
 
+    /// The market overview: batch schedule, parameters, totals, active markets.
+    pub fn market(&self) -> Result<Value> {
+        self.get("/v1/market")
+    }
+
+    /// A market and its open book.
+    pub fn market_book(&self, id: &machina_types::market::MarketId) -> Result<Value> {
+        self.get(&format!("/v1/markets/{id}"))
+    }
+
+    /// An offer.
+    pub fn offer(&self, id: u64) -> Result<machina_app::modules::market::state::Offer> {
+        self.get(&format!("/v1/offers/{id}"))
+    }
+
+    /// An intent.
+    pub fn intent(&self, id: u64) -> Result<machina_app::modules::market::state::Intent> {
+        self.get(&format!("/v1/intents/{id}"))
+    }
+
+    /// A lease.
+    pub fn lease(&self, id: u64) -> Result<machina_app::modules::market::state::Lease> {
+        self.get(&format!("/v1/leases/{id}"))
+    }
+
+    /// An account's most recent leases (as consumer or seller), newest first.
+    pub fn leases(&self, account: &Address, limit: u64) -> Result<Value> {
+        self.get(&format!("/v1/accounts/{account}/leases?limit={limit}"))
+    }
+
+    /// An account's provider and solver stake.
+    pub fn stake(&self, account: &Address) -> Result<Value> {
+        self.get(&format!("/v1/accounts/{account}/stake"))
+    }
+
     /// A device stream: readings the gateway stores and readings the chain has anchored.
     pub fn stream(&self, device: &machina_types::DeviceId, stream: u32) -> Result<Value> {
         self.get(&format!("/v1/devices/{device}/streams/{stream}"))

@@ -144,3 +144,20 @@ macro_rules! struct_codec {
     (@read $buf:ident, str, $max:expr) => { $crate::codec::read_str($buf, $max)? };
     (@read $buf:ident, vec, $max:expr) => { $crate::codec::read_vec($buf, $max, &())? };
 }
+
+/// Serde adapter: a `u128` as a decimal string (JSON numbers beyond 64 bits are not portable,
+/// and self-describing formats cannot buffer them).
+pub mod u128_string {
+    use alloc::string::{String, ToString};
+
+    /// Serializes as a decimal string.
+    pub fn serialize<S: serde::Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    /// Deserializes from a decimal string.
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+        let s = <String as serde::Deserialize>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}

@@ -779,7 +779,8 @@ pub enum MarketEvent {
         batch: BatchId,
         /// The solver.
         solver: crate::Address,
-        /// Its total surplus when submitted.
+        /// Its total surplus when submitted (a decimal string in JSON).
+        #[serde(with = "crate::codec::u128_string")]
         surplus: u128,
     },
     /// A market cleared: leases `first_lease .. first_lease + leases` were made at `price`.

@@ -7,6 +7,7 @@
 
 pub mod error;
 mod handlers;
+mod market;
 pub mod openapi;
 pub mod proofs;
 mod readings;
@@ -68,6 +69,14 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/makers/{address}", get(readings::maker))
         .route("/v1/feeds/{id}", get(readings::feed))
         .route("/v1/proofs/feeds/{id}", get(readings::feed_proof))
+        .route("/v1/market", get(market::overview))
+        .route("/v1/market/batches/{batch}/solutions", get(market::solutions))
+        .route("/v1/markets/{id}", get(market::book))
+        .route("/v1/offers/{id}", get(market::offer))
+        .route("/v1/intents/{id}", get(market::intent))
+        .route("/v1/leases/{id}", get(market::lease))
+        .route("/v1/accounts/{address}/leases", get(market::account_leases))
+        .route("/v1/accounts/{address}/stake", get(market::stake))
         .fallback(handlers::no_route)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)

@@ -173,8 +173,10 @@ pub fn document() -> Value {
         }},
     });
     let paths = document["paths"].as_object_mut().expect("paths object");
-    if let Value::Object(data) = data_paths(&hex, &hash) {
-        paths.extend(data);
+    for group in [data_paths(&hex, &hash), market_paths()] {
+        if let Value::Object(group) = group {
+            paths.extend(group);
+        }
     }
     document
 }
@@ -230,5 +232,28 @@ fn data_paths(hex: &Value, hash: &Value) -> Value {
                 vec![path_param("id", "Feed id.")], ok("Feed.", json!({ "type": "object" }))),
             "/v1/proofs/feeds/{id}": get("Proof of a feed's state at the latest finalized block.",
                 vec![path_param("id", "Feed id.")], ok("Proof bundle.", schema("ProofBundle"))),
+    })
+}
+
+/// Paths of the market: schedule, books, orders, leases, stakes, solutions.
+fn market_paths() -> Value {
+    let id = |what: &str| vec![path_param("id", what)];
+    json!({
+        "/v1/market": get("The batch schedule (current batch, next clearing height), market parameters, value totals (escrowed, paid, fees, refunded, solver rewards, staked, withdrawn, slashed), and the markets with open orders.",
+            vec![], ok("Market overview.", json!({ "type": "object" }))),
+        "/v1/markets/{id}": get("A market (resource kind and region; its id is the hash of both) with its open book: intents by limit, offers by floor with their provider's reputation and whether they may sell.",
+            id("Market id (hex)."), ok("Market and book.", json!({ "type": "object" }))),
+        "/v1/offers/{id}": get("An offer: seller, device, kind, region, remaining capacity, floor price, delivery terms, expiry, status.",
+            id("Offer id."), ok("Offer.", json!({ "type": "object" }))),
+        "/v1/intents/{id}": get("An intent: consumer, components, units wanted and filled, maximum price, deadline, escrow held, status.",
+            id("Intent id."), ok("Intent.", json!({ "type": "object" }))),
+        "/v1/leases/{id}": get("A lease: consumer, seller, device, units, price, escrow, delivery terms, deadline, status (active, claimed, delivered, refunded).",
+            id("Lease id."), ok("Lease.", json!({ "type": "object" }))),
+        "/v1/accounts/{address}/leases": get("An account's leases as consumer or seller, newest first (`limit`, default 50, at most 500).",
+            vec![path_param("address", "Account address.")], ok("Leases.", json!({ "type": "object" }))),
+        "/v1/accounts/{address}/stake": get("An account's provider and solver stake: bonded, unbonding, release height.",
+            vec![path_param("address", "Account address.")], ok("Stake.", json!({ "type": "object" }))),
+        "/v1/market/batches/{batch}/solutions": get("Solutions submitted for a batch.",
+            vec![path_param("batch", "Batch number (height / auction interval).")], ok("Solutions.", json!({ "type": "object" }))),
     })
 }

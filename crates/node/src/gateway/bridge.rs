@@ -3,34 +3,59 @@
 //! The gateway subscribes to every device's telemetry with QoS 1 and a persistent session,
 //! and acknowledges each message to the broker only after the reading is durably stored (or
 //! refused): if the gateway stops before acknowledging, the broker delivers the message
-//! again. Refusals are published on the device's errors topic.
+//! again. Refusals are published on the device's errors topic. The gateway also subscribes to
+//! devices' acknowledgements of leased commands, and publishes the commands through the same
+//! client.
 
 use super::ingest::{Ingest, Verdict, errors_topic, telemetry_topic};
 use super::mqtt::rejection_report;
+use bytes::Bytes;
 use futures::{StreamExt, stream::FuturesOrdered};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use machina_types::DeviceId;
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use std::{future::Future, pin::Pin, time::Duration};
+use tokio::sync::mpsc;
 
 /// The telemetry subscription.
 pub const TELEMETRY_FILTER: &str = "machina/v1/+/telemetry/+";
+/// The subscription to devices' acknowledgements of leased commands.
+pub const ACKS_FILTER: &str = "machina/v1/+/acks";
 
 type Pending = Pin<Box<dyn Future<Output = (rumqttc::Publish, Verdict)> + Send>>;
 
-/// Runs the bridge to the broker at `host:port` forever, reconnecting as needed.
-pub async fn run(host: String, port: u16, client_id: String, ingest: Ingest) {
+/// A client of the broker at `host:port` (persistent session, manual acknowledgements), and
+/// its event loop for [`run`].
+pub fn connect(host: String, port: u16, client_id: String) -> (AsyncClient, EventLoop) {
     let mut options = MqttOptions::new(client_id, host, port);
     options.set_manual_acks(true);
     options.set_clean_session(false);
     options.set_keep_alive(Duration::from_secs(30));
     options.set_inflight(u16::MAX);
     options.set_max_packet_size(super::mqtt::PACKET_SIZE_MAX, super::mqtt::PACKET_SIZE_MAX);
-    let (client, mut events) = AsyncClient::new(options, 65_536);
+    AsyncClient::new(options, 65_536)
+}
+
+/// Runs the bridge forever, reconnecting as needed: telemetry to `ingest`, acknowledgements
+/// of leased commands to `acks`.
+pub async fn run(
+    client: AsyncClient,
+    mut events: EventLoop,
+    ingest: Ingest,
+    acks: mpsc::UnboundedSender<(DeviceId, Bytes)>,
+) {
     let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
     loop {
         tokio::select! {
             event = events.poll() => match event {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     let _ = client.subscribe(TELEMETRY_FILTER, QoS::AtLeastOnce).await;
+                    let _ = client.subscribe(ACKS_FILTER, QoS::AtLeastOnce).await;
+                }
+                Ok(Event::Incoming(Packet::Publish(publish))) if publish.topic.ends_with("/acks") => {
+                    if let Some(device) = super::commands::parse_acks_topic(&publish.topic) {
+                        let _ = acks.send((device, publish.payload.clone()));
+                    }
+                    let _ = client.ack(&publish).await;
                 }
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
                     let stream = telemetry_topic(&publish.topic);

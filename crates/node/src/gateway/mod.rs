@@ -5,11 +5,13 @@
 //! key, device onboarded and active, sequence strictly increasing, timestamp sane, size),
 //! stores accepted readings durably before acknowledging them, and refuses the rest with a
 //! reason. Every interval it anchors each stream's new readings on chain under a Merkle
-//! root, and reports readings of feed-enrolled devices to their feeds. Readings are served
-//! with proofs from the device's maker certificate to a finalized block.
+//! root, and reports readings of feed-enrolled devices to their feeds. It sends leased
+//! commands to devices and relays their signed acknowledgements ([`commands`]). Readings
+//! are served with proofs from the device's maker certificate to a finalized block.
 
 pub mod anchor;
 pub mod bridge;
+pub mod commands;
 pub mod devices;
 pub mod feeds;
 pub mod ingest;
@@ -105,10 +107,13 @@ pub async fn start(
     let interval = Duration::from_millis(config.anchor_interval_ms.max(10));
     let submitter = Arc::new(submit::Submitter::new(chain.clone(), db, key.clone()));
     tokio::spawn(anchor::Anchorer::new(store.clone(), submitter.clone()).run(interval));
-    tokio::spawn(feeds::Reporter::new(store.clone(), devices.clone(), submitter).run(interval));
+    tokio::spawn(
+        feeds::Reporter::new(store.clone(), devices.clone(), submitter.clone()).run(interval),
+    );
 
+    let (acks_tx, acks) = tokio::sync::mpsc::unbounded_channel();
     let mut mqtt = None;
-    if let Some(broker_addr) = &config.mqtt_broker {
+    let outbox = if let Some(broker_addr) = &config.mqtt_broker {
         let (host, port) = broker_addr
             .rsplit_once(':')
             .and_then(|(h, p)| Some((h.to_string(), p.parse().ok()?)))
@@ -116,12 +121,20 @@ pub async fn start(
                 std::io::Error::other(format!("mqtt_broker {broker_addr:?} is not host:port"))
             })?;
         let client_id = format!("machina-gateway-{}", Address::of(&key.public_key()));
-        tokio::spawn(bridge::run(host, port, client_id[..40].to_string(), ingest.clone()));
-    } else if let Some(listen) = config.mqtt_listen {
-        let listener = tokio::net::TcpListener::bind(listen).await?;
-        mqtt = Some(listener.local_addr()?);
-        tokio::spawn(mqtt::serve(listener, ingest.clone(), broker.clone()));
-    }
+        let (client, events) = bridge::connect(host, port, client_id[..40].to_string());
+        tokio::spawn(bridge::run(client.clone(), events, ingest.clone(), acks_tx));
+        commands::Outbox::External(client)
+    } else {
+        if let Some(listen) = config.mqtt_listen {
+            let listener = tokio::net::TcpListener::bind(listen).await?;
+            mqtt = Some(listener.local_addr()?);
+            tokio::spawn(mqtt::serve(listener, ingest.clone(), broker.clone()));
+        }
+        broker.forward_acks(acks_tx);
+        commands::Outbox::Embedded(broker.clone())
+    };
+    let relay = Arc::new(commands::Relay::new(submitter, devices.clone(), outbox));
+    tokio::spawn(relay.run(chain.subscribe(), acks, interval));
     Ok(Arc::new(Gateway {
         store,
         devices,

@@ -6,7 +6,8 @@
 //! readings arrived, so a device that got its acknowledgement never needs to resend. A refused reading is still
 //! acknowledged (MQTT 3.1.1 has no negative acknowledgement); the reason is published on
 //! `machina/v1/<device>/errors`. Every other topic is plain publish/subscribe (QoS 0
-//! delivery), which later modules use for commands and acknowledgements.
+//! delivery): leased commands go out on `machina/v1/<device>/commands`, and messages on
+//! `machina/v1/<device>/acks` also reach the gateway's command relay.
 
 use super::ingest::{Ingest, Rejected, errors_topic, telemetry_topic};
 use bytes::{Bytes, BytesMut};
@@ -41,6 +42,8 @@ pub const PACKET_SIZE_MAX: usize = 64 * 1024;
 pub struct Broker {
     clients: Mutex<BTreeMap<u64, Client>>,
     next_id: AtomicU64,
+    /// Where devices' acknowledgements of leased commands go (besides subscribers).
+    acks: std::sync::OnceLock<mpsc::UnboundedSender<(machina_types::DeviceId, Bytes)>>,
 }
 
 struct Client {
@@ -49,6 +52,11 @@ struct Client {
 }
 
 impl Broker {
+    /// Hands every message published on a device's acknowledgements topic to `acks` too.
+    pub fn forward_acks(&self, acks: mpsc::UnboundedSender<(machina_types::DeviceId, Bytes)>) {
+        let _ = self.acks.set(acks);
+    }
+
     /// Delivers a message (QoS 0) to every client subscribed to a matching filter.
     pub fn route(&self, topic: &str, payload: Bytes) {
         let clients = self.clients.lock().expect("broker clients");
@@ -220,6 +228,11 @@ async fn publish_reply(publish: Publish, ingest: &Ingest, broker: &Arc<Broker>) 
         QoS::ExactlyOnce => Some(Packet::PubRec(PubRec::new(publish.pkid))),
     };
     let Some(stream) = telemetry_topic(&publish.topic) else {
+        if let Some(device) = super::commands::parse_acks_topic(&publish.topic)
+            && let Some(acks) = broker.acks.get()
+        {
+            let _ = acks.send((device, publish.payload.clone()));
+        }
         broker.route(&publish.topic, publish.payload);
         return Box::pin(async move { ack });
     };

@@ -50,13 +50,24 @@ impl TestNode {
 
     /// A node whose configuration `configure` adjusts before it starts.
     pub fn start_with(configure: impl FnOnce(&mut NodeConfig)) -> Self {
+        Self::start_custom(|_| {}, configure)
+    }
+
+    /// A node whose chain parameters and configuration are adjusted before it starts.
+    pub fn start_custom(
+        params: impl FnOnce(&mut Params),
+        configure: impl FnOnce(&mut NodeConfig),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path());
         let validator = PrivateKey::from_seed(1);
-        let accounts: Vec<PrivateKey> = (0..3).map(|i| PrivateKey::from_seed(100 + i)).collect();
+        let accounts: Vec<PrivateKey> = (0..8).map(|i| PrivateKey::from_seed(100 + i)).collect();
         let genesis = Genesis {
             chain_id: "test".into(),
-            genesis_time_ms: 0,
+            genesis_time_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64,
             validators: vec![Address::of(&validator.public_key())],
             accounts: accounts
                 .iter()
@@ -65,6 +76,8 @@ impl TestNode {
                 .collect(),
             params: Params { block_interval_ms: 50, ..Params::default() },
         };
+        let mut genesis = genesis;
+        params(&mut genesis.params);
         let api = free_addr();
         let mut config = NodeConfig::new(api, free_addr(), vec![]);
         config.log = "warn".into();

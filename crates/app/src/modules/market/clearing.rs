@@ -69,9 +69,14 @@ pub fn clear(bids: &[Bid], asks: &[Ask]) -> Option<Cleared> {
     let mut bids: Vec<&Bid> = bids.iter().filter(|b| b.units > 0).collect();
     let mut asks: Vec<&Ask> = asks.iter().filter(|a| a.capacity > 0).collect();
     bids.sort_by(|a, b| b.limit.cmp(&a.limit).then(a.tiebreak.cmp(&b.tiebreak)));
-    asks.sort_by(|a, b| a.floor.cmp(&b.floor).then(a.tiebreak.cmp(&b.tiebreak)));
+    sort_asks(&mut asks);
     let price = clearing_price(&bids, &asks)?;
     allocate(&bids, &asks, price)
+}
+
+/// Orders asks as the built-in clearing takes them: lowest floor first, then tie-break.
+pub fn sort_asks(asks: &mut [&Ask]) {
+    asks.sort_by(|a, b| a.floor.cmp(&b.floor).then(a.tiebreak.cmp(&b.tiebreak)));
 }
 
 /// The price that maximizes the volume limits and floors allow (ignoring reputation and
@@ -112,14 +117,16 @@ fn prefix_sums(values: impl Iterator<Item = u64>) -> Vec<u128> {
     out
 }
 
-/// Serves the bids that accept `price` from the asks that accept it, in order.
-fn allocate(bids: &[&Bid], asks: &[&Ask], price: Amount) -> Option<Cleared> {
-    let asks: Vec<&Ask> = asks.iter().copied().take_while(|a| a.floor <= price).collect();
+/// Serves the bids that accept `price`, in the order given, from the asks that accept it,
+/// in the order given (cheapest first for the built-in clearing); bids below `price` are
+/// skipped. Solvers use it to try other orders of the same book.
+pub fn allocate(bids: &[&Bid], asks: &[&Ask], price: Amount) -> Option<Cleared> {
+    let asks: Vec<&Ask> = asks.iter().copied().filter(|a| a.floor <= price).collect();
     let mut remaining: Vec<u64> = asks.iter().map(|a| a.capacity).collect();
     let mut first_open = 0;
     let mut fills = Vec::new();
     let mut surplus = 0u128;
-    for bid in bids.iter().take_while(|b| b.limit >= price) {
+    for bid in bids.iter().filter(|b| b.limit >= price) {
         while first_open < asks.len() && remaining[first_open] == 0 {
             first_open += 1;
         }

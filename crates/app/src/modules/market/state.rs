@@ -381,26 +381,35 @@ pub struct DueCursor {
 
 struct_codec!(DueCursor { second: plain, offset: plain });
 
-/// Running totals of value through the market; conservation holds between them:
+/// Running totals of value through the market (decimal strings in JSON); conservation holds
+/// between them:
 /// `escrowed = paid + fees + refunded + solver_rewards + (escrow held)` and
 /// `staked = withdrawn + slashed + (stake held)`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     /// Escrowed by consumers.
+    #[serde(with = "machina_types::codec::u128_string")]
     pub escrowed: u128,
     /// Paid to sellers.
+    #[serde(with = "machina_types::codec::u128_string")]
     pub paid: u128,
     /// Protocol fees.
+    #[serde(with = "machina_types::codec::u128_string")]
     pub fees: u128,
     /// Returned to consumers (cancellations, lapsed units, savings, refunds).
+    #[serde(with = "machina_types::codec::u128_string")]
     pub refunded: u128,
     /// Paid to solvers.
+    #[serde(with = "machina_types::codec::u128_string")]
     pub solver_rewards: u128,
     /// Bonded as stake.
+    #[serde(with = "machina_types::codec::u128_string")]
     pub staked: u128,
     /// Withdrawn from stake.
+    #[serde(with = "machina_types::codec::u128_string")]
     pub withdrawn: u128,
     /// Slashed from stake.
+    #[serde(with = "machina_types::codec::u128_string")]
     pub slashed: u128,
 }
 

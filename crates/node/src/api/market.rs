@@ -1,0 +1,242 @@
+//! The market: batch schedule, markets and their books, orders, leases, stakes, solutions.
+//! Everything is read from the latest finalized state.
+
+use super::{ApiState, error::ApiError, proofs::Snapshot};
+use axum::{
+    Json,
+    extract::{Path, Query, State},
+};
+use machina_app::modules::{
+    identity::{keys as identity_keys, state::Device},
+    market::{
+        self, keys,
+        state::{
+            ActiveMarkets, Counters, Intent, Lease, MarketRecord, Offer, OrderStatus, Solution,
+            Stake, Totals,
+        },
+    },
+};
+use machina_types::{
+    Address,
+    market::{MarketId, StakeKind},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn parse<T: std::str::FromStr>(what: &str, text: &str) -> ApiResult<T> {
+    text.parse().map_err(|_| ApiError::invalid(format!("invalid {what}: {text:?}")))
+}
+
+fn to_json(value: &impl serde::Serialize) -> Value {
+    serde_json::to_value(value).expect("serializable")
+}
+
+/// `GET /v1/market`: the batch schedule, parameters, totals and the active markets.
+pub(super) async fn overview(State(s): State<ApiState>) -> ApiResult<Json<Value>> {
+    let snapshot = Snapshot::take(&s).await?;
+    let params = s.chain.genesis().params.market.clone();
+    let height = snapshot.height();
+    let interval = params.auction_interval_blocks;
+    let active: ActiveMarkets = snapshot.get(&keys::active_markets()).await?.unwrap_or_default();
+    let mut markets = Vec::with_capacity(active.markets.len());
+    for id in &active.markets {
+        if let Some(record) = snapshot.get::<MarketRecord>(&keys::market(id)).await? {
+            markets.push(market_summary(&record));
+        }
+    }
+    let totals: Totals = snapshot.get(&keys::totals()).await?.unwrap_or_default();
+    let counters: Counters = snapshot.get(&keys::counters()).await?.unwrap_or_default();
+    Ok(Json(json!({
+        "height": height,
+        "batch": height / interval,
+        "next_clearing_height": (height / interval + 1) * interval,
+        "params": params,
+        "markets": markets,
+        "totals": totals,
+        "offers": counters.next_offer - 1,
+        "intents": counters.next_intent - 1,
+        "leases": counters.next_lease - 1,
+    })))
+}
+
+fn market_summary(record: &MarketRecord) -> Value {
+    json!({
+        "id": record.id,
+        "kind": record.kind.to_string(),
+        "region": record.region,
+        "intent_slots": record.intents.len(),
+        "offer_slots": record.offers.len(),
+        "last_price": record.last_price,
+        "last_batch": record.last_batch,
+        "volume": record.volume,
+    })
+}
+
+/// `GET /v1/markets/{id}`: a market and its open book: intents (highest limit first) and
+/// offers (lowest floor first) with their providers' reputation and whether they may sell.
+pub(super) async fn book(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id: MarketId = parse("market id", &id)?;
+    let snapshot = Snapshot::take(&s).await?;
+    let record: MarketRecord = snapshot
+        .get(&keys::market(&id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no market {id}")))?;
+    let now = s.chain.tip().map_or(0, |t| t.header.timestamp_ms);
+    let min_stake = s.chain.genesis().params.market.min_provider_stake;
+    let mut intents: Vec<Intent> = Vec::new();
+    for slot in record.intents.head..record.intents.tail {
+        let Some(intent_id) = snapshot.get::<u64>(&keys::intent_slot(&id, slot)).await? else {
+            continue;
+        };
+        if let Some(intent) = snapshot.get::<Intent>(&keys::intent(intent_id)).await?
+            && intent.status == OrderStatus::Open
+            && intent.deadline_ms > now
+        {
+            intents.push(intent);
+        }
+    }
+    intents.sort_by(|a, b| b.max_price.cmp(&a.max_price).then(a.tiebreak.cmp(&b.tiebreak)));
+    let mut offers: Vec<(Offer, Value)> = Vec::new();
+    for slot in record.offers.head..record.offers.tail {
+        let Some(offer_id) = snapshot.get::<u64>(&keys::offer_slot(&id, slot)).await? else {
+            continue;
+        };
+        let Some(offer) = snapshot.get::<Offer>(&keys::offer(offer_id)).await? else { continue };
+        if offer.status != OrderStatus::Open || offer.expiry_ms <= now {
+            continue;
+        }
+        let device: Option<Device> = snapshot.get(&identity_keys::device(&offer.device)).await?;
+        let stake: Stake = snapshot
+            .get(&keys::stake(StakeKind::Provider, &offer.seller))
+            .await?
+            .unwrap_or_default();
+        let reputation = device.as_ref().map(market::reputation);
+        let active = device.as_ref().is_some_and(|d| d.status.refusal().is_none());
+        let extra =
+            json!({ "reputation": reputation, "saleable": active && stake.bonded >= min_stake });
+        offers.push((offer, extra));
+    }
+    offers.sort_by(|(a, _), (b, _)| {
+        a.floor_price.cmp(&b.floor_price).then(a.tiebreak.cmp(&b.tiebreak))
+    });
+    let offers: Vec<Value> = offers
+        .into_iter()
+        .map(|(offer, extra)| {
+            let mut v = to_json(&offer);
+            v["reputation"] = extra["reputation"].clone();
+            v["saleable"] = extra["saleable"].clone();
+            v
+        })
+        .collect();
+    let mut body = market_summary(&record);
+    body["intents"] = to_json(&intents);
+    body["offers"] = Value::Array(offers);
+    Ok(Json(body))
+}
+
+/// `GET /v1/offers/{id}`.
+pub(super) async fn offer(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Offer>> {
+    record(&s, keys::offer(parse("offer id", &id)?), "offer", &id).await
+}
+
+/// `GET /v1/intents/{id}`.
+pub(super) async fn intent(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Intent>> {
+    record(&s, keys::intent(parse("intent id", &id)?), "intent", &id).await
+}
+
+/// `GET /v1/leases/{id}`.
+pub(super) async fn lease(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Lease>> {
+    record(&s, keys::lease(parse("lease id", &id)?), "lease", &id).await
+}
+
+async fn record<T: commonware_codec::Decode<Cfg = ()>>(
+    s: &ApiState,
+    key: machina_app::Key,
+    what: &str,
+    id: &str,
+) -> ApiResult<Json<T>> {
+    let snapshot = Snapshot::take(s).await?;
+    snapshot
+        .get(&key)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no {what} {id}")))
+}
+
+/// Query of `GET /v1/accounts/{address}/leases`.
+#[derive(Deserialize, Default)]
+pub(super) struct LeasesQuery {
+    limit: Option<u64>,
+}
+
+/// Most leases listed by one query.
+const LEASES_PER_QUERY_MAX: u64 = 500;
+
+/// `GET /v1/accounts/{address}/leases`: the account's leases (as consumer or seller), newest
+/// first.
+pub(super) async fn account_leases(
+    State(s): State<ApiState>,
+    Path(address): Path<String>,
+    query: Result<Query<LeasesQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(q) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let address: Address = parse("address", &address)?;
+    let snapshot = Snapshot::take(&s).await?;
+    let count: u64 = snapshot.get(&keys::lease_count(&address)).await?.unwrap_or(0);
+    let limit = q.limit.unwrap_or(50).min(LEASES_PER_QUERY_MAX);
+    let mut leases = Vec::new();
+    for index in (count.saturating_sub(limit)..count).rev() {
+        let Some(id) = snapshot.get::<u64>(&keys::account_lease(&address, index)).await? else {
+            continue;
+        };
+        if let Some(lease) = snapshot.get::<Lease>(&keys::lease(id)).await? {
+            leases.push(lease);
+        }
+    }
+    Ok(Json(json!({ "account": address, "total": count, "leases": leases })))
+}
+
+/// `GET /v1/accounts/{address}/stake`: provider and solver stake.
+pub(super) async fn stake(
+    State(s): State<ApiState>,
+    Path(address): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let address: Address = parse("address", &address)?;
+    let snapshot = Snapshot::take(&s).await?;
+    let provider: Stake =
+        snapshot.get(&keys::stake(StakeKind::Provider, &address)).await?.unwrap_or_default();
+    let solver: Stake =
+        snapshot.get(&keys::stake(StakeKind::Solver, &address)).await?.unwrap_or_default();
+    Ok(Json(json!({ "account": address, "provider": provider, "solver": solver })))
+}
+
+/// `GET /v1/market/batches/{batch}/solutions`: the solutions submitted for a batch.
+pub(super) async fn solutions(
+    State(s): State<ApiState>,
+    Path(batch): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let batch: u64 = parse("batch", &batch)?;
+    let snapshot = Snapshot::take(&s).await?;
+    let count: u32 = snapshot.get(&keys::solution_count(batch)).await?.unwrap_or(0);
+    let mut out = Vec::new();
+    for index in 0..count {
+        if let Some(solution) = snapshot.get::<Solution>(&keys::solution(batch, index)).await? {
+            out.push(solution);
+        }
+    }
+    Ok(Json(json!({ "batch": batch, "solutions": out })))
+}

@@ -1,0 +1,226 @@
+//! Actuation: the gateway sends leased commands to devices and relays their signed
+//! acknowledgements to the chain.
+//!
+//! When a batch makes an actuation lease for a device that granted this gateway its
+//! `gateway` role, the gateway publishes the command on `machina/v1/<device>/commands` (a
+//! JSON object with the lease, the command, the chain id and the exact bytes the device must
+//! sign) and publishes it again every interval until the lease is settled or its deadline
+//! passes. The device performs the command and publishes an [`ActuationAck`] (its canonical
+//! encoding) on `machina/v1/<device>/acks`; the gateway checks the signature against the
+//! device's current key and submits it in a `market::deliver` call, which pays the provider.
+
+use super::{devices::DeviceCache, mqtt::Broker, submit::Submitter};
+use crate::chain::FinalizedBlock;
+use bytes::Bytes;
+use commonware_codec::DecodeExt;
+use commonware_cryptography::Verifier as _;
+use machina_app::modules::market::{keys, state::Lease};
+use machina_types::{
+    Call, DeviceId, Event, MarketCall,
+    market::{
+        ACK_NAMESPACE, ActuationAck, DeliveryProof, LeaseId, MarketEvent, ResourceKind, ack_message,
+    },
+};
+use serde_json::json;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+use tokio::sync::{broadcast, mpsc};
+
+/// The topic a device receives leased commands on.
+pub fn commands_topic(device: &DeviceId) -> String {
+    format!("machina/v1/{device}/commands")
+}
+
+/// The topic a device publishes its acknowledgements on.
+pub fn acks_topic(device: &DeviceId) -> String {
+    format!("machina/v1/{device}/acks")
+}
+
+/// The device named by an acknowledgements topic `machina/v1/<device>/acks`.
+pub fn parse_acks_topic(topic: &str) -> Option<DeviceId> {
+    let rest = topic.strip_prefix("machina/v1/")?;
+    let device = rest.strip_suffix("/acks")?;
+    device.parse().ok()
+}
+
+/// Where commands are published.
+#[derive(Clone)]
+pub enum Outbox {
+    /// The embedded broker's subscribers.
+    Embedded(Arc<Broker>),
+    /// An external broker (QoS 1).
+    External(rumqttc::AsyncClient),
+}
+
+impl Outbox {
+    async fn publish(&self, topic: String, payload: Bytes) {
+        match self {
+            Self::Embedded(broker) => broker.route(&topic, payload),
+            Self::External(client) => {
+                let qos = rumqttc::QoS::AtLeastOnce;
+                if let Err(error) = client.publish_bytes(topic, qos, false, payload).await {
+                    tracing::warn!(%error, "publishing a command failed");
+                }
+            }
+        }
+    }
+}
+
+/// A command waiting for its device's acknowledgement.
+struct Pending {
+    device: DeviceId,
+    deadline_ms: u64,
+    payload: Bytes,
+}
+
+/// The command relay.
+pub struct Relay {
+    submitter: Arc<Submitter>,
+    devices: Arc<DeviceCache>,
+    outbox: Outbox,
+    pending: Mutex<BTreeMap<LeaseId, Pending>>,
+    /// Leases whose delivery this gateway submitted (so repeated acks are not resubmitted).
+    delivering: Mutex<BTreeSet<LeaseId>>,
+}
+
+impl Relay {
+    /// A relay publishing through `outbox`.
+    pub fn new(submitter: Arc<Submitter>, devices: Arc<DeviceCache>, outbox: Outbox) -> Self {
+        Self { submitter, devices, outbox, pending: Mutex::default(), delivering: Mutex::default() }
+    }
+
+    /// Follows finalized blocks (new leases, settlements), republishes pending commands every
+    /// `interval`, and relays acknowledgements arriving on `acks`; forever.
+    pub async fn run(
+        self: Arc<Self>,
+        mut blocks: broadcast::Receiver<Arc<FinalizedBlock>>,
+        mut acks: mpsc::UnboundedReceiver<(DeviceId, Bytes)>,
+        interval: Duration,
+    ) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                block = blocks.recv() => match block {
+                    Ok(block) => self.on_block(&block).await,
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "command relay fell behind finalized blocks");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                Some((device, payload)) = acks.recv() => {
+                    if let Err(reason) = self.on_ack(device, &payload).await {
+                        tracing::info!(%device, reason, "acknowledgement not relayed");
+                    }
+                }
+                _ = ticker.tick() => self.republish().await,
+            }
+        }
+    }
+
+    async fn on_block(&self, block: &FinalizedBlock) {
+        for event in block.all_events() {
+            match event {
+                Event::Market(MarketEvent::MarketCleared { first_lease, leases, .. }) => {
+                    for id in *first_lease..*first_lease + u64::from(*leases) {
+                        self.consider(id).await;
+                    }
+                }
+                Event::Market(
+                    MarketEvent::Delivered { lease, .. } | MarketEvent::Refunded { lease, .. },
+                ) => {
+                    self.pending.lock().expect("pending").remove(lease);
+                    self.delivering.lock().expect("delivering").remove(lease);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Queues and sends the command of lease `id` if it is an actuation of a device this
+    /// gateway serves.
+    async fn consider(&self, id: LeaseId) {
+        let Some(lease) = self.submitter.read::<Lease>(&keys::lease(id)).await else { return };
+        let ResourceKind::Actuation { command } = &lease.kind else { return };
+        let Some(device) = self.devices.get(&lease.device).await else { return };
+        let gateway = self.submitter.account();
+        let role = machina_types::identity::roles::GATEWAY;
+        if !self.submitter.has_role(&device.record, &gateway, role).await {
+            return;
+        }
+        let chain_id = &self.submitter.chain().genesis().chain_id;
+        let payload = json!({
+            "lease": id,
+            "command": command,
+            "consumer": lease.consumer,
+            "units": lease.units,
+            "deadline_ms": lease.deadline_ms,
+            "chain_id": chain_id,
+            "sign": machina_types::codec::hex(&ack_message(chain_id, id, command)),
+        });
+        let pending = Pending {
+            device: lease.device,
+            deadline_ms: lease.deadline_ms,
+            payload: Bytes::from(payload.to_string()),
+        };
+        tracing::info!(lease = id, device = %lease.device, command, "sending leased command");
+        self.outbox.publish(commands_topic(&pending.device), pending.payload.clone()).await;
+        self.pending.lock().expect("pending").insert(id, pending);
+    }
+
+    async fn republish(&self) {
+        // A delivery submitted a round ago and not yet settled may be retried.
+        self.delivering.lock().expect("delivering").clear();
+        let now = self.submitter.chain().tip().map_or(0, |t| t.header.timestamp_ms);
+        let due: Vec<(DeviceId, Bytes)> = {
+            let mut pending = self.pending.lock().expect("pending");
+            pending.retain(|_, p| p.deadline_ms > now);
+            pending.values().map(|p| (p.device, p.payload.clone())).collect()
+        };
+        for (device, payload) in due {
+            self.outbox.publish(commands_topic(&device), payload).await;
+        }
+    }
+
+    /// Checks an acknowledgement from `device` and submits it.
+    async fn on_ack(&self, device: DeviceId, payload: &[u8]) -> Result<(), &'static str> {
+        let ack = ActuationAck::decode(commonware_codec::Copying(payload))
+            .map_err(|_| "not an encoded acknowledgement")?;
+        let lease: Lease =
+            self.submitter.read(&keys::lease(ack.lease)).await.ok_or("no such lease")?;
+        if lease.device != device || !lease.status.is_open() {
+            return Err("not an open lease of this device");
+        }
+        let ResourceKind::Actuation { command } = &lease.kind else {
+            return Err("not an actuation lease");
+        };
+        let cached = self.devices.get(&device).await.ok_or("unknown device")?;
+        let chain_id = &self.submitter.chain().genesis().chain_id;
+        let message = ack_message(chain_id, ack.lease, command);
+        if !cached.key.verify(ACK_NAMESPACE, &message, &ack.signature) {
+            return Err("the signature does not verify");
+        }
+        if !self.delivering.lock().expect("delivering").insert(ack.lease) {
+            return Ok(());
+        }
+        let call = MarketCall::Deliver {
+            lease: ack.lease,
+            proof: DeliveryProof::DeviceAck { signature: ack.signature },
+        };
+        match self.submitter.submit(vec![Call::Market(call)]).await {
+            Ok(_) => {
+                tracing::info!(lease = ack.lease, %device, "relayed the device's acknowledgement");
+                self.pending.lock().expect("pending").remove(&ack.lease);
+                Ok(())
+            }
+            Err(code) => {
+                self.delivering.lock().expect("delivering").remove(&ack.lease);
+                tracing::warn!(%code, "delivery transaction refused");
+                Err("the delivery transaction was refused")
+            }
+        }
+    }
+}
