@@ -310,11 +310,19 @@ impl Ctx {
     }
 
     fn print(&self, value: &Value, human: impl FnOnce() -> String) {
-        if self.json {
-            println!("{value}");
-        } else {
-            println!("{}", human());
-        }
+        output(self.json, value, human);
+    }
+}
+
+/// Prints `value` as JSON with `json`, else the human text. A closed pipe (`| head`) ends the
+/// program quietly.
+pub fn output(json: bool, value: &Value, human: impl FnOnce() -> String) {
+    use std::io::Write as _;
+    let text = if json { value.to_string() } else { human() };
+    if let Err(error) = writeln!(std::io::stdout(), "{text}")
+        && error.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
     }
 }
 
@@ -734,7 +742,7 @@ fn query(ctx: &Ctx, cmd: QueryCommand) -> CmdResult {
                         )
                     });
                 }
-                None => println!("{text}"),
+                None => output(false, &Value::Null, || text),
             }
         }
     }

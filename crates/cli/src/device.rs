@@ -66,6 +66,9 @@ pub enum DeviceCommand {
         /// Keyring name of the maker key.
         #[arg(long, default_value = "maker")]
         maker_key: String,
+        /// The maker's account (address or key name) [default: the signer].
+        #[arg(long)]
+        maker: Option<String>,
         /// Keyring name for the device key [default: device-<serial>].
         #[arg(long)]
         key: Option<String>,
@@ -280,11 +283,7 @@ impl DeviceCtx {
     }
 
     pub(crate) fn print(&self, value: &serde_json::Value, human: impl FnOnce() -> String) {
-        if self.json {
-            println!("{value}");
-        } else {
-            println!("{}", human());
-        }
+        crate::commands::output(self.json, value, human);
     }
 
     fn key_or_create(&self, name: &str) -> Result<NamedKey> {
@@ -327,7 +326,7 @@ pub fn maker(ctx: &DeviceCtx, signing: &Signing, cmd: MakerCommand) -> Result<()
 /// Runs `machina device ...`.
 pub fn device(ctx: &DeviceCtx, signing: &Signing, cmd: DeviceCommand) -> Result<()> {
     match cmd {
-        DeviceCommand::Onboard { serial, model, maker_key, key, no_gateway } => {
+        DeviceCommand::Onboard { serial, model, maker_key, maker, key, no_gateway } => {
             let key_name = key.unwrap_or_else(|| format!("device-{serial}"));
             let device_key = ctx.key_or_create(&key_name)?;
             let maker_key = ctx
@@ -335,8 +334,12 @@ pub fn device(ctx: &DeviceCtx, signing: &Signing, cmd: DeviceCommand) -> Result<
                 .get(&maker_key)
                 .context("the maker key (register with `machina maker register`)")?;
             let owner = ctx.keyring.get(&signing.from)?.address();
+            let maker = match maker {
+                Some(m) => ctx.address(&m)?,
+                None => owner,
+            };
             let identity =
-                DeviceIdentity::certify(device_key.key, owner, &maker_key.key, &model, &serial);
+                DeviceIdentity::certify(device_key.key, maker, &maker_key.key, &model, &serial);
             let status = ctx.client.status()?;
             let gateway = (!no_gateway).then_some(status.gateway.account);
             ctx.execute(&signing.from, identity.onboard_calls(&status.chain_id, &owner, gateway))?;

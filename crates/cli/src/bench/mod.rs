@@ -5,6 +5,7 @@
 
 mod gateway;
 mod load;
+mod market;
 mod transfers;
 
 use anyhow::{Context, Result};
@@ -33,6 +34,9 @@ pub enum BenchCommand {
     /// Gateway throughput: in-process admission, MQTT end to end (against a plain mosquitto
     /// broker), and reading-to-finalized-anchor latency.
     Gateway(gateway::GatewayArgs),
+    /// Market batch clearing inside the state machine (leases/s), and intents through the
+    /// API of a running node (intents/s).
+    Market(market::MarketArgs),
 }
 
 /// Runs a benchmark; prints its report as JSON with `json`, else as text.
@@ -43,6 +47,7 @@ pub fn run(cmd: BenchCommand, json: bool) -> Result<()> {
     match cmd {
         BenchCommand::Transfers(args) => print(&transfers::run(&args)?, json),
         BenchCommand::Gateway(args) => print(&gateway::run(&args)?, json),
+        BenchCommand::Market(args) => print(&market::run(&args)?, json),
     }
 }
 
