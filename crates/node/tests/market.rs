@@ -364,7 +364,7 @@ fn a_lease_that_times_out_refunds_the_consumer_and_slashes_the_provider() {
     let lock = m.device(PROVIDER);
     let unlock = ResourceKind::Actuation { command: "unlock".into() };
     m.offer(PROVIDER, &lock, unlock.clone(), 500, 3, Delivery::DeviceAck);
-    let intent = m.intent(m.key(ALICE), Market::intent_call(unlock, 1, 500, 2_000, false));
+    let intent = m.intent(m.key(ALICE), Market::intent_call(unlock, 1, 500, 4_000, false));
     let lease = one(m.leases_of(&m.addr(ALICE), intent));
     let alice_before = m.balance(&m.addr(ALICE));
     // Nobody acknowledges: after the deadline the lease is refunded and the seller slashed.
