@@ -251,11 +251,32 @@ fn code(status: &TxStatus) -> String {
 fn a_data_stream_purchase_is_delivered_by_the_consumers_receipt() {
     let mut m = Market::new(false);
     let sensor = m.device(PROVIDER);
-    m.offer(PROVIDER, &sensor, ResourceKind::Data, 100, 10, Delivery::Receipt);
+    // The event stream shows the book changing and the batch's fills.
+    let mut events = ureq::get(format!("{}/v1/events", m.node.url)).call().unwrap();
+    let mut stream = std::io::BufReader::new(events.body_mut().as_reader());
+    let offer = m.offer(PROVIDER, &sensor, ResourceKind::Data, 100, 10, Delivery::Receipt);
     let intent =
         m.intent(m.key(ALICE), Market::intent_call(ResourceKind::Data, 3, 150, 60_000, false));
     let lease = one(m.leases_of(&m.addr(ALICE), intent));
     assert_eq!((lease.units, lease.price, lease.status), (3, 125, LeaseStatus::Active));
+    let mut seen = (false, false, false);
+    let mut line = String::new();
+    let start = Instant::now();
+    while seen != (true, true, true) {
+        assert!(start.elapsed() < WAIT, "the event stream lacks {seen:?}");
+        line.clear();
+        std::io::BufRead::read_line(&mut stream, &mut line).unwrap();
+        let Some(data) = line.strip_prefix("data:") else { continue };
+        let block: Value = serde_json::from_str(data.trim()).unwrap();
+        let receipts = block["receipts"].as_array().unwrap().iter();
+        for event in receipts.flat_map(|r| r["events"].as_array().unwrap().iter()) {
+            seen.0 |= event["action"] == "offer_posted" && event["offer"] == offer;
+            seen.1 |= event["action"] == "intent_posted" && event["intent"] == intent;
+        }
+        for event in block["events"].as_array().unwrap() {
+            seen.2 |= event["action"] == "market_cleared" && event["first_lease"] == lease.id;
+        }
+    }
     let seller_before = m.balance(&m.addr(PROVIDER));
     let events = m.ok(ALICE, MarketCall::Confirm { lease: lease.id });
     let fee = m.protocol_fee(lease.escrow);
