@@ -136,13 +136,14 @@ pub enum MarketCommand {
         lease: u64,
     },
     /// Claim you delivered a lease (its seller): pays at the end of the dispute window
-    /// unless the consumer disputes (feed-condition leases pay at once if the feed holds).
+    /// unless the consumer disputes (under feed terms only while the condition holds).
     Claim {
         /// The lease.
         #[arg(long)]
         lease: u64,
     },
-    /// Dispute a claimed delivery within the dispute window (its consumer).
+    /// Dispute a claimed delivery within the dispute window (its consumer): under feed terms
+    /// the feed decides at the deadline; under receipt terms you are refunded.
     Dispute {
         /// The lease.
         #[arg(long)]
@@ -422,6 +423,7 @@ fn describe_lease(l: &Lease) -> String {
     let status = match l.status {
         LeaseStatus::Active => "active".to_string(),
         LeaseStatus::Claimed { at_ms } => format!("claimed at {at_ms}"),
+        LeaseStatus::Disputed => "disputed: the feed decides at the deadline".into(),
         LeaseStatus::Delivered => "delivered".into(),
         LeaseStatus::Refunded => "refunded".into(),
     };

@@ -309,7 +309,6 @@ fn a_compute_lease_is_delivered_on_the_providers_claim_when_nobody_disputes() {
 #[test]
 fn an_unlock_bought_by_a_device_from_a_lock_over_mqtt_is_acknowledged_and_paid() {
     let mut m = Market::new(true);
-    let broker = m.node.mqtt.unwrap();
     let lock = m.device(PROVIDER);
     let unlock = ResourceKind::Actuation { command: "unlock".into() };
     m.offer(PROVIDER, &lock, unlock.clone(), 500, 3, Delivery::DeviceAck);
@@ -320,7 +319,23 @@ fn an_unlock_bought_by_a_device_from_a_lock_over_mqtt_is_acknowledged_and_paid()
     let fund = BankCall::Transfer { to: car_account, amount: 1_000_000 };
     assert_eq!(m.run(m.key(ALICE), vec![fund.into()]).status, "finalized");
 
-    // The lock: waits for its command over MQTT, signs the acknowledgement, publishes it.
+    let lock_thread = run_lock(&m, &lock);
+
+    let intent = m.intent(&car.key, Market::intent_call(unlock, 1, 800, 60_000, false));
+    let lease = one(m.leases_of(&car_account, intent));
+    assert_eq!(lease.device, lock.id());
+    let seller_before = m.balance(&m.addr(PROVIDER));
+    assert_eq!(lock_thread.join().unwrap(), lease.id, "the lock got the leased command");
+    let delivered = m.wait_lease(lease.id, |l| l.status == LeaseStatus::Delivered);
+    assert_eq!(delivered.price, 650);
+    assert_eq!(m.balance(&m.addr(PROVIDER)) - seller_before, 650 - m.protocol_fee(650));
+}
+
+/// The lock: connects to the node's broker, waits for its command, signs the
+/// acknowledgement and publishes it; the thread returns the lease it acknowledged. Returns
+/// once the lock is subscribed.
+fn run_lock(m: &Market, lock: &DeviceIdentity) -> std::thread::JoinHandle<u64> {
+    let broker = m.node.mqtt.unwrap();
     let chain_id = m.node.genesis.chain_id.clone();
     let lock_key = lock.key.clone();
     let lock_id = lock.id();
@@ -368,15 +383,23 @@ fn an_unlock_bought_by_a_device_from_a_lock_over_mqtt_is_acknowledged_and_paid()
         })
     });
     subscribed.recv_timeout(WAIT).unwrap();
+    lock_thread
+}
 
-    let intent = m.intent(&car.key, Market::intent_call(unlock, 1, 800, 60_000, false));
-    let lease = one(m.leases_of(&car_account, intent));
-    assert_eq!(lease.device, lock.id());
-    let seller_before = m.balance(&m.addr(PROVIDER));
-    assert_eq!(lock_thread.join().unwrap(), lease.id, "the lock got the leased command");
+#[test]
+fn a_command_leased_before_a_restart_is_still_sent_and_paid() {
+    let mut m = Market::new(true);
+    let lock = m.device(PROVIDER);
+    let unlock = ResourceKind::Actuation { command: "unlock".into() };
+    m.offer(PROVIDER, &lock, unlock.clone(), 500, 3, Delivery::DeviceAck);
+    // The lease is made while the lock is offline: the first sending reaches nobody.
+    let intent = m.intent(m.key(ALICE), Market::intent_call(unlock, 1, 800, 60_000, false));
+    let lease = one(m.leases_of(&m.addr(ALICE), intent));
+    m.node.restart();
+    let lock_thread = run_lock(&m, &lock);
+    assert_eq!(lock_thread.join().unwrap(), lease.id, "the restarted node sent the command");
     let delivered = m.wait_lease(lease.id, |l| l.status == LeaseStatus::Delivered);
     assert_eq!(delivered.price, 650);
-    assert_eq!(m.balance(&m.addr(PROVIDER)) - seller_before, 650 - m.protocol_fee(650));
 }
 
 #[test]

@@ -247,7 +247,7 @@ fn market_paths() -> Value {
             id("Offer id."), ok("Offer.", json!({ "type": "object" }))),
         "/v1/intents/{id}": get("An intent: consumer, components, units wanted and filled, maximum price, deadline, escrow held, status.",
             id("Intent id."), ok("Intent.", json!({ "type": "object" }))),
-        "/v1/leases/{id}": get("A lease: consumer, seller, device, units, price, escrow, delivery terms, deadline, status (active, claimed, delivered, refunded).",
+        "/v1/leases/{id}": get("A lease: consumer, seller, device, units, price, escrow, delivery terms, deadline, status (active, claimed, disputed, delivered, refunded).",
             id("Lease id."), ok("Lease.", json!({ "type": "object" }))),
         "/v1/accounts/{address}/leases": get("An account's leases as consumer or seller, newest first (`limit`, default 50, at most 500).",
             vec![path_param("address", "Account address.")], ok("Leases.", json!({ "type": "object" }))),

@@ -8,13 +8,24 @@
 //! passes. The device performs the command and publishes an [`ActuationAck`] (its canonical
 //! encoding) on `machina/v1/<device>/acks`; the gateway checks the signature against the
 //! device's current key and submits it in a `market::deliver` call, which pays the provider.
+//!
+//! The relay finds new leases by the chain's lease counter, not by block events, and keeps
+//! in its own metadata partition the lowest lease id that may still await a command: after a
+//! restart it looks again at every lease from there, so a command whose lease was made
+//! before a crash (or while the relay lagged) is still sent.
 
 use super::{devices::DeviceCache, mqtt::Broker, submit::Submitter};
 use crate::chain::FinalizedBlock;
 use bytes::Bytes;
 use commonware_codec::DecodeExt;
 use commonware_cryptography::Verifier as _;
-use machina_app::modules::market::{keys, state::Lease};
+use commonware_runtime::tokio::Context;
+use commonware_storage::metadata::{self, Metadata};
+use commonware_utils::sequence::U64;
+use machina_app::modules::market::{
+    keys,
+    state::{Counters, Lease},
+};
 use machina_types::{
     Call, DeviceId, Event, MarketCall,
     market::{
@@ -76,6 +87,18 @@ struct Pending {
     payload: Bytes,
 }
 
+/// The relay's durable record: the lowest lease id that may still await a command.
+type Watermark = Metadata<Context, U64, u64>;
+
+/// The key of the watermark in its partition.
+const WATERMARK: u64 = 0;
+
+/// Opens the relay's watermark in `partition`.
+pub async fn open_watermark(context: Context, partition: &str) -> Result<Watermark, String> {
+    let config = metadata::Config { partition: partition.into(), codec_config: () };
+    Metadata::init(context, config).await.map_err(|e| format!("command relay metadata: {e}"))
+}
+
 /// The command relay.
 pub struct Relay {
     submitter: Arc<Submitter>,
@@ -92,20 +115,43 @@ impl Relay {
         Self { submitter, devices, outbox, pending: Mutex::default(), delivering: Mutex::default() }
     }
 
-    /// Follows finalized blocks (new leases, settlements), republishes pending commands every
-    /// `interval`, and relays acknowledgements arriving on `acks`; forever.
+    /// Looks at the leases made since `watermark`, then follows finalized blocks (new
+    /// leases, settlements), republishes pending commands every `interval`, and relays
+    /// acknowledgements arriving on `acks`; forever.
     pub async fn run(
         self: Arc<Self>,
+        mut watermark: Watermark,
         mut blocks: broadcast::Receiver<Arc<FinalizedBlock>>,
         mut acks: mpsc::UnboundedReceiver<(DeviceId, Bytes)>,
         interval: Duration,
     ) {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next = watermark.get(&U64::new(WATERMARK)).copied().unwrap_or(1);
         loop {
+            // New leases since the last look; then the lowest id still pending is recorded.
+            let made = self.submitter.read::<Counters>(&keys::counters()).await;
+            let made = made.map_or(1, |c| c.next_lease);
+            if made > next {
+                for id in next..made {
+                    self.consider(id).await;
+                }
+                next = made;
+            }
+            let low = self.pending.lock().expect("pending").keys().next().copied().unwrap_or(next);
+            if watermark.get(&U64::new(WATERMARK)) != Some(&low) {
+                watermark.put(U64::new(WATERMARK), low);
+                watermark = match watermark.sync().await {
+                    Ok(watermark) => watermark,
+                    Err(error) => {
+                        tracing::error!(%error, "command relay metadata; relay stopped");
+                        return;
+                    }
+                };
+            }
             tokio::select! {
                 block = blocks.recv() => match block {
-                    Ok(block) => self.on_block(&block).await,
+                    Ok(block) => self.on_block(&block),
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         tracing::warn!(missed = n, "command relay fell behind finalized blocks");
                     }
@@ -121,30 +167,28 @@ impl Relay {
         }
     }
 
-    async fn on_block(&self, block: &FinalizedBlock) {
+    /// Forgets the commands of leases the block settled.
+    fn on_block(&self, block: &FinalizedBlock) {
         for event in block.all_events() {
-            match event {
-                Event::Market(MarketEvent::MarketCleared { first_lease, leases, .. }) => {
-                    for id in *first_lease..*first_lease + u64::from(*leases) {
-                        self.consider(id).await;
-                    }
-                }
-                Event::Market(
-                    MarketEvent::Delivered { lease, .. } | MarketEvent::Refunded { lease, .. },
-                ) => {
-                    self.pending.lock().expect("pending").remove(lease);
-                    self.delivering.lock().expect("delivering").remove(lease);
-                }
-                _ => {}
+            if let Event::Market(
+                MarketEvent::Delivered { lease, .. } | MarketEvent::Refunded { lease, .. },
+            ) = event
+            {
+                self.pending.lock().expect("pending").remove(lease);
+                self.delivering.lock().expect("delivering").remove(lease);
             }
         }
     }
 
-    /// Queues and sends the command of lease `id` if it is an actuation of a device this
-    /// gateway serves.
+    /// Queues and sends the command of lease `id` if it is an open actuation lease of a
+    /// device this gateway serves.
     async fn consider(&self, id: LeaseId) {
         let Some(lease) = self.submitter.read::<Lease>(&keys::lease(id)).await else { return };
         let ResourceKind::Actuation { command } = &lease.kind else { return };
+        let now = self.submitter.chain().tip().map_or(0, |t| t.header.timestamp_ms);
+        if !lease.status.is_open() || lease.deadline_ms <= now {
+            return;
+        }
         let Some(device) = self.devices.get(&lease.device).await else { return };
         let gateway = self.submitter.account();
         let role = machina_types::identity::roles::GATEWAY;

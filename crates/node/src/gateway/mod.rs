@@ -133,8 +133,11 @@ pub async fn start(
         broker.forward_acks(acks_tx);
         commands::Outbox::Embedded(broker.clone())
     };
+    let watermark = commands::open_watermark(context.child("commands"), "machina-commands")
+        .await
+        .map_err(std::io::Error::other)?;
     let relay = Arc::new(commands::Relay::new(submitter, devices.clone(), outbox));
-    tokio::spawn(relay.run(chain.subscribe(), acks, interval));
+    tokio::spawn(relay.run(watermark, chain.subscribe(), acks, interval));
     Ok(Arc::new(Gateway {
         store,
         devices,

@@ -35,7 +35,7 @@ pub struct TestNode {
     pub mqtt: Option<SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 pub fn free_addr() -> SocketAddr {
@@ -85,6 +85,18 @@ impl TestNode {
         home.write_validator_key(&validator).unwrap();
         home.write_genesis(&genesis).unwrap();
         home.write_config(&config).unwrap();
+        let url = format!("http://{api}");
+        let client = Client::new(&url);
+        let mut node =
+            Self { client, url, genesis, accounts, mqtt: None, stop: None, thread: None, dir };
+        node.launch();
+        node.wait_height(2);
+        node
+    }
+
+    /// Runs the node on its home in a thread of its own.
+    fn launch(&mut self) {
+        let home = Home::new(self.dir.path());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready) = mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -94,21 +106,24 @@ impl TestNode {
             run::run(&home, shutdown, move |started| ready_tx.send(started.gateway.mqtt).unwrap())
                 .unwrap();
         });
-        let mqtt = ready.recv_timeout(Duration::from_secs(60)).expect("node started");
-        let url = format!("http://{api}");
-        let client = Client::new(&url);
-        let node = Self {
-            client,
-            url,
-            genesis,
-            accounts,
-            mqtt,
-            stop: Some(stop),
-            thread: Some(thread),
-            _dir: dir,
-        };
-        node.wait_height(2);
-        node
+        self.mqtt = ready.recv_timeout(Duration::from_secs(60)).expect("node started");
+        self.stop = Some(stop);
+        self.thread = Some(thread);
+    }
+
+    /// Stops the node and starts it again on the same home (same API and MQTT addresses).
+    pub fn restart(&mut self) {
+        self.shut_down();
+        self.launch();
+    }
+
+    fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 
     pub fn wait_height(&self, height: u64) {
@@ -180,12 +195,7 @@ impl TestNode {
 
 impl Drop for TestNode {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.shut_down();
     }
 }
 

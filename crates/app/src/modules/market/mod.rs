@@ -18,9 +18,12 @@
 //!   actuation, or an oracle feed's condition). Delivered: the seller is paid less the
 //!   protocol fee and the device's reputation rises. Past the deadline undelivered: the
 //!   consumer is refunded, the seller's provider stake is slashed `slash_bps` of the lease's
-//!   value, and the reputation falls. A seller may claim a receipt-terms delivery; unless the
-//!   consumer disputes within the dispute window, the claim pays. A disputed claim has no
-//!   oracle evidence to settle it: the consumer is refunded and nobody is slashed.
+//!   value, and the reputation falls. A seller may claim delivery under receipt terms, or
+//!   under feed terms while the condition holds; unless the consumer disputes within the
+//!   dispute window, the claim pays when the window closes. A disputed feed-terms claim is
+//!   decided by the oracle: by the feed's condition at the deadline, as if never claimed. A
+//!   disputed receipt-terms claim has no evidence beyond the missing receipt: the consumer is
+//!   refunded and nobody is slashed.
 //!
 //! Value is conserved: escrow in = paid + fees + refunds + solver rewards + escrow held,
 //! stake in = withdrawn + slashed + stake held ([`state::Totals`]).
@@ -637,34 +640,47 @@ fn claim(ctx: &mut Ctx<'_>, id: LeaseId) -> ExecResult {
         return Err(ErrorCode::LeaseSettled.into());
     }
     match l.delivery {
-        Delivery::Receipt => {
-            let now = ctx.env().timestamp_ms;
-            l.status = LeaseStatus::Claimed { at_ms: now };
-            ctx.put(keys::lease(id), &l);
-            let window = ctx.env().genesis.params.market.dispute_window_ms;
-            add_due(ctx, &mut BTreeMap::from([((now + window) / 1000, vec![id])]))?;
-            emit(ctx, MarketEvent::Claimed { lease: id })
+        Delivery::Receipt => {}
+        Delivery::Feed { .. } => {
+            if feed_condition(ctx, &l.delivery)? != Some(true) {
+                return Err(ErrorCode::ConditionUnmet.into());
+            }
         }
-        Delivery::Feed { .. } => match feed_condition(ctx, &l.delivery)? {
-            Some(true) => pay(ctx, l),
-            _ => Err(ErrorCode::ConditionUnmet.into()),
-        },
-        Delivery::DeviceAck => Err(ErrorCode::WrongDelivery.into()),
+        Delivery::DeviceAck => return Err(ErrorCode::WrongDelivery.into()),
     }
+    let now = ctx.env().timestamp_ms;
+    l.status = LeaseStatus::Claimed { at_ms: now };
+    ctx.put(keys::lease(id), &l);
+    let window = ctx.env().genesis.params.market.dispute_window_ms;
+    add_due(ctx, &mut BTreeMap::from([((now + window) / 1000, vec![id])]))?;
+    emit(ctx, MarketEvent::Claimed { lease: id })
 }
 
+/// The consumer contests a claimed delivery within the dispute window. Under feed terms the
+/// oracle decides: the lease settles by its feed condition at the deadline (at once when the
+/// deadline has passed). Under receipt terms there is no evidence beyond the missing receipt:
+/// the consumer is refunded and nobody is slashed.
 fn dispute(ctx: &mut Ctx<'_>, id: LeaseId) -> ExecResult {
-    let l = open_lease(ctx, id)?;
+    let mut l = open_lease(ctx, id)?;
     if l.consumer != ctx.signer() {
         return Err(ErrorCode::Unauthorized.into());
     }
     let window = ctx.env().genesis.params.market.dispute_window_ms;
+    let now = ctx.env().timestamp_ms;
     match l.status {
-        LeaseStatus::Claimed { at_ms } if ctx.env().timestamp_ms < at_ms + window => {
-            emit(ctx, MarketEvent::Disputed { lease: id })?;
-            refund(ctx, l, false)
+        LeaseStatus::Claimed { at_ms } if now < at_ms + window => {}
+        _ => return Err(ErrorCode::DisputeClosed.into()),
+    }
+    emit(ctx, MarketEvent::Disputed { lease: id })?;
+    match l.delivery {
+        Delivery::Feed { .. } if now < l.deadline_ms => {
+            // Already in the due list of its deadline's second.
+            l.status = LeaseStatus::Disputed;
+            ctx.put(keys::lease(id), &l);
+            Ok(())
         }
-        _ => Err(ErrorCode::DisputeClosed.into()),
+        Delivery::Feed { .. } => settle_by_feed(ctx, l),
+        _ => refund(ctx, l, false),
     }
 }
 
@@ -1085,12 +1101,21 @@ fn settle_if_due(ctx: &mut Ctx<'_>, id: LeaseId) -> ExecResult {
     let window = ctx.env().genesis.params.market.dispute_window_ms;
     match l.status {
         LeaseStatus::Claimed { at_ms } if now >= at_ms + window => pay(ctx, l),
-        LeaseStatus::Active if now >= l.deadline_ms => match feed_condition(ctx, &l.delivery)? {
-            Some(true) => pay(ctx, l),
-            Some(false) => refund(ctx, l, true),
-            None if matches!(l.delivery, Delivery::Feed { .. }) => refund(ctx, l, false),
-            None => refund(ctx, l, true),
-        },
+        LeaseStatus::Active | LeaseStatus::Disputed if now >= l.deadline_ms => {
+            settle_by_feed(ctx, l)
+        }
         _ => Ok(()),
+    }
+}
+
+/// Settles an undelivered lease past its deadline: under feed terms by the feed's condition
+/// (paid when it holds, refunded and the seller slashed when it fails, refunded without
+/// slashing when the feed has no fresh value); otherwise refunded and the seller slashed.
+fn settle_by_feed(ctx: &mut Ctx<'_>, l: Lease) -> ExecResult {
+    match feed_condition(ctx, &l.delivery)? {
+        Some(true) => pay(ctx, l),
+        Some(false) => refund(ctx, l, true),
+        None if matches!(l.delivery, Delivery::Feed { .. }) => refund(ctx, l, false),
+        None => refund(ctx, l, true),
     }
 }

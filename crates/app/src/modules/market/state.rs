@@ -248,6 +248,9 @@ pub enum LeaseStatus {
         /// When (block time, ms).
         at_ms: u64,
     },
+    /// The consumer disputed the seller's claim; the lease's feed condition decides at the
+    /// deadline.
+    Disputed,
     /// Delivered: the seller was paid.
     Delivered,
     /// Not delivered: the consumer was refunded.
@@ -257,7 +260,7 @@ pub enum LeaseStatus {
 impl LeaseStatus {
     /// Whether the lease is still awaiting settlement.
     pub fn is_open(self) -> bool {
-        matches!(self, Self::Active | Self::Claimed { .. })
+        matches!(self, Self::Active | Self::Claimed { .. } | Self::Disputed)
     }
 }
 
@@ -271,6 +274,7 @@ impl Write for LeaseStatus {
             }
             Self::Delivered => 2u8.write(buf),
             Self::Refunded => 3u8.write(buf),
+            Self::Disputed => 4u8.write(buf),
         }
     }
 }
@@ -289,6 +293,7 @@ impl Read for LeaseStatus {
             1 => Self::Claimed { at_ms: u64::read(buf)? },
             2 => Self::Delivered,
             3 => Self::Refunded,
+            4 => Self::Disputed,
             tag => return Err(Error::InvalidEnum(tag)),
         })
     }

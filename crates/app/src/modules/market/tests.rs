@@ -515,7 +515,7 @@ fn a_claimed_delivery_pays_after_the_window_unless_the_consumer_disputes() {
 }
 
 #[test]
-fn a_feed_condition_decides_delivery_at_the_deadline() {
+fn a_feed_condition_decides_delivery_at_the_deadline_and_settles_disputed_claims() {
     use crate::modules::data::{
         self,
         state::{Feed, FeedValue},
@@ -539,10 +539,19 @@ fn a_feed_condition_decides_delivery_at_the_deadline() {
     let feed_id = 1;
     let chill = Delivery::Feed { feed: feed_id, comparison: Comparison::AtMost, threshold: 180 };
     m.offer(OWNER, cooler, ResourceKind::Energy, 10, 10, chill);
+    // Alice's and Bob's deadlines are in 60 s, Carol's in 120 s.
     m.intent(ALICE, ResourceKind::Energy, 1, 10, false);
     m.intent(BOB, ResourceKind::Energy, 1, 10, false);
-    let [(_, _, first, 2)] = cleared(&m.clear())[..] else { panic!() };
-    // The feed reads 21.0 C: a claim now is refused.
+    let mut call = m.intent_call(ResourceKind::Energy, 1, 10, false);
+    if let MarketCall::Intent { deadline_ms, .. } = &mut call {
+        *deadline_ms = m.deadline(120_000);
+    }
+    m.post(CAROL, call);
+    let [(_, _, first, 3)] = cleared(&m.clear())[..] else { panic!() };
+    let lease_of = |m: &Market, who: usize| {
+        (first..first + 3).find(|id| m.lease(*id).consumer == m.addr(who)).unwrap()
+    };
+    let (alice, bob, carol) = (lease_of(&m, ALICE), lease_of(&m, BOB), lease_of(&m, CAROL));
     let set_feed = |m: &mut Market, value: i64| {
         let mut feed: Feed = m.f.chain.state.get(&data::keys::feed(feed_id)).unwrap();
         feed.value = Some(FeedValue {
@@ -555,24 +564,47 @@ fn a_feed_condition_decides_delivery_at_the_deadline() {
         writes.insert(data::keys::feed(feed_id), Some(crate::state::encode_value(&feed)));
         m.f.chain.state.apply(&writes);
     };
+    // The feed reads 21.0 C: a claim now is refused.
     set_feed(&mut m, 210);
     assert_eq!(
-        m.chain().run(OWNER, MarketCall::Claim { lease: first }),
+        m.chain().run(OWNER, MarketCall::Claim { lease: alice }),
         Err(ErrorCode::ConditionUnmet)
     );
-    // At 17.5 C the claim pays at once.
+    // At 17.5 C the seller claims all three; Bob and Carol dispute.
     set_feed(&mut m, 175);
-    m.chain().run(OWNER, MarketCall::Claim { lease: first }).unwrap();
-    assert_eq!(m.lease(first).status, LeaseStatus::Delivered);
-    // Back at 21.0 C at the deadline: the other lease is refunded and the seller slashed.
-    set_feed(&mut m, 210);
-    m.chain().wait(60_000);
-    set_feed(&mut m, 210);
-    let events = m.pass(0);
+    for lease in [alice, bob, carol] {
+        m.chain().run(OWNER, MarketCall::Claim { lease }).unwrap();
+    }
+    for (who, lease) in [(BOB, bob), (CAROL, carol)] {
+        m.chain().run(who, MarketCall::Dispute { lease }).unwrap();
+        assert_eq!(m.lease(lease).status, LeaseStatus::Disputed);
+    }
+    // The undisputed claim pays when the window closes; the disputed ones wait for the feed.
+    let events = m.pass(m.params().dispute_window_ms);
     assert!(
-        events.iter().any(|e| matches!(e, MarketEvent::Refunded { lease, slashed, .. } if *lease == first + 1 && *slashed > 0)),
+        events.iter().any(|e| matches!(e, MarketEvent::Delivered { lease, .. } if *lease == alice)),
         "{events:?}"
     );
+    assert_eq!(m.lease(bob).status, LeaseStatus::Disputed);
+    // Back at 21.0 C at Bob's deadline: his lease is refunded and the seller slashed.
+    set_feed(&mut m, 210);
+    let staked = m.stake(OWNER, StakeKind::Provider).bonded;
+    let events = m.pass(30_000);
+    assert!(
+        events.iter().any(|e| matches!(e, MarketEvent::Refunded { lease, slashed, .. } if *lease == bob && *slashed > 0)),
+        "{events:?}"
+    );
+    assert!(m.stake(OWNER, StakeKind::Provider).bonded < staked);
+    assert_eq!(m.lease(carol).status, LeaseStatus::Disputed);
+    // At 17.0 C at Carol's deadline the feed holds: the seller is paid despite the dispute.
+    set_feed(&mut m, 170);
+    let seller_before = m.balance(OWNER);
+    let events = m.pass(60_000);
+    assert!(
+        events.iter().any(|e| matches!(e, MarketEvent::Delivered { lease, .. } if *lease == carol)),
+        "{events:?}"
+    );
+    assert!(m.balance(OWNER) > seller_before);
 }
 
 /// Two offers of 5 units and three indivisible intents in one market, for the solver tests.
