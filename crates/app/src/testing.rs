@@ -79,6 +79,14 @@ impl Chain {
         Address::of(&self.keys[i].public_key())
     }
 
+    /// Adds `key` as an (unfunded) account; returns its index.
+    pub(crate) fn add_account(&mut self, key: PrivateKey) -> usize {
+        self.holders.insert(Address::of(&key.public_key()));
+        self.keys.push(key);
+        self.nonces.push(0);
+        self.keys.len() - 1
+    }
+
     /// A transaction of `calls` from account `i` with its next nonce.
     pub(crate) fn tx(&mut self, i: usize, calls: Vec<impl Into<Call>>) -> SignedTransaction {
         let nonce = self.nonces[i];

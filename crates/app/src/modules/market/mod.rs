@@ -2,7 +2,7 @@
 //!
 //! - **Stake**: providers bond stake to offer, solvers to submit solutions; unbonding waits
 //!   `unbonding_blocks`; slashed stake goes to the market treasury.
-//! - **Offers** (a device's owner or `seller`): resource kind, region, capacity, floor price
+//! - **Offers** (by the device itself, its owner or a `seller`): resource kind, region, capacity, floor price
 //!   per unit, delivery terms, expiry. **Intents**: one resource or a bundle, units, maximum
 //!   price per unit, deadline, minimum provider reputation, divisibility; the maximum cost is
 //!   escrowed when posted and returned on cancellation or when the deadline lapses.
@@ -324,10 +324,16 @@ struct NewOffer {
     expiry_ms: u64,
 }
 
+/// Whether `seller` may sell `device`'s resources: the device itself (its current key's
+/// account), its owner, or an account with the `seller` role on it.
+fn may_sell(ctx: &Ctx<'_>, device: &Device, seller: &Address) -> ExecResult<bool> {
+    Ok(device.current_key() == *seller || identity::has_role(ctx, device, seller, roles::SELLER)?)
+}
+
 fn post_offer(ctx: &mut Ctx<'_>, o: NewOffer) -> ExecResult {
     let seller = ctx.signer();
     let device = identity::active_device(ctx, &o.device)?;
-    if !identity::has_role(ctx, &device, &seller, roles::SELLER)? {
+    if !may_sell(ctx, &device, &seller)? {
         return Err(ErrorCode::Unauthorized.into());
     }
     let params = &ctx.env().genesis.params.market;
@@ -493,7 +499,7 @@ fn saleable(ctx: &Ctx<'_>, offer: Offer) -> ExecResult<Option<(Offer, u8)>> {
     let min_stake = ctx.env().genesis.params.market.min_provider_stake;
     if device.status.refusal().is_some()
         || stake_of(ctx, StakeKind::Provider, &offer.seller)?.bonded < min_stake
-        || !identity::has_role(ctx, &device, &offer.seller, roles::SELLER)?
+        || !may_sell(ctx, &device, &offer.seller)?
     {
         return Ok(None);
     }

@@ -217,6 +217,25 @@ fn cleared(events: &[MarketEvent]) -> Vec<(Amount, u64, LeaseId, u32)> {
 use machina_types::Amount;
 
 #[test]
+fn a_device_offers_from_its_own_account_and_is_paid_there() {
+    let mut m = Market::new();
+    let device = m.f.onboard(1, OWNER);
+    let own = m.chain().add_account(identity::tests::Fixture::device_key(1));
+    let fund = machina_types::BankCall::Transfer { to: m.addr(own), amount: 2 * STAKE };
+    m.chain().run(OWNER, fund).unwrap();
+    let call = m.offer_call(device, compute(), 10, 5, Delivery::Receipt);
+    assert_eq!(m.chain().run(own, call.clone()), Err(ErrorCode::InsufficientStake));
+    m.chain().run(own, MarketCall::Stake { kind: StakeKind::Provider, amount: STAKE }).unwrap();
+    m.chain().run(own, call).unwrap();
+    m.intent(ALICE, compute(), 2, 10, false);
+    let [(10, 2, lease, 1)] = cleared(&m.clear())[..] else { panic!() };
+    assert_eq!(m.lease(lease).seller, m.addr(own));
+    let before = m.balance(own);
+    m.chain().run(ALICE, MarketCall::Confirm { lease }).unwrap();
+    assert_eq!(m.balance(own) - before, 20 - 20 * u64::from(m.params().protocol_fee_bps) / 10_000);
+}
+
+#[test]
 fn offering_needs_provider_stake_and_an_active_device_the_seller_may_sell() {
     let mut m = Market::new();
     let device = m.f.onboard(1, OWNER);
