@@ -61,7 +61,7 @@ pub fn document() -> Value {
         },
         "x-error-codes": error_codes,
         "paths": {
-            "/": { "get": { "summary": "The explorer: a web page of live blocks, transactions and lookups.",
+            "/": { "get": { "summary": "The explorer: a web page of live blocks, transactions, markets and market activity, and lookups (blocks, transactions, accounts, devices, leases, intents, offers).",
                 "responses": { "200": { "description": "HTML.", "content": { "text/html": {} } } } } },
             "/health": get("Liveness and finalized height.", vec![], ok("Healthy.", json!({
                 "type": "object", "properties": { "status": { "const": "ok" }, "height": { "type": "integer" } } }))),
