@@ -21,8 +21,8 @@ use crate::{
     state::{Collecting, Key, Missing, StateRead, Writes, encode_value},
 };
 use machina_types::{
-    Address, Call, ErrorCode, Event, Hash, Height, Outcome, Receipt, SignedTransaction,
-    tx::CheckParams,
+    Address, BlockEvents, Call, ErrorCode, Event, Hash, Height, Outcome, Receipt,
+    SignedTransaction, tx::CheckParams,
 };
 use std::sync::Arc;
 
@@ -34,6 +34,11 @@ pub mod keys {
     /// The receipt of an included transaction, by transaction hash.
     pub fn receipt(tx_hash: &Hash) -> Key {
         key(&[b"chain/receipt/", &tx_hash.0])
+    }
+
+    /// The events of a block's block-level steps, by height (absent when there were none).
+    pub fn block_events(height: u64) -> Key {
+        key(&[b"chain/block-events/", &height.to_be_bytes()])
     }
 }
 
@@ -235,8 +240,15 @@ impl BlockExecutor {
         &self.receipts
     }
 
-    /// The block's writes, receipts and block-level events.
-    pub fn finish(self) -> BlockOutput {
+    /// The block's writes (with its block-level events stored by height), receipts and
+    /// block-level events.
+    pub fn finish(mut self) -> BlockOutput {
+        if !self.events.is_empty() {
+            let events = BlockEvents(self.events);
+            let key = keys::block_events(self.env.height);
+            self.writes.insert(key, Some(encode_value(&events)));
+            self.events = events.0;
+        }
         BlockOutput { writes: self.writes, receipts: self.receipts, events: self.events }
     }
 }

@@ -25,7 +25,7 @@ use futures::StreamExt;
 use machina_app::{BlockEnv, Genesis, exec::keys as chain_keys, state::decode_value};
 use machina_store::StateDb;
 use machina_types::{
-    Address, Hash, Receipt,
+    Address, BlockEvents, Hash, Receipt,
     block::{Block, Context, Header, OpsRange},
 };
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
@@ -249,8 +249,8 @@ where
     ) {
         let digest = block.header.digest();
         // Executed here since start (always, but for a block finalized while this node
-        // replayed from storage): effects from the cache; else receipts from the state, and
-        // no block-level events (they are not stored).
+        // replayed from storage): effects from the cache; else receipts and block-level
+        // events from the state.
         let effects = match self.chain.take_effects(&digest) {
             Some(effects) => effects,
             None => {
@@ -262,7 +262,11 @@ where
                     let bytes = bytes.expect("finalized transaction has a receipt");
                     receipts.push(decode_value::<Receipt>(&key, &bytes.0));
                 }
-                crate::chain::Effects { receipts: Arc::new(receipts), events: Arc::default() }
+                let key = chain_keys::block_events(block.header.height);
+                let bytes = guard.get(&key.digest()).await.expect("state read");
+                let events = bytes.map(|b| decode_value::<BlockEvents>(&key, &b.0).0);
+                let events = Arc::new(events.unwrap_or_default());
+                crate::chain::Effects { receipts: Arc::new(receipts), events }
             }
         };
         let finalized = FinalizedBlock {

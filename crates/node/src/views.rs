@@ -80,16 +80,24 @@ pub struct BlockView {
     pub header: HeaderView,
     /// Transactions.
     pub txs: Vec<TxView>,
+    /// Events of its block-level steps: markets clearing, leases settled when due.
+    #[serde(default)]
+    pub events: Vec<machina_types::Event>,
     /// Finalization certificate (hex), if this node has it.
     pub finalization: Option<String>,
 }
 
 impl BlockView {
-    /// The view of `block` with its certificate.
-    pub fn new(block: &Block, finalization: Option<String>) -> Self {
+    /// The view of `block` with its block-level events and its certificate.
+    pub fn new(
+        block: &Block,
+        events: Vec<machina_types::Event>,
+        finalization: Option<String>,
+    ) -> Self {
         Self {
             header: HeaderView::from(&block.header),
             txs: block.txs.iter().map(|tx| TxView { hash: tx.hash(), tx: tx.clone() }).collect(),
+            events,
             finalization,
         }
     }

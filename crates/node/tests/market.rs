@@ -260,6 +260,7 @@ fn a_data_stream_purchase_is_delivered_by_the_consumers_receipt() {
     let lease = one(m.leases_of(&m.addr(ALICE), intent));
     assert_eq!((lease.units, lease.price, lease.status), (3, 125, LeaseStatus::Active));
     let mut seen = (false, false, false);
+    let mut cleared_at = None;
     let mut line = String::new();
     let start = Instant::now();
     while seen != (true, true, true) {
@@ -274,9 +275,16 @@ fn a_data_stream_purchase_is_delivered_by_the_consumers_receipt() {
             seen.1 |= event["action"] == "intent_posted" && event["intent"] == intent;
         }
         for event in block["events"].as_array().unwrap() {
-            seen.2 |= event["action"] == "market_cleared" && event["first_lease"] == lease.id;
+            if event["action"] == "market_cleared" && event["first_lease"] == lease.id {
+                seen.2 = true;
+                cleared_at = block["header"]["height"].as_u64();
+            }
         }
     }
+    // The chain keeps a block's block-level events: the block shows its clearing.
+    let block = m.client().block(cleared_at).unwrap();
+    let events = block["events"].as_array().unwrap();
+    assert!(events.iter().any(|e| e["action"] == "market_cleared" && e["first_lease"] == lease.id));
     let seller_before = m.balance(&m.addr(PROVIDER));
     let events = m.ok(ALICE, MarketCall::Confirm { lease: lease.id });
     let fee = m.protocol_fee(lease.escrow);

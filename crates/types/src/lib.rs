@@ -41,7 +41,7 @@ pub use hash::Hash;
 pub use identity::IdentityCall;
 pub use market::MarketCall;
 pub use reading::{Reading, SignedReading, Value};
-pub use receipt::{Event, Outcome, Receipt};
+pub use receipt::{BlockEvents, Event, Outcome, Receipt};
 pub use tx::{SignedTransaction, Transaction};
 
 /// The ed25519 private key type accounts and devices sign with.

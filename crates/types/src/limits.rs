@@ -11,6 +11,8 @@ pub const TX_SIZE_MAX: usize = 4 * 1024;
 pub const TXS_PER_BLOCK_MAX: usize = 16 * 1024;
 /// Events recorded in one receipt.
 pub const EVENTS_PER_TX_MAX: usize = 32;
+/// Events of one block's block-level steps (batch clearing, settlements).
+pub const BLOCK_EVENTS_MAX: usize = 1 << 20;
 /// Bytes in an asset symbol.
 pub const ASSET_SYMBOL_LEN_MAX: usize = 12;
 /// Bytes in an asset name.

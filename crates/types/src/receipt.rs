@@ -13,7 +13,7 @@ use crate::{
     device::{DeviceId, DeviceStatus},
     error::ErrorCode,
     hash::Hash,
-    limits::{ATTRIBUTE_KEY_LEN_MAX, EVENTS_PER_TX_MAX, ROLE_LEN_MAX},
+    limits::{ATTRIBUTE_KEY_LEN_MAX, BLOCK_EVENTS_MAX, EVENTS_PER_TX_MAX, ROLE_LEN_MAX},
     reading::StreamId,
 };
 use alloc::{string::String, vec::Vec};
@@ -563,5 +563,29 @@ impl Read for Receipt {
             outcome: Outcome::read(buf)?,
             events: read_vec(buf, EVENTS_PER_TX_MAX, &())?,
         })
+    }
+}
+
+/// The events of a block's block-level steps, as the chain stores them by height.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BlockEvents(pub Vec<Event>);
+
+impl Write for BlockEvents {
+    fn write(&self, buf: &mut impl bytes::BufMut) {
+        self.0.write(buf);
+    }
+}
+
+impl EncodeSize for BlockEvents {
+    fn encode_size(&self) -> usize {
+        self.0.encode_size()
+    }
+}
+
+impl Read for BlockEvents {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(Self(read_vec(buf, BLOCK_EVENTS_MAX, &())?))
     }
 }

@@ -25,7 +25,7 @@ use machina_app::{
 };
 use machina_store::ProofBundle;
 use machina_types::{
-    Address, BankCall, Call, ErrorCode, Hash, Outcome, Receipt, SignedTransaction,
+    Address, BankCall, BlockEvents, Call, ErrorCode, Hash, Outcome, Receipt, SignedTransaction,
     codec::{hex, parse_hex},
     tx::CheckParams,
 };
@@ -252,7 +252,9 @@ async fn block_view(s: &ApiState, height: u64) -> ApiResult<BlockView> {
         .ok_or_else(|| ApiError::not_found(format!("no finalized block at height {height}")))?;
     let finalization =
         s.marshal.get_finalization(Height::new(height)).await.map(|f| hex(&f.encode()));
-    Ok(BlockView::new(block.inner(), finalization))
+    let key = machina_app::exec::keys::block_events(height);
+    let events = Snapshot::take(s).await?.get::<BlockEvents>(&key).await?.unwrap_or_default();
+    Ok(BlockView::new(block.inner(), events.0, finalization))
 }
 
 pub(super) async fn latest_block(State(s): State<ApiState>) -> ApiResult<Json<BlockView>> {

@@ -106,7 +106,7 @@ pub fn document() -> Value {
                 ok("Token.", json!({ "type": "object", "properties": {
                     "id": { "type": "integer" }, "owner": hash, "minter": hash, "metadata_hash": hash } }))),
             "/v1/blocks/latest": get("The latest finalized block.", vec![], ok("Block.", schema("Block"))),
-            "/v1/blocks/{height}": get("A finalized block by height, with its finalization certificate.",
+            "/v1/blocks/{height}": get("A finalized block by height: header, transactions, the events of its block-level steps (markets clearing, leases settled when due) and its finalization certificate.",
                 vec![path_param("height", "Block height.")], ok("Block.", schema("Block"))),
             "/v1/proofs/accounts/{address}": get("Proof of an account (value or absence) at the latest finalized block, verifiable offline with `machina verify-proof`.",
                 vec![path_param("address", "Account address.")], ok("Proof bundle.", schema("ProofBundle"))),
