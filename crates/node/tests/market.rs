@@ -586,10 +586,16 @@ fn bad_market_input_is_refused_with_a_reason_and_changes_nothing() {
     let (status, body) = m.node.submit(&tx);
     assert_eq!((status, common::code(&body)), (400, "invalid_call"));
 
-    // By a decommissioned device.
+    // By a decommissioned device: its offers, and intents from its own account.
+    let device_account = Address::of(&device.key.public_key());
+    let fund = BankCall::Transfer { to: device_account, amount: 50_000 };
+    assert_eq!(m.run(m.key(ALICE), vec![fund.into()]).status, "finalized");
     let decommission = IdentityCall::Decommission { device: device.id() };
     assert_eq!(m.run(m.key(PROVIDER), vec![decommission.into()]).status, "finalized");
     let status = m.run(m.key(PROVIDER), vec![unstaked.into()]);
+    assert_eq!(code(&status), "device_decommissioned");
+    let buy = Market::intent_call(ResourceKind::Compute, 1, 10, 60_000, true);
+    let status = m.run(&device.key, vec![buy.into()]);
     assert_eq!(code(&status), "device_decommissioned");
 
     let after: Value = m.client().market().unwrap();

@@ -120,6 +120,8 @@ error_codes! {
     NotValidator = 322, "not_validator", "only a validator may do this";
     /// The signer lacks the role this needs on the device.
     Unauthorized = 323, "unauthorized", "the signer lacks the role this needs";
+    /// The key already belongs to a device (now or before a rotation).
+    DeviceKeyInUse = 324, "device_key_in_use", "the key already belongs to a device";
     /// An anchor does not start right after the stream's previous anchor.
     AnchorGap = 350, "anchor_gap", "the anchor does not follow the previous anchor";
     /// The key is not one of the device's known keys.

@@ -55,6 +55,7 @@ impl Module for Identity {
             IdentityCall::OnboardDevice { certificate, .. } => out.extend([
                 keys::maker(&certificate.body.maker),
                 keys::device(&certificate.device_id()),
+                keys::device_of_key(&certificate.body.device_key),
             ]),
             IdentityCall::PublishFirmware { firmware, .. } => {
                 out.extend([keys::maker(signer), keys::firmware(signer, firmware)])
@@ -64,8 +65,10 @@ impl Module for Identity {
                 bank::keys::account(&bond_pool()),
                 bank::keys::account(&slashed_pool()),
             ]),
+            IdentityCall::RotateKey { device, new_key, .. } => {
+                out.extend([keys::device(device), keys::device_of_key(new_key)])
+            }
             IdentityCall::TransferDevice { device, .. }
-            | IdentityCall::RotateKey { device, .. }
             | IdentityCall::ReportFirmware { device, .. }
             | IdentityCall::SetAttribute { device, .. }
             | IdentityCall::Suspend { device }
@@ -227,6 +230,7 @@ fn onboard(
     if !device::verify(&device_key, device::CLAIM_NAMESPACE, &message, claim) {
         return Err(ErrorCode::BadDeviceSignature.into());
     }
+    claim_key(ctx, &device_key, &id)?;
     let record = Device {
         id,
         owner,
@@ -245,6 +249,23 @@ fn onboard(
     ctx.emit(Event::DeviceOnboarded { device: id, maker: maker.account, owner })
 }
 
+/// Records that `key` belongs to device `id`; a key serves one device only, ever.
+fn claim_key(ctx: &mut Ctx<'_>, key: &Address, id: &DeviceId) -> ExecResult {
+    if ctx.get::<DeviceId>(&keys::device_of_key(key))?.is_some() {
+        return Err(ErrorCode::DeviceKeyInUse.into());
+    }
+    ctx.put(keys::device_of_key(key), id);
+    Ok(())
+}
+
+/// The device whose key (current or rotated away) signs for `account`, if any.
+pub fn device_of_account(ctx: &Ctx<'_>, account: &Address) -> ExecResult<Option<Device>> {
+    match ctx.get::<DeviceId>(&keys::device_of_key(account))? {
+        Some(id) => Ok(ctx.get(&keys::device(&id))?),
+        None => Ok(None),
+    }
+}
+
 fn rotate_key(
     ctx: &mut Ctx<'_>,
     id: &DeviceId,
@@ -259,6 +280,7 @@ fn rotate_key(
     if !device::verify(&d.current_key(), device::ROTATION_NAMESPACE, &message, signature) {
         return Err(ErrorCode::BadDeviceSignature.into());
     }
+    claim_key(ctx, new_key, id)?;
     d.keys.push(*new_key);
     if d.keys.len() > DEVICE_KEYS_REMEMBERED {
         d.keys.remove(0);

@@ -176,6 +176,37 @@ fn a_key_rotation_needs_the_owner_and_the_current_key_and_keeps_the_old_key_know
     );
 }
 
+#[test]
+fn a_device_key_serves_one_device_only_ever() {
+    let mut f = Fixture::new();
+    let first = f.onboard(1, OWNER);
+    let second = f.onboard(2, OWNER);
+    // Another serial certified with the first device's key.
+    let body = CertificateBody {
+        maker: f.chain.addr(MAKER),
+        device_key: Address::of(&Fixture::device_key(1).public_key()),
+        model: "TH-100".into(),
+        serial_hash: Hash::of(&[&99u64.to_be_bytes()]),
+    };
+    let certificate = body.sign(&f.maker_key);
+    let message = device::claim_message(CHAIN, &certificate.device_id(), &f.chain.addr(OWNER));
+    let claim_signature = Fixture::device_key(1).sign(device::CLAIM_NAMESPACE, &message);
+    let clone = IdentityCall::OnboardDevice { certificate, claim_signature };
+    assert_eq!(f.chain.run(OWNER, clone), Err(ErrorCode::DeviceKeyInUse));
+    // Neither the other device's key nor a key rotated away may be taken again.
+    let (key1, key2) = (Fixture::device_key(1), Fixture::device_key(2));
+    assert_eq!(
+        f.chain.run(OWNER, rotation(&first, &key1, &key2, 0)),
+        Err(ErrorCode::DeviceKeyInUse)
+    );
+    let new = PrivateKey::from_seed(777);
+    f.chain.run(OWNER, rotation(&first, &key1, &new, 0)).unwrap();
+    assert_eq!(
+        f.chain.run(OWNER, rotation(&second, &key2, &key1, 0)),
+        Err(ErrorCode::DeviceKeyInUse)
+    );
+}
+
 fn firmware_release(f: &Fixture, firmware: Hash) -> IdentityCall {
     let message = device::firmware_message(&f.chain.addr(MAKER), &firmware, "1.2.0");
     let signature = f.maker_key.sign(device::FIRMWARE_NAMESPACE, &message);

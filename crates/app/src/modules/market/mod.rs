@@ -2,10 +2,11 @@
 //!
 //! - **Stake**: providers bond stake to offer, solvers to submit solutions; unbonding waits
 //!   `unbonding_blocks`; slashed stake goes to the market treasury.
-//! - **Offers** (by the device itself, its owner or a `seller`): resource kind, region, capacity, floor price
-//!   per unit, delivery terms, expiry. **Intents**: one resource or a bundle, units, maximum
-//!   price per unit, deadline, minimum provider reputation, divisibility; the maximum cost is
-//!   escrowed when posted and returned on cancellation or when the deadline lapses.
+//! - **Offers** (by the device itself, its owner or a `seller`): resource kind, region,
+//!   capacity, floor price per unit, delivery terms, expiry. **Intents** (by any account; by a
+//!   device's own account only while the device is active): one resource or a bundle, units,
+//!   maximum price per unit, deadline, minimum provider reputation, divisibility; the maximum
+//!   cost is escrowed when posted and returned on cancellation or when the deadline lapses.
 //! - **Batches**: at every multiple of `auction_interval_blocks`, before the block's
 //!   transactions, each market with orders clears at one uniform price ([`clearing`]).
 //!   Solutions submitted during the batch are checked again against the final book; the one
@@ -127,6 +128,7 @@ impl Module for Market {
             }
             MarketCall::CloseOffer { offer } => out.push(keys::offer(*offer)),
             MarketCall::Intent { region, components, .. } => {
+                out.push(identity::keys::device_of_key(signer));
                 out.push(bank::keys::account(&escrow_account()));
                 out.extend(components.first().map(|c| keys::market(&market_id(&c.kind, region))));
                 out.push(keys::active_markets());
@@ -411,6 +413,12 @@ fn post_intent(ctx: &mut Ctx<'_>, call: &MarketCall) -> ExecResult {
         unreachable!("post_intent takes intents")
     };
     let consumer = ctx.signer();
+    // A device buying from its own account must be active.
+    if let Some(code) =
+        identity::device_of_account(ctx, &consumer)?.and_then(|d| d.status.refusal())
+    {
+        return Err(code.into());
+    }
     let mut kinds: Vec<&ResourceKind> = components.iter().map(|c| &c.kind).collect();
     kinds.sort();
     kinds.dedup();

@@ -217,7 +217,7 @@ fn cleared(events: &[MarketEvent]) -> Vec<(Amount, u64, LeaseId, u32)> {
 use machina_types::Amount;
 
 #[test]
-fn a_device_offers_from_its_own_account_and_is_paid_there() {
+fn a_device_trades_from_its_own_account_while_it_is_active() {
     let mut m = Market::new();
     let device = m.f.onboard(1, OWNER);
     let own = m.chain().add_account(identity::tests::Fixture::device_key(1));
@@ -233,6 +233,11 @@ fn a_device_offers_from_its_own_account_and_is_paid_there() {
     let before = m.balance(own);
     m.chain().run(ALICE, MarketCall::Confirm { lease }).unwrap();
     assert_eq!(m.balance(own) - before, 20 - 20 * u64::from(m.params().protocol_fee_bps) / 10_000);
+    // It buys too, until its owner decommissions it.
+    m.intent(own, ResourceKind::Storage, 1, 10, false);
+    m.chain().run(OWNER, IdentityCall::Decommission { device }).unwrap();
+    let intent = m.intent_call(ResourceKind::Storage, 1, 10, false);
+    assert_eq!(m.chain().run(own, intent), Err(ErrorCode::DeviceDecommissioned));
 }
 
 #[test]
