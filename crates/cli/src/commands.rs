@@ -844,13 +844,16 @@ fn verify_reading(ctx: &Ctx, file: &std::path::Path, genesis: Option<PathBuf>) -
             });
             Ok(())
         }
-        Err(error) => {
-            ctx.print(&json!({ "valid": false, "reason": error.to_string() }), || {
-                format!("INVALID: {error}")
-            });
-            Err(Exit(1).into())
-        }
+        Err(error) => invalid(ctx, &error),
     }
+}
+
+/// Reports a proof that does not verify; exits with status 1.
+fn invalid(ctx: &Ctx, error: &impl std::fmt::Display) -> CmdResult {
+    ctx.print(&json!({ "valid": false, "reason": error.to_string() }), || {
+        format!("INVALID: {error}")
+    });
+    Err(Exit(1).into())
 }
 
 fn describe_key(bundle: &ProofBundle) -> String {
@@ -891,12 +894,7 @@ fn verify_proof(ctx: &Ctx, file: &std::path::Path, genesis: Option<PathBuf>) -> 
             });
             Ok(())
         }
-        Err(error) => {
-            ctx.print(&json!({ "valid": false, "reason": error.to_string() }), || {
-                format!("INVALID: {error}")
-            });
-            Err(Exit(1).into())
-        }
+        Err(error) => invalid(ctx, &error),
     }
 }
 

@@ -70,31 +70,11 @@ fn view(book: &Value) -> Result<MarketView> {
 }
 
 fn bids(view: &MarketView) -> Vec<Bid> {
-    view.intents
-        .iter()
-        .filter(|i| i.is_simple())
-        .map(|i| Bid {
-            intent: i.id,
-            tiebreak: i.tiebreak,
-            limit: i.max_price,
-            units: i.units,
-            partial: i.partial,
-            min_reputation: i.min_reputation,
-        })
-        .collect()
+    view.intents.iter().filter(|i| i.is_simple()).map(Bid::of).collect()
 }
 
 fn asks(view: &MarketView) -> Vec<Ask> {
-    view.offers
-        .iter()
-        .map(|(o, reputation)| Ask {
-            offer: o.id,
-            tiebreak: o.tiebreak,
-            floor: o.floor_price,
-            capacity: o.capacity,
-            reputation: *reputation,
-        })
-        .collect()
+    view.offers.iter().map(|(o, reputation)| Ask::of(o, *reputation)).collect()
 }
 
 /// The best of a few service orders at the built-in clearing's price.

@@ -53,6 +53,33 @@ pub struct Ask {
     pub reputation: u8,
 }
 
+impl Bid {
+    /// The bid of a plain (single-component) intent.
+    pub fn of(i: &Intent) -> Self {
+        Self {
+            intent: i.id,
+            tiebreak: i.tiebreak,
+            limit: i.max_price,
+            units: i.units,
+            partial: i.partial,
+            min_reputation: i.min_reputation,
+        }
+    }
+}
+
+impl Ask {
+    /// The ask of an offer whose provider has `reputation`.
+    pub fn of(o: &Offer, reputation: u8) -> Self {
+        Self {
+            offer: o.id,
+            tiebreak: o.tiebreak,
+            floor: o.floor_price,
+            capacity: o.capacity,
+            reputation,
+        }
+    }
+}
+
 /// A market's clearing: one price, and the units each (intent, offer) pair trades.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cleared {

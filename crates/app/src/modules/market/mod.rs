@@ -160,26 +160,7 @@ impl Module for Market {
             MarketCall::Stake { kind, amount } => stake(ctx, *kind, *amount),
             MarketCall::Unbond { kind, amount } => unbond(ctx, *kind, *amount),
             MarketCall::Withdraw { kind } => withdraw(ctx, *kind),
-            MarketCall::Offer {
-                device,
-                kind,
-                region,
-                capacity,
-                floor_price,
-                delivery,
-                expiry_ms,
-            } => {
-                let offer = NewOffer {
-                    device: *device,
-                    kind: kind.clone(),
-                    region: region.clone(),
-                    capacity: *capacity,
-                    floor_price: *floor_price,
-                    delivery: delivery.clone(),
-                    expiry_ms: *expiry_ms,
-                };
-                post_offer(ctx, offer)
-            }
+            MarketCall::Offer { .. } => post_offer(ctx, call),
             MarketCall::CloseOffer { offer } => close_offer(ctx, *offer),
             MarketCall::Intent { .. } => post_intent(ctx, call),
             MarketCall::Cancel { intent } => cancel(ctx, *intent),
@@ -316,25 +297,27 @@ fn activate(ctx: &mut Ctx<'_>, market: &MarketId) -> ExecResult {
     Ok(())
 }
 
-struct NewOffer {
-    device: machina_types::DeviceId,
-    kind: ResourceKind,
-    region: String,
-    capacity: u64,
-    floor_price: Amount,
-    delivery: Delivery,
-    expiry_ms: u64,
-}
-
 /// Whether `seller` may sell `device`'s resources: the device itself (its current key's
 /// account), its owner, or an account with the `seller` role on it.
 fn may_sell(ctx: &Ctx<'_>, device: &Device, seller: &Address) -> ExecResult<bool> {
     Ok(device.current_key() == *seller || identity::has_role(ctx, device, seller, roles::SELLER)?)
 }
 
-fn post_offer(ctx: &mut Ctx<'_>, o: NewOffer) -> ExecResult {
+fn post_offer(ctx: &mut Ctx<'_>, call: &MarketCall) -> ExecResult {
+    let MarketCall::Offer {
+        device: device_id,
+        kind,
+        region,
+        capacity,
+        floor_price,
+        delivery,
+        expiry_ms,
+    } = call
+    else {
+        unreachable!("post_offer takes offers")
+    };
     let seller = ctx.signer();
-    let device = identity::active_device(ctx, &o.device)?;
+    let device = identity::active_device(ctx, device_id)?;
     if !may_sell(ctx, &device, &seller)? {
         return Err(ErrorCode::Unauthorized.into());
     }
@@ -342,11 +325,11 @@ fn post_offer(ctx: &mut Ctx<'_>, o: NewOffer) -> ExecResult {
     if stake_of(ctx, StakeKind::Provider, &seller)?.bonded < params.min_provider_stake {
         return Err(ErrorCode::InsufficientStake.into());
     }
-    check_term(ctx, o.expiry_ms)?;
-    if let Delivery::Feed { feed, .. } = &o.delivery {
+    check_term(ctx, *expiry_ms)?;
+    if let Delivery::Feed { feed, .. } = delivery {
         data::feed(ctx, *feed)?;
     }
-    let mut market = market_for(ctx, &o.kind, &o.region)?;
+    let mut market = market_for(ctx, kind, region)?;
     if market.offers.len() >= BOOK_OFFERS_MAX {
         return Err(ErrorCode::BookFull.into());
     }
@@ -362,22 +345,22 @@ fn post_offer(ctx: &mut Ctx<'_>, o: NewOffer) -> ExecResult {
     let offer = Offer {
         id,
         seller,
-        device: o.device,
-        kind: o.kind,
-        region: o.region,
+        device: *device_id,
+        kind: kind.clone(),
+        region: region.clone(),
         market: market.id,
-        capacity: o.capacity,
+        capacity: *capacity,
         sold: 0,
-        floor_price: o.floor_price,
-        delivery: o.delivery,
-        expiry_ms: o.expiry_ms,
+        floor_price: *floor_price,
+        delivery: delivery.clone(),
+        expiry_ms: *expiry_ms,
         status: OrderStatus::Open,
         created_height: ctx.env().height,
         slot,
         tiebreak: ctx.origin(),
     };
     ctx.put(keys::offer(id), &offer);
-    emit(ctx, MarketEvent::OfferPosted { offer: id, market: market.id, device: o.device, seller })
+    emit(ctx, MarketEvent::OfferPosted { offer: id, market: market.id, device: *device_id, seller })
 }
 
 fn open_offer(ctx: &Ctx<'_>, id: OfferId) -> ExecResult<Offer> {
@@ -830,26 +813,13 @@ fn clear_batch(ctx: &mut Ctx<'_>, batch: BatchId) -> ExecResult {
             .iter()
             .map(|i| &book.intents[i])
             .filter(|i| i.is_simple())
-            .map(|i| Bid {
-                intent: i.id,
-                tiebreak: i.tiebreak,
-                limit: i.max_price,
-                units: i.units,
-                partial: i.partial,
-                min_reputation: i.min_reputation,
-            })
+            .map(Bid::of)
             .collect();
         let asks: Vec<Ask> = m
             .offers
             .iter()
             .map(|o| &book.offers[o])
-            .map(|(o, reputation)| Ask {
-                offer: o.id,
-                tiebreak: o.tiebreak,
-                floor: o.floor_price,
-                capacity: o.capacity,
-                reputation: *reputation,
-            })
+            .map(|(o, reputation)| Ask::of(o, *reputation))
             .collect();
         if let Some(cleared) = clearing::clear(&bids, &asks) {
             builtin.insert(*id, cleared);
