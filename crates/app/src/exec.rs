@@ -8,10 +8,23 @@
 //! none of their writes are kept and the receipt names the failing call and its code.
 //!
 //! Signatures are not checked here: callers verify them (in batches) before execution.
+//!
+//! # Panics
+//!
+//! A panic is a broken invariant, never bad input: every value a call takes from outside is
+//! range-checked by its stateless check and every sum over such values is checked arithmetic
+//! with an error code. As defense in depth, a call that panics anyway fails with
+//! [`ErrorCode::Internal`]: its transaction's calls leave no writes (its fee is paid and its
+//! nonce used, as for any failed call), the panic is printed and counted in [`PANICS`]; a
+//! panic while charging the fee rejects the transaction (it cannot be included). A
+//! block-level step that fails or panics drops its own writes, records a
+//! [`Event::BlockStepFailed`] among the block's events and is counted in [`STEP_FAILURES`];
+//! the other steps and the block's transactions go on. Execution is deterministic, so every
+//! node reaches the same outcome and no single input can stop the chain.
 
 use crate::{
     genesis::Genesis,
-    module::{Ctx, ExecError, Module},
+    module::{Ctx, ExecError, ExecResult, Module, STEP_EVENTS_MAX},
     modules::{
         bank::{self, Bank, ChargeError},
         data::Data,
@@ -24,7 +37,46 @@ use machina_types::{
     Address, BlockEvents, Call, ErrorCode, Event, Hash, Height, Outcome, Receipt,
     SignedTransaction, tx::CheckParams,
 };
-use std::sync::Arc;
+use std::{
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+/// Calls whose execution panicked since the process started (each failed with `internal`).
+pub static PANICS: AtomicU64 = AtomicU64::new(0);
+/// Block-level steps that failed since the process started (their writes dropped).
+pub static STEP_FAILURES: AtomicU64 = AtomicU64::new(0);
+
+/// A block-level step: runs before the block's transactions, as a module account.
+struct Step {
+    /// The name recorded if it fails.
+    name: &'static str,
+    /// The module account it acts as.
+    account: &'static str,
+    /// The step.
+    run: fn(&mut Ctx<'_>) -> ExecResult,
+}
+
+/// The block-level steps, in order. Each is independent: one failing does not stop the next.
+const STEPS: [Step; 2] = [
+    Step { name: "market-clearing", account: "market", run: market::clearing_step },
+    Step { name: "market-settlement", account: "market", run: market::settlement_step },
+];
+
+// The events of every step (and one failure event each) fit in a block's events.
+const _: () =
+    assert!(STEPS.len() * (STEP_EVENTS_MAX + 1) <= machina_types::limits::BLOCK_EVENTS_MAX);
+
+/// Runs `f`, turning a panic into [`ErrorCode::Internal`] (counted in [`PANICS`]).
+pub(crate) fn guarded<T>(f: impl FnOnce() -> ExecResult<T>) -> ExecResult<T> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        PANICS.fetch_add(1, Ordering::Relaxed);
+        Err(ExecError::Fail(ErrorCode::Internal))
+    })
+}
 
 /// Keys that belong to the chain itself rather than to a module.
 pub mod keys {
@@ -70,6 +122,8 @@ pub struct BlockExecutor {
     writes: Writes,
     receipts: Vec<Receipt>,
     events: Vec<Event>,
+    /// Block-level steps already run (their writes are in `writes`).
+    steps_done: usize,
 }
 
 /// A block's effect: state writes, receipts, and the events of its block-level steps.
@@ -87,7 +141,7 @@ pub struct BlockOutput {
 impl BlockExecutor {
     /// Starts executing a block.
     pub fn new(env: BlockEnv) -> Self {
-        Self { env, writes: Writes::new(), receipts: Vec::new(), events: Vec::new() }
+        Self { env, writes: Writes::new(), receipts: Vec::new(), events: Vec::new(), steps_done: 0 }
     }
 
     /// The block's environment.
@@ -98,7 +152,7 @@ impl BlockExecutor {
     /// Keys the block-begin step reads first.
     pub fn begin_hints(&self) -> Vec<Key> {
         let interval = self.env.genesis.params.market.auction_interval_blocks;
-        let mut keys = market::begin_hints(self.env.height, interval);
+        let mut keys = market::batch::begin_hints(self.env.height, interval);
         if self.env.height == 1 {
             keys.extend(self.env.genesis.accounts.iter().map(|a| bank::keys::account(&a.address)));
             keys.push(bank::keys::native_supply());
@@ -106,9 +160,10 @@ impl BlockExecutor {
         keys
     }
 
-    /// Runs the block-begin step: in block 1, the genesis allocations; in every block, the
-    /// market's batch clearing and settlement of due leases. Returns every key it needed and
-    /// could not read (nothing changed then): load them all and call again.
+    /// Runs the block-begin steps: in block 1, the genesis allocations; in every block, the
+    /// market's batch clearing and settlement of due leases. Returns every key the next step
+    /// needed and could not read (nothing of that step changed then): load them all and call
+    /// again; steps already run are not run twice.
     pub fn begin(&mut self, base: &dyn StateRead) -> Result<(), Vec<Key>> {
         if self.env.height == 1 && !self.genesis_done() {
             let accounts: Vec<_> =
@@ -123,20 +178,37 @@ impl BlockExecutor {
             let (writes, _) = ctx.into_parts();
             self.writes.extend(writes);
         }
-        let view = Layered { top: &self.writes, base };
-        let collecting = Collecting::new(&view);
-        let mut ctx = Ctx::system(&collecting, &self.env, Address::module("market"));
-        let result = market::begin_block(&mut ctx);
-        let (writes, events) = ctx.into_parts();
-        let missed = collecting.missed();
-        if !missed.is_empty() {
-            return Err(missed);
-        }
-        // A failing block-level step would be a bug; its effects are dropped, the same way on
-        // every node, so the chain goes on.
-        if result.is_ok() {
-            self.writes.extend(writes);
-            self.events.extend(events);
+        while let Some(step) = STEPS.get(self.steps_done) {
+            let view = Layered { top: &self.writes, base };
+            let collecting = Collecting::new(&view);
+            let mut ctx = Ctx::system(&collecting, &self.env, Address::module(step.account));
+            let result = guarded(|| (step.run)(&mut ctx));
+            let (writes, events) = ctx.into_parts();
+            // A step that read keys it could not see may have failed for that reason alone:
+            // load them and run it again.
+            let missed = collecting.missed();
+            if !missed.is_empty() {
+                return Err(missed);
+            }
+            self.steps_done += 1;
+            match result {
+                Ok(()) => {
+                    self.writes.extend(writes);
+                    self.events.extend(events);
+                }
+                Err(error) => {
+                    let code = match error {
+                        ExecError::Fail(code) => code,
+                        ExecError::Missing(_) => ErrorCode::Internal,
+                    };
+                    STEP_FAILURES.fetch_add(1, Ordering::Relaxed);
+                    eprintln!(
+                        "block-level step {} failed at height {}: {code}; its writes are dropped",
+                        step.name, self.env.height
+                    );
+                    self.events.push(Event::BlockStepFailed { step: step.name.into(), code });
+                }
+            }
         }
         Ok(())
     }
@@ -178,12 +250,20 @@ impl BlockExecutor {
         if let Err(code) = tx.check_envelope(&params) {
             return Ok(Applied::Rejected(code));
         }
-        let fee = tx.fee(&genesis.params.fees);
+        let fee = tx.tx.fee;
         let signer = tx.tx.signer;
 
         let block_view = Layered { top: &self.writes, base };
         let mut ctx = Ctx::new(&block_view, &self.env, signer);
-        match bank::charge(&mut ctx, &signer, tx.tx.nonce, fee) {
+        // A panic while charging (a broken invariant) rejects the transaction, like any
+        // transaction that cannot be included.
+        let charged =
+            catch_unwind(AssertUnwindSafe(|| bank::charge(&mut ctx, &signer, tx.tx.nonce, fee)))
+                .unwrap_or_else(|_| {
+                    PANICS.fetch_add(1, Ordering::Relaxed);
+                    Err(ChargeError::Reject(ErrorCode::Internal))
+                });
+        match charged {
             Ok(()) => {}
             Err(ChargeError::Reject(code)) => return Ok(Applied::Rejected(code)),
             Err(ChargeError::Missing(k)) => return Err(Missing(k)),
@@ -196,12 +276,12 @@ impl BlockExecutor {
             let mut outcome = Outcome::Success;
             for (i, call) in tx.tx.calls.iter().enumerate() {
                 calls_ctx.set_origin(&tx_hash, i);
-                let result = match call {
+                let result = guarded(|| match call {
                     Call::Bank(c) => Bank::execute(&mut calls_ctx, c),
                     Call::Identity(c) => Identity::execute(&mut calls_ctx, c),
                     Call::Data(c) => Data::execute(&mut calls_ctx, c),
                     Call::Market(c) => Market::execute(&mut calls_ctx, c),
-                };
+                });
                 match result {
                     Ok(()) => {}
                     Err(ExecError::Missing(k)) => return Err(Missing(k)),
@@ -267,5 +347,82 @@ impl StateRead for Layered<'_> {
             Some(v) => Ok(v.clone()),
             None => self.base.read(key),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{
+        exec::Applied,
+        genesis::{MarketParams, Params},
+        modules::{bank, market},
+        testing::Chain,
+    };
+    use commonware_cryptography::{Signer, ed25519::PrivateKey};
+    use machina_types::{Address, BankCall, ErrorCode, Event, Outcome};
+
+    fn included(applied: &Applied) -> &machina_types::Receipt {
+        match applied {
+            Applied::Included(receipt) => receipt,
+            Applied::Rejected(code) => panic!("rejected: {code}"),
+        }
+    }
+
+    #[test]
+    fn a_call_that_hits_a_broken_invariant_fails_with_internal_and_the_block_goes_on() {
+        let mut chain = Chain::new(3);
+        let to = chain.addr(2);
+        chain
+            .run(1, BankCall::MintNft { to: chain.addr(1), metadata_hash: Default::default() })
+            .unwrap();
+        // Corrupt state (a broken invariant: only this crate writes state).
+        chain.state.entries.insert(bank::keys::nft(1), vec![0xff; 3]);
+        let broken = chain.tx(1, vec![BankCall::TransferNft { id: 1, to }]);
+        let fine = chain.tx(0, vec![BankCall::Transfer { to, amount: 5 }]);
+        let results = chain.block(vec![broken, fine]);
+        assert_eq!(
+            included(&results[0]).outcome,
+            Outcome::Failed { call: 0, code: ErrorCode::Internal }
+        );
+        assert_eq!(included(&results[1]).outcome, Outcome::Success);
+        assert!(crate::exec::PANICS.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    }
+
+    #[test]
+    fn a_signer_whose_account_cannot_be_read_is_rejected_not_fatal() {
+        let mut chain = Chain::new(2);
+        let broken = PrivateKey::from_seed(4_444);
+        let i = chain.add_account(broken.clone());
+        chain.holders.remove(&Address::of(&broken.public_key()));
+        chain.state.entries.insert(bank::keys::account(&chain.addr(i)), vec![1, 2]);
+        let tx = chain.tx(i, vec![BankCall::Transfer { to: chain.addr(0), amount: 1 }]);
+        assert_eq!(chain.block(vec![tx])[0], Applied::Rejected(ErrorCode::Internal));
+        chain.block(vec![]);
+    }
+
+    #[test]
+    fn a_failing_block_level_step_drops_its_own_writes_records_it_and_the_chain_goes_on() {
+        let params = Params {
+            market: MarketParams { auction_interval_blocks: 5, ..MarketParams::default() },
+            ..Params::default()
+        };
+        let mut chain = Chain::with_params(2, params);
+        // What a stored value that panics the batch-end step looked like before hardening:
+        // here a value that does not decode where the clearing reads its markets.
+        chain.state.entries.insert(market::keys::active_markets(), vec![0xff; 7]);
+        let mut failed_at = None;
+        for _ in 0..6 {
+            let tx = chain.tx(0, vec![BankCall::Transfer { to: chain.addr(1), amount: 1 }]);
+            let results = chain.block(vec![tx]);
+            assert_eq!(included(&results[0]).outcome, Outcome::Success);
+            if chain.block_events.iter().any(|e| {
+                matches!(e, Event::BlockStepFailed { step, code: ErrorCode::Internal }
+                    if step == "market-clearing")
+            }) {
+                failed_at = Some(chain.height);
+            }
+        }
+        assert_eq!(failed_at, Some(5), "the batch end failed, and only it");
+        assert!(crate::exec::STEP_FAILURES.load(std::sync::atomic::Ordering::Relaxed) > 0);
     }
 }

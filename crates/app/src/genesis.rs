@@ -16,6 +16,9 @@ pub struct Params {
     /// Smallest bond a maker must lock to register.
     #[serde(default = "default_min_maker_bond")]
     pub min_maker_bond: Amount,
+    /// Deposit a feed's creator locks until the feed is closed (prices feed spam).
+    #[serde(default = "default_feed_deposit")]
+    pub feed_deposit: Amount,
     /// The market's rules.
     #[serde(default)]
     pub market: MarketParams,
@@ -42,6 +45,9 @@ pub struct MarketParams {
     pub dispute_window_ms: u64,
     /// Share of the surplus a winning solution adds that its solver earns, in basis points.
     pub solver_reward_bps: u16,
+    /// Deposit locked with every open order (intent or offer), returned when it closes: the
+    /// price of a slot in a book.
+    pub order_deposit: Amount,
 }
 
 impl Default for MarketParams {
@@ -55,12 +61,17 @@ impl Default for MarketParams {
             unbonding_blocks: 600,
             dispute_window_ms: 30_000,
             solver_reward_bps: 2_000,
+            order_deposit: 10_000,
         }
     }
 }
 
 fn default_min_maker_bond() -> Amount {
     1_000_000_000
+}
+
+fn default_feed_deposit() -> Amount {
+    1_000_000
 }
 
 impl Default for Params {
@@ -70,6 +81,7 @@ impl Default for Params {
             block_interval_ms: 100,
             max_block_txs: 8192,
             min_maker_bond: default_min_maker_bond(),
+            feed_deposit: default_feed_deposit(),
             market: MarketParams::default(),
         }
     }
@@ -105,8 +117,8 @@ pub enum GenesisError {
     /// The chain id is empty or too long.
     #[error("chain id must be 1-{CHAIN_ID_LEN_MAX} bytes")]
     ChainId,
-    /// No validators, or a key that is not an ed25519 point, or a duplicate.
-    #[error("validators must be distinct, valid ed25519 public keys, at least one")]
+    /// No validators or too many, or a key that is not a strong ed25519 key, or a duplicate.
+    #[error("validators must be 1-128 distinct, strong ed25519 public keys")]
     Validators,
     /// An account is listed twice.
     #[error("account {0} is listed twice")]
@@ -133,6 +145,7 @@ impl Genesis {
         }
         let mut validators = std::collections::BTreeSet::new();
         if self.validators.is_empty()
+            || self.validators.len() > machina_types::limits::VALIDATORS_MAX
             || !self.validators.iter().all(|v| v.public_key().is_some() && validators.insert(*v))
         {
             return Err(GenesisError::Validators);
@@ -161,6 +174,12 @@ impl Genesis {
         }
         if market.slash_bps > 10_000 || market.solver_reward_bps > 10_000 {
             return Err(GenesisError::Param("market basis points must be at most 10000"));
+        }
+        const DAY_MS: u64 = 24 * 3600 * 1000;
+        if market.dispute_window_ms > 30 * DAY_MS || market.unbonding_blocks > 1 << 40 {
+            return Err(GenesisError::Param(
+                "market.dispute_window_ms must be at most 30 days, unbonding_blocks at most 2^40",
+            ));
         }
         Ok(())
     }

@@ -16,6 +16,8 @@
 
 pub mod describe;
 pub mod exec;
+#[cfg(test)]
+mod fuzz;
 pub mod genesis;
 pub mod module;
 pub mod modules;

@@ -12,8 +12,9 @@ use crate::{
 use commonware_codec::{Decode, Encode};
 use machina_types::{Address, ErrorCode, Event, Hash, limits::EVENTS_PER_TX_MAX};
 
-/// Events one block-level step (such as a market's batch clearing) may record.
-pub const BLOCK_EVENTS_MAX: usize = 8192;
+/// Events one block-level step (such as a market's batch clearing) may record. Bounds the
+/// work of one step: a market records one event per market cleared and per lease settled.
+pub const STEP_EVENTS_MAX: usize = 8192;
 
 /// Why a call stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,10 +80,10 @@ impl<'a> Ctx<'a> {
     }
 
     /// A context for a block-level step of module account `signer` (no transaction), which
-    /// may record up to [`BLOCK_EVENTS_MAX`] events.
+    /// may record up to [`STEP_EVENTS_MAX`] events.
     pub fn system(base: &'a dyn StateRead, env: &'a BlockEnv, signer: Address) -> Self {
         let origin = Hash::of(&[b"machina/block-step/", &env.height.to_be_bytes()]);
-        Self { events_max: BLOCK_EVENTS_MAX, origin, ..Self::new(base, env, signer) }
+        Self { events_max: STEP_EVENTS_MAX, origin, ..Self::new(base, env, signer) }
     }
 
     /// Names the call being executed (its transaction's hash and its index there).
@@ -141,5 +142,45 @@ impl<'a> Ctx<'a> {
     /// The buffered writes and events, for the executor to keep.
     pub fn into_parts(self) -> (Writes, Vec<Event>) {
         (self.writes, self.events)
+    }
+
+    /// Runs `f` in a nested context over this one and keeps its writes and events only if it
+    /// succeeds: a failure (or a panic, counted like any other) leaves this context as it was
+    /// and is returned as `Ok(Err(code))`. A missing key stops the caller as usual. Block-level
+    /// steps use it so that one lease or order that cannot be settled does not stop the others.
+    pub fn attempt(
+        &mut self,
+        f: impl FnOnce(&mut Ctx<'_>) -> ExecResult,
+    ) -> ExecResult<Result<(), ErrorCode>> {
+        let events_max = self.events_max - self.events.len();
+        let (result, writes, events) = {
+            let mut nested = Ctx {
+                base: &*self,
+                writes: Writes::new(),
+                events: Vec::new(),
+                events_max,
+                env: self.env,
+                signer: self.signer,
+                origin: self.origin,
+            };
+            let result = crate::exec::guarded(|| f(&mut nested));
+            let (writes, events) = nested.into_parts();
+            (result, writes, events)
+        };
+        match result {
+            Ok(()) => {
+                self.writes.extend(writes);
+                self.events.extend(events);
+                Ok(Ok(()))
+            }
+            Err(ExecError::Missing(key)) => Err(ExecError::Missing(key)),
+            Err(ExecError::Fail(code)) => Ok(Err(code)),
+        }
+    }
+}
+
+impl StateRead for Ctx<'_> {
+    fn read(&self, key: &Key) -> Result<Option<Vec<u8>>, Missing> {
+        Ctx::read(self, key)
     }
 }

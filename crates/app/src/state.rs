@@ -47,7 +47,8 @@ impl<'a> Collecting<'a> {
 
     /// The keys read but not known, each once.
     pub fn missed(self) -> Vec<Key> {
-        let mut missed = self.missed.into_inner().expect("missed keys");
+        let mut missed =
+            self.missed.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
         missed.sort_unstable();
         missed.dedup();
         missed
@@ -58,7 +59,7 @@ impl StateRead for Collecting<'_> {
     fn read(&self, key: &Key) -> Result<Option<Vec<u8>>, Missing> {
         match self.base.read(key) {
             Err(Missing(key)) => {
-                self.missed.lock().expect("missed keys").push(key);
+                self.missed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(key);
                 Ok(None)
             }
             known => known,

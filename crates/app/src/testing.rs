@@ -4,7 +4,7 @@
 use crate::{
     exec::{Applied, BlockEnv, BlockExecutor},
     genesis::{Genesis, GenesisAccount, Params},
-    modules::{bank, identity, market},
+    modules::{bank, data, identity, market},
     state::MemState,
 };
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
@@ -44,11 +44,21 @@ impl Chain {
 
     /// A chain with `accounts` funded accounts and parameters `params`.
     pub(crate) fn with_params(accounts: usize, params: Params) -> Self {
+        Self::with_validators(accounts, params, vec![PrivateKey::from_seed(0)])
+    }
+
+    /// A chain with `accounts` funded accounts, parameters `params` and validators
+    /// `validators` (account 0 signs as the proposer).
+    pub(crate) fn with_validators(
+        accounts: usize,
+        params: Params,
+        validators: Vec<PrivateKey>,
+    ) -> Self {
         let keys: Vec<_> = (0..accounts as u64).map(PrivateKey::from_seed).collect();
         let genesis = Genesis {
             chain_id: CHAIN.into(),
             genesis_time_ms: 0,
-            validators: vec![Address::of(&keys[0].public_key())],
+            validators: validators.iter().map(|k| Address::of(&k.public_key())).collect(),
             accounts: keys
                 .iter()
                 .map(|k| GenesisAccount { address: Address::of(&k.public_key()), balance: START })
@@ -60,6 +70,7 @@ impl Chain {
             keys.iter().map(|k| Address::of(&k.public_key())).collect();
         holders.extend([bank::fee_pool(), identity::bond_pool(), identity::slashed_pool()]);
         holders.extend([market::escrow_account(), market::stake_account(), market::treasury()]);
+        holders.extend([market::deposits_account(), data::feed_deposits()]);
         let mut chain = Self {
             state: MemState::default(),
             genesis: Arc::new(genesis),
@@ -104,11 +115,11 @@ impl Chain {
             chain_id: CHAIN.into(),
             signer: self.addr(i),
             nonce,
-            max_fee: 100_000,
+            fee: 0,
             expiry_height: self.height + 10,
             calls: calls.into_iter().map(Into::into).collect(),
         }
-        .sign(&self.keys[i])
+        .sign_paying_fee(&self.keys[i], &self.genesis.params.fees)
     }
 
     /// Runs one call from account `i` in its own block: its events, or the failing code.
@@ -190,6 +201,17 @@ impl Chain {
             assert!(info.max_supply.is_none_or(|cap| info.supply <= cap));
         }
         self.check_market();
+        self.check_feeds();
+    }
+
+    /// The feed deposit account holds exactly the deposits of open feeds.
+    fn check_feeds(&self) {
+        let next: u64 = self.state.get(&data::keys::next_feed_id()).unwrap_or(1);
+        let held: u64 = (1..next)
+            .filter_map(|id| self.state.get::<data::state::Feed>(&data::keys::feed(id)))
+            .map(|f| f.deposit)
+            .sum();
+        assert_eq!(self.balance(&data::feed_deposits()), held, "feed deposits not conserved");
     }
 
     /// The market's conservation: escrow in = paid + fees + refunds + solver rewards + held,
@@ -211,12 +233,24 @@ impl Chain {
             .filter_map(|id| self.state.get::<Intent>(&market::keys::intent(id)))
             .map(|i| u128::from(i.escrow))
             .sum();
-        let in_leases: u128 = (1..c.next_lease)
+        let open_leases: Vec<Lease> = (1..c.next_lease)
             .filter_map(|id| self.state.get::<Lease>(&market::keys::lease(id)))
             .filter(|l| l.status.is_open())
-            .map(|l| u128::from(l.escrow))
-            .sum();
+            .collect();
+        let in_leases: u128 = open_leases.iter().map(|l| u128::from(l.escrow)).sum();
         assert_eq!(escrow, in_intents + in_leases, "escrow held differs from what orders hold");
+        self.check_orders(&t, &c);
+        let bps = u128::from(self.genesis.params.market.slash_bps);
+        let mut locks: std::collections::BTreeMap<Address, u128> = Default::default();
+        for l in &open_leases {
+            *locks.entry(l.seller).or_default() += u128::from(l.escrow) * bps / 10_000;
+        }
+        for a in &self.holders {
+            let s: Stake =
+                self.state.get(&market::keys::stake(StakeKind::Provider, a)).unwrap_or_default();
+            let locked = locks.get(a).copied().unwrap_or(0);
+            assert_eq!(u128::from(s.locked), locked, "stake lock of {a} differs from its leases");
+        }
         let stake = u128::from(self.balance(&market::stake_account()));
         assert_eq!(t.staked, t.withdrawn + t.slashed + stake, "stake not conserved");
         let staked: u128 = self
@@ -232,6 +266,35 @@ impl Chain {
             t.fees + t.slashed,
             "treasury differs from fees and slashes"
         );
+    }
+
+    /// Order deposits: taken = returned + held, held = the deposits of open orders; each
+    /// account's open-order count matches its open orders.
+    fn check_orders(&self, t: &market::state::Totals, c: &market::state::Counters) {
+        use market::state::{Intent, Offer, OrderStatus};
+        let mut open: std::collections::BTreeMap<Address, u32> = Default::default();
+        let mut held = 0u128;
+        for id in 1..c.next_intent {
+            let Some(i) = self.state.get::<Intent>(&market::keys::intent(id)) else { continue };
+            if i.status == OrderStatus::Open {
+                held += u128::from(i.deposit);
+                *open.entry(i.consumer).or_default() += 1;
+            }
+        }
+        for id in 1..c.next_offer {
+            let Some(o) = self.state.get::<Offer>(&market::keys::offer(id)) else { continue };
+            if o.status == OrderStatus::Open {
+                held += u128::from(o.deposit);
+                *open.entry(o.seller).or_default() += 1;
+            }
+        }
+        let deposits = u128::from(self.balance(&market::deposits_account()));
+        assert_eq!(deposits, held, "deposits held differ from open orders' deposits");
+        assert_eq!(t.deposited, t.deposits_returned + deposits, "order deposits not conserved");
+        for a in &self.holders {
+            let count: u32 = self.state.get(&market::keys::open_orders(a)).unwrap_or(0);
+            assert_eq!(count, open.get(a).copied().unwrap_or(0), "open orders of {a} miscounted");
+        }
     }
 
     pub(crate) fn account(&self, a: &Address) -> bank::state::Account {

@@ -8,7 +8,10 @@ use commonware_cryptography::ed25519::PrivateKey;
 use commonware_math::algebra::Random;
 use machina_sdk::{
     Client, Keyring,
-    device::{DeviceIdentity, errors_topic, parse_numeric, telemetry_topic},
+    device::{
+        DeviceIdentity, check_lease, errors_topic, mqtt_login, parse_numeric, telemetry_topic,
+        verify_command,
+    },
     keys::NamedKey,
 };
 use machina_types::{
@@ -81,6 +84,20 @@ pub enum DeviceCommand {
     Manage(ManageCommand),
     /// Sign a reading with a device key and write its encoding (for `mosquitto_pub -f`).
     SignReading(ReadingArgs),
+    /// Print a device's MQTT password for the node's broker (for `mosquitto_pub -u <device>
+    /// -P <password> -i <client id>`): a token the device key signs, valid for five minutes,
+    /// once.
+    MqttPassword {
+        /// Keyring name of the device key.
+        #[arg(long)]
+        key: String,
+        /// Device id.
+        #[arg(long)]
+        device: String,
+        /// The MQTT client id the token is for.
+        #[arg(long)]
+        client_id: String,
+    },
     /// Sign a reading and publish it over MQTT (QoS 1), reporting the gateway's verdict.
     Publish {
         /// The reading.
@@ -370,10 +387,20 @@ pub fn device(ctx: &DeviceCtx, signing: &Signing, cmd: DeviceCommand) -> Result<
                 format!("topic    {topic}\nreading  {}", machina_types::codec::hex(&encoded))
             });
         }
+        DeviceCommand::MqttPassword { key, device, client_id } => {
+            let key = ctx.keyring.get(&key)?.key;
+            let chain_id = ctx.client.status()?.chain_id;
+            let (_, password) = mqtt_login(&key, &chain_id, &device_id(&device)?, &client_id);
+            ctx.print(&json!({ "username": device, "password": password }), || password.clone());
+        }
         DeviceCommand::Publish { reading, mqtt } => {
             let signed = sign_reading(ctx, &reading)?;
             let broker = broker_address(ctx, mqtt)?;
-            let verdict = runtime()?.block_on(publish_once(&broker, &signed))?;
+            let login = Login {
+                chain_id: ctx.client.status()?.chain_id,
+                key: ctx.keyring.get(&reading.key)?.key,
+            };
+            let verdict = runtime()?.block_on(publish_once(&broker, &login, &signed))?;
             let body = json!({ "seq": signed.reading.seq, "refused": verdict });
             ctx.print(&body, || match &verdict {
                 None => format!("reading {} acknowledged by the gateway", signed.reading.seq),
@@ -460,17 +487,49 @@ fn broker_address(ctx: &DeviceCtx, mqtt: Option<String>) -> Result<(String, u16)
     Ok((host.to_string(), port.parse().context("--mqtt port")?))
 }
 
+/// What a device logs in to the broker with.
+struct Login {
+    chain_id: String,
+    key: PrivateKey,
+}
+
+/// A client of `broker` for `device`, logged in with a fresh token of its key.
+fn device_client(
+    broker: &(String, u16),
+    login: &Login,
+    device: &DeviceId,
+    client_id: String,
+    capacity: usize,
+) -> (AsyncClient, rumqttc::EventLoop) {
+    let (user, password) = mqtt_login(&login.key, &login.chain_id, device, &client_id);
+    let mut options = MqttOptions::new(client_id, broker.0.clone(), broker.1);
+    options.set_keep_alive(Duration::from_secs(30));
+    options.set_credentials(user, password);
+    AsyncClient::new(options, capacity)
+}
+
+/// Renews the login token before the event loop reconnects (a token is accepted once).
+fn renew_login(events: &mut rumqttc::EventLoop, login: &Login, device: &DeviceId) {
+    let client_id = events.mqtt_options.client_id();
+    let (user, password) = mqtt_login(&login.key, &login.chain_id, device, &client_id);
+    events.mqtt_options.set_credentials(user, password);
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
 /// Publishes one reading with QoS 1 and waits for the acknowledgement; returns the
-/// gateway's refusal, if it reported one on the device's errors topic.
-async fn publish_once(broker: &(String, u16), reading: &SignedReading) -> Result<Option<String>> {
+/// gateway's refusal, if it reported one on the device's errors topic. An acknowledgement
+/// means the gateway stored the reading; a connection closed before it means it did not.
+async fn publish_once(
+    broker: &(String, u16),
+    login: &Login,
+    reading: &SignedReading,
+) -> Result<Option<String>> {
     let device = reading.reading.device;
-    let id = format!("pub-{}", &device.to_string()[..16]);
-    let (client, mut events) =
-        AsyncClient::new(MqttOptions::new(id, broker.0.clone(), broker.1), 16);
+    let id = format!("pub-{}-{}", &device.to_string()[..16], now_ms());
+    let (client, mut events) = device_client(broker, login, &device, id, 16);
     client.subscribe(errors_topic(&device), QoS::AtMostOnce).await?;
     let mut published = false;
     let mut acked_at: Option<Instant> = None;
@@ -486,6 +545,11 @@ async fn publish_once(broker: &(String, u16), reading: &SignedReading) -> Result
                 let topic = telemetry_topic(&device, reading.reading.stream);
                 client.publish(topic, QoS::AtLeastOnce, false, reading.encode().to_vec()).await?;
             }
+            Ok(Ok(Event::Incoming(Packet::ConnAck(ack))))
+                if ack.code != rumqttc::ConnectReturnCode::Success =>
+            {
+                bail!("the broker refused the device's login: {:?}", ack.code)
+            }
             Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => acked_at = Some(Instant::now()),
             Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
                 let report: serde_json::Value =
@@ -498,11 +562,16 @@ async fn publish_once(broker: &(String, u16), reading: &SignedReading) -> Result
                     )));
                 }
             }
+            Ok(Err(e)) if published && acked_at.is_none() => bail!(
+                "the gateway closed the connection without acknowledging reading {}: it was not \
+                 stored (the gateway is unavailable); publish it again ({e})",
+                reading.reading.seq
+            ),
             Ok(Err(e)) => bail!("MQTT: {e}"),
             _ => {}
         }
     }
-    bail!("no acknowledgement from the broker within 10 s")
+    bail!("no acknowledgement from the broker within 10 s: the reading may not be stored")
 }
 
 struct Simulation {
@@ -551,6 +620,7 @@ fn onboard_fleet(
 
 fn simulate(ctx: &DeviceCtx, signing: &Signing, sim: Simulation) -> Result<()> {
     let broker = broker_address(ctx, sim.mqtt.clone())?;
+    let chain_id = ctx.client.status()?.chain_id;
     let fleet = onboard_fleet(ctx, signing, &sim)?;
     let ids: Vec<DeviceId> = fleet.iter().map(DeviceIdentity::id).collect();
     ctx.print(&json!({ "devices": ids, "stream": sim.stream, "broker": format!("{}:{}", broker.0, broker.1) }), || {
@@ -565,7 +635,8 @@ fn simulate(ctx: &DeviceCtx, signing: &Signing, sim: Simulation) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
         for device in fleet {
-            tokio::spawn(run_device(device, broker.clone(), sim.stream, sim.rate, counters.clone()));
+            let login = Login { chain_id: chain_id.clone(), key: device.key.clone() };
+            tokio::spawn(run_device(device, login, broker.clone(), sim.stream, sim.rate, counters.clone()));
         }
         let started = Instant::now();
         let mut ticker = tokio::time::interval(Duration::from_secs(1));
@@ -606,16 +677,15 @@ impl Counters {
 /// One simulated device: a temperature that drifts, published with QoS 1 at `rate` per second.
 async fn run_device(
     device: DeviceIdentity,
+    login: Login,
     broker: (String, u16),
     stream: u32,
     rate: f64,
     counters: Arc<Counters>,
 ) {
     let id = device.id();
-    let mut options =
-        MqttOptions::new(format!("sim-{}", &id.to_string()[..20]), broker.0, broker.1);
-    options.set_keep_alive(Duration::from_secs(30));
-    let (client, mut events) = AsyncClient::new(options, 64);
+    let client_id = format!("sim-{}", &id.to_string()[..20]);
+    let (client, mut events) = device_client(&broker, &login, &id, client_id, 64);
     let _ = client.subscribe(errors_topic(&id), QoS::AtMostOnce).await;
     let period = Duration::from_secs_f64(1.0 / rate.max(0.001));
     let mut ticker = tokio::time::interval(period);
@@ -635,7 +705,10 @@ async fn run_device(
                 Ok(Event::Incoming(Packet::PubAck(_))) => { counters.acked.fetch_add(1, Ordering::Relaxed); }
                 Ok(Event::Incoming(Packet::Publish(_))) => { counters.refused.fetch_add(1, Ordering::Relaxed); }
                 Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    renew_login(&mut events, &login, &id);
+                }
             },
         }
     }
@@ -694,8 +767,9 @@ pub fn feed(ctx: &DeviceCtx, signing: &Signing, cmd: FeedCommand) -> Result<()> 
     Ok(())
 }
 
-/// Serves leased commands for `device`: for each new lease's command, reports it, signs the
-/// acknowledgement and publishes it; stops after `count` commands if given.
+/// Serves leased commands for `device`: for each command the node's gateway signed for an
+/// active lease of this device, reports it, signs the acknowledgement and publishes it;
+/// ignores (and reports) anything else; stops after `count` commands if given.
 async fn actuate(
     ctx: &DeviceCtx,
     broker: &(String, u16),
@@ -705,15 +779,25 @@ async fn actuate(
 ) -> Result<()> {
     use commonware_cryptography::Signer;
     use machina_types::market::{ACK_NAMESPACE, ActuationAck, ack_message};
+    let status = ctx.client.status()?;
+    let gateway = status.gateway.account;
+    let role = ctx.client.role(&device, &gateway, machina_types::identity::roles::GATEWAY)?;
+    if role["holds"] != json!(true) {
+        bail!(
+            "device {device} has not granted the node's gateway {gateway} the gateway role: \
+               it would not act on its commands (machina device grant-role --role gateway)"
+        );
+    }
+    let login = Login { chain_id: status.chain_id.clone(), key: key.clone() };
     let id = format!("actuator-{}", &device.to_string()[..16]);
-    let mut options = MqttOptions::new(id, broker.0.clone(), broker.1);
-    options.set_keep_alive(Duration::from_secs(30));
-    let (client, mut events) = AsyncClient::new(options, 64);
+    let (client, mut events) = device_client(broker, &login, &device, id, 64);
     let commands = format!("machina/v1/{device}/commands");
     client.subscribe(&commands, QoS::AtLeastOnce).await?;
-    ctx.print(&json!({ "device": device, "listening": commands }), || {
-        format!("actuator {device}: waiting for leased commands on {commands}")
+    ctx.print(&json!({ "device": device, "listening": commands, "gateway": gateway }), || {
+        format!("actuator {device}: waiting for commands signed by gateway {gateway} on {commands}")
     });
+    // Leases already acted on (bounded: the oldest are forgotten; a lease's command is
+    // repeated only until it is settled, which takes far fewer than this many commands).
     let mut done = std::collections::BTreeSet::new();
     loop {
         let publish = match events.poll().await {
@@ -722,21 +806,36 @@ async fn actuate(
             Err(e) => {
                 eprintln!("MQTT: {e}; reconnecting");
                 tokio::time::sleep(Duration::from_secs(1)).await;
+                renew_login(&mut events, &login, &device);
                 continue;
             }
         };
-        let Ok(order) = serde_json::from_slice::<serde_json::Value>(&publish.payload) else {
-            continue;
-        };
-        let (Some(lease), Some(command), Some(chain_id)) =
-            (order["lease"].as_u64(), order["command"].as_str(), order["chain_id"].as_str())
-        else {
-            continue;
-        };
-        if !done.insert(lease) {
+        let command =
+            match verify_command(&publish.payload, &status.chain_id, &device, &gateway, now_ms()) {
+                Ok(command) => command,
+                Err(refusal) => {
+                    eprintln!("ignored a message on {commands}: {refusal}");
+                    continue;
+                }
+            };
+        let lease = command.lease;
+        if done.contains(&lease) {
             continue; // a repeat of a command already performed
         }
-        let signature = key.sign(ACK_NAMESPACE, &ack_message(chain_id, lease, command));
+        let checked = match ctx.client.lease(lease) {
+            Ok(record) => check_lease(&command, &record).map_err(|e| e.to_string()),
+            Err(e) => Err(format!("lease {lease}: {e}")),
+        };
+        if let Err(reason) = checked {
+            eprintln!("ignored command {} (lease {lease}): {reason}", command.command);
+            continue;
+        }
+        done.insert(lease);
+        while done.len() > 65_536 {
+            done.pop_first();
+        }
+        let signature =
+            key.sign(ACK_NAMESPACE, &ack_message(&status.chain_id, lease, &command.command));
         let ack = ActuationAck { lease, signature };
         client
             .publish(
@@ -746,8 +845,9 @@ async fn actuate(
                 ack.encode().to_vec(),
             )
             .await?;
-        ctx.print(&json!({ "lease": lease, "command": command, "acknowledged": true }), || {
-            format!("{command} (lease {lease}): performed, acknowledgement signed and published")
+        let name = &command.command;
+        ctx.print(&json!({ "lease": lease, "command": name, "acknowledged": true }), || {
+            format!("{name} (lease {lease}): performed, acknowledgement signed and published")
         });
         if count.is_some_and(|c| done.len() as u64 >= c) {
             // Let the acknowledgement leave before stopping.

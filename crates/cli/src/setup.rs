@@ -63,12 +63,14 @@ fn dev_accounts(keyring: &Keyring, count: usize) -> Result<Vec<(String, PrivateK
         .collect()
 }
 
-/// Native balance of each validator's account (its gateway pays anchoring fees from it).
-pub const VALIDATOR_BALANCE: u64 = 100_000_000_000;
+/// Native balance of each node's gateway account (it pays for anchors, feed reports and
+/// deliveries from it; validators' consensus keys hold nothing).
+pub const GATEWAY_BALANCE: u64 = 100_000_000_000;
 
 fn genesis(
     options: &ChainOptions,
     validators: &[PrivateKey],
+    gateways: &[PrivateKey],
     accounts: &[(String, PrivateKey)],
 ) -> Result<Genesis> {
     let funded =
@@ -80,7 +82,7 @@ fn genesis(
         accounts: accounts
             .iter()
             .map(|(_, k)| funded(k, DEV_BALANCE))
-            .chain(validators.iter().map(|k| funded(k, VALIDATOR_BALANCE)))
+            .chain(gateways.iter().map(|k| funded(k, GATEWAY_BALANCE)))
             .collect(),
         params: Params { block_interval_ms: options.block_interval_ms, ..Params::default() },
     };
@@ -110,10 +112,16 @@ pub fn init(
     if home.exists() {
         bail!("{} is already initialized (remove it to start over)", home.root().display());
     }
-    let validator = new_key();
+    let (validator, gateway) = (new_key(), new_key());
     let accounts = dev_accounts(&Keyring::new(home.keys_dir()), options.dev_accounts)?;
-    let genesis = genesis(options, std::slice::from_ref(&validator), &accounts)?;
+    let genesis = genesis(
+        options,
+        std::slice::from_ref(&validator),
+        std::slice::from_ref(&gateway),
+        &accounts,
+    )?;
     home.write_validator_key(&validator)?;
+    home.write_gateway_key(&gateway)?;
     home.write_genesis(&genesis)?;
     let mut config = NodeConfig::new(api, p2p, Vec::new());
     config.gateway = GatewayConfig::embedded(mqtt);
@@ -168,6 +176,7 @@ pub fn testnet(
         bail!("{} already holds a testnet", dir.display());
     }
     let keys: Vec<PrivateKey> = (0..validators).map(|_| new_key()).collect();
+    let gateways: Vec<PrivateKey> = (0..validators).map(|_| new_key()).collect();
     let port = |i: usize, offset: u16| -> Result<u16> {
         u16::try_from(i * 10)
             .ok()
@@ -187,7 +196,7 @@ pub fn testnet(
         .collect::<Result<_>>()?;
     let first = Home::new(&nodes[0].home);
     let accounts = dev_accounts(&Keyring::new(first.keys_dir()), options.dev_accounts)?;
-    let genesis = genesis(options, &keys, &accounts)?;
+    let genesis = genesis(options, &keys, &gateways, &accounts)?;
     for (i, node) in nodes.iter().enumerate() {
         let home = Home::new(&node.home);
         let peers = nodes
@@ -196,6 +205,7 @@ pub fn testnet(
             .map(|n| Peer { public_key: n.validator, address: n.p2p })
             .collect();
         home.write_validator_key(&keys[i])?;
+        home.write_gateway_key(&gateways[i])?;
         home.write_genesis(&genesis)?;
         let mut config = NodeConfig::new(node.api, node.p2p, peers);
         config.gateway = GatewayConfig::embedded(node.mqtt);

@@ -5,7 +5,7 @@
 use commonware_codec::Encode;
 use machina_sdk::{
     Client, Keyring,
-    device::{numeric, telemetry_topic},
+    device::{mqtt_login, numeric, telemetry_topic},
 };
 use machina_types::{DeviceId, Reading};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
@@ -82,17 +82,20 @@ fn set_anchor_interval(home: &Path, ms: u64) {
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
 }
 
-/// Publishes readings `seqs` of `device` with QoS 1 and returns once the broker acknowledged
-/// every one.
+/// Publishes readings `seqs` of `device` with QoS 1, logged in as the device, and returns
+/// once the broker acknowledged every one.
 fn publish_acknowledged(
     broker: SocketAddr,
+    chain_id: &str,
     key: &commonware_cryptography::ed25519::PrivateKey,
     device: DeviceId,
     seqs: std::ops::RangeInclusive<u64>,
 ) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
-        let options = MqttOptions::new("restart-test", broker.ip().to_string(), broker.port());
+        let mut options = MqttOptions::new("restart-test", broker.ip().to_string(), broker.port());
+        let (user, password) = mqtt_login(key, chain_id, &device, "restart-test");
+        options.set_credentials(user, password);
         let (client, mut events) = AsyncClient::new(options, 1024);
         let expected = seqs.clone().count();
         for seq in seqs {
@@ -165,8 +168,9 @@ fn every_acknowledged_reading_is_anchored_exactly_once_after_a_sigkill() {
     let onboarded = machina(&home, &["device", "onboard", "--serial", "meter-1"]);
     let device: DeviceId = onboarded["device"].as_str().unwrap().parse().unwrap();
     let key = Keyring::new(home.join("keys")).get("device-meter-1").unwrap().key;
+    let chain_id = client.status().unwrap().chain_id;
 
-    publish_acknowledged(mqtt, &key, device, 1..=200);
+    publish_acknowledged(mqtt, &chain_id, &key, device, 1..=200);
     assert_eq!(stream(&home, device), (200, 0, None), "acknowledged, none anchored yet");
     node.sigkill();
 
@@ -177,7 +181,7 @@ fn every_acknowledged_reading_is_anchored_exactly_once_after_a_sigkill() {
     assert_eq!(stream(&home, device), (200, 200, Some(200)));
 
     // Kill again right after acknowledging more, while anchors may be in flight.
-    publish_acknowledged(mqtt, &key, device, 201..=300);
+    publish_acknowledged(mqtt, &chain_id, &key, device, 201..=300);
     node.sigkill();
     let _node = Node::start(&home, &client);
     wait_for("the second batch to be anchored", WAIT, || stream(&home, device).1 == 300);

@@ -150,6 +150,11 @@ where
             input.provider.candidates(self.genesis.params.max_block_txs as usize, &skip);
         let txs: Vec<_> = candidates.iter().map(|p| (&p.tx, p.hash)).collect();
         let executed = execute::run(&batches, env, &txs, Mode::Build).await.ok()?;
+        // What cannot be included now leaves the mempool, so it never crowds the next
+        // candidates (a sender whose balance or nonce changes resubmits).
+        let refused: Vec<_> =
+            executed.refused.iter().map(|&(i, code)| (candidates[i].hash, code)).collect();
+        input.provider.evict(&refused);
         let included: Vec<_> =
             executed.included.iter().map(|&i| candidates[i].tx.clone()).collect();
         let hashes: Vec<Hash> = executed.included.iter().map(|&i| candidates[i].hash).collect();

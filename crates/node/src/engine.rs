@@ -201,7 +201,7 @@ where
     let (votes, certificates, resolver_net) = (next(), next(), next());
     let (backfill, broadcast_net, txs_net) = (next(), next(), next());
 
-    let mempool = Mempool::new(cfg.mempool, cfg.genesis.params.fees);
+    let mempool = Mempool::new(cfg.mempool);
     let chain =
         Arc::new(ChainInfo::new(cfg.genesis.clone(), mempool.clone(), &context.child("chain")));
     let app = MachinaApp::new::<E>(chain.clone());

@@ -41,6 +41,9 @@ pub struct Executed {
     pub output: BlockOutput,
     /// Indices of the included transactions in the input.
     pub included: Vec<usize>,
+    /// Indices of the transactions that could not be included, with the reason (building
+    /// only: the builder evicts them from the mempool).
+    pub refused: Vec<(usize, ErrorCode)>,
 }
 
 /// Executes `txs` as block `env` over `batch`. In [`Mode::Verify`], returns the code of the
@@ -65,6 +68,7 @@ where
         load::<E>(batch, &mut loaded, missing).await;
     }
     let mut included = Vec::with_capacity(txs.len());
+    let mut refused = Vec::new();
     for (i, (tx, hash)) in txs.iter().enumerate() {
         let applied = loop {
             match exec.apply(&loaded, tx, *hash) {
@@ -75,10 +79,10 @@ where
         match applied {
             Applied::Included(_) => included.push(i),
             Applied::Rejected(code) if mode == Mode::Verify => return Err(code),
-            Applied::Rejected(_) => {}
+            Applied::Rejected(code) => refused.push((i, code)),
         }
     }
-    Ok(Executed { output: exec.finish(), included })
+    Ok(Executed { output: exec.finish(), included, refused })
 }
 
 /// Reads `keys` (those not loaded yet) from `batch` in one batched read.

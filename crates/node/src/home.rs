@@ -3,7 +3,9 @@
 //! ```text
 //! <home>/config.toml     node configuration (listen addresses, peers, limits)
 //! <home>/genesis.json    the chain's genesis, shared by every node of the chain
-//! <home>/validator.key   this node's ed25519 key (hex), for consensus and p2p
+//! <home>/validator.key   this node's ed25519 key (hex), for consensus and p2p only
+//! <home>/gateway.key     the key of the gateway's account (hex): it signs and pays for
+//!                        anchors, feed reports, deliveries and the commands it sends
 //! <home>/keys/           account keys of the CLI keyring
 //! <home>/data/           chain data (state, blocks, certificates, consensus journal)
 //! ```
@@ -141,6 +143,11 @@ impl Home {
         self.root.join("validator.key")
     }
 
+    /// `gateway.key`.
+    pub fn gateway_key_path(&self) -> PathBuf {
+        self.root.join("gateway.key")
+    }
+
     /// The keyring directory.
     pub fn keys_dir(&self) -> PathBuf {
         self.root.join("keys")
@@ -190,6 +197,24 @@ impl Home {
     /// Writes `validator.key` (readable by the owner only).
     pub fn write_validator_key(&self, key: &PrivateKey) -> Result<(), HomeError> {
         write_key(&self.validator_key_path(), key)
+    }
+
+    /// Reads `gateway.key`, creating a new key there if the home has none (its account
+    /// then holds nothing until someone funds it).
+    pub fn gateway_key(&self) -> Result<PrivateKey, HomeError> {
+        let path = self.gateway_key_path();
+        if !path.exists() {
+            use commonware_math::algebra::Random;
+            let key = PrivateKey::random(commonware_utils::sys_rng());
+            write_key(&path, &key)?;
+            return Ok(key);
+        }
+        read_key(&path)
+    }
+
+    /// Writes `gateway.key` (readable by the owner only).
+    pub fn write_gateway_key(&self, key: &PrivateKey) -> Result<(), HomeError> {
+        write_key(&self.gateway_key_path(), key)
     }
 }
 

@@ -43,9 +43,9 @@ pub fn admit(
         .map(|(tx, hash, verdict)| {
             verdict?;
             if !all_valid && !tx.verify_signature() {
-                return Err(ErrorCode::BadSignature);
+                return Err(tx.signature_refusal());
             }
-            mempool.insert(tx, hash, None, now_ms, local).map(|()| hash)
+            mempool.insert(tx, hash, chain.height(), None, now_ms, local).map(|()| hash)
         })
         .collect()
 }

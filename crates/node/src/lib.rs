@@ -16,6 +16,7 @@ pub mod api;
 pub mod engine;
 pub mod gateway;
 pub mod gossip;
+pub mod health;
 pub mod home;
 pub mod ingress;
 pub mod run;

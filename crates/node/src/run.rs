@@ -5,6 +5,7 @@ use crate::{
     api::{self, ApiState},
     engine::{self, Channels, EngineConfig, Timeouts, channel},
     gateway,
+    health::Health,
     home::{Home, HomeError},
 };
 use commonware_cryptography::{ChaCha20Poly1305, Signer, ed25519};
@@ -37,6 +38,9 @@ pub enum RunError {
     /// A part of the node stopped unexpectedly.
     #[error("node stopped: {0}")]
     Stopped(String),
+    /// The gateway could not start.
+    #[error(transparent)]
+    Gateway(#[from] gateway::GatewayError),
 }
 
 /// Messages per second per peer on each p2p channel.
@@ -62,9 +66,11 @@ pub fn run<F>(
 where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
-    let config = home.config()?;
+    let mut config = home.config()?;
+    config.gateway.resolve_paths(home.root());
     let genesis = Arc::new(home.genesis()?);
     let key = home.validator_key()?;
+    let gateway_key = home.gateway_key()?;
     let me = machina_types::Address::of(&key.public_key());
     if !genesis.validators.contains(&me) {
         return Err(RunError::NotValidator(me));
@@ -104,9 +110,9 @@ where
         )
         .await;
         let db = node.stateful.subscribe_databases().await;
-        let gateway = gateway::start(&context, &config.gateway, key, node.chain.clone(), db.clone())
-            .await
-            .map_err(|source| RunError::Listen { addr: config.gateway.mqtt_listen.unwrap_or(config.api_listen), source })?;
+        let health = Arc::new(Health::new(&context.child("health")));
+        watch_finality(health.clone(), node.chain.clone());
+        let gateway = gateway::start(&context, &config.gateway, gateway_key, node.chain.clone(), db.clone(), health.clone()).await?;
         tracing::info!(api = %config.api_listen, p2p = %config.p2p_listen, mqtt = ?gateway.mqtt, "node started");
         started(Started { chain: node.chain.clone(), api: config.api_listen, gateway: gateway.clone() });
 
@@ -114,8 +120,10 @@ where
         let metrics: Arc<dyn Fn() -> String + Send + Sync> =
             Arc::new(move || metrics_context.encode());
         let stopped = context.stopped();
-        let state = ApiState { chain: node.chain.clone(), marshal: node.marshal.clone(), db, metrics, gateway };
+        let limits = api::limits::RequestLimits::default();
+        let state = ApiState { chain: node.chain.clone(), marshal: node.marshal.clone(), db, metrics, gateway, health, limits };
         let api = context.child("api").spawn(move |_| async move {
+            let listener = api::limits::LimitedListener::new(listener);
             let _ = axum::serve(listener, api::router(state))
                 .with_graceful_shutdown(async move {
                     let _ = stopped.await;
@@ -137,6 +145,36 @@ where
         let _ = context.stop(0, Some(Duration::from_secs(5))).await;
         outcome
     })
+}
+
+/// The subsystem name of finalization in `/health`.
+pub const FINALITY: &str = "finality";
+
+/// Reports finalization down while no block has been finalized for a while: 30 block
+/// intervals, at least 10 s (a validator network without a quorum, or a stuck node).
+fn watch_finality(health: Arc<Health>, chain: Arc<crate::chain::ChainInfo>) {
+    let interval = Duration::from_millis(chain.genesis().params.block_interval_ms);
+    let limit = (interval * 30).max(Duration::from_secs(10));
+    health.up(FINALITY);
+    tokio::spawn(async move {
+        let (mut height, mut since) = (chain.height(), std::time::Instant::now());
+        let mut down = false;
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let now = chain.height();
+            if now != height {
+                (height, since) = (now, std::time::Instant::now());
+                if down {
+                    health.up(FINALITY);
+                    down = false;
+                }
+            } else if !down && since.elapsed() > limit {
+                let secs = since.elapsed().as_secs();
+                health.down(FINALITY, format!("no block finalized for {secs} s at height {now}"));
+                down = true;
+            }
+        }
+    });
 }
 
 type Handshake = commonware_stream::SakeCups<ed25519::PrivateKey, ChaCha20Poly1305>;

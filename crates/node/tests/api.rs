@@ -70,7 +70,7 @@ fn bad_input_is_refused_with_a_stable_code_and_changes_nothing() {
     assert_eq!((status, code(&body)), (400, "invalid_call"));
 
     let mut cheap = node.transfer(0, 0, 5);
-    cheap.tx.max_fee = 1;
+    cheap.tx.fee = 1;
     let cheap = cheap.tx.sign(&node.accounts[0]);
     let (status, body) = node.submit(&cheap);
     assert_eq!((status, code(&body)), (400, "fee_too_low"));
@@ -121,7 +121,7 @@ fn a_transfer_is_finalized_and_readable_through_every_route() {
     let status = node.client.wait(&hash, Duration::from_secs(10)).unwrap();
     assert_eq!(status.status, "finalized");
     let receipt = node.client.receipt(&hash).unwrap();
-    assert_eq!(receipt.fee, tx.fee(&node.genesis.params.fees));
+    assert_eq!(receipt.fee, tx.tx.fee);
     assert_eq!(node.client.account(&node.addr(1)).unwrap().balance, BALANCE + 1234);
     assert_eq!(node.client.account(&node.addr(0)).unwrap().balance, BALANCE - 1234 - receipt.fee);
 

@@ -103,7 +103,8 @@ struct Mqtt {
 impl Mqtt {
     fn connect(broker: SocketAddr, id: &str, subscriptions: &[String]) -> Self {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let options = MqttOptions::new(id, broker.ip().to_string(), broker.port());
+        let mut options = MqttOptions::new(id, broker.ip().to_string(), broker.port());
+        options.set_credentials(common::RELAY.0, common::RELAY.1);
         let (client, events) = AsyncClient::new(options, 1024);
         let mut mqtt = Self { runtime, client, events, acks: 0, received: Vec::new() };
         for topic in subscriptions {

@@ -8,7 +8,11 @@ use common::{TestNode, free_addr};
 use commonware_codec::Encode;
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use machina_app::modules::market::state::{Lease, LeaseStatus, OrderStatus};
-use machina_sdk::{Client, client::TxStatus, device::DeviceIdentity};
+use machina_sdk::{
+    Client,
+    client::TxStatus,
+    device::{DeviceIdentity, mqtt_login, verify_command},
+};
 use machina_types::{
     Address, BankCall, Call, IdentityCall, MarketCall,
     market::{
@@ -345,13 +349,16 @@ fn an_unlock_bought_by_a_device_from_a_lock_over_mqtt_is_acknowledged_and_paid()
 fn run_lock(m: &Market, lock: &DeviceIdentity) -> std::thread::JoinHandle<u64> {
     let broker = m.node.mqtt.unwrap();
     let chain_id = m.node.genesis.chain_id.clone();
+    let gateway = m.client().status().unwrap().gateway.account;
     let lock_key = lock.key.clone();
     let lock_id = lock.id();
     let (subscribed_tx, subscribed) = std::sync::mpsc::channel();
     let lock_thread = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async move {
-            let options = MqttOptions::new("lock", broker.ip().to_string(), broker.port());
+            let mut options = MqttOptions::new("lock", broker.ip().to_string(), broker.port());
+            let (user, password) = mqtt_login(&lock_key, &chain_id, &lock_id, "lock");
+            options.set_credentials(user, password);
             let (client, mut events) = AsyncClient::new(options, 16);
             client
                 .subscribe(format!("machina/v1/{lock_id}/commands"), QoS::AtLeastOnce)
@@ -361,10 +368,11 @@ fn run_lock(m: &Market, lock: &DeviceIdentity) -> std::thread::JoinHandle<u64> {
                 match tokio::time::timeout(WAIT, events.poll()).await.expect("a command").unwrap() {
                     Event::Incoming(Packet::SubAck(_)) => subscribed_tx.send(()).unwrap(),
                     Event::Incoming(Packet::Publish(p)) => {
-                        let order: Value = serde_json::from_slice(&p.payload).unwrap();
-                        assert_eq!(order["command"], "unlock");
-                        assert_eq!(order["chain_id"], Value::String(chain_id.clone()));
-                        let lease = order["lease"].as_u64().unwrap();
+                        let command =
+                            verify_command(&p.payload, &chain_id, &lock_id, &gateway, now_ms())
+                                .expect("a command the gateway signed for this lock");
+                        assert_eq!(command.command, "unlock");
+                        let lease = command.lease;
                         let signature =
                             lock_key.sign(ACK_NAMESPACE, &ack_message(&chain_id, lease, "unlock"));
                         let ack = ActuationAck { lease, signature }.encode().to_vec();
@@ -539,11 +547,12 @@ fn bad_market_input_is_refused_with_a_reason_and_changes_nothing() {
     let poor = PrivateKey::from_seed(4242);
     let fund = BankCall::Transfer { to: Address::of(&poor.public_key()), amount: 50_000 };
     assert_eq!(m.run(m.key(ALICE), vec![fund.into()]).status, "finalized");
-    let status = m.run(
-        &poor,
-        vec![Market::intent_call(ResourceKind::Compute, 10, 1_000_000, 60_000, true).into()],
-    );
-    assert_eq!(code(&status), "insufficient_funds");
+    // The mempool refuses it at once: its escrow exceeds the balance.
+    let intent = Market::intent_call(ResourceKind::Compute, 10, 1_000_000, 60_000, true);
+    match m.client().send(&poor, vec![intent.into()]) {
+        Err(machina_sdk::Error::Api { code, .. }) => assert_eq!(code, "insufficient_funds"),
+        other => panic!("an unaffordable intent was admitted: {other:?}"),
+    }
 
     // An offer without provider stake.
     let unstaked = MarketCall::Offer {

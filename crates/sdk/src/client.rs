@@ -276,7 +276,18 @@ impl Client {
         self.get(&format!("/v1/intents/{id}"))
     }
 
-    /// A lease.
+    /// The grant of `role` to `account` on `device`, if it holds (`GET
+    /// /v1/devices/{id}/roles/{account}/{role}`).
+    pub fn role(
+        &self,
+        device: &machina_types::DeviceId,
+        account: &Address,
+        role: &str,
+    ) -> Result<Value> {
+        self.get(&format!("/v1/devices/{device}/roles/{account}/{role}"))
+    }
+
+    /// A lease (`GET /v1/leases/{id}`).
     pub fn lease(&self, id: u64) -> Result<machina_app::modules::market::state::Lease> {
         self.get(&format!("/v1/leases/{id}"))
     }

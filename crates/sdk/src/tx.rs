@@ -25,7 +25,7 @@ pub fn build(key: &PrivateKey, params: &TxParams, calls: Vec<Call>) -> SignedTra
         chain_id: params.chain_id.clone(),
         signer: Address::of(&key.public_key()),
         nonce: params.nonce,
-        max_fee: 0,
+        fee: 0,
         expiry_height: params.expiry_height,
         calls,
     }
@@ -48,7 +48,7 @@ mod tests {
         };
         let calls = vec![Call::Bank(BankCall::Transfer { to: Address([2; 32]), amount: 9 })];
         let tx = build(&key, &params, calls);
-        assert_eq!(tx.tx.max_fee, tx.fee(&params.fees));
+        assert_eq!(tx.tx.fee, tx.required_fee(&params.fees));
         let check = CheckParams { chain_id: "c", height: 10, fees: params.fees };
         assert_eq!(tx.check(&check), Ok(()));
     }

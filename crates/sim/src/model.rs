@@ -54,10 +54,11 @@ impl Model {
             if t.nonce != nonce {
                 return Err(format!("height {height}: nonce {} expected {nonce}", t.nonce));
             }
-            let fee = self.fees.base
+            let required = self.fees.base
                 + self.fees.per_call * t.calls.len() as u64
                 + self.fees.per_byte * tx.encode_size() as u64;
-            if fee > t.max_fee || self.balance(&t.signer) < fee {
+            let fee = t.fee;
+            if fee < required || self.balance(&t.signer) < fee {
                 return Err(format!("height {height}: fee {fee} not payable"));
             }
             *self.balances.entry(t.signer).or_default() -= fee;

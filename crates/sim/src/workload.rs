@@ -5,7 +5,7 @@
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use commonware_runtime::{Clock, deterministic};
 use machina_app::modules::bank::{keys, state::Account};
-use machina_node::{ChainInfo, MachinaApp};
+use machina_node::{ChainInfo, MachinaApp, mempool::AccountView};
 use machina_types::{Address, BankCall, Call, Transaction};
 use rand::RngExt;
 use std::{sync::Arc, time::Duration};
@@ -43,21 +43,21 @@ pub async fn run(
         for _ in 0..workload.txs_per_tick {
             let key = &senders[context.random_range(0..senders.len())];
             let signer = Address::of(&key.public_key());
-            let state_nonce = {
+            let account = {
                 let guard = databases.read().await;
                 let bytes = guard.get(&keys::account(&signer).digest()).await.expect("read");
-                bytes.map_or(0, |v| {
-                    machina_app::state::decode_value::<Account>(&keys::account(&signer), &v.0).nonce
+                bytes.map_or(Account::default(), |v| {
+                    machina_app::state::decode_value::<Account>(&keys::account(&signer), &v.0)
                 })
             };
-            let nonce = chain.mempool().next_nonce(&signer).unwrap_or(0).max(state_nonce);
+            let nonce = chain.mempool().next_nonce(&signer).unwrap_or(0).max(account.nonce);
             let to = all[context.random_range(0..all.len())];
             let amount = context.random_range(1..50_000u64);
             let tx = Transaction {
                 chain_id: chain.genesis().chain_id.clone(),
                 signer,
                 nonce,
-                max_fee: 10_000,
+                fee: 10_000,
                 expiry_height: chain.height() + 50,
                 calls: vec![Call::Bank(BankCall::Transfer { to, amount })],
             }
@@ -67,7 +67,8 @@ pub async fn run(
                 .current()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64);
-            let _ = chain.mempool().insert(tx, hash, Some(state_nonce), now, true);
+            let view = AccountView { nonce: account.nonce, balance: account.balance };
+            let _ = chain.mempool().insert(tx, hash, chain.height(), Some(view), now, true);
         }
     }
 }

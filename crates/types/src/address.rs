@@ -28,9 +28,25 @@ impl Address {
         Self(out)
     }
 
-    /// The public key this address names, if its bytes are a valid ed25519 point.
+    /// The public key this address names, if its bytes are a strong ed25519 key (see
+    /// [`Self::is_strong_key`]). Every signature Machina checks goes through here, so a weak
+    /// key never verifies anything.
     pub fn public_key(&self) -> Option<ed25519::PublicKey> {
+        if !self.is_strong_key() {
+            return None;
+        }
         ed25519::PublicKey::decode(commonware_codec::Copying(&self.0)).ok()
+    }
+
+    /// Whether the bytes are the canonical encoding of a curve point outside the small
+    /// subgroup. ed25519 verification as the engine implements it (ZIP-215) accepts
+    /// non-canonical encodings and small-order points; a small-order key has signatures
+    /// anyone can forge, so no such key may own an account, a device or a maker.
+    pub fn is_strong_key(&self) -> bool {
+        let compressed = curve25519_dalek::edwards::CompressedEdwardsY(self.0);
+        compressed
+            .decompress()
+            .is_some_and(|point| !point.is_small_order() && point.compress() == compressed)
     }
 
     /// The raw bytes.
@@ -111,6 +127,24 @@ mod tests {
         assert_eq!(text.len(), 64);
         assert_eq!(text.parse::<Address>().unwrap(), addr);
         assert_eq!(addr.public_key().unwrap(), key);
+    }
+
+    #[test]
+    fn weak_keys_are_refused() {
+        // The identity (small order) and a non-canonical encoding of the base point's y.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(!Address(identity).is_strong_key());
+        assert!(Address(identity).public_key().is_none());
+        let mut all_ones = [0xff; 32];
+        all_ones[31] = 0x7f; // y = 2^255 - 1 >= p: not canonical
+        assert!(!Address(all_ones).is_strong_key());
+        let mut order_two = [0xff; 32]; // y = p - 1: the point of order 2
+        order_two[0] = 0xec;
+        order_two[31] = 0x7f;
+        assert!(!Address(order_two).is_strong_key());
+        let key = ed25519::PrivateKey::from_seed(3).public_key();
+        assert!(Address::of(&key).is_strong_key());
     }
 
     #[test]

@@ -246,7 +246,7 @@ mod tests {
             chain_id: "c".into(),
             signer: Address::of(&k.public_key()),
             nonce: 0,
-            max_fee: 1000,
+            fee: 1000,
             expiry_height: 9,
             calls: vec![Call::Bank(BankCall::Transfer { to: Address([1; 32]), amount: 3 })],
         }

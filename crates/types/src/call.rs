@@ -47,6 +47,23 @@ impl Call {
     }
 }
 
+impl Call {
+    /// Native tokens the call takes from its signer at most, as far as its arguments say
+    /// (transfers, stake, maker bonds, intents' escrow). The mempool adds these to fees to
+    /// keep a sender's pending transactions within its balance; execution decides for real.
+    pub fn native_spend(&self) -> u128 {
+        match self {
+            Self::Bank(BankCall::Transfer { amount, .. }) => u128::from(*amount),
+            Self::Identity(IdentityCall::RegisterMaker { bond, .. }) => u128::from(*bond),
+            Self::Market(MarketCall::Stake { amount, .. }) => u128::from(*amount),
+            Self::Market(MarketCall::Intent { units, max_price, .. }) => {
+                u128::from(*units) * u128::from(*max_price)
+            }
+            _ => 0,
+        }
+    }
+}
+
 impl From<BankCall> for Call {
     fn from(call: BankCall) -> Self {
         Self::Bank(call)

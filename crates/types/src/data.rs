@@ -92,6 +92,12 @@ pub enum DataCall {
         /// The readings.
         readings: Vec<SignedReading>,
     },
+    /// Close a feed (its creator): its deposit is returned; it takes no more reports and has
+    /// no value from then on.
+    CloseFeed {
+        /// The feed.
+        feed: FeedId,
+    },
 }
 
 impl Eligibility {
@@ -114,7 +120,10 @@ impl DataCall {
     pub fn check(&self) -> Result<(), ErrorCode> {
         let ok = match self {
             Self::Anchor { first_seq, last_seq, count, .. } => {
-                first_seq <= last_seq && *count > 0 && u64::from(*count) <= last_seq - first_seq + 1
+                first_seq <= last_seq
+                    && *last_seq <= SEQ_MAX
+                    && *count > 0
+                    && u64::from(*count) - 1 <= last_seq - first_seq
             }
             Self::CreateFeed {
                 name,
@@ -130,13 +139,14 @@ impl DataCall {
                     && eligibility.is_valid()
                     && *min_sources >= 1
                     && usize::from(*min_sources) <= FEED_SOURCES_MAX
-                    && *max_staleness_ms > 0
+                    && (1..=STALENESS_MAX_MS).contains(max_staleness_ms)
                     && unit.len() <= UNIT_LEN_MAX
                     && *decimals <= DECIMALS_MAX
             }
             Self::ReportFeed { readings, .. } => {
-                !readings.is_empty() && readings.iter().all(|r| r.reading.value.is_valid())
+                !readings.is_empty() && readings.iter().all(|r| r.reading.is_valid())
             }
+            Self::CloseFeed { .. } => true,
         };
         if ok { Ok(()) } else { Err(ErrorCode::InvalidCall) }
     }
@@ -229,6 +239,10 @@ impl Write for DataCall {
                 feed.write(buf);
                 readings.write(buf);
             }
+            Self::CloseFeed { feed } => {
+                3u8.write(buf);
+                feed.write(buf);
+            }
         }
     }
 }
@@ -241,6 +255,7 @@ impl EncodeSize for DataCall {
                 str_size(name) + 4 + eligibility.encode_size() + 1 + 8 + str_size(unit) + 1
             }
             Self::ReportFeed { readings, .. } => 8 + readings.encode_size(),
+            Self::CloseFeed { .. } => 8,
         }
     }
 }
@@ -271,6 +286,7 @@ impl Read for DataCall {
                 feed: u64::read(buf)?,
                 readings: read_vec(buf, FEED_READINGS_PER_CALL_MAX, &())?,
             },
+            3 => Self::CloseFeed { feed: u64::read(buf)? },
             tag => return Err(Error::InvalidEnum(tag)),
         })
     }

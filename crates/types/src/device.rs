@@ -90,29 +90,92 @@ pub fn claim_message(chain_id: &str, device: &DeviceId, owner: &Address) -> Vec<
     out
 }
 
-/// The message a device's current key signs to approve `new_key` as its next key.
-pub fn rotation_message(device: &DeviceId, new_key: &Address, epoch: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(72);
+/// The message a device's current key signs to approve `new_key` as its next key on a chain.
+pub fn rotation_message(
+    chain_id: &str,
+    device: &DeviceId,
+    new_key: &Address,
+    epoch: u64,
+) -> Vec<u8> {
+    let mut out = chain_prefixed(chain_id, 72);
     out.extend_from_slice(&device.0);
     out.extend_from_slice(&new_key.0);
     out.extend_from_slice(&epoch.to_be_bytes());
     out
 }
 
-/// The message a maker key signs to release firmware.
-pub fn firmware_message(maker: &Address, firmware: &Hash, version: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + version.len());
+/// The message a maker key signs to release firmware on a chain.
+pub fn firmware_message(
+    chain_id: &str,
+    maker: &Address,
+    firmware: &Hash,
+    version: &str,
+) -> Vec<u8> {
+    let mut out = chain_prefixed(chain_id, 64 + version.len());
     out.extend_from_slice(&maker.0);
     out.extend_from_slice(&firmware.0);
     out.extend_from_slice(version.as_bytes());
     out
 }
 
-/// The message a device key signs to report running `firmware`.
-pub fn firmware_report_message(device: &DeviceId, firmware: &Hash) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64);
+/// The message a device key signs to report running `firmware` on a chain.
+pub fn firmware_report_message(chain_id: &str, device: &DeviceId, firmware: &Hash) -> Vec<u8> {
+    let mut out = chain_prefixed(chain_id, 64);
     out.extend_from_slice(&device.0);
     out.extend_from_slice(&firmware.0);
+    out
+}
+
+/// The namespace of a device's MQTT login token.
+pub const MQTT_LOGIN_NAMESPACE: &[u8] = b"machina/mqtt-login/v1";
+
+/// The message a device key signs to log in to a chain's MQTT broker as `client_id` at
+/// `timestamp_ms` (its own clock). The broker accepts a token once, within a few minutes of
+/// its own clock.
+pub fn mqtt_login_message(
+    chain_id: &str,
+    device: &DeviceId,
+    client_id: &str,
+    timestamp_ms: u64,
+) -> Vec<u8> {
+    let mut out = chain_prefixed(chain_id, 48 + client_id.len());
+    out.extend_from_slice(&device.0);
+    out.extend_from_slice(&timestamp_ms.to_be_bytes());
+    out.extend_from_slice(client_id.as_bytes());
+    out
+}
+
+/// The MQTT password of a device: `<timestamp_ms>.<hex signature>` over
+/// [`mqtt_login_message`], signed with the device's current key.
+pub fn mqtt_password(
+    key: &ed25519::PrivateKey,
+    chain_id: &str,
+    device: &DeviceId,
+    client_id: &str,
+    timestamp_ms: u64,
+) -> alloc::string::String {
+    use commonware_cryptography::Signer as _;
+    let message = mqtt_login_message(chain_id, device, client_id, timestamp_ms);
+    let signature = key.sign(MQTT_LOGIN_NAMESPACE, &message);
+    alloc::format!("{timestamp_ms}.{}", crate::codec::hex(signature.as_ref()))
+}
+
+/// Splits an MQTT password made by [`mqtt_password`] into its timestamp and signature.
+pub fn parse_mqtt_password(password: &[u8]) -> Option<(u64, ed25519::Signature)> {
+    let text = core::str::from_utf8(password).ok()?;
+    let (timestamp, signature) = text.split_once('.')?;
+    let bytes = crate::codec::parse_hex(signature).ok()?;
+    let signature =
+        commonware_codec::Decode::decode_cfg(commonware_codec::Copying(&bytes[..]), &()).ok()?;
+    Some((timestamp.parse().ok()?, signature))
+}
+
+/// A message buffer that starts with the length-prefixed chain id, so a signature made for
+/// one chain never verifies on another.
+fn chain_prefixed(chain_id: &str, rest: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + chain_id.len() + rest);
+    out.push(chain_id.len() as u8);
+    out.extend_from_slice(chain_id.as_bytes());
     out
 }
 

@@ -63,7 +63,10 @@ error_codes! {
     /// A call's arguments are out of range (a zero amount, an over-long name).
     InvalidCall = 106, "invalid_call", "a call has invalid arguments";
     /// The maximum fee is below the fee this transaction costs.
-    FeeTooLow = 107, "fee_too_low", "max_fee is below the required fee";
+    FeeTooLow = 107, "fee_too_low", "the fee is below the required fee";
+    /// A public key is not a canonical encoding of a curve point of large order (a weak key
+    /// whose signatures anyone could forge).
+    WeakKey = 108, "weak_key", "the public key is weak or not canonical";
     /// The nonce was already used: a replay.
     NonceTooLow = 200, "nonce_too_low", "the nonce was already used";
     /// The nonce is too far ahead of the account's next nonce.
@@ -78,6 +81,12 @@ error_codes! {
     CannotPayFee = 205, "cannot_pay_fee", "the signer's balance cannot pay the fee";
     /// The node cannot take this now (overloaded or stopping); try again.
     Unavailable = 206, "unavailable", "the node cannot take this now";
+    /// The expiry height is further ahead than the mempool keeps transactions.
+    ExpiryTooFar = 207, "expiry_too_far", "the expiry height is too far ahead";
+    /// A replacement (same sender and nonce) must pay a higher fee per byte.
+    ReplacementUnderpriced = 208, "replacement_underpriced", "a replacement must pay a higher fee rate";
+    /// The sender's pending transactions already spend its balance.
+    PendingCostTooHigh = 209, "pending_cost_too_high", "pending transactions already spend the balance";
     /// A balance is too small for the amount.
     InsufficientFunds = 300, "insufficient_funds", "the balance is too small";
     /// No asset has this id.
@@ -122,6 +131,10 @@ error_codes! {
     Unauthorized = 323, "unauthorized", "the signer lacks the role this needs";
     /// The key already belongs to a device (now or before a rotation).
     DeviceKeyInUse = 324, "device_key_in_use", "the key already belongs to a device";
+    /// The approvals are not from a quorum of distinct genesis validators.
+    NoQuorum = 325, "no_quorum", "the approvals are not from a quorum of validators";
+    /// No grant of this role to the signer exists on the device.
+    NoSuchGrant = 326, "no_such_grant", "the device has not granted this role to the signer";
     /// An anchor does not start right after the stream's previous anchor.
     AnchorGap = 350, "anchor_gap", "the anchor does not follow the previous anchor";
     /// The key is not one of the device's known keys.
@@ -186,6 +199,13 @@ error_codes! {
     NothingToWithdraw = 419, "nothing_to_withdraw", "no unbonded stake is ready to withdraw";
     /// The feed's condition does not hold.
     ConditionUnmet = 420, "condition_unmet", "the feed's condition does not hold";
+    /// The account already has the most open orders (intents or offers) it may hold.
+    OrderLimit = 421, "order_limit", "the account has too many open orders";
+    /// The stake is locked as the potential slash of open leases.
+    StakeLocked = 422, "stake_locked", "the stake is locked by open leases";
+    /// The call hit a broken internal invariant; it failed and wrote nothing (a bug, logged
+    /// and counted by the node).
+    Internal = 900, "internal", "an internal error; nothing was written";
 }
 
 impl core::fmt::Display for ErrorCode {

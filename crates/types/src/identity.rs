@@ -9,7 +9,7 @@ use crate::{
     hash::Hash,
     limits::*,
 };
-use alloc::string::String;
+use alloc::{string::String, vec::Vec};
 use commonware_codec::{Buf, EncodeSize, Error, FixedSize, Read, ReadExt, Write};
 use commonware_cryptography::ed25519::Signature;
 use serde::{Deserialize, Serialize};
@@ -24,6 +24,9 @@ pub mod roles {
     pub const SELLER: &str = "seller";
     /// May anchor the device's readings on chain.
     pub const GATEWAY: &str = "gateway";
+    /// Granted to a feed's creator and accepted by it: the device may report to the
+    /// creator's attribute-eligible feeds.
+    pub const FEED_SOURCE: &str = "feed-source";
 }
 
 /// A call to the identity module.
@@ -128,13 +131,56 @@ pub enum IdentityCall {
         /// Role name.
         role: String,
     },
-    /// Slash a maker's bond for certified fakes (validators only).
+    /// Slash a maker's bond for certified fakes. Anyone may submit it; it carries the
+    /// approvals of a quorum of the genesis validators over [`slash_message`], so no single
+    /// validator can take a bond.
     SlashMaker {
         /// The maker.
         maker: Address,
         /// Amount to take from the bond.
         amount: Amount,
+        /// Validators' signatures over [`slash_message`] (distinct validators).
+        approvals: Vec<Approval>,
     },
+    /// Accept a role a device's owner granted the signer (a feed's creator accepts the
+    /// devices that may report to it).
+    AcceptRole {
+        /// The device.
+        device: DeviceId,
+        /// Role name.
+        role: String,
+    },
+}
+
+/// Namespace of validators' approvals of a maker slash.
+pub const SLASH_NAMESPACE: &[u8] = b"machina/slash-maker/v1";
+
+/// A validator's signature approving a call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// The validator.
+    pub validator: Address,
+    /// Its signature.
+    #[serde(with = "crate::codec::hex_codec")]
+    pub signature: Signature,
+}
+
+crate::struct_codec!(Approval { validator: plain, signature: plain });
+
+/// What validators sign to approve slashing `amount` of `maker`'s bond on `chain_id`.
+/// `slashed_before` is the maker's slashed total when approved, so an approval is used once.
+pub fn slash_message(
+    chain_id: &str,
+    maker: &Address,
+    amount: Amount,
+    slashed_before: Amount,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(chain_id.len() + 50);
+    write_str(chain_id, &mut out);
+    out.extend_from_slice(&maker.0);
+    out.extend_from_slice(&amount.to_be_bytes());
+    out.extend_from_slice(&slashed_before.to_be_bytes());
+    out
 }
 
 fn valid_name(s: &str, max: usize) -> bool {
@@ -157,7 +203,10 @@ impl IdentityCall {
             Self::GrantRole { role, .. } | Self::RevokeRole { role, .. } => {
                 valid_name(role, ROLE_LEN_MAX)
             }
-            Self::SlashMaker { amount, .. } => *amount > 0,
+            Self::SlashMaker { amount, approvals, .. } => {
+                *amount > 0 && !approvals.is_empty() && approvals.len() <= VALIDATORS_MAX
+            }
+            Self::AcceptRole { role, .. } => valid_name(role, ROLE_LEN_MAX),
             Self::TransferDevice { .. }
             | Self::RotateKey { .. }
             | Self::ReportFirmware { .. }
@@ -240,10 +289,16 @@ impl Write for IdentityCall {
                 account.write(buf);
                 write_str(role, buf);
             }
-            Self::SlashMaker { maker, amount } => {
+            Self::SlashMaker { maker, amount, approvals } => {
                 12u8.write(buf);
                 maker.write(buf);
                 amount.write(buf);
+                approvals.write(buf);
+            }
+            Self::AcceptRole { device, role } => {
+                13u8.write(buf);
+                device.write(buf);
+                write_str(role, buf);
             }
         }
     }
@@ -267,7 +322,8 @@ impl EncodeSize for IdentityCall {
                 32 + 32 + str_size(role) + expiry_height.encode_size()
             }
             Self::RevokeRole { role, .. } => 32 + 32 + str_size(role),
-            Self::SlashMaker { .. } => 32 + 8,
+            Self::SlashMaker { approvals, .. } => 32 + 8 + approvals.encode_size(),
+            Self::AcceptRole { role, .. } => 32 + str_size(role),
         }
     }
 }
@@ -324,7 +380,12 @@ impl Read for IdentityCall {
                 account: Address::read(buf)?,
                 role: read_str(buf, ROLE_LEN_MAX)?,
             },
-            12 => Self::SlashMaker { maker: Address::read(buf)?, amount: u64::read(buf)? },
+            12 => Self::SlashMaker {
+                maker: Address::read(buf)?,
+                amount: u64::read(buf)?,
+                approvals: crate::codec::read_vec(buf, VALIDATORS_MAX, &())?,
+            },
+            13 => Self::AcceptRole { device: Hash::read(buf)?, role: read_str(buf, ROLE_LEN_MAX)? },
             tag => return Err(Error::InvalidEnum(tag)),
         })
     }

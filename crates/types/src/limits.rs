@@ -46,3 +46,21 @@ pub const FEED_READINGS_PER_CALL_MAX: usize = 16;
 pub const FEED_SOURCES_MAX: usize = 64;
 /// Bytes in a feed name.
 pub const FEED_NAME_LEN_MAX: usize = 32;
+/// Largest sequence number of a reading (and of an anchored range), so that `seq + 1` and
+/// range lengths never overflow.
+pub const SEQ_MAX: u64 = 1 << 62;
+/// Most units an offer, intent or fill may name (so products with prices fit in `u128` sums
+/// over every order of a batch).
+pub const UNITS_MAX: u64 = 1 << 40;
+/// Highest price per unit an order or solution may name.
+pub const PRICE_MAX: u64 = 1 << 56;
+/// Most units of one resource in one unit of a bundle.
+pub const COMPONENT_QUANTITY_MAX: u64 = 1 << 20;
+/// Longest staleness bound a feed may declare (ms): 30 days.
+pub const STALENESS_MAX_MS: u64 = 30 * 24 * 3600 * 1000;
+/// Validator approvals one call may carry (and validators a genesis may name).
+pub const VALIDATORS_MAX: usize = 128;
+
+// Sums the state machine computes over values bounded above stay inside their types.
+const _: () = assert!((UNITS_MAX as u128) * (PRICE_MAX as u128) <= 1 << 96);
+const _: () = assert!(SEQ_MAX < u64::MAX / 2);

@@ -10,11 +10,13 @@
 
 use crate::{
     Amount,
+    address::Address,
     codec::{read_str, read_vec, str_size, write_str},
     data::FeedId,
     device::DeviceId,
     error::ErrorCode,
     hash::Hash,
+    limits::{CHAIN_ID_LEN_MAX, COMPONENT_QUANTITY_MAX, PRICE_MAX, UNITS_MAX},
 };
 use alloc::{string::String, vec::Vec};
 use commonware_codec::{Buf, EncodeSize, Error, FixedSize, Read, ReadExt, Write};
@@ -412,6 +414,88 @@ pub struct ActuationAck {
 
 crate::struct_codec!(ActuationAck { lease: plain, signature: plain });
 
+/// The namespace of gateway-signed commands.
+pub const COMMAND_NAMESPACE: &[u8] = b"machina/command/v1";
+
+/// What a gateway signs when it sends a leased command to a device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Command {
+    /// The chain the lease is on.
+    pub chain_id: String,
+    /// The lease.
+    pub lease: LeaseId,
+    /// The device that must act.
+    pub device: DeviceId,
+    /// The command (the lease's `actuation:<command>`).
+    pub command: String,
+    /// The lease's delivery deadline (block time, ms); a device ignores the command after.
+    pub deadline_ms: u64,
+    /// The gateway's account: the device must have granted it the `gateway` role.
+    pub gateway: Address,
+}
+
+crate::struct_codec!(Command {
+    chain_id: str(CHAIN_ID_LEN_MAX),
+    lease: plain,
+    device: plain,
+    command: str(KIND_NAME_LEN_MAX),
+    deadline_ms: plain,
+    gateway: plain,
+});
+
+/// A command with its gateway's signature, as published on `machina/v1/<device>/commands`
+/// (hex of this encoding under `"signed"` in the JSON message).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedCommand {
+    /// The command.
+    pub command: Command,
+    /// The gateway key's signature over the command's encoding.
+    #[serde(with = "crate::codec::hex_codec")]
+    pub signature: Signature,
+}
+
+crate::struct_codec!(SignedCommand { command: plain, signature: plain });
+
+impl Command {
+    /// Signs the command with the gateway's key.
+    pub fn sign(self, gateway_key: &commonware_cryptography::ed25519::PrivateKey) -> SignedCommand {
+        use commonware_codec::Encode;
+        use commonware_cryptography::Signer;
+        let signature = gateway_key.sign(COMMAND_NAMESPACE, &self.encode());
+        SignedCommand { command: self, signature }
+    }
+}
+
+impl SignedCommand {
+    /// Checks what a device can check alone: the signature is the named gateway's, and the
+    /// command is for this chain and device and not past its deadline. The caller then checks
+    /// that it trusts the gateway and that the lease is active for this device and command.
+    pub fn check(
+        &self,
+        chain_id: &str,
+        device: &DeviceId,
+        now_ms: u64,
+    ) -> Result<(), &'static str> {
+        use commonware_codec::Encode;
+        use commonware_cryptography::Verifier;
+        let c = &self.command;
+        if c.chain_id != chain_id {
+            return Err("the command is for another chain");
+        }
+        if c.device != *device {
+            return Err("the command is for another device");
+        }
+        if c.deadline_ms <= now_ms {
+            return Err("the command's deadline has passed");
+        }
+        let key = c.gateway.public_key().ok_or("the gateway key is not a valid key")?;
+        if !key.verify(COMMAND_NAMESPACE, &c.encode(), &self.signature) {
+            return Err("the gateway's signature does not verify");
+        }
+        Ok(())
+    }
+}
+
 /// A call to the market module.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -520,30 +604,38 @@ pub enum MarketCall {
 impl MarketCall {
     /// Stateless validity of the arguments.
     pub fn check(&self) -> Result<(), ErrorCode> {
+        let units_ok = |u: u64| (1..=UNITS_MAX).contains(&u);
+        let price_ok = |p: Amount| p <= PRICE_MAX;
         let ok = match self {
             Self::Stake { amount, .. } | Self::Unbond { amount, .. } => *amount > 0,
-            Self::Offer { kind, region, capacity, delivery, .. } => {
+            Self::Offer { kind, region, capacity, floor_price, delivery, .. } => {
                 kind.is_valid()
                     && region_is_valid(region)
-                    && *capacity > 0
+                    && units_ok(*capacity)
+                    && price_ok(*floor_price)
                     && (*delivery == Delivery::DeviceAck)
                         == matches!(kind, ResourceKind::Actuation { .. })
             }
-            Self::Intent { region, components, units, max_price, .. } => {
+            Self::Intent { region, components, units, max_price, min_reputation, .. } => {
                 region_is_valid(region)
                     && !components.is_empty()
                     && components.len() <= COMPONENTS_MAX
-                    && components.iter().all(|c| c.kind.is_valid() && c.quantity > 0)
-                    && *units > 0
+                    && components.iter().all(|c| {
+                        c.kind.is_valid() && (1..=COMPONENT_QUANTITY_MAX).contains(&c.quantity)
+                    })
+                    && units_ok(*units)
                     && *max_price > 0
+                    && price_ok(*max_price)
                     && units.checked_mul(*max_price).is_some()
+                    && *min_reputation <= 100
             }
             Self::Solve { prices, fills, .. } => {
                 !prices.is_empty()
                     && prices.len() <= SOLUTION_MARKETS_MAX
+                    && prices.iter().all(|p| price_ok(p.price))
                     && !fills.is_empty()
                     && fills.len() <= SOLUTION_FILLS_MAX
-                    && fills.iter().all(|f| f.units > 0)
+                    && fills.iter().all(|f| units_ok(f.units))
             }
             Self::Withdraw { .. }
             | Self::CloseOffer { .. }
@@ -828,6 +920,14 @@ pub enum MarketEvent {
         /// Taken from the seller's provider stake.
         slashed: Amount,
     },
+    /// A due lease could not be settled (a broken invariant): it was passed over and stays
+    /// open; the other settlements went on.
+    SettlementFailed {
+        /// The lease.
+        lease: LeaseId,
+        /// Why.
+        code: ErrorCode,
+    },
 }
 
 impl Write for MarketEvent {
@@ -911,6 +1011,11 @@ impl Write for MarketEvent {
                 refund.write(buf);
                 slashed.write(buf);
             }
+            Self::SettlementFailed { lease, code } => {
+                13u8.write(buf);
+                lease.write(buf);
+                code.write(buf);
+            }
         }
     }
 }
@@ -927,6 +1032,7 @@ impl EncodeSize for MarketEvent {
             Self::MarketCleared { solver, .. } => 8 + 32 + 8 + 8 + 8 + 4 + solver.encode_size(),
             Self::OfferClosed { .. } | Self::Claimed { .. } | Self::Disputed { .. } => 8,
             Self::Delivered { .. } | Self::Refunded { .. } => 8 + 8 + 8,
+            Self::SettlementFailed { .. } => 8 + 2,
         }
     }
 }
@@ -992,6 +1098,7 @@ impl Read for MarketEvent {
                 refund: u64::read(buf)?,
                 slashed: u64::read(buf)?,
             },
+            13 => Self::SettlementFailed { lease: u64::read(buf)?, code: ErrorCode::read(buf)? },
             tag => return Err(Error::InvalidEnum(tag)),
         })
     }

@@ -93,6 +93,11 @@ impl Value {
 }
 
 impl Reading {
+    /// Whether the reading is within the format's bounds (value, sequence number).
+    pub fn is_valid(&self) -> bool {
+        self.value.is_valid() && self.seq <= crate::limits::SEQ_MAX
+    }
+
     /// Signs the reading with the device key.
     pub fn sign(self, device_key: &ed25519::PrivateKey) -> SignedReading {
         let signature = device_key.sign(READING_NAMESPACE, &self.encode());
@@ -120,7 +125,7 @@ impl SignedReading {
         }
         use commonware_codec::Decode;
         let reading = Self::decode_cfg(commonware_codec::Copying(bytes), &()).ok()?;
-        reading.reading.value.is_valid().then_some(reading)
+        reading.reading.is_valid().then_some(reading)
     }
 }
 
@@ -231,7 +236,7 @@ mod tests {
     proptest! {
         #[test]
         fn signed_readings_round_trip_and_verify(
-            seed in any::<u64>(), stream in any::<u32>(), seq in any::<u64>(),
+            seed in any::<u64>(), stream in any::<u32>(), seq in 0..=crate::limits::SEQ_MAX,
             ts in any::<u64>(), value in value(), device in any::<[u8; 32]>(),
         ) {
             let key = ed25519::PrivateKey::from_seed(seed);

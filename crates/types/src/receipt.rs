@@ -225,7 +225,32 @@ pub enum Event {
     },
     /// The market module did something.
     Market(crate::market::MarketEvent),
+    /// The grantee accepted a role on a device.
+    RoleAccepted {
+        /// The device.
+        device: DeviceId,
+        /// The grantee.
+        account: Address,
+        /// The role.
+        role: String,
+    },
+    /// A feed was closed and its deposit returned.
+    FeedClosed {
+        /// The feed.
+        feed: FeedId,
+    },
+    /// A block-level step failed (a broken invariant): its writes were dropped, the same way
+    /// on every node, and the chain went on.
+    BlockStepFailed {
+        /// The step's name.
+        step: String,
+        /// Why.
+        code: ErrorCode,
+    },
 }
+
+/// Bytes in the name of a block-level step.
+pub const STEP_NAME_LEN_MAX: usize = 32;
 
 /// The record of one included transaction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -411,6 +436,21 @@ impl Write for Event {
                 22u8.write(buf);
                 event.write(buf);
             }
+            Self::RoleAccepted { device, account, role } => {
+                23u8.write(buf);
+                device.write(buf);
+                account.write(buf);
+                write_str(role, buf);
+            }
+            Self::FeedClosed { feed } => {
+                24u8.write(buf);
+                feed.write(buf);
+            }
+            Self::BlockStepFailed { step, code } => {
+                25u8.write(buf);
+                write_str(step, buf);
+                code.write(buf);
+            }
         }
     }
 }
@@ -437,6 +477,9 @@ impl EncodeSize for Event {
             Self::FeedCreated { .. } => 8 + 32,
             Self::FeedUpdated { value, .. } => 8 + value.encode_size() + 1,
             Self::Market(event) => event.encode_size(),
+            Self::RoleAccepted { role, .. } => 64 + str_size(role),
+            Self::FeedClosed { .. } => 8,
+            Self::BlockStepFailed { step, .. } => str_size(step) + 2,
         }
     }
 }
@@ -528,6 +571,16 @@ impl Read for Event {
                 sources: u8::read(buf)?,
             },
             22 => Self::Market(crate::market::MarketEvent::read(buf)?),
+            23 => Self::RoleAccepted {
+                device: Hash::read(buf)?,
+                account: Address::read(buf)?,
+                role: read_str(buf, ROLE_LEN_MAX)?,
+            },
+            24 => Self::FeedClosed { feed: u64::read(buf)? },
+            25 => Self::BlockStepFailed {
+                step: read_str(buf, STEP_NAME_LEN_MAX)?,
+                code: ErrorCode::read(buf)?,
+            },
             tag => return Err(Error::InvalidEnum(tag)),
         })
     }

@@ -31,8 +31,9 @@ pub struct Transaction {
     pub signer: Address,
     /// The signer's next nonce: transactions of one signer execute in nonce order, once each.
     pub nonce: u64,
-    /// The most the signer will pay in fees.
-    pub max_fee: Amount,
+    /// The fee the signer pays: at least [`FeeSchedule::fee`] of this transaction. Paying
+    /// more buys priority: block builders order transactions by fee per byte.
+    pub fee: Amount,
     /// The last height at which the transaction may be included.
     pub expiry_height: Height,
     /// The calls, executed in order and atomically.
@@ -85,15 +86,15 @@ impl Transaction {
         self.encode().to_vec()
     }
 
-    /// Sets `max_fee` to exactly the fee this transaction costs under `fees`, then signs it.
-    /// (The fee depends on the encoded size, which does not depend on `max_fee`'s value.)
+    /// Sets `fee` to exactly the fee this transaction requires under `fees`, then signs it.
+    /// (The required fee depends on the encoded size, which does not depend on `fee`'s value.)
     pub fn sign_paying_fee(
         mut self,
         key: &ed25519::PrivateKey,
         fees: &FeeSchedule,
     ) -> SignedTransaction {
         let size = self.encode_size() + ed25519::Signature::SIZE;
-        self.max_fee = fees.fee(self.calls.len(), size);
+        self.fee = fees.fee(self.calls.len(), size);
         self.sign(key)
     }
 
@@ -122,8 +123,8 @@ impl SignedTransaction {
         Hash::of(&[&self.encode()])
     }
 
-    /// The fee this transaction costs under `fees`.
-    pub fn fee(&self, fees: &FeeSchedule) -> Amount {
+    /// The least fee this transaction may pay under `fees`.
+    pub fn required_fee(&self, fees: &FeeSchedule) -> Amount {
         fees.fee(self.tx.calls.len(), self.encode_size())
     }
 
@@ -153,7 +154,7 @@ impl SignedTransaction {
         for call in &self.tx.calls {
             call.check()?;
         }
-        if self.tx.max_fee < self.fee(&params.fees) {
+        if self.tx.fee < self.required_fee(&params.fees) {
             return Err(ErrorCode::FeeTooLow);
         }
         Ok(())
@@ -163,9 +164,15 @@ impl SignedTransaction {
     pub fn check(&self, params: &CheckParams<'_>) -> Result<(), ErrorCode> {
         self.check_envelope(params)?;
         if !self.verify_signature() {
-            return Err(ErrorCode::BadSignature);
+            return Err(self.signature_refusal());
         }
         Ok(())
+    }
+
+    /// Why a signature that did not verify is refused: the signer's key is weak (no
+    /// signature of it counts), or the signature is bad.
+    pub fn signature_refusal(&self) -> ErrorCode {
+        if self.tx.signer.is_strong_key() { ErrorCode::BadSignature } else { ErrorCode::WeakKey }
     }
 
     /// Decodes a signed transaction from untrusted bytes, with the size limit applied first.
@@ -183,7 +190,7 @@ impl Write for Transaction {
         write_str(&self.chain_id, buf);
         self.signer.write(buf);
         self.nonce.write(buf);
-        self.max_fee.write(buf);
+        self.fee.write(buf);
         self.expiry_height.write(buf);
         self.calls.write(buf);
     }
@@ -202,10 +209,10 @@ impl Read for Transaction {
         let chain_id = read_str(buf, CHAIN_ID_LEN_MAX)?;
         let signer = Address::read(buf)?;
         let nonce = u64::read(buf)?;
-        let max_fee = u64::read(buf)?;
+        let fee = u64::read(buf)?;
         let expiry_height = u64::read(buf)?;
         let calls = read_vec::<Call>(buf, CALLS_PER_TX_MAX, &())?;
-        Ok(Self { chain_id, signer, nonce, max_fee, expiry_height, calls })
+        Ok(Self { chain_id, signer, nonce, fee, expiry_height, calls })
     }
 }
 
@@ -247,7 +254,7 @@ mod tests {
             chain_id: "test".into(),
             signer: Address::of(&k.public_key()),
             nonce,
-            max_fee: 10_000,
+            fee: 10_000,
             expiry_height: 100,
             calls: alloc::vec![Call::Bank(BankCall::Transfer { to: Address([9; 32]), amount })],
         }
@@ -282,7 +289,7 @@ mod tests {
         assert_eq!(transfer(1, 0, 0).check(&params()), Err(ErrorCode::InvalidCall));
 
         let mut bad = good.clone();
-        bad.tx.max_fee = 1;
+        bad.tx.fee = 1;
         assert_eq!(bad.check(&params()), Err(ErrorCode::FeeTooLow));
 
         let mut bad = good.clone();
@@ -556,7 +563,7 @@ mod tests {
         fn transactions_round_trip_canonically(
             seed in any::<u64>(),
             nonce in any::<u64>(),
-            max_fee in any::<u64>(),
+            fee in any::<u64>(),
             expiry in any::<u64>(),
             chain in "[a-z0-9-]{0,32}",
             calls in proptest::collection::vec(arb_call(), 0..=CALLS_PER_TX_MAX),
@@ -565,7 +572,7 @@ mod tests {
             let tx = Transaction {
                 chain_id: chain,
                 signer: Address::of(&k.public_key()),
-                nonce, max_fee, expiry_height: expiry, calls,
+                nonce, fee, expiry_height: expiry, calls,
             }.sign(&k);
             let bytes = tx.encode();
             prop_assert_eq!(bytes.len(), tx.encode_size());

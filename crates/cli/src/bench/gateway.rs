@@ -15,7 +15,7 @@
 //!   anchor covers the reading, p50 and p99.
 
 use super::{
-    Nodes, Report, bench_homes, cores, data_dir, free_port,
+    CHAIN_ID, Nodes, Report, bench_homes, cores, data_dir, free_port,
     load::{self, Publisher},
     percentile,
 };
@@ -29,7 +29,7 @@ use machina_app::Params;
 use machina_node::{ChainInfo, gateway::GatewayConfig};
 use machina_sdk::{
     Client,
-    device::{DeviceIdentity, numeric, telemetry_topic},
+    device::{DeviceIdentity, mqtt_login, numeric, telemetry_topic},
 };
 use machina_types::{
     Address, DeviceId, Event, Hash, IdentityCall, SignedReading, merkle, reading::StreamId,
@@ -209,19 +209,28 @@ pub fn run(args: &GatewayArgs) -> Result<GatewayReport> {
         .into_iter()
         .map(|device| device.iter().map(|r| Bytes::from(r.encode().to_vec())).collect())
         .collect();
-    let publishers = |prefix: &str| -> Vec<Publisher> {
-        ids.iter()
+    // Devices log in to the gateway's broker with tokens their keys sign; mosquitto runs
+    // without authentication.
+    let publishers = |prefix: &str, login: bool| -> Vec<Publisher> {
+        fleet
+            .iter()
             .zip(&payloads)
-            .map(|(id, payloads)| Publisher {
-                client_id: format!("{prefix}-{}", &id.to_string()[..20]),
-                topic: telemetry_topic(id, MQTT_STREAM),
-                payloads: payloads.clone(),
+            .map(|(device, payloads)| {
+                let id = device.id();
+                let client_id = format!("{prefix}-{}", &id.to_string()[..20]);
+                let login = login.then(|| mqtt_login(&device.key, CHAIN_ID, &id, &client_id));
+                Publisher {
+                    client_id,
+                    login,
+                    topic: telemetry_topic(&id, MQTT_STREAM),
+                    payloads: payloads.clone(),
+                }
             })
             .collect()
     };
     eprintln!("(b) {} devices publishing over MQTT...", args.devices);
     let published =
-        runtime.block_on(load::publish(broker, publishers("device"), args.window, || {}))?;
+        runtime.block_on(load::publish(broker, publishers("device", true), args.window, || {}))?;
     let mqtt_readings = args.devices * args.readings_per_device;
     let mqtt_seconds = published.finished.duration_since(published.started).as_secs_f64();
     eprintln!("(d) waiting for their anchors to finalize...");
@@ -239,7 +248,8 @@ pub fn run(args: &GatewayArgs) -> Result<GatewayReport> {
         Some(binary) => {
             eprintln!("(c) the same load through mosquitto...");
             let broker = Mosquitto::start(&binary, &root)?;
-            let seconds = runtime.block_on(baseline(broker.addr, publishers("plain"), args))?;
+            let seconds =
+                runtime.block_on(baseline(broker.addr, publishers("plain", false), args))?;
             Some(seconds)
         }
         None => None,
@@ -380,7 +390,7 @@ async fn ingest(
     for id in ids {
         let leaves: Vec<Hash> = gateway
             .store
-            .entries(&(*id, INGEST_STREAM), ..)
+            .page(&(*id, INGEST_STREAM), 0..=u64::MAX, 0..=u64::MAX, usize::MAX)
             .into_iter()
             .map(|(_, e)| e.leaf)
             .collect();

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use bytes::{Bytes, BytesMut};
 use rumqttc::mqttbytes::{
     self, QoS,
-    v4::{Connect, Packet, PubAck, Publish, Subscribe},
+    v4::{Connect, ConnectReturnCode, Login, Packet, PubAck, Publish, Subscribe},
 };
 use std::{net::SocketAddr, sync::Arc, time::Instant};
 use tokio::{
@@ -30,8 +30,13 @@ struct Connection {
 }
 
 impl Connection {
-    /// Connects as `client_id` (clean session) and waits for the broker's CONNACK.
-    async fn open(broker: SocketAddr, client_id: String) -> Result<Self> {
+    /// Connects as `client_id` (clean session), logging in with `login` (username,
+    /// password) if given, and waits for the broker's CONNACK.
+    async fn open(
+        broker: SocketAddr,
+        client_id: String,
+        login: Option<(String, String)>,
+    ) -> Result<Self> {
         let stream = TcpStream::connect(broker).await.with_context(|| {
             format!("connecting to {broker} (if too many files are open, raise `ulimit -n`)")
         })?;
@@ -45,9 +50,11 @@ impl Connection {
         };
         let mut connect = Connect::new(client_id);
         connect.keep_alive = 3600; // no pings needed during a run
+        connect.login = login.map(|(user, password)| Login::new(user, password));
         connection.send(Packet::Connect(connect)).await?;
         match connection.next().await? {
-            Packet::ConnAck(_) => Ok(connection),
+            Packet::ConnAck(ack) if ack.code == ConnectReturnCode::Success => Ok(connection),
+            Packet::ConnAck(ack) => bail!("the broker refused the connection: {:?}", ack.code),
             other => bail!("expected CONNACK, got {other:?}"),
         }
     }
@@ -89,6 +96,8 @@ impl Connection {
 pub struct Publisher {
     /// MQTT client id.
     pub client_id: String,
+    /// Username and password, if the broker needs them.
+    pub login: Option<(String, String)>,
     /// Topic of every message.
     pub topic: String,
     /// The payloads, published in order.
@@ -119,7 +128,8 @@ pub async fn publish(
     for publisher in publishers {
         let start = start.clone();
         tasks.push(tokio::spawn(async move {
-            let connected = Connection::open(broker, publisher.client_id.clone()).await;
+            let (id, login) = (publisher.client_id.clone(), publisher.login.clone());
+            let connected = Connection::open(broker, id, login).await;
             start.wait().await;
             run_publisher(connected?, publisher, window).await
         }));
@@ -167,7 +177,7 @@ pub async fn subscribe(
     expected: usize,
     subscribed: tokio::sync::oneshot::Sender<()>,
 ) -> Result<Instant> {
-    let mut connection = Connection::open(broker, "machina-bench-subscriber".into()).await?;
+    let mut connection = Connection::open(broker, "machina-bench-subscriber".into(), None).await?;
     let mut subscribe = Subscribe::new(filter, QoS::AtLeastOnce);
     subscribe.pkid = 1;
     connection.send(Packet::Subscribe(subscribe)).await?;

@@ -196,11 +196,13 @@ fn unsigned(
         chain_id: chain_id.into(),
         signer,
         nonce,
-        max_fee: 1 << 30,
+        fee: 0,
         expiry_height: u64::MAX,
         calls,
     };
-    SignedTransaction { tx, signature: placeholder.clone() }
+    let mut signed = SignedTransaction { tx, signature: placeholder.clone() };
+    signed.tx.fee = signed.required_fee(&Params::default().fees);
+    signed
 }
 
 fn clearing(args: &MarketArgs) -> Result<MarketReport> {

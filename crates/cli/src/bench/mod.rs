@@ -93,13 +93,21 @@ fn data_dir(dir: Option<PathBuf>, name: &str) -> PathBuf {
     root
 }
 
+/// The benchmark chain's id.
+pub const CHAIN_ID: &str = "machina-bench";
+
 /// Validator keys of the benchmark chain.
 fn validator_keys(validators: usize) -> Vec<PrivateKey> {
     (0..validators as u64).map(|i| PrivateKey::from_seed(u64::MAX - i)).collect()
 }
 
-/// Writes `validators` homes for the benchmark chain: `funded` accounts and the validators
-/// (whose gateways pay anchoring fees) start with ample balances; `configure` adjusts each
+/// Gateway keys of the benchmark chain's nodes.
+fn gateway_keys(validators: usize) -> Vec<PrivateKey> {
+    (0..validators as u64).map(|i| PrivateKey::from_seed(u64::MAX - 1_000 - i)).collect()
+}
+
+/// Writes `validators` homes for the benchmark chain: `funded` accounts and the nodes'
+/// gateways (which pay anchoring fees) start with ample balances; `configure` adjusts each
 /// node's configuration.
 fn bench_homes(
     root: &Path,
@@ -109,17 +117,20 @@ fn bench_homes(
     configure: impl Fn(&mut NodeConfig) -> Result<()>,
 ) -> Result<Vec<Home>> {
     let keys = validator_keys(validators);
+    let gateways = gateway_keys(validators);
     let validator_addresses: Vec<Address> =
         keys.iter().map(|k| Address::of(&k.public_key())).collect();
+    let gateway_addresses: Vec<Address> =
+        gateways.iter().map(|k| Address::of(&k.public_key())).collect();
     let genesis = Genesis {
-        chain_id: "machina-bench".into(),
+        chain_id: CHAIN_ID.into(),
         genesis_time_ms: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
         validators: validator_addresses.clone(),
         accounts: funded
             .iter()
-            .chain(&validator_addresses)
+            .chain(&gateway_addresses)
             .map(|address| GenesisAccount { address: *address, balance: 1 << 40 })
             .collect(),
         params,
@@ -141,6 +152,7 @@ fn bench_homes(
         config.log = "warn".into();
         configure(&mut config)?;
         home.write_validator_key(key)?;
+        home.write_gateway_key(&gateways[i])?;
         home.write_genesis(&genesis)?;
         home.write_config(&config)?;
         homes.push(home);

@@ -2,7 +2,10 @@
 
 use super::proofs::Snapshot;
 use super::{ApiState, error::ApiError, openapi};
-use crate::views::{BlockEvent, BlockView};
+use crate::{
+    mempool::AccountView,
+    views::{BlockEvent, BlockView},
+};
 use axum::{
     Json,
     extract::{Path, State, rejection::JsonRejection},
@@ -25,7 +28,7 @@ use machina_app::{
 };
 use machina_store::ProofBundle;
 use machina_types::{
-    Address, BankCall, BlockEvents, Call, ErrorCode, Hash, Outcome, Receipt, SignedTransaction,
+    Address, BlockEvents, ErrorCode, Hash, Outcome, Receipt, SignedTransaction,
     codec::{hex, parse_hex},
     tx::CheckParams,
 };
@@ -62,8 +65,16 @@ pub(super) async fn explorer() -> axum::response::Html<&'static str> {
     axum::response::Html(include_str!("explorer.html"))
 }
 
-pub(super) async fn health(State(s): State<ApiState>) -> Json<Value> {
-    Json(json!({ "status": "ok", "height": s.chain.height() }))
+/// `GET /health`: every subsystem's state; 503 while any is down.
+pub(super) async fn health(State(s): State<ApiState>) -> (StatusCode, Json<Value>) {
+    let (up, subsystems) = s.health.report();
+    let status = if up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = json!({
+        "status": if up { "ok" } else { "degraded" },
+        "height": s.chain.height(),
+        "subsystems": subsystems,
+    });
+    (status, Json(body))
 }
 
 pub(super) async fn metrics(State(s): State<ApiState>) -> impl IntoResponse {
@@ -122,31 +133,10 @@ pub(super) async fn submit(
     };
     tx.check(&params)?;
     let account: Account = read(&s, &bank_keys::account(&tx.tx.signer)).await?.unwrap_or_default();
-    if tx.tx.nonce < account.nonce {
-        return Err(ErrorCode::NonceTooLow.into());
-    }
-    let fee = tx.fee(&genesis.params.fees);
-    if account.balance < fee {
-        return Err(ErrorCode::CannotPayFee.into());
-    }
-    if account.balance < fee.saturating_add(native_spend(&tx)) {
-        return Err(ErrorCode::InsufficientFunds.into());
-    }
+    let view = AccountView { nonce: account.nonce, balance: account.balance };
     let hash = tx.hash();
-    s.chain.mempool().insert(tx, hash, Some(account.nonce), now_ms(), true)?;
+    s.chain.mempool().insert(tx, hash, s.chain.height(), Some(view), now_ms(), true)?;
     Ok((StatusCode::ACCEPTED, Json(json!(Submitted { hash }))))
-}
-
-/// Native tokens the calls of `tx` send (an admission check; execution decides for real).
-fn native_spend(tx: &SignedTransaction) -> u64 {
-    tx.tx
-        .calls
-        .iter()
-        .map(|call| match call {
-            Call::Bank(BankCall::Transfer { amount, .. }) => *amount,
-            _ => 0,
-        })
-        .fold(0u64, u64::saturating_add)
 }
 
 pub(super) async fn tx_status(
@@ -303,9 +293,13 @@ async fn prove(s: &ApiState, key: Key, description: Option<String>) -> ApiResult
 
 pub(super) async fn events(
     State(s): State<ApiState>,
-) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {
+) -> ApiResult<Sse<impl futures::Stream<Item = Result<Event, Infallible>>>> {
+    let Ok(slot) = s.limits.event_streams.clone().try_acquire_owned() else {
+        return Err(ApiError::unavailable("too many event streams open; try again later"));
+    };
     let receiver = s.chain.subscribe();
-    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+    // The slot is held as long as the stream is.
+    let stream = futures::stream::unfold((receiver, slot), |(mut receiver, slot)| async move {
         loop {
             match receiver.recv().await {
                 Ok(block) => {
@@ -316,12 +310,12 @@ pub(super) async fn events(
                     };
                     let event =
                         Event::default().event("block").json_data(event).expect("serializable");
-                    return Some((Ok(event), receiver));
+                    return Some((Ok(event), (receiver, slot)));
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
             }
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -12,7 +12,7 @@ use machina_app::modules::{
         self, keys,
         state::{
             ActiveMarkets, Counters, Intent, Lease, MarketRecord, Offer, OrderStatus, Solution,
-            Stake, Totals,
+            SolutionIndex, Stake, Totals,
         },
     },
 };
@@ -231,9 +231,10 @@ pub(super) async fn solutions(
 ) -> ApiResult<Json<Value>> {
     let batch: u64 = parse("batch", &batch)?;
     let snapshot = Snapshot::take(&s).await?;
-    let count: u32 = snapshot.get(&keys::solution_count(batch)).await?.unwrap_or(0);
+    let index: SolutionIndex =
+        snapshot.get(&keys::solution_index(batch)).await?.unwrap_or_default();
     let mut out = Vec::new();
-    for index in 0..count {
+    for index in 0..index.entries.len() as u32 {
         if let Some(solution) = snapshot.get::<Solution>(&keys::solution(batch, index)).await? {
             out.push(solution);
         }

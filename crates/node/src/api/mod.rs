@@ -7,6 +7,7 @@
 
 pub mod error;
 mod handlers;
+pub mod limits;
 mod market;
 pub mod openapi;
 pub mod proofs;
@@ -36,6 +37,10 @@ pub struct ApiState {
     pub metrics: Arc<dyn Fn() -> String + Send + Sync>,
     /// The gateway (readings in and out).
     pub gateway: Arc<crate::gateway::Gateway>,
+    /// Every subsystem's state.
+    pub health: Arc<crate::health::Health>,
+    /// Requests and event streams in flight.
+    pub limits: limits::RequestLimits,
 }
 
 /// The API's routes.
@@ -60,6 +65,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/events", get(handlers::events))
         .route("/v1/readings", post(readings::submit))
         .route("/v1/devices/{id}", get(readings::device))
+        .route("/v1/devices/{id}/roles/{account}/{role}", get(readings::role))
         .route("/v1/devices/{id}/streams/{stream}", get(readings::stream))
         .route("/v1/devices/{id}/streams/{stream}/readings", get(readings::readings))
         .route(
@@ -78,6 +84,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/accounts/{address}/leases", get(market::account_leases))
         .route("/v1/accounts/{address}/stake", get(market::stake))
         .fallback(handlers::no_route)
+        .layer(axum::middleware::from_fn_with_state(state.limits.clone(), limits::limit))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }

@@ -63,8 +63,13 @@ pub fn document() -> Value {
         "paths": {
             "/": { "get": { "summary": "The explorer: a web page of live blocks, transactions, markets and market activity, and lookups (blocks, transactions, accounts, devices, leases, intents, offers).",
                 "responses": { "200": { "description": "HTML.", "content": { "text/html": {} } } } } },
-            "/health": get("Liveness and finalized height.", vec![], ok("Healthy.", json!({
-                "type": "object", "properties": { "status": { "const": "ok" }, "height": { "type": "integer" } } }))),
+            "/health": { "get": {
+                "summary": "The state of every subsystem (finality, gateway admission, anchoring, \
+                    feeds, command relay, MQTT broker or bridge): up, panics, restarts, error.",
+                "responses": {
+                    "200": ok("Every subsystem is up.", schema("Health")),
+                    "503": ok("A subsystem is down (`status`: `degraded`).", schema("Health")),
+                } } },
             "/metrics": { "get": { "summary": "Prometheus metrics (finalized_height, mempool_size, \
                 finalized_txs_total, tx_per_second, finality_latency_seconds, and engine metrics).",
                 "responses": { "200": { "description": "Prometheus text format.",
@@ -121,6 +126,11 @@ pub fn document() -> Value {
             "Error": { "type": "object", "required": ["error"], "properties": { "error": {
                 "type": "object", "required": ["code", "message"], "properties": {
                     "code": { "type": "string", "enum": all_codes }, "message": { "type": "string" } } } } },
+            "Health": { "type": "object", "properties": {
+                "status": { "enum": ["ok", "degraded"] }, "height": { "type": "integer" },
+                "subsystems": { "type": "object", "additionalProperties": { "type": "object", "properties": {
+                    "up": { "type": "boolean" }, "panics": { "type": "integer" },
+                    "restarts": { "type": "integer" }, "error": { "type": ["string", "null"] } } } } } },
             "Status": { "type": "object", "properties": {
                 "chain_id": { "type": "string" }, "genesis_hash": hash, "height": { "type": "integer" },
                 "latest_digest": hash, "latest_timestamp_ms": { "type": "integer" },
@@ -203,6 +213,10 @@ fn data_paths(hex: &Value, hash: &Value) -> Value {
             }},
             "/v1/devices/{id}": get("A device record: owner, maker, model, keys, firmware, attributes, status, reputation.",
                 vec![path_param("id", "Device id (hex).")], ok("Device.", json!({ "type": "object" }))),
+            "/v1/devices/{id}/roles/{account}/{role}": get("Whether an account holds a role on a device now (owners hold every role; a grant ends when the device changes owner), with the grant (expiry, accepted).",
+                vec![path_param("id", "Device id."), path_param("account", "Account address."), path_param("role", "Role name.")],
+                ok("Role.", json!({ "type": "object", "properties": { "holds": { "type": "boolean" },
+                    "owner": { "type": "boolean" }, "grant": { "type": ["object", "null"] } } }))),
             "/v1/devices/{id}/streams/{stream}": get("A device stream: readings the gateway stores and readings the finalized chain has anchored.",
                 vec![path_param("id", "Device id."), path_param("stream", "Stream id.")],
                 ok("Stream.", json!({ "type": "object", "properties": {

@@ -21,7 +21,7 @@ use machina_app::{
         },
         identity::{
             keys as identity_keys,
-            state::{Device, Maker},
+            state::{Device, Maker, RoleGrant},
         },
     },
 };
@@ -34,6 +34,7 @@ use machina_types::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::ops::RangeInclusive;
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -78,6 +79,31 @@ pub(super) async fn device(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no device {id}")))
+}
+
+/// `GET /v1/devices/{id}/roles/{account}/{role}`: whether `account` holds `role` on the
+/// device now (owners hold every role), with the grant if there is one.
+pub(super) async fn role(
+    State(s): State<ApiState>,
+    Path((id, account, role)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let id: DeviceId = parse("device id", &id)?;
+    let account: Address = parse("address", &account)?;
+    if role.is_empty() || role.len() > machina_types::limits::ROLE_LEN_MAX {
+        return Err(ApiError::invalid("a role is 1-32 bytes"));
+    }
+    let snapshot = Snapshot::take(&s).await?;
+    let device: Device = snapshot
+        .get(&identity_keys::device(&id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
+    let grant: Option<RoleGrant> = snapshot.get(&identity_keys::role(&id, &account, &role)).await?;
+    let grant = grant.filter(|g| g.holds(&device, snapshot.height()));
+    let holds = device.owner == account || grant.is_some();
+    Ok(Json(json!({
+        "device": id, "account": account, "role": role,
+        "holds": holds, "owner": device.owner == account, "grant": grant,
+    })))
 }
 
 pub(super) async fn maker(
@@ -139,6 +165,17 @@ pub(super) struct RangeQuery {
 
 /// Most readings returned by one query.
 const READINGS_PER_QUERY_MAX: usize = 1000;
+/// Most readings an anchor may cover for the API to rebuild its Merkle paths (a larger
+/// anchor's readings are served without proofs).
+const ANCHOR_PROVABLE_MAX: usize = 1 << 16;
+
+/// The range `from..=to`, refused with a clear error when it is empty.
+fn ordered(from_name: &str, from: u64, to_name: &str, to: u64) -> ApiResult<RangeInclusive<u64>> {
+    if from > to {
+        return Err(ApiError::invalid(format!("{from_name} ({from}) is after {to_name} ({to})")));
+    }
+    Ok(from..=to)
+}
 
 fn stream_of(device: &str, stream: &str) -> ApiResult<StreamKey> {
     Ok((parse("device id", device)?, parse("stream id", stream)?))
@@ -150,16 +187,16 @@ pub(super) async fn stream(
     Path((device, stream)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let key = stream_of(&device, &stream)?;
-    let stored = s.gateway.store.entries(&key, ..);
+    let stored = s.gateway.store.summary(&key);
     let snapshot = Snapshot::take(&s).await?;
     let anchored: StreamState =
         snapshot.get(&data_keys::stream(&key.0, key.1)).await?.unwrap_or_default();
     Ok(Json(json!({
         "device": key.0,
         "stream": key.1,
-        "stored": stored.len(),
-        "first_stored_seq": stored.first().map(|(seq, _)| seq),
-        "last_stored_seq": stored.last().map(|(seq, _)| seq),
+        "stored": stored.stored,
+        "first_stored_seq": stored.first_seq,
+        "last_stored_seq": stored.last_seq,
         "anchors": anchored.anchors,
         "anchored": anchored.readings,
         "last_anchored_seq": anchored.last_seq,
@@ -175,17 +212,11 @@ pub(super) async fn readings(
     let Query(q) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
     let key = stream_of(&device, &stream)?;
     let limit = q.limit.unwrap_or(100).min(READINGS_PER_QUERY_MAX);
-    let entries: Vec<_> = s
-        .gateway
-        .store
-        .entries(&key, q.from_seq.unwrap_or(0)..=q.to_seq.unwrap_or(u64::MAX))
-        .into_iter()
-        .filter(|(_, e)| {
-            q.since_ms.is_none_or(|t| e.timestamp_ms >= t)
-                && q.until_ms.is_none_or(|t| e.timestamp_ms <= t)
-        })
-        .take(limit)
-        .collect();
+    let seqs =
+        ordered("from_seq", q.from_seq.unwrap_or(0), "to_seq", q.to_seq.unwrap_or(u64::MAX))?;
+    let times =
+        ordered("since_ms", q.since_ms.unwrap_or(0), "until_ms", q.until_ms.unwrap_or(u64::MAX))?;
+    let entries = s.gateway.store.page(&key, seqs, times, limit);
     let seqs: Vec<u64> = entries.iter().map(|(seq, _)| *seq).collect();
     let last_anchored = {
         let snapshot = Snapshot::take(&s).await?;
@@ -218,7 +249,7 @@ pub(super) async fn reading_proof(
 ) -> ApiResult<Json<ReadingBundle>> {
     let key = stream_of(&device, &stream)?;
     let seq: u64 = parse("sequence number", &seq)?;
-    if s.gateway.store.entries(&key, seq..=seq).is_empty() {
+    if s.gateway.store.entry(&key, seq).is_none() {
         return Err(ApiError::not_found(format!("no reading {seq} on this stream")));
     }
     prove_readings(&s, key, &[seq]).await?.pop().flatten().map(Json).ok_or_else(|| {
@@ -268,7 +299,7 @@ async fn prove_readings(
             out.push(None);
             continue;
         };
-        let Some((_, entry)) = s.gateway.store.entries(&key, *seq..=*seq).pop() else {
+        let Some(entry) = s.gateway.store.entry(&key, *seq) else {
             out.push(None);
             continue;
         };
@@ -347,7 +378,8 @@ fn merkle_path(
     anchor: &AnchorRecord,
     seq: u64,
 ) -> Option<merkle::Proof> {
-    let entries = s.gateway.store.entries(&key, anchor.first_seq..=anchor.last_seq);
+    let range = anchor.first_seq..=anchor.last_seq;
+    let entries = s.gateway.store.entries_at_most(&key, range, ANCHOR_PROVABLE_MAX)?;
     let leaves: Vec<Hash> = entries.iter().map(|(_, e)| e.leaf).collect();
     if leaves.len() != anchor.count as usize || merkle::root(&leaves) != anchor.root {
         return None;

@@ -2,8 +2,10 @@
 //!
 //! The gateway subscribes to every device's telemetry with QoS 1 and a persistent session,
 //! and acknowledges each message to the broker only after the reading is durably stored (or
-//! refused): if the gateway stops before acknowledging, the broker delivers the message
-//! again. Refusals are published on the device's errors topic. The gateway also subscribes to
+//! refused for a reason of its own): if the gateway stops before acknowledging, or cannot
+//! store (`unavailable`, then it drops the connection), the broker delivers the message
+//! again. Access control of devices is the external broker's (its ACL file); commands the
+//! gateway publishes are signed, so devices need not trust the broker for them. Refusals are published on the device's errors topic. The gateway also subscribes to
 //! devices' acknowledgements of leased commands, and publishes the commands through the same
 //! client.
 
@@ -11,10 +13,13 @@ use super::ingest::{Ingest, Verdict, errors_topic, telemetry_topic};
 use super::mqtt::rejection_report;
 use bytes::Bytes;
 use futures::{StreamExt, stream::FuturesOrdered};
-use machina_types::DeviceId;
+use machina_types::{DeviceId, ErrorCode};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use std::{future::Future, pin::Pin, time::Duration};
 use tokio::sync::mpsc;
+
+/// The subsystem name of the bridge in `/health`.
+pub const SUBSYSTEM: &str = "mqtt-bridge";
 
 /// The telemetry subscription.
 pub const TELEMETRY_FILTER: &str = "machina/v1/+/telemetry/+";
@@ -41,7 +46,7 @@ pub async fn run(
     client: AsyncClient,
     mut events: EventLoop,
     ingest: Ingest,
-    acks: mpsc::UnboundedSender<(DeviceId, Bytes)>,
+    acks: mpsc::Sender<(DeviceId, Bytes)>,
 ) {
     let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
     loop {
@@ -53,7 +58,7 @@ pub async fn run(
                 }
                 Ok(Event::Incoming(Packet::Publish(publish))) if publish.topic.ends_with("/acks") => {
                     if let Some(device) = super::commands::parse_acks_topic(&publish.topic) {
-                        let _ = acks.send((device, publish.payload.clone()));
+                        let _ = acks.try_send((device, publish.payload.clone()));
                     }
                     let _ = client.ack(&publish).await;
                 }
@@ -69,6 +74,13 @@ pub async fn run(
                 }
             },
             Some((publish, verdict)) = pending.next(), if !pending.is_empty() => {
+                if verdict.as_ref().is_err_and(|r| r.code == ErrorCode::Unavailable) {
+                    // Not stored: no acknowledgement. Reconnecting makes the broker
+                    // deliver it (and everything unacknowledged after it) again.
+                    let _ = client.disconnect().await;
+                    pending = FuturesOrdered::new();
+                    continue;
+                }
                 if let Err(rejected) = &verdict
                     && let Some((device, _)) = rejected.stream
                 {

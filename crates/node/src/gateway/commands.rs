@@ -2,12 +2,17 @@
 //! acknowledgements to the chain.
 //!
 //! When a batch makes an actuation lease for a device that granted this gateway its
-//! `gateway` role, the gateway publishes the command on `machina/v1/<device>/commands` (a
-//! JSON object with the lease, the command, the chain id and the exact bytes the device must
-//! sign) and publishes it again every interval until the lease is settled or its deadline
-//! passes. The device performs the command and publishes an [`ActuationAck`] (its canonical
-//! encoding) on `machina/v1/<device>/acks`; the gateway checks the signature against the
-//! device's current key and submits it in a `market::deliver` call, which pays the provider.
+//! `gateway` role, the gateway publishes the command on `machina/v1/<device>/commands`: a
+//! JSON object with the lease, the command, the chain id, the exact bytes the device must
+//! sign, and under `"signed"` the hex of a [`SignedCommand`]: the command (chain, lease,
+//! device, command, deadline, gateway) signed with the gateway's key. It publishes it again
+//! every interval until the lease is settled or its deadline passes. A device acts only on a
+//! signed command from a gateway it granted the `gateway` role, for an active lease of its
+//! own (the SDK's [`machina_types::market::SignedCommand::check`] and `machina device
+//! actuator` check all of it). The device performs the command and publishes an
+//! [`ActuationAck`] (its canonical encoding) on `machina/v1/<device>/acks`; the gateway
+//! checks the signature against the device's current key and submits it in a
+//! `market::deliver` call, which pays the provider.
 //!
 //! The relay finds new leases by the chain's lease counter, not by block events, and keeps
 //! in its own metadata partition the lowest lease id that may still await a command: after a
@@ -18,7 +23,9 @@ use super::{devices::DeviceCache, mqtt::Broker, submit::Submitter};
 use crate::chain::FinalizedBlock;
 use bytes::Bytes;
 use commonware_codec::DecodeExt;
+use commonware_codec::Encode as _;
 use commonware_cryptography::Verifier as _;
+use commonware_cryptography::{Signer as _, ed25519::PrivateKey};
 use commonware_runtime::tokio::Context;
 use commonware_storage::metadata::{self, Metadata};
 use commonware_utils::sequence::U64;
@@ -27,9 +34,10 @@ use machina_app::modules::market::{
     state::{Counters, Lease},
 };
 use machina_types::{
-    Call, DeviceId, Event, MarketCall,
+    Address, Call, DeviceId, Event, MarketCall,
     market::{
-        ACK_NAMESPACE, ActuationAck, DeliveryProof, LeaseId, MarketEvent, ResourceKind, ack_message,
+        ACK_NAMESPACE, ActuationAck, Command, DeliveryProof, LeaseId, MarketEvent, ResourceKind,
+        ack_message,
     },
 };
 use serde_json::json;
@@ -39,6 +47,15 @@ use std::{
     time::Duration,
 };
 use tokio::sync::{broadcast, mpsc};
+
+/// The subsystem name of the relay in `/health`.
+pub const SUBSYSTEM: &str = "command-relay";
+/// Device acknowledgements waiting for the relay (more are dropped; the gateway sends the
+/// command again and the device acknowledges again).
+pub const ACKS_QUEUE_MAX: usize = 4096;
+/// Commands awaiting acknowledgement that the relay keeps (the oldest deadlines beyond it
+/// wait for the next look).
+const PENDING_MAX: usize = 65_536;
 
 /// The topic a device receives leased commands on.
 pub fn commands_topic(device: &DeviceId) -> String {
@@ -104,15 +121,29 @@ pub struct Relay {
     submitter: Arc<Submitter>,
     devices: Arc<DeviceCache>,
     outbox: Outbox,
+    /// The gateway's key: commands are signed with it.
+    key: PrivateKey,
     pending: Mutex<BTreeMap<LeaseId, Pending>>,
     /// Leases whose delivery this gateway submitted (so repeated acks are not resubmitted).
     delivering: Mutex<BTreeSet<LeaseId>>,
 }
 
 impl Relay {
-    /// A relay publishing through `outbox`.
-    pub fn new(submitter: Arc<Submitter>, devices: Arc<DeviceCache>, outbox: Outbox) -> Self {
-        Self { submitter, devices, outbox, pending: Mutex::default(), delivering: Mutex::default() }
+    /// A relay publishing through `outbox` commands signed with `key`.
+    pub fn new(
+        submitter: Arc<Submitter>,
+        devices: Arc<DeviceCache>,
+        outbox: Outbox,
+        key: PrivateKey,
+    ) -> Self {
+        Self {
+            submitter,
+            devices,
+            outbox,
+            key,
+            pending: Mutex::default(),
+            delivering: Mutex::default(),
+        }
     }
 
     /// Looks at the leases made since `watermark`, then follows finalized blocks (new
@@ -122,8 +153,9 @@ impl Relay {
         self: Arc<Self>,
         mut watermark: Watermark,
         mut blocks: broadcast::Receiver<Arc<FinalizedBlock>>,
-        mut acks: mpsc::UnboundedReceiver<(DeviceId, Bytes)>,
+        mut acks: mpsc::Receiver<(DeviceId, Bytes)>,
         interval: Duration,
+        health: Arc<crate::health::Health>,
     ) {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -158,8 +190,18 @@ impl Relay {
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
                 Some((device, payload)) = acks.recv() => {
-                    if let Err(reason) = self.on_ack(device, &payload).await {
-                        tracing::info!(%device, reason, "acknowledgement not relayed");
+                    use futures::FutureExt;
+                    let relayed = std::panic::AssertUnwindSafe(self.on_ack(device, &payload));
+                    match relayed.catch_unwind().await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(reason)) => {
+                            tracing::info!(%device, reason, "acknowledgement not relayed");
+                        }
+                        Err(panic) => {
+                            let message = crate::health::panic_message(&*panic);
+                            health.panicked(SUBSYSTEM, message);
+                            health.up(SUBSYSTEM);
+                        }
                     }
                 }
                 _ = ticker.tick() => self.republish().await,
@@ -196,6 +238,15 @@ impl Relay {
             return;
         }
         let chain_id = &self.submitter.chain().genesis().chain_id;
+        let signed = Command {
+            chain_id: chain_id.clone(),
+            lease: id,
+            device: lease.device,
+            command: command.clone(),
+            deadline_ms: lease.deadline_ms,
+            gateway: Address::of(&self.key.public_key()),
+        }
+        .sign(&self.key);
         let payload = json!({
             "lease": id,
             "command": command,
@@ -204,6 +255,7 @@ impl Relay {
             "deadline_ms": lease.deadline_ms,
             "chain_id": chain_id,
             "sign": machina_types::codec::hex(&ack_message(chain_id, id, command)),
+            "signed": machina_types::codec::hex(&signed.encode()),
         });
         let pending = Pending {
             device: lease.device,
@@ -212,7 +264,10 @@ impl Relay {
         };
         tracing::info!(lease = id, device = %lease.device, command, "sending leased command");
         self.outbox.publish(commands_topic(&pending.device), pending.payload.clone()).await;
-        self.pending.lock().expect("pending").insert(id, pending);
+        let mut waiting = self.pending.lock().expect("pending");
+        if waiting.len() < PENDING_MAX {
+            waiting.insert(id, pending);
+        }
     }
 
     async fn republish(&self) {

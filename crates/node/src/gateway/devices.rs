@@ -1,4 +1,5 @@
-//! The gateway's cache of device records, read from the latest finalized state. A record is
+//! The gateway's cache of device records, read from the latest finalized state (and the
+//! other finalized values admission reads). A record is
 //! dropped when a finalized block changes it (onboarding, transfer, key rotation, status,
 //! firmware, attributes) before anyone can see that block finalized: once a decommissioning
 //! is final, no later reading of the device is accepted.
@@ -74,6 +75,17 @@ impl DeviceCache {
             cached.map.insert(*id, device.clone());
         }
         device
+    }
+
+    /// The last sequence number the finalized chain has anchored on `stream`, if any.
+    pub async fn anchored_last_seq(&self, stream: &(DeviceId, u32)) -> Option<u64> {
+        use machina_app::modules::data::{keys as data_keys, state::StreamState};
+        let key = data_keys::stream(&stream.0, stream.1);
+        let bytes = {
+            let guard = self.db.read().await;
+            guard.get(&key.digest()).await.expect("state read")
+        };
+        bytes.and_then(|v| decode_value::<StreamState>(&key, &v.0).last_seq)
     }
 
     /// Drops the devices a finalized block's events changed.

@@ -2,6 +2,10 @@
 //! reading of each eligible device (on the feed's stream, in its unit, fresh, newer than the
 //! feed already has) in a `data::report_feed` call. The chain checks everything again; the
 //! gateway only avoids sending what the chain would refuse.
+//!
+//! The gateway pays for reports: it looks at [`FEEDS_PER_ROUND`] feeds per round (taking
+//! turns over all of them) and submits at most `reports_per_creator` reports per feed
+//! creator per round, so nobody's free feeds spend its balance beyond that share.
 
 use super::{
     devices::DeviceCache,
@@ -17,22 +21,32 @@ use machina_types::{
 };
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
+/// The subsystem name of feed reporting in `/health`.
+pub const SUBSYSTEM: &str = "gateway-feeds";
+/// Feeds looked at per round.
+pub const FEEDS_PER_ROUND: u64 = 256;
+
 /// The feed reporting task's state.
 pub struct Reporter {
     store: Arc<ReadingStore<Context>>,
     devices: Arc<DeviceCache>,
     submitter: Arc<Submitter>,
     in_flight: BTreeMap<FeedId, InFlight>,
+    per_creator: usize,
+    /// The next feed to look at.
+    cursor: FeedId,
 }
 
 impl Reporter {
-    /// A reporter over `store` submitting through `submitter`.
+    /// A reporter over `store` submitting through `submitter`, at most `per_creator`
+    /// reports per feed creator each round.
     pub fn new(
         store: Arc<ReadingStore<Context>>,
         devices: Arc<DeviceCache>,
         submitter: Arc<Submitter>,
+        per_creator: usize,
     ) -> Self {
-        Self { store, devices, submitter, in_flight: BTreeMap::new() }
+        Self { store, devices, submitter, in_flight: BTreeMap::new(), per_creator, cursor: 1 }
     }
 
     /// Reports every `interval`, forever.
@@ -49,13 +63,23 @@ impl Reporter {
         let submitter = &self.submitter;
         self.in_flight.retain(|_, flight| submitter.pending(flight));
         let next: u64 = self.submitter.read(&data_keys::next_feed_id()).await.unwrap_or(1);
-        for id in 1..next {
+        let mut per_creator: BTreeMap<machina_types::Address, usize> = BTreeMap::new();
+        for _ in 0..FEEDS_PER_ROUND.min(next.saturating_sub(1)) {
+            if self.cursor >= next {
+                self.cursor = 1;
+            }
+            let id = self.cursor;
+            self.cursor += 1;
             if self.in_flight.contains_key(&id) {
                 continue;
             }
             let Some(feed) = self.submitter.read::<Feed>(&data_keys::feed(id)).await else {
                 continue;
             };
+            let reports = per_creator.entry(feed.creator).or_default();
+            if *reports >= self.per_creator {
+                continue;
+            }
             let readings = self.fresh_readings(&feed).await;
             if readings.is_empty() {
                 continue;
@@ -63,6 +87,7 @@ impl Reporter {
             let call = Call::Data(DataCall::ReportFeed { feed: id, readings });
             match self.submitter.submit(vec![call]).await {
                 Ok(flight) => {
+                    *per_creator.entry(feed.creator).or_default() += 1;
                     self.in_flight.insert(id, flight);
                 }
                 Err(code) => tracing::warn!(%code, feed = id, "feed report refused"),
@@ -90,8 +115,7 @@ impl Reporter {
             {
                 continue;
             }
-            let Some((_, entry)) = self.store.entries(&(device, stream), last_seq..=last_seq).pop()
-            else {
+            let Some(entry) = self.store.entry(&(device, stream), last_seq) else {
                 continue;
             };
             if now.saturating_sub(entry.timestamp_ms) > feed.max_staleness_ms
@@ -113,12 +137,13 @@ impl Reporter {
         feed: &Feed,
         device: &machina_app::modules::identity::state::Device,
     ) -> bool {
-        let role_granted = match &feed.eligibility {
-            Eligibility::Role { role } => {
-                self.submitter.has_role(device, &feed.creator, role).await
-            }
-            _ => false,
+        let role = match &feed.eligibility {
+            Eligibility::Role { role } => role.as_str(),
+            Eligibility::Attribute { .. } => machina_types::identity::roles::FEED_SOURCE,
+            _ => return feed.eligible(device, false),
         };
-        feed.eligible(device, role_granted)
+        let accepted =
+            self.submitter.grant(device, &feed.creator, role).await.is_some_and(|g| g.accepted);
+        feed.eligible(device, accepted)
     }
 }

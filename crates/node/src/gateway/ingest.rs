@@ -7,15 +7,23 @@
 //! store (strictly increasing per stream; an exact duplicate of a stored reading is
 //! acknowledged again and stored once), appends the accepted readings and syncs them, and
 //! only then answers. An answer of acceptance therefore means the reading is on disk.
+//!
+//! When the readings cannot be stored (the journal failed) or a batch's processing panics,
+//! every reading of the batch that is not refused for a reason of its own is answered
+//! `unavailable`: transports must not acknowledge those (MQTT withholds the PUBACK and
+//! drops the connection so the device resends; HTTP answers 503).
 
 use super::{
     devices::DeviceCache,
     store::{Admission, ReadingStore, StoredReading, StreamKey},
 };
+use crate::health::{Health, panic_message};
 use commonware_codec::Encode;
 use commonware_cryptography::{BatchEntry, BatchVerifier, ed25519};
 use commonware_parallel::Rayon;
+use commonware_runtime::telemetry::metrics::{Counter, CounterFamily, MetricsExt};
 use commonware_runtime::tokio::Context;
+use futures::FutureExt;
 use machina_types::{
     DeviceId, ErrorCode, SignedReading,
     reading::{READING_NAMESPACE, SIGNED_READING_SIZE_MAX, StreamId},
@@ -91,13 +99,47 @@ impl Ingest {
     }
 }
 
-/// Starts the admission task.
+/// The subsystem name of admission in `/health`.
+pub const SUBSYSTEM: &str = "gateway-ingest";
+
+/// Admission's counters.
+struct Metered {
+    accepted: Counter,
+    refused: CounterFamily<Vec<(String, String)>>,
+}
+
+impl Metered {
+    fn new(context: &Context) -> Self {
+        Self {
+            accepted: context.counter("readings_accepted", "readings stored (duplicates included)"),
+            refused: context.family("readings_refused", "readings refused, by code"),
+        }
+    }
+
+    fn count(&self, verdict: &Verdict) {
+        match verdict {
+            Ok(_) => {
+                self.accepted.inc();
+            }
+            Err(r) => {
+                self.refused.get_or_create(&vec![("code".into(), r.code.name().into())]).inc();
+            }
+        }
+    }
+}
+
+/// Starts the admission task. It never stops: a batch whose processing panics is answered
+/// `unavailable` (and counted), and the next batch goes on.
 pub fn start(
+    context: &Context,
     store: Arc<ReadingStore<Context>>,
     devices: Arc<DeviceCache>,
     workers: Rayon,
+    health: Arc<Health>,
 ) -> Ingest {
     let (sender, mut receiver) = mpsc::channel::<Submission>(QUEUE);
+    let metered = Metered::new(context);
+    health.up(SUBSYSTEM);
     tokio::spawn(async move {
         while let Some(first) = receiver.recv().await {
             let mut batch = vec![first];
@@ -107,7 +149,15 @@ pub fn start(
                     Err(_) => break,
                 }
             }
-            process(batch, &store, &devices, &workers).await;
+            let run = process(batch, &store, &devices, &workers, &metered);
+            if let Err(panic) = std::panic::AssertUnwindSafe(run).catch_unwind().await {
+                // The batch's answers were dropped with it: its submitters see `unavailable`.
+                health.panicked(SUBSYSTEM, panic_message(&*panic));
+                health.up(SUBSYSTEM);
+            }
+            if store.failed() {
+                health.down(SUBSYSTEM, "the readings journal failed; restart the node");
+            }
         }
     });
     Ingest { sender }
@@ -128,25 +178,35 @@ async fn process(
     store: &ReadingStore<Context>,
     devices: &DeviceCache,
     workers: &Rayon,
+    metered: &Metered,
 ) {
     let now = now_ms();
     let mut prechecked = Vec::with_capacity(batch.len());
     for submission in &batch {
-        prechecked.push(precheck(submission, devices, now).await);
+        prechecked.push(precheck(submission, store, devices, now).await);
     }
-    let mut valid =
-        verify(prechecked.iter().filter_map(|r| r.as_ref().ok()), workers).await.into_iter();
+    let candidates = prechecked.iter().filter_map(|r| r.as_ref().ok().map(|(c, _)| c));
+    let mut valid = verify(candidates, workers).await.into_iter();
     let mut to_store = Vec::new();
-    let verdicts: Vec<Verdict> = prechecked
+    let mut verdicts: Vec<Verdict> = prechecked
         .into_iter()
         .map(|result| {
-            let candidate = result?;
+            let (candidate, floor) = result?;
             let signature_ok = valid.next().expect("one result per candidate");
-            admit(candidate, signature_ok, store, now, &mut to_store)
+            admit(candidate, floor, signature_ok, store, now, &mut to_store)
         })
         .collect();
-    store.append(&to_store).await;
+    if store.append(&to_store).await.is_err() {
+        // Nothing of this batch is on disk: no acceptance may be answered.
+        for verdict in &mut verdicts {
+            if let Ok(accepted) = verdict {
+                let (stream, seq) = (Some(accepted.stream), Some(accepted.seq));
+                *verdict = Err(Rejected { code: ErrorCode::Unavailable, stream, seq });
+            }
+        }
+    }
     for (submission, verdict) in batch.into_iter().zip(verdicts) {
+        metered.count(&verdict);
         let _ = submission.reply.send(verdict);
     }
 }
@@ -154,6 +214,7 @@ async fn process(
 /// Checks a verified candidate's sequence against the store and reserves it.
 fn admit(
     candidate: Candidate,
+    floor: Option<u64>,
     signature_ok: bool,
     store: &ReadingStore<Context>,
     now: u64,
@@ -170,7 +231,7 @@ fn admit(
         key: machina_types::Address::of(&candidate.key),
         received_ms: now,
     };
-    match store.reserve(&stored).map_err(reject)? {
+    match store.reserve(&stored, floor).map_err(reject)? {
         Admission::New => {
             to_store.push(stored);
             Ok(Accepted { duplicate: false, stream, seq })
@@ -179,8 +240,14 @@ fn admit(
     }
 }
 
-/// Decodes and checks everything but the signature and the sequence.
-async fn precheck(s: &Submission, devices: &DeviceCache, now: u64) -> Result<Candidate, Rejected> {
+/// Decodes and checks everything but the signature and the sequence; reads the chain's last
+/// anchored sequence number of the stream if the store needs it.
+async fn precheck(
+    s: &Submission,
+    store: &ReadingStore<Context>,
+    devices: &DeviceCache,
+    now: u64,
+) -> Result<(Candidate, Option<u64>), Rejected> {
     let reject = |code, stream, seq| Rejected { code, stream, seq };
     if s.bytes.len() > SIGNED_READING_SIZE_MAX {
         return Err(reject(ErrorCode::Oversized, s.topic, None));
@@ -204,7 +271,11 @@ async fn precheck(s: &Submission, devices: &DeviceCache, now: u64) -> Result<Can
     if let Some(code) = device.record.status.refusal() {
         return Err(reject(code, Some(stream), seq));
     }
-    Ok(Candidate { key: device.key.clone(), reading })
+    let floor = match store.needs_floor(&stream) {
+        true => devices.anchored_last_seq(&stream).await,
+        false => None,
+    };
+    Ok((Candidate { key: device.key.clone(), reading }, floor))
 }
 
 /// Verifies every candidate's signature: one batch, then one by one if the batch fails.

@@ -6,8 +6,14 @@
 //! stores accepted readings durably before acknowledging them, and refuses the rest with a
 //! reason. Every interval it anchors each stream's new readings on chain under a Merkle
 //! root, and reports readings of feed-enrolled devices to their feeds. It sends leased
-//! commands to devices and relays their signed acknowledgements ([`commands`]). Readings
-//! are served with proofs from the device's maker certificate to a finalized block.
+//! commands to devices, signed with its key, and relays their signed acknowledgements
+//! ([`commands`]). Readings are served with proofs from the device's maker certificate to a
+//! finalized block.
+//!
+//! The gateway has an account of its own (`<home>/gateway.key`), not the validator's key: it
+//! pays the fees of what it submits from there, and no more than [`GatewayConfig`]'s
+//! per-owner and per-feed budgets each interval, so nobody's devices or feeds can spend its
+//! balance on their behalf beyond their share. Each task runs supervised ([`crate::health`]).
 
 pub mod anchor;
 pub mod bridge;
@@ -19,15 +25,25 @@ pub mod mqtt;
 pub mod store;
 pub mod submit;
 
-use crate::{application::Databases, chain::ChainInfo};
+use crate::{
+    application::Databases,
+    chain::ChainInfo,
+    health::{Health, supervise, supervise_once},
+};
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use commonware_runtime::{Strategizer, Supervisor, tokio::Context};
 use devices::DeviceCache;
 use ingest::Ingest;
 use machina_types::Address;
-use mqtt::Broker;
+use mqtt::{Broker, BrokerConfig, MqttUser};
 use serde::{Deserialize, Serialize};
-use std::{net::SocketAddr, num::NonZeroUsize, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    num::NonZeroUsize,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 use store::ReadingStore;
 
 /// Gateway settings (the `[gateway]` section of `config.toml`).
@@ -36,32 +52,95 @@ use store::ReadingStore;
 pub struct GatewayConfig {
     /// Where the embedded MQTT broker listens (ignored when `mqtt_broker` is set).
     pub mqtt_listen: Option<SocketAddr>,
+    /// Where the embedded broker also listens with TLS (needs `mqtt_tls_cert` and
+    /// `mqtt_tls_key`).
+    #[serde(default)]
+    pub mqtt_tls_listen: Option<SocketAddr>,
+    /// The TLS certificate chain (PEM; relative to the home directory).
+    #[serde(default)]
+    pub mqtt_tls_cert: Option<PathBuf>,
+    /// The TLS private key (PEM; relative to the home directory).
+    #[serde(default)]
+    pub mqtt_tls_key: Option<PathBuf>,
+    /// Most MQTT connections at once.
+    #[serde(default = "default_max_connections")]
+    pub mqtt_max_connections: usize,
+    /// Whether MQTT clients without credentials may publish telemetry.
+    #[serde(default)]
+    pub mqtt_allow_anonymous: bool,
+    /// Operator accounts of the broker (they may subscribe to anything).
+    #[serde(default)]
+    pub mqtt_users: Vec<MqttUser>,
     /// An external MQTT broker (`host:port`) to take readings from instead.
     #[serde(default)]
     pub mqtt_broker: Option<String>,
     /// How often new readings are anchored (ms).
     #[serde(default = "default_anchor_interval")]
     pub anchor_interval_ms: u64,
+    /// Anchor calls submitted per device owner each interval at most (the rest of its
+    /// streams wait for the next interval, in larger batches).
+    #[serde(default = "default_anchors_per_owner")]
+    pub anchors_per_owner: usize,
+    /// Feed reports submitted per feed creator each interval at most.
+    #[serde(default = "default_reports_per_creator")]
+    pub reports_per_creator: usize,
+    /// How long readings are kept (days); older ones are pruned with their proofs.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u64,
 }
 
 fn default_anchor_interval() -> u64 {
     1000
 }
 
+fn default_max_connections() -> usize {
+    10_000
+}
+
+fn default_anchors_per_owner() -> usize {
+    64
+}
+
+fn default_reports_per_creator() -> usize {
+    4
+}
+
+fn default_retention_days() -> u64 {
+    30
+}
+
 impl Default for GatewayConfig {
     /// No MQTT (readings over HTTP only), anchoring every second.
     fn default() -> Self {
-        Self { mqtt_listen: None, mqtt_broker: None, anchor_interval_ms: default_anchor_interval() }
+        Self {
+            mqtt_listen: None,
+            mqtt_tls_listen: None,
+            mqtt_tls_cert: None,
+            mqtt_tls_key: None,
+            mqtt_max_connections: default_max_connections(),
+            mqtt_allow_anonymous: false,
+            mqtt_users: Vec::new(),
+            mqtt_broker: None,
+            anchor_interval_ms: default_anchor_interval(),
+            anchors_per_owner: default_anchors_per_owner(),
+            reports_per_creator: default_reports_per_creator(),
+            retention_days: default_retention_days(),
+        }
     }
 }
 
 impl GatewayConfig {
     /// An embedded broker on `mqtt_listen`, anchoring every second.
     pub fn embedded(mqtt_listen: SocketAddr) -> Self {
-        Self {
-            mqtt_listen: Some(mqtt_listen),
-            mqtt_broker: None,
-            anchor_interval_ms: default_anchor_interval(),
+        Self { mqtt_listen: Some(mqtt_listen), ..Self::default() }
+    }
+
+    /// The TLS files with relative paths taken from `home`.
+    pub fn resolve_paths(&mut self, home: &Path) {
+        for path in [&mut self.mqtt_tls_cert, &mut self.mqtt_tls_key].into_iter().flatten() {
+            if path.is_relative() {
+                *path = home.join(&*path);
+            }
         }
     }
 }
@@ -76,27 +155,88 @@ pub struct Gateway {
     pub ingest: Ingest,
     /// The embedded broker's subscriptions (also used to publish errors and commands).
     pub broker: Arc<Broker>,
-    /// The account that signs anchors and feed reports.
+    /// The account that signs anchors, feed reports, deliveries and commands.
     pub account: Address,
     /// Where the embedded broker listens, if it runs.
     pub mqtt: Option<SocketAddr>,
+    /// Where the embedded broker listens with TLS, if it does.
+    pub mqtt_tls: Option<SocketAddr>,
 }
 
-/// Starts the gateway; readings anchored and reported are signed with `key`.
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// A listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The configuration is unusable.
+    #[error("gateway configuration: {0}")]
+    Config(String),
+}
+
+/// Loads the TLS certificate chain and key of the broker's TLS listener.
+fn tls_acceptor(config: &GatewayConfig) -> Result<mqtt::TlsAcceptor, GatewayError> {
+    use tokio_rustls::rustls::{
+        self,
+        pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
+    };
+    let missing =
+        || GatewayError::Config("mqtt_tls_listen needs mqtt_tls_cert and mqtt_tls_key".into());
+    let cert = config.mqtt_tls_cert.as_ref().ok_or_else(missing)?;
+    let key = config.mqtt_tls_key.as_ref().ok_or_else(missing)?;
+    let bad = |path: &Path, e: &dyn std::fmt::Display| {
+        GatewayError::Config(format!("{}: {e}", path.display()))
+    };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| bad(cert, &e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(cert, &e))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, &e))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| GatewayError::Config(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| GatewayError::Config(format!("TLS certificate and key: {e}")))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
+}
+
+/// Binds `addr`.
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, GatewayError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| GatewayError::Listen { addr, source })
+}
+
+/// Starts the gateway; what it submits is signed with `key` (its own account's key), and
+/// its subsystems report to `health`.
 pub async fn start(
     context: &Context,
     config: &GatewayConfig,
     key: PrivateKey,
     chain: Arc<ChainInfo>,
     db: Databases<Context>,
-) -> std::io::Result<Arc<Gateway>> {
+    health: Arc<Health>,
+) -> Result<Arc<Gateway>, GatewayError> {
     let cache = machina_store::page_cache(commonware_utils::NZUsize!(1024));
     let store = ReadingStore::open(context.child("readings"), "machina-readings", cache).await;
     let devices = Arc::new(DeviceCache::new(db.clone()));
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let workers = context.strategy(NonZeroUsize::new(threads).expect("non-zero"));
-    let ingest = ingest::start(store.clone(), devices.clone(), workers);
-    let broker = Arc::new(Broker::default());
+    let ingest = ingest::start(context, store.clone(), devices.clone(), workers, health.clone());
+    let broker_config = BrokerConfig {
+        chain_id: chain.genesis().chain_id.clone(),
+        max_connections: config.mqtt_max_connections,
+        allow_anonymous: config.mqtt_allow_anonymous,
+        users: config.mqtt_users.clone(),
+    };
+    let broker = Arc::new(Broker::new(broker_config, Some(devices.clone())));
 
     let cache = devices.clone();
     chain.observe(move |block| {
@@ -106,38 +246,62 @@ pub async fn start(
     });
     let interval = Duration::from_millis(config.anchor_interval_ms.max(10));
     let submitter = Arc::new(submit::Submitter::new(chain.clone(), db, key.clone()));
-    tokio::spawn(anchor::Anchorer::new(store.clone(), submitter.clone()).run(interval));
-    tokio::spawn(
-        feeds::Reporter::new(store.clone(), devices.clone(), submitter.clone()).run(interval),
-    );
+    let (store_, submitter_, per_owner) =
+        (store.clone(), submitter.clone(), config.anchors_per_owner);
+    let retention = Duration::from_secs(config.retention_days.saturating_mul(86_400));
+    supervise(health.clone(), anchor::SUBSYSTEM, move || {
+        anchor::Anchorer::new(store_.clone(), submitter_.clone(), per_owner, retention)
+            .run(interval)
+    });
+    let (store_, devices_, submitter_) = (store.clone(), devices.clone(), submitter.clone());
+    let per_creator = config.reports_per_creator;
+    supervise(health.clone(), feeds::SUBSYSTEM, move || {
+        feeds::Reporter::new(store_.clone(), devices_.clone(), submitter_.clone(), per_creator)
+            .run(interval)
+    });
 
-    let (acks_tx, acks) = tokio::sync::mpsc::unbounded_channel();
-    let mut mqtt = None;
+    let (acks_tx, acks) = tokio::sync::mpsc::channel(commands::ACKS_QUEUE_MAX);
+    let (mut mqtt, mut mqtt_tls) = (None, None);
     let outbox = if let Some(broker_addr) = &config.mqtt_broker {
         let (host, port) = broker_addr
             .rsplit_once(':')
             .and_then(|(h, p)| Some((h.to_string(), p.parse().ok()?)))
             .ok_or_else(|| {
-                std::io::Error::other(format!("mqtt_broker {broker_addr:?} is not host:port"))
+                GatewayError::Config(format!("mqtt_broker {broker_addr:?} is not host:port"))
             })?;
         let client_id = format!("machina-gateway-{}", Address::of(&key.public_key()));
         let (client, events) = bridge::connect(host, port, client_id[..40].to_string());
-        tokio::spawn(bridge::run(client.clone(), events, ingest.clone(), acks_tx));
+        let task = bridge::run(client.clone(), events, ingest.clone(), acks_tx);
+        supervise_once(health.clone(), bridge::SUBSYSTEM, task);
         commands::Outbox::External(client)
     } else {
         if let Some(listen) = config.mqtt_listen {
-            let listener = tokio::net::TcpListener::bind(listen).await?;
-            mqtt = Some(listener.local_addr()?);
-            tokio::spawn(mqtt::serve(listener, ingest.clone(), broker.clone()));
+            let listener = bind(listen).await?;
+            mqtt = listener.local_addr().ok();
+            serve_supervised(&health, "mqtt-broker", listener, None, &ingest, &broker);
+        }
+        if let Some(listen) = config.mqtt_tls_listen {
+            let acceptor = tls_acceptor(config)?;
+            let listener = bind(listen).await?;
+            mqtt_tls = listener.local_addr().ok();
+            serve_supervised(
+                &health,
+                "mqtt-broker-tls",
+                listener,
+                Some(acceptor),
+                &ingest,
+                &broker,
+            );
         }
         broker.forward_acks(acks_tx);
         commands::Outbox::Embedded(broker.clone())
     };
     let watermark = commands::open_watermark(context.child("commands"), "machina-commands")
         .await
-        .map_err(std::io::Error::other)?;
-    let relay = Arc::new(commands::Relay::new(submitter, devices.clone(), outbox));
-    tokio::spawn(relay.run(watermark, chain.subscribe(), acks, interval));
+        .map_err(GatewayError::Config)?;
+    let relay = Arc::new(commands::Relay::new(submitter, devices.clone(), outbox, key.clone()));
+    let task = relay.run(watermark, chain.subscribe(), acks, interval, health.clone());
+    supervise_once(health.clone(), commands::SUBSYSTEM, task);
     Ok(Arc::new(Gateway {
         store,
         devices,
@@ -145,5 +309,22 @@ pub async fn start(
         broker,
         account: Address::of(&key.public_key()),
         mqtt,
+        mqtt_tls,
     }))
+}
+
+/// Serves the broker on `listener` under supervision. The listener is shared by restarts.
+fn serve_supervised(
+    health: &Arc<Health>,
+    name: &'static str,
+    listener: tokio::net::TcpListener,
+    tls: Option<mqtt::TlsAcceptor>,
+    ingest: &Ingest,
+    broker: &Arc<Broker>,
+) {
+    let listener = Arc::new(listener);
+    let (ingest, broker) = (ingest.clone(), broker.clone());
+    supervise(health.clone(), name, move || {
+        mqtt::serve(listener.clone(), tls.clone(), ingest.clone(), broker.clone())
+    });
 }

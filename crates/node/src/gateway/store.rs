@@ -5,7 +5,17 @@
 //! journal at startup) keeps, per device stream, each reading's sequence number, journal
 //! position, timestamp, Merkle leaf and signing key: enough to check new readings, build
 //! anchors and answer range queries without touching the journal; the journal is read only
-//! to return reading bodies.
+//! to return reading bodies. Queries walk the index in place and stop at their limit; they
+//! never copy a stream's index.
+//!
+//! Retention: readings older than the retention period (by the gateway's receive time) are
+//! pruned, journal section by journal section, with their index entries; each stream keeps
+//! its last reading's entry, so replays stay refused. After a restart, a stream whose
+//! readings were all pruned is checked against the chain's last anchored sequence number.
+//!
+//! A failed write leaves the journal unusable: the store then refuses everything with
+//! `unavailable` (nothing more is acknowledged) and reports itself down until the node
+//! restarts.
 
 use commonware_codec::{Buf, EncodeSize, Error as CodecError, Read, ReadExt, Write};
 use commonware_runtime::{Clock, Metrics, Spawner, Storage, buffer::paged::CacheRef};
@@ -18,9 +28,15 @@ use futures::StreamExt;
 use machina_types::{Address, DeviceId, ErrorCode, Hash, SignedReading, reading::StreamId};
 use std::{
     collections::BTreeMap,
-    ops::RangeBounds,
-    sync::{Arc, Mutex},
+    ops::RangeInclusive,
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
 };
+
+/// Readings per journal section: the unit of pruning.
+pub const SECTION_READINGS: u64 = 65_536;
 
 /// A reading as stored: the device-signed reading, the key that verified it, and when the
 /// gateway received it.
@@ -59,22 +75,51 @@ pub enum Admission {
     Duplicate,
 }
 
+/// A stream's summary, without its readings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamSummary {
+    /// Readings stored (and not pruned).
+    pub stored: usize,
+    /// The first stored sequence number.
+    pub first_seq: Option<u64>,
+    /// The last sequence number accepted (kept after pruning).
+    pub last_seq: Option<u64>,
+}
+
+/// The store failed to write: it refuses everything until the node restarts.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the readings journal failed: {0}")]
+pub struct StoreFailed(pub String);
+
+#[derive(Default)]
+struct Stream {
+    entries: BTreeMap<u64, Entry>,
+    /// The last reading accepted (its entry may be pruned): later ones must follow it.
+    last: Option<(u64, Entry)>,
+    /// Sequence numbers up to this are anchored on chain (known after a restart that pruned
+    /// the stream): they are refused as replays.
+    floor: Option<u64>,
+}
+
 #[derive(Default)]
 struct Index {
-    streams: BTreeMap<StreamKey, BTreeMap<u64, Entry>>,
+    streams: BTreeMap<StreamKey, Stream>,
     next_position: u64,
+    /// Receive time of the first reading of each journal section still held.
+    sections: BTreeMap<u64, u64>,
 }
 
 /// The readings store.
 pub struct ReadingStore<E: Storage + Clock + Metrics + Spawner> {
     journal: tokio::sync::RwLock<Option<Journal<E, StoredReading>>>,
     index: Mutex<Index>,
+    failed: AtomicBool,
 }
 
 fn journal_config(partition: &str, cache: CacheRef) -> Config<()> {
     Config {
         partition: partition.to_string(),
-        items_per_section: NZU64!(65_536),
+        items_per_section: NZU64!(SECTION_READINGS),
         compression: None,
         codec_config: (),
         page_cache: cache,
@@ -107,73 +152,203 @@ impl<E: Storage + Clock + Metrics + Spawner> ReadingStore<E> {
         Arc::new(Self {
             journal: tokio::sync::RwLock::new(Some(journal)),
             index: Mutex::new(index),
+            failed: AtomicBool::new(false),
         })
     }
 
-    fn index(&self) -> std::sync::MutexGuard<'_, Index> {
-        self.index.lock().expect("readings index")
+    fn index(&self) -> MutexGuard<'_, Index> {
+        // The index is consistent between any two statements that touch it; a panic
+        // elsewhere while the lock was held leaves nothing half-done.
+        self.index.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether a write failed (the store refuses everything until the node restarts).
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Whether `stream` needs its chain floor before a reading can be checked: it has no
+    /// reading in the index and no floor yet (the first reading after a restart that pruned
+    /// it, or a new stream).
+    pub fn needs_floor(&self, stream: &StreamKey) -> bool {
+        self.index().streams.get(stream).is_none_or(|s| s.last.is_none() && s.floor.is_none())
     }
 
     /// Checks `reading` against its stream and, if it is new, reserves its place: later
-    /// readings of the stream are checked against it. Call [`Self::append`] with every
-    /// reserved reading before acknowledging any of them.
-    pub fn reserve(&self, stored: &StoredReading) -> Result<Admission, ErrorCode> {
+    /// readings of the stream are checked against it. `floor` is the chain's last anchored
+    /// sequence number of the stream when [`Self::needs_floor`] asked for it. Call
+    /// [`Self::append`] with every reserved reading before acknowledging any of them.
+    pub fn reserve(
+        &self,
+        stored: &StoredReading,
+        floor: Option<u64>,
+    ) -> Result<Admission, ErrorCode> {
+        if self.failed() {
+            return Err(ErrorCode::Unavailable);
+        }
         let r = &stored.reading.reading;
         let leaf = stored.reading.leaf();
         let mut index = self.index();
         let stream = index.streams.entry((r.device, r.stream)).or_default();
-        if let Some(existing) = stream.get(&r.seq) {
+        if stream.floor.is_none() {
+            stream.floor = floor;
+        }
+        if let Some(existing) = stream.entries.get(&r.seq) {
             return if existing.leaf == leaf {
                 Ok(Admission::Duplicate)
             } else {
                 Err(ErrorCode::SequenceNotIncreasing)
             };
         }
-        if let Some((last_seq, last)) = stream.last_key_value() {
-            if *last_seq > r.seq {
+        if let Some((last_seq, last)) = stream.last {
+            if last_seq == r.seq && last.leaf == leaf {
+                return Ok(Admission::Duplicate);
+            }
+            if last_seq >= r.seq {
                 return Err(ErrorCode::SequenceNotIncreasing);
             }
             if last.timestamp_ms > r.timestamp_ms {
                 return Err(ErrorCode::TimestampOutOfRange);
             }
         }
+        if stream.floor.is_some_and(|f| r.seq <= f) {
+            return Err(ErrorCode::SequenceNotIncreasing);
+        }
         let position = index.next_position;
-        index.next_position += 1;
         index.insert(position, stored);
         Ok(Admission::New)
     }
 
-    /// Appends reserved readings, in reservation order, and syncs them to disk.
-    pub async fn append(&self, items: &[StoredReading]) {
+    /// Appends reserved readings, in reservation order, and syncs them to disk. On failure
+    /// the store is failed for good (see the module docs) and none of them may be
+    /// acknowledged.
+    pub async fn append(&self, items: &[StoredReading]) -> Result<(), StoreFailed> {
         if items.is_empty() {
-            return;
+            return Ok(());
         }
         let mut guard = self.journal.write().await;
-        let journal = guard.take().expect("journal present");
-        let (journal, _) = journal.append_many(Many::Flat(items)).await.expect("readings append");
-        let journal = journal.sync().await.expect("readings sync");
-        *guard = Some(journal);
+        let Some(journal) = guard.take() else {
+            return Err(StoreFailed("an earlier write failed".into()));
+        };
+        let result = async {
+            let (journal, _) = journal.append_many(Many::Flat(items)).await?;
+            journal.sync().await
+        }
+        .await;
+        match result {
+            Ok(journal) => {
+                *guard = Some(journal);
+                Ok(())
+            }
+            Err(error) => {
+                self.failed.store(true, Ordering::Relaxed);
+                tracing::error!(%error, "the readings journal failed; readings are refused");
+                Err(StoreFailed(error.to_string()))
+            }
+        }
     }
 
-    /// The stored readings of a stream with sequence numbers in `seqs`, in order.
-    pub fn entries(&self, stream: &StreamKey, seqs: impl RangeBounds<u64>) -> Vec<(u64, Entry)> {
+    /// Up to `limit` stored readings of a stream with sequence numbers in `seqs` and
+    /// timestamps in `times`, in order, walking the index in place.
+    pub fn page(
+        &self,
+        stream: &StreamKey,
+        seqs: RangeInclusive<u64>,
+        times: RangeInclusive<u64>,
+        limit: usize,
+    ) -> Vec<(u64, Entry)> {
+        let index = self.index();
+        let Some(s) = index.streams.get(stream) else { return Vec::new() };
+        s.entries
+            .range(seqs)
+            .filter(|(_, e)| times.contains(&e.timestamp_ms))
+            .take(limit)
+            .map(|(q, e)| (*q, *e))
+            .collect()
+    }
+
+    /// The stored readings of a stream with sequence numbers in `seqs`, if there are at most
+    /// `max` of them (`None` otherwise).
+    pub fn entries_at_most(
+        &self,
+        stream: &StreamKey,
+        seqs: RangeInclusive<u64>,
+        max: usize,
+    ) -> Option<Vec<(u64, Entry)>> {
+        let index = self.index();
+        let Some(s) = index.streams.get(stream) else { return Some(Vec::new()) };
+        let entries: Vec<_> = s.entries.range(seqs).take(max + 1).map(|(q, e)| (*q, *e)).collect();
+        (entries.len() <= max).then_some(entries)
+    }
+
+    /// The entry of reading `seq` of `stream`, if stored.
+    pub fn entry(&self, stream: &StreamKey, seq: u64) -> Option<Entry> {
+        self.index().streams.get(stream)?.entries.get(&seq).copied()
+    }
+
+    /// A stream's counts, without its readings.
+    pub fn summary(&self, stream: &StreamKey) -> StreamSummary {
+        let index = self.index();
+        let Some(s) = index.streams.get(stream) else { return StreamSummary::default() };
+        StreamSummary {
+            stored: s.entries.len(),
+            first_seq: s.entries.keys().next().copied(),
+            last_seq: s.last.map(|(seq, _)| seq),
+        }
+    }
+
+    /// Every stream with stored readings and its last stored sequence number.
+    pub fn streams(&self) -> Vec<(StreamKey, u64)> {
         let index = self.index();
         index
             .streams
-            .get(stream)
-            .map_or_else(Vec::new, |s| s.range(seqs).map(|(q, e)| (*q, *e)).collect())
-    }
-
-    /// Every stream and its last stored sequence number.
-    pub fn streams(&self) -> Vec<(StreamKey, u64)> {
-        let index = self.index();
-        index.streams.iter().filter_map(|(k, s)| Some((*k, *s.keys().next_back()?))).collect()
+            .iter()
+            .filter_map(|(k, s)| Some((*k, *s.entries.keys().next_back()?)))
+            .collect()
     }
 
     /// Reads the stored reading at `position`.
     pub async fn read(&self, position: u64) -> Option<StoredReading> {
         let guard = self.journal.read().await;
         guard.as_ref()?.read(position).await.ok()
+    }
+
+    /// Prunes every journal section whose readings were all received before `before_ms`,
+    /// with their index entries (each stream keeps its last accepted reading for the replay
+    /// check). Returns the readings pruned.
+    pub async fn prune(&self, before_ms: u64) -> Result<u64, StoreFailed> {
+        let boundary = {
+            let index = self.index();
+            // A section may go once the next one started before the cut-off.
+            let mut boundary = None;
+            let starts: Vec<(u64, u64)> = index.sections.iter().map(|(s, t)| (*s, *t)).collect();
+            for pair in starts.windows(2) {
+                if pair[1].1 < before_ms {
+                    boundary = Some(pair[1].0 * SECTION_READINGS);
+                }
+            }
+            boundary
+        };
+        let Some(boundary) = boundary else { return Ok(0) };
+        let mut guard = self.journal.write().await;
+        let Some(journal) = guard.take() else {
+            return Err(StoreFailed("an earlier write failed".into()));
+        };
+        let start = journal.bounds().start;
+        match journal.prune(boundary).await {
+            Ok((journal, _)) => {
+                let pruned_to = journal.bounds().start;
+                *guard = Some(journal);
+                drop(guard);
+                self.index().forget_below(pruned_to);
+                Ok(pruned_to.saturating_sub(start))
+            }
+            Err(error) => {
+                self.failed.store(true, Ordering::Relaxed);
+                tracing::error!(%error, "pruning the readings journal failed");
+                Err(StoreFailed(error.to_string()))
+            }
+        }
     }
 }
 
@@ -186,8 +361,26 @@ impl Index {
             leaf: stored.reading.leaf(),
             key: stored.key,
         };
-        self.streams.entry((r.device, r.stream)).or_default().insert(r.seq, entry);
+        let stream = self.streams.entry((r.device, r.stream)).or_default();
+        stream.entries.insert(r.seq, entry);
+        if stream.last.is_none_or(|(seq, _)| seq < r.seq) {
+            stream.last = Some((r.seq, entry));
+        }
+        self.sections.entry(position / SECTION_READINGS).or_insert(stored.received_ms);
         self.next_position = self.next_position.max(position + 1);
+    }
+
+    /// Drops the entries of readings at journal positions below `position`. Within a stream,
+    /// positions grow with sequence numbers, so the pruned entries are a prefix.
+    fn forget_below(&mut self, position: u64) {
+        for stream in self.streams.values_mut() {
+            let keep = stream.entries.iter().find(|(_, e)| e.position >= position).map(|(q, _)| *q);
+            stream.entries = match keep {
+                Some(seq) => stream.entries.split_off(&seq),
+                None => BTreeMap::new(),
+            };
+        }
+        self.sections.retain(|section, _| (section + 1) * SECTION_READINGS > position);
     }
 }
 

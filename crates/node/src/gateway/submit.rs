@@ -61,16 +61,18 @@ impl Submitter {
         Address::of(&self.key.public_key())
     }
 
-    /// Whether `account` holds `role` on `device` at the finalized height (owners hold every
-    /// role), as the identity module decides it.
-    pub async fn has_role(&self, device: &Device, account: &Address, role: &str) -> bool {
-        if device.owner == *account {
-            return true;
-        }
-        let height = self.chain.height();
+    /// The grant of `role` to `account` on `device` if it holds at the finalized height, as
+    /// the identity module decides it ([`RoleGrant::holds`]).
+    pub async fn grant(&self, device: &Device, account: &Address, role: &str) -> Option<RoleGrant> {
         let grant: Option<RoleGrant> =
             self.read(&identity_keys::role(&device.id, account, role)).await;
-        grant.is_some_and(|g| g.expiry_height.is_none_or(|e| height <= e))
+        grant.filter(|g| g.holds(device, self.chain.height()))
+    }
+
+    /// Whether `account` holds `role` on `device` at the finalized height (owners hold every
+    /// role).
+    pub async fn has_role(&self, device: &Device, account: &Address, role: &str) -> bool {
+        device.owner == *account || self.grant(device, account, role).await.is_some()
     }
 
     /// Whether `flight` is still waiting: in the mempool and not expired. A finalized
@@ -92,7 +94,7 @@ impl Submitter {
             chain_id: genesis.chain_id.clone(),
             signer,
             nonce,
-            max_fee: 0,
+            fee: 0,
             expiry_height: expiry,
             calls,
         }

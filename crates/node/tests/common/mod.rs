@@ -23,7 +23,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Starting balance of each test account (and the validator, which pays for anchors).
+/// The MQTT operator account every test node has: it may relay any device's telemetry and
+/// acknowledgements and subscribe to anything.
+pub const RELAY: (&str, &str) = ("relay", "relay-secret");
+
+/// Starting balance of each test account (and the gateway, which pays for anchors).
 pub const BALANCE: u64 = 1_000_000_000_000;
 
 pub struct TestNode {
@@ -61,6 +65,7 @@ impl TestNode {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path());
         let validator = PrivateKey::from_seed(1);
+        let gateway = PrivateKey::from_seed(2);
         let accounts: Vec<PrivateKey> = (0..8).map(|i| PrivateKey::from_seed(100 + i)).collect();
         let genesis = Genesis {
             chain_id: "test".into(),
@@ -71,7 +76,7 @@ impl TestNode {
             validators: vec![Address::of(&validator.public_key())],
             accounts: accounts
                 .iter()
-                .chain([&validator])
+                .chain([&gateway])
                 .map(|k| GenesisAccount { address: Address::of(&k.public_key()), balance: BALANCE })
                 .collect(),
             params: Params { block_interval_ms: 50, ..Params::default() },
@@ -81,8 +86,13 @@ impl TestNode {
         let api = free_addr();
         let mut config = NodeConfig::new(api, free_addr(), vec![]);
         config.log = "warn".into();
+        config.gateway.mqtt_users = vec![machina_node::gateway::mqtt::MqttUser {
+            name: RELAY.0.into(),
+            password_sha256: machina_types::Hash::of(&[RELAY.1.as_bytes()]),
+        }];
         configure(&mut config);
         home.write_validator_key(&validator).unwrap();
+        home.write_gateway_key(&gateway).unwrap();
         home.write_genesis(&genesis).unwrap();
         home.write_config(&config).unwrap();
         let url = format!("http://{api}");
@@ -150,7 +160,7 @@ impl TestNode {
         TxParams {
             chain_id: self.genesis.chain_id.clone(),
             nonce,
-            expiry_height: 1_000_000,
+            expiry_height: 1_000,
             fees: self.genesis.params.fees,
         }
     }

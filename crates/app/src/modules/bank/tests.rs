@@ -26,7 +26,7 @@ fn transfer_moves_funds_and_pays_the_fee_to_the_pool() {
     let mut chain = Chain::new(2);
     let (a, b) = (chain.addr(0), chain.addr(1));
     let tx = chain.tx(0, vec![BankCall::Transfer { to: b, amount: 500 }]);
-    let fee = tx.fee(&chain.genesis.params.fees);
+    let fee = tx.tx.fee;
     let r = chain.block(vec![tx]);
     assert_eq!(receipt(&r[0]).outcome, Outcome::Success);
     assert_eq!(chain.balance(&a), START - 500 - fee);
@@ -40,7 +40,7 @@ fn a_failed_transfer_pays_its_fee_and_uses_its_nonce_but_moves_nothing() {
     let mut chain = Chain::new(2);
     let (a, b) = (chain.addr(0), chain.addr(1));
     let tx = chain.tx(0, vec![BankCall::Transfer { to: b, amount: START * 2 }]);
-    let fee = tx.fee(&chain.genesis.params.fees);
+    let fee = tx.tx.fee;
     let r = chain.block(vec![tx]);
     assert_eq!(
         receipt(&r[0]).outcome,
@@ -63,7 +63,7 @@ fn the_calls_of_a_transaction_are_atomic() {
             BankCall::Transfer { to: c, amount: START * 10 },
         ],
     );
-    let fee = tx.fee(&chain.genesis.params.fees);
+    let fee = tx.tx.fee;
     let r = chain.block(vec![tx]);
     assert_eq!(
         receipt(&r[0]).outcome,
@@ -105,7 +105,7 @@ fn an_account_that_cannot_pay_the_fee_is_rejected() {
         chain_id: CHAIN.into(),
         signer: poor_addr,
         nonce: 0,
-        max_fee: 100_000,
+        fee: 100_000,
         expiry_height: 100,
         calls: vec![Call::Bank(BankCall::Transfer { to: a, amount: 1 })],
     }

@@ -9,7 +9,13 @@
 //! Feeds turn readings into values contracts can use: eligible devices' signed readings are
 //! reported on chain, checked (signature, eligibility, unit, freshness), and the feed's value
 //! is recomputed as the median of its fresh sources. With fewer than half of the sources
-//! lying, the median stays within the range of the honest values.
+//! lying, the median stays within the range of the honest values. Stale sources leave the
+//! feed at the next report, so its source slots never fill up for good. Eligibility by role
+//! or attribute counts only devices the feed's creator accepted (an accepted grant of the
+//! role, or of [`roles::FEED_SOURCE`] for attributes), so nobody can enrol their own devices
+//! into someone else's feed. A feed locks its creator's `feed_deposit` until it is closed.
+//!
+//! Invariant: the feed deposit account holds exactly the deposits of open feeds.
 
 pub mod keys;
 pub mod state;
@@ -18,12 +24,16 @@ mod tests;
 
 use crate::{
     module::{Ctx, ExecResult, Module},
-    modules::identity::{self, state::Device},
+    modules::{
+        bank,
+        identity::{self, state::Device},
+    },
     state::Key,
 };
 use machina_types::{
     Address, DataCall, DeviceId, ErrorCode, Event, Hash, SignedReading, Value,
     data::{Eligibility, FeedId},
+    identity::roles,
     limits::FEED_SOURCES_MAX,
     reading::StreamId,
 };
@@ -32,18 +42,29 @@ use state::{AnchorRecord, Feed, FeedValue, Source, StreamState};
 /// How far ahead of block time a feed reading's timestamp may be.
 const FUTURE_SKEW_MS: u64 = 60_000;
 
+/// The account holding feeds' deposits.
+pub fn feed_deposits() -> Address {
+    Address::module("feed-deposits")
+}
+
 /// The data module.
 pub struct Data;
 
 impl Module for Data {
     type Call = DataCall;
 
-    fn hint(call: &DataCall, _signer: &Address, out: &mut Vec<Key>) {
+    fn hint(call: &DataCall, signer: &Address, out: &mut Vec<Key>) {
         match call {
             DataCall::Anchor { device, stream, .. } => {
                 out.extend([identity::keys::device(device), keys::stream(device, *stream)])
             }
-            DataCall::CreateFeed { .. } => out.push(keys::next_feed_id()),
+            DataCall::CreateFeed { .. } => out.extend([
+                keys::next_feed_id(),
+                crate::modules::bank::keys::account(signer),
+                crate::modules::bank::keys::account(&feed_deposits()),
+            ]),
+            DataCall::CloseFeed { feed } => out
+                .extend([keys::feed(*feed), crate::modules::bank::keys::account(&feed_deposits())]),
             DataCall::ReportFeed { feed, readings } => {
                 out.push(keys::feed(*feed));
                 out.extend(readings.iter().map(|r| identity::keys::device(&r.reading.device)));
@@ -67,8 +88,11 @@ impl Module for Data {
                 decimals,
             } => {
                 let id = ctx.get::<u64>(&keys::next_feed_id())?.unwrap_or(1);
-                ctx.put(keys::next_feed_id(), &(id + 1));
+                ctx.put(keys::next_feed_id(), &(id.checked_add(1).ok_or(ErrorCode::Overflow)?));
                 let creator = ctx.signer();
+                let deposit = ctx.env().genesis.params.feed_deposit;
+                bank::debit(ctx, &creator, deposit)?;
+                bank::credit(ctx, &feed_deposits(), deposit)?;
                 let feed = Feed {
                     id,
                     name: name.clone(),
@@ -81,11 +105,13 @@ impl Module for Data {
                     decimals: *decimals,
                     sources: Vec::new(),
                     value: None,
+                    deposit,
                 };
                 ctx.put(keys::feed(id), &feed);
                 ctx.emit(Event::FeedCreated { feed: id, creator })
             }
             DataCall::ReportFeed { feed, readings } => report(ctx, *feed, readings),
+            DataCall::CloseFeed { feed } => close_feed(ctx, *feed),
         }
     }
 }
@@ -111,7 +137,7 @@ fn anchor(
         return Err(ErrorCode::UnknownDeviceKey.into());
     }
     let mut state: StreamState = ctx.get(&keys::stream(device, stream))?.unwrap_or_default();
-    if state.last_seq.is_some_and(|last| batch.first_seq != last + 1) {
+    if state.last_seq.is_some_and(|last| last.checked_add(1) != Some(batch.first_seq)) {
         return Err(ErrorCode::AnchorGap.into());
     }
     let record = AnchorRecord {
@@ -128,9 +154,10 @@ fn anchor(
         submitter: ctx.signer(),
     };
     ctx.put(keys::anchor(device, stream, record.index), &record);
-    state.anchors += 1;
+    state.anchors = state.anchors.checked_add(1).ok_or(ErrorCode::Overflow)?;
     state.last_seq = Some(batch.last_seq);
-    state.readings += u64::from(batch.count);
+    state.readings =
+        state.readings.checked_add(u64::from(batch.count)).ok_or(ErrorCode::Overflow)?;
     ctx.put(keys::stream(device, stream), &state);
     ctx.emit(Event::Anchored {
         device: *device,
@@ -142,13 +169,27 @@ fn anchor(
     })
 }
 
-/// The feed `id`.
-pub fn feed(ctx: &Ctx<'_>, id: FeedId) -> ExecResult<Feed> {
+/// The feed `id`, which must be open.
+pub fn open_feed(ctx: &Ctx<'_>, id: FeedId) -> ExecResult<Feed> {
     Ok(ctx.get(&keys::feed(id))?.ok_or(ErrorCode::UnknownFeed)?)
 }
 
+fn close_feed(ctx: &mut Ctx<'_>, id: FeedId) -> ExecResult {
+    let f = open_feed(ctx, id)?;
+    if f.creator != ctx.signer() {
+        return Err(ErrorCode::Unauthorized.into());
+    }
+    ctx.delete(keys::feed(id));
+    bank::debit(ctx, &feed_deposits(), f.deposit)?;
+    bank::credit(ctx, &f.creator, f.deposit)?;
+    ctx.emit(Event::FeedClosed { feed: id })
+}
+
 fn report(ctx: &mut Ctx<'_>, id: FeedId, readings: &[SignedReading]) -> ExecResult {
-    let mut f = feed(ctx, id)?;
+    let mut f = open_feed(ctx, id)?;
+    let now = ctx.env().timestamp_ms;
+    // Sources gone stale leave, so the slots they held free up.
+    f.sources.retain(|s| now.saturating_sub(s.timestamp_ms) <= f.max_staleness_ms);
     for reading in readings {
         let source = checked_source(ctx, &f, reading)?;
         match f.sources.binary_search_by(|s| s.device.cmp(&source.device)) {
@@ -160,7 +201,6 @@ fn report(ctx: &mut Ctx<'_>, id: FeedId, readings: &[SignedReading]) -> ExecResu
             Err(i) => f.sources.insert(i, source),
         }
     }
-    let now = ctx.env().timestamp_ms;
     let fresh: Vec<&Source> = f
         .sources
         .iter()
@@ -208,11 +248,14 @@ fn checked_source(ctx: &Ctx<'_>, f: &Feed, signed: &SignedReading) -> ExecResult
 }
 
 fn eligible(ctx: &Ctx<'_>, f: &Feed, d: &Device) -> ExecResult<bool> {
-    let role_granted = match &f.eligibility {
-        Eligibility::Role { role } => identity::has_role(ctx, d, &f.creator, role)?,
+    let accepted = match &f.eligibility {
+        Eligibility::Role { role } => identity::has_accepted_role(ctx, d, &f.creator, role)?,
+        Eligibility::Attribute { .. } => {
+            identity::has_accepted_role(ctx, d, &f.creator, roles::FEED_SOURCE)?
+        }
         _ => false,
     };
-    Ok(f.eligible(d, role_granted))
+    Ok(f.eligible(d, accepted))
 }
 
 /// `value * 10^-from` expressed with `to` decimals (truncating toward zero when dropping

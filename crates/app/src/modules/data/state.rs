@@ -2,7 +2,7 @@
 
 use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
 use machina_types::{
-    Address, DeviceId, Hash,
+    Address, Amount, DeviceId, Hash,
     codec::{read_str, read_vec, str_size, write_str},
     data::{Eligibility, FeedId},
     limits::{FEED_NAME_LEN_MAX, FEED_SOURCES_MAX, UNIT_LEN_MAX},
@@ -100,21 +100,27 @@ pub struct Feed {
     pub sources: Vec<Source>,
     /// The value, when enough fresh sources reported.
     pub value: Option<FeedValue>,
+    /// The creator's deposit, returned when the feed is closed.
+    pub deposit: Amount,
 }
 
 impl Feed {
-    /// Whether `device` may report to this feed. For role eligibility, `role_granted` says
-    /// whether the device granted the feed's creator the role (callers look it up).
+    /// Whether `device` may report to this feed. For role and attribute eligibility,
+    /// `accepted` says whether the device granted the feed's creator the role (for attributes
+    /// [`FEED_SOURCE`](machina_types::identity::roles::FEED_SOURCE)) and the creator accepted
+    /// it (callers look it up).
     pub fn eligible(
         &self,
         device: &crate::modules::identity::state::Device,
-        role_granted: bool,
+        accepted: bool,
     ) -> bool {
         match &self.eligibility {
             Eligibility::Devices { devices } => devices.contains(&device.id),
             Eligibility::Maker { maker } => device.maker() == *maker,
-            Eligibility::Role { .. } => role_granted,
-            Eligibility::Attribute { key, value } => device.attribute(key) == Some(value.as_str()),
+            Eligibility::Role { .. } => accepted,
+            Eligibility::Attribute { key, value } => {
+                accepted && device.attribute(key) == Some(value.as_str())
+            }
         }
     }
 
@@ -258,6 +264,7 @@ impl Write for Feed {
         self.decimals.write(buf);
         self.sources.write(buf);
         self.value.write(buf);
+        self.deposit.write(buf);
     }
 }
 
@@ -273,6 +280,7 @@ impl EncodeSize for Feed {
             + 1
             + self.sources.encode_size()
             + self.value.encode_size()
+            + 8
     }
 }
 
@@ -291,6 +299,7 @@ impl Read for Feed {
             decimals: u8::read(buf)?,
             sources: read_vec(buf, FEED_SOURCES_MAX, &())?,
             value: Option::<FeedValue>::read(buf)?,
+            deposit: u64::read(buf)?,
         })
     }
 }

@@ -189,3 +189,152 @@ proptest! {
         prop_assert!(lo <= m && m <= hi, "median {m} outside honest [{lo}, {hi}]");
     }
 }
+
+#[test]
+fn stale_sources_leave_a_feed_so_its_source_slots_never_fill_for_good() {
+    // The attack: enough devices report once, their readings go stale, and the feed's
+    // source slots stay full, so no new device can ever report.
+    use machina_types::limits::FEED_SOURCES_MAX;
+    let mut f = Fixture::new();
+    let count = FEED_SOURCES_MAX as u64 + 1;
+    let ids: Vec<DeviceId> = (1..=count).map(|s| f.onboard(s, OWNER)).collect();
+    let maker = f.chain.addr(1);
+    let feed_id = create_feed(&mut f, Eligibility::Maker { maker }, 1);
+    let now = f.chain.now_ms;
+    for chunk in ids[..FEED_SOURCES_MAX].chunks(16).enumerate() {
+        let (i, chunk) = chunk;
+        let readings = chunk
+            .iter()
+            .enumerate()
+            .map(|(j, id)| temperature((i * 16 + j + 1) as u64, *id, 1, now, 200))
+            .collect();
+        f.chain.run(OTHER, DataCall::ReportFeed { feed: feed_id, readings }).unwrap();
+    }
+    assert_eq!(feed(&f, feed_id).sources.len(), FEED_SOURCES_MAX);
+    f.chain.wait(20_000);
+    let late = f.chain.now_ms;
+    let newcomer = temperature(count, ids[FEED_SOURCES_MAX], 1, late, 210);
+    f.chain.run(OTHER, DataCall::ReportFeed { feed: feed_id, readings: vec![newcomer] }).unwrap();
+    let current = feed(&f, feed_id);
+    assert_eq!(current.sources.len(), 1, "the stale sources left");
+    assert_eq!(current.value.map(|v| v.value), Some(2100));
+}
+
+/// A device of the attacker (`OTHER` owns it) granting the feed creator (`OWNER`) `role`.
+fn enrol(f: &mut Fixture, serial: u64, role: &str) -> DeviceId {
+    let id = f.onboard(serial, OTHER);
+    let grant = IdentityCall::GrantRole {
+        device: id,
+        account: f.chain.addr(OWNER),
+        role: role.into(),
+        expiry_height: None,
+    };
+    f.chain.run(OTHER, grant).unwrap();
+    id
+}
+
+#[test]
+fn devices_enrolled_by_someone_else_do_not_count_until_the_feeds_creator_accepts_them() {
+    let mut f = Fixture::new();
+    let call = DataCall::CreateFeed {
+        name: "by role".into(),
+        stream: 1,
+        eligibility: Eligibility::Role { role: "sensors".into() },
+        min_sources: 1,
+        max_staleness_ms: 10_000,
+        unit: "C".into(),
+        decimals: 1,
+    };
+    f.chain.run(OWNER, call).unwrap();
+    let fake = enrol(&mut f, 1, "sensors");
+    let now = f.chain.now_ms;
+    let report =
+        |seq| DataCall::ReportFeed { feed: 1, readings: vec![temperature(1, fake, seq, now, 990)] };
+    assert_eq!(f.chain.run(OTHER, report(1)), Err(ErrorCode::NotEligible));
+    let accept = IdentityCall::AcceptRole { device: fake, role: "sensors".into() };
+    assert_eq!(f.chain.run(OTHER, accept.clone()), Err(ErrorCode::NoSuchGrant), "only the grantee");
+    f.chain.run(OWNER, accept).unwrap();
+    f.chain.run(OTHER, report(2)).unwrap();
+    assert_eq!(feed(&f, 1).value.map(|v| v.value), Some(990));
+}
+
+#[test]
+fn attribute_feeds_count_only_devices_their_creator_accepted_as_sources() {
+    let mut f = Fixture::new();
+    let call = DataCall::CreateFeed {
+        name: "berlin".into(),
+        stream: 1,
+        eligibility: Eligibility::Attribute { key: "city".into(), value: "berlin".into() },
+        min_sources: 1,
+        max_staleness_ms: 10_000,
+        unit: "C".into(),
+        decimals: 1,
+    };
+    f.chain.run(OWNER, call).unwrap();
+    let device = enrol(&mut f, 1, roles::FEED_SOURCE);
+    let city =
+        IdentityCall::SetAttribute { device, key: "city".into(), value: Some("berlin".into()) };
+    f.chain.run(OTHER, city).unwrap();
+    let now = f.chain.now_ms;
+    let report =
+        |seq| DataCall::ReportFeed { feed: 1, readings: vec![temperature(1, device, seq, now, 5)] };
+    assert_eq!(f.chain.run(OTHER, report(1)), Err(ErrorCode::NotEligible));
+    let accept = IdentityCall::AcceptRole { device, role: roles::FEED_SOURCE.into() };
+    f.chain.run(OWNER, accept).unwrap();
+    f.chain.run(OTHER, report(2)).unwrap();
+}
+
+#[test]
+fn a_feed_locks_a_deposit_its_creator_gets_back_when_closing_it() {
+    let mut f = Fixture::new();
+    let before = f.chain.balance(&f.chain.addr(OTHER));
+    let maker = f.chain.addr(1);
+    let id = create_feed(&mut f, Eligibility::Maker { maker }, 1);
+    let deposit = f.chain.genesis.params.feed_deposit;
+    assert_eq!(f.chain.balance(&super::feed_deposits()), deposit);
+    assert!(before - f.chain.balance(&f.chain.addr(OTHER)) >= deposit);
+    assert_eq!(f.chain.run(OWNER, DataCall::CloseFeed { feed: id }), Err(ErrorCode::Unauthorized));
+    f.chain.run(OTHER, DataCall::CloseFeed { feed: id }).unwrap();
+    assert_eq!(f.chain.balance(&super::feed_deposits()), 0);
+    assert!(f.chain.state.get::<Feed>(&keys::feed(id)).is_none());
+    let now = f.chain.now_ms;
+    let ids = [f.onboard(1, OWNER)];
+    let report =
+        DataCall::ReportFeed { feed: id, readings: vec![temperature(1, ids[0], 1, now, 1)] };
+    assert_eq!(f.chain.run(OTHER, report), Err(ErrorCode::UnknownFeed));
+}
+
+#[test]
+fn anchor_ranges_at_the_sequence_limit_are_checked_without_overflow() {
+    use machina_types::limits::SEQ_MAX;
+    // Before hardening: `last_seq - first_seq + 1` overflowed in the stateless check, and an
+    // anchor ending at u64::MAX made the next anchor's `last + 1` overflow in execution.
+    let wide = DataCall::Anchor {
+        device: Hash([1; 32]),
+        stream: 1,
+        first_seq: 0,
+        last_seq: u64::MAX,
+        count: 1,
+        root: Hash([7; 32]),
+        device_key: Address([1; 32]),
+    };
+    assert_eq!(wide.check(), Err(ErrorCode::InvalidCall));
+    let mut f = Fixture::new();
+    let id = f.onboard(1, OWNER);
+    let mut at_limit = anchor_call(id, SEQ_MAX - 1, SEQ_MAX, key_of(1));
+    f.chain.run(OWNER, at_limit.clone()).unwrap();
+    if let DataCall::Anchor { first_seq, last_seq, count, .. } = &mut at_limit {
+        (*first_seq, *last_seq, *count) = (SEQ_MAX, SEQ_MAX, 1);
+    }
+    assert_eq!(f.chain.run(OWNER, at_limit), Err(ErrorCode::AnchorGap));
+    let past = DataCall::Anchor {
+        device: id,
+        stream: 1,
+        first_seq: SEQ_MAX,
+        last_seq: SEQ_MAX + 1,
+        count: 1,
+        root: Hash([7; 32]),
+        device_key: key_of(1),
+    };
+    assert_eq!(past.check(), Err(ErrorCode::InvalidCall));
+}

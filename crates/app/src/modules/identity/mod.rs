@@ -7,7 +7,10 @@
 //! hash and never changes; keys rotate (approved by the current key and the owner), and the
 //! record remembers recent keys so earlier readings still verify. Owners transfer, suspend,
 //! resume and decommission devices (final), set attributes and grant roles that other
-//! modules check. Validators can slash a maker's bond for certified fakes.
+//! modules check; a grant ends when the device changes owner, and the grantee may accept it
+//! (feeds count only accepted grants, so nobody can enrol sources into someone else's feed).
+//! A quorum of validators can slash a maker's bond for certified fakes; no single validator
+//! can. Every key that enters (maker keys, device keys, rotated keys) must be a strong key.
 //!
 //! Invariant: the bond pool account holds exactly the sum of makers' bonds.
 
@@ -24,7 +27,7 @@ use crate::{
 use machina_types::{
     Address, DeviceId, ErrorCode, Event, IdentityCall,
     device::{self, DeviceStatus},
-    identity::roles,
+    identity::{Approval, SLASH_NAMESPACE, roles, slash_message},
     limits::{ATTRIBUTES_PER_DEVICE_MAX, DEVICE_KEYS_REMEMBERED},
 };
 use state::{Attribute, Device, Firmware, Maker, Reputation, RoleGrant};
@@ -60,6 +63,9 @@ impl Module for Identity {
             IdentityCall::PublishFirmware { firmware, .. } => {
                 out.extend([keys::maker(signer), keys::firmware(signer, firmware)])
             }
+            IdentityCall::AcceptRole { device, role } => {
+                out.extend([keys::device(device), keys::role(device, signer, role)])
+            }
             IdentityCall::SlashMaker { maker, .. } => out.extend([
                 keys::maker(maker),
                 bank::keys::account(&bond_pool()),
@@ -91,6 +97,7 @@ impl Module for Identity {
                 let mut d = owned_device(ctx, device)?;
                 let from = d.owner;
                 d.owner = *to;
+                d.ownership = d.ownership.checked_add(1).ok_or(ErrorCode::Overflow)?;
                 store_device(ctx, &d);
                 ctx.emit(Event::DeviceTransferred { device: *device, from, to: *to })
             }
@@ -114,8 +121,12 @@ impl Module for Identity {
             }
             IdentityCall::Decommission { device } => decommission(ctx, device),
             IdentityCall::GrantRole { device, account, role, expiry_height } => {
-                owned_device(ctx, device)?;
-                let grant = RoleGrant { expiry_height: *expiry_height };
+                let d = owned_device(ctx, device)?;
+                let grant = RoleGrant {
+                    expiry_height: *expiry_height,
+                    ownership: d.ownership,
+                    accepted: false,
+                };
                 ctx.put(keys::role(device, account, role), &grant);
                 let (account, role) = (*account, role.clone());
                 ctx.emit(Event::RoleGranted { device: *device, account, role })
@@ -126,7 +137,10 @@ impl Module for Identity {
                 let (account, role) = (*account, role.clone());
                 ctx.emit(Event::RoleRevoked { device: *device, account, role })
             }
-            IdentityCall::SlashMaker { maker, amount } => slash_maker(ctx, maker, *amount),
+            IdentityCall::SlashMaker { maker, amount, approvals } => {
+                slash_maker(ctx, maker, *amount, approvals)
+            }
+            IdentityCall::AcceptRole { device, role } => accept_role(ctx, device, role),
         }
     }
 }
@@ -167,14 +181,41 @@ pub fn store_device(ctx: &mut Ctx<'_>, d: &Device) {
     ctx.put(keys::device(&d.id), d);
 }
 
-/// Whether `account` holds `role` on `d` at the current height (owners hold every role).
-pub fn has_role(ctx: &Ctx<'_>, d: &Device, account: &Address, role: &str) -> ExecResult<bool> {
-    if d.owner == *account {
-        return Ok(true);
-    }
+/// The grant of `role` to `account` on `d` if it holds at the current height: made under
+/// the device's current owner and not expired.
+fn grant(
+    ctx: &Ctx<'_>,
+    d: &Device,
+    account: &Address,
+    role: &str,
+) -> ExecResult<Option<RoleGrant>> {
     let grant: Option<RoleGrant> = ctx.get(&keys::role(&d.id, account, role))?;
     let height = ctx.env().height;
-    Ok(grant.is_some_and(|g| g.expiry_height.is_none_or(|e| height <= e)))
+    Ok(grant.filter(|g| g.holds(d, height)))
+}
+
+/// Whether `account` holds `role` on `d` at the current height (owners hold every role).
+pub fn has_role(ctx: &Ctx<'_>, d: &Device, account: &Address, role: &str) -> ExecResult<bool> {
+    Ok(d.owner == *account || grant(ctx, d, account, role)?.is_some())
+}
+
+/// Whether `account` holds `role` on `d` and accepted it.
+pub fn has_accepted_role(
+    ctx: &Ctx<'_>,
+    d: &Device,
+    account: &Address,
+    role: &str,
+) -> ExecResult<bool> {
+    Ok(grant(ctx, d, account, role)?.is_some_and(|g| g.accepted))
+}
+
+fn accept_role(ctx: &mut Ctx<'_>, id: &DeviceId, role: &str) -> ExecResult {
+    let d = device(ctx, id)?;
+    let account = ctx.signer();
+    let mut g = grant(ctx, &d, &account, role)?.ok_or(ErrorCode::NoSuchGrant)?;
+    g.accepted = true;
+    ctx.put(keys::role(id, &account, role), &g);
+    ctx.emit(Event::RoleAccepted { device: *id, account, role: role.to_string() })
 }
 
 /// Checks that the signer may anchor `d`'s readings (owner or `gateway` role).
@@ -194,8 +235,8 @@ fn register_maker(ctx: &mut Ctx<'_>, name: &str, maker_key: &Address, bond: u64)
     if bond < ctx.env().genesis.params.min_maker_bond {
         return Err(ErrorCode::BondTooSmall.into());
     }
-    if maker_key.public_key().is_none() {
-        return Err(ErrorCode::InvalidCall.into());
+    if !maker_key.is_strong_key() {
+        return Err(ErrorCode::WeakKey.into());
     }
     bank::debit(ctx, &signer, bond)?;
     bank::credit(ctx, &bond_pool(), bond)?;
@@ -227,6 +268,9 @@ fn onboard(
     let owner = ctx.signer();
     let message = device::claim_message(&ctx.env().genesis.chain_id, &id, &owner);
     let device_key = certificate.body.device_key;
+    if !device_key.is_strong_key() {
+        return Err(ErrorCode::WeakKey.into());
+    }
     if !device::verify(&device_key, device::CLAIM_NAMESPACE, &message, claim) {
         return Err(ErrorCode::BadDeviceSignature.into());
     }
@@ -242,6 +286,7 @@ fn onboard(
         status: DeviceStatus::Active,
         reputation: Reputation::default(),
         registered_height: ctx.env().height,
+        ownership: 0,
     };
     store_device(ctx, &record);
     maker.devices += 1;
@@ -273,10 +318,13 @@ fn rotate_key(
     signature: &machina_types::Signature,
 ) -> ExecResult {
     let mut d = owned_device(ctx, id)?;
-    if new_key.public_key().is_none() || d.keys.contains(new_key) {
+    if !new_key.is_strong_key() {
+        return Err(ErrorCode::WeakKey.into());
+    }
+    if d.keys.contains(new_key) {
         return Err(ErrorCode::InvalidCall.into());
     }
-    let message = device::rotation_message(id, new_key, d.key_epoch);
+    let message = device::rotation_message(&ctx.env().genesis.chain_id, id, new_key, d.key_epoch);
     if !device::verify(&d.current_key(), device::ROTATION_NAMESPACE, &message, signature) {
         return Err(ErrorCode::BadDeviceSignature.into());
     }
@@ -298,7 +346,7 @@ fn publish_firmware(
 ) -> ExecResult {
     let signer = ctx.signer();
     let maker = maker(ctx, &signer)?;
-    let message = device::firmware_message(&signer, firmware, version);
+    let message = device::firmware_message(&ctx.env().genesis.chain_id, &signer, firmware, version);
     if !device::verify(&maker.maker_key, device::FIRMWARE_NAMESPACE, &message, signature) {
         return Err(ErrorCode::BadCertificate.into());
     }
@@ -317,7 +365,7 @@ fn report_firmware(
     if ctx.get::<Firmware>(&keys::firmware(&d.maker(), firmware))?.is_none() {
         return Err(ErrorCode::UnknownFirmware.into());
     }
-    let message = device::firmware_report_message(id, firmware);
+    let message = device::firmware_report_message(&ctx.env().genesis.chain_id, id, firmware);
     if !device::verify(&d.current_key(), device::FIRMWARE_REPORT_NAMESPACE, &message, signature) {
         return Err(ErrorCode::BadDeviceSignature.into());
     }
@@ -368,11 +416,34 @@ fn decommission(ctx: &mut Ctx<'_>, id: &DeviceId) -> ExecResult {
     ctx.emit(Event::DeviceStatusChanged { device: *id, status: DeviceStatus::Decommissioned })
 }
 
-fn slash_maker(ctx: &mut Ctx<'_>, account: &Address, amount: u64) -> ExecResult {
-    if !ctx.env().genesis.validators.contains(&ctx.signer()) {
-        return Err(ErrorCode::NotValidator.into());
-    }
+/// Validators whose approvals a decision needs: more than two thirds of them (all of one,
+/// three of four).
+pub fn quorum(validators: usize) -> usize {
+    validators - (validators.saturating_sub(1)) / 3
+}
+
+fn slash_maker(
+    ctx: &mut Ctx<'_>,
+    account: &Address,
+    amount: u64,
+    approvals: &[Approval],
+) -> ExecResult {
     let mut m = maker(ctx, account)?;
+    let genesis = &ctx.env().genesis;
+    let message = slash_message(&genesis.chain_id, account, amount, m.slashed);
+    let mut approved = std::collections::BTreeSet::new();
+    for a in approvals {
+        if !genesis.validators.contains(&a.validator) {
+            return Err(ErrorCode::NotValidator.into());
+        }
+        if !device::verify(&a.validator, SLASH_NAMESPACE, &message, &a.signature) {
+            return Err(ErrorCode::BadSignature.into());
+        }
+        approved.insert(a.validator);
+    }
+    if approved.len() < quorum(genesis.validators.len()) {
+        return Err(ErrorCode::NoQuorum.into());
+    }
     m.bond = m.bond.checked_sub(amount).ok_or(ErrorCode::InsufficientFunds)?;
     m.slashed = m.slashed.checked_add(amount).ok_or(ErrorCode::Overflow)?;
     bank::debit(ctx, &bond_pool(), amount)?;

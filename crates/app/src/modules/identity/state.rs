@@ -70,6 +70,9 @@ pub struct Device {
     pub reputation: Reputation,
     /// Height it was onboarded at.
     pub registered_height: u64,
+    /// Owners so far minus one: a role grant holds only under the owner that made it, so a
+    /// transfer ends every grant of the previous owner.
+    pub ownership: u64,
 }
 
 impl Device {
@@ -94,6 +97,17 @@ impl Device {
 pub struct RoleGrant {
     /// Last height the grant holds, if limited.
     pub expiry_height: Option<u64>,
+    /// The device's [`Device::ownership`] when granted: the grant ends with that ownership.
+    pub ownership: u64,
+    /// Whether the grantee accepted it (some uses, such as feed eligibility, need that).
+    pub accepted: bool,
+}
+
+impl RoleGrant {
+    /// Whether the grant holds on `d` at `height`: made under its current owner, not expired.
+    pub fn holds(&self, d: &Device, height: u64) -> bool {
+        self.ownership == d.ownership && self.expiry_height.is_none_or(|e| height <= e)
+    }
 }
 
 /// A maker's firmware release.
@@ -172,6 +186,7 @@ impl Write for Device {
         self.reputation.good.write(buf);
         self.reputation.bad.write(buf);
         self.registered_height.write(buf);
+        self.ownership.write(buf);
     }
 }
 
@@ -184,6 +199,7 @@ impl EncodeSize for Device {
             + self.firmware.encode_size()
             + self.attributes.encode_size()
             + DeviceStatus::SIZE
+            + 8
             + 8
             + 8
             + 8
@@ -204,28 +220,12 @@ impl Read for Device {
             status: DeviceStatus::read(buf)?,
             reputation: Reputation { good: u64::read(buf)?, bad: u64::read(buf)? },
             registered_height: u64::read(buf)?,
+            ownership: u64::read(buf)?,
         })
     }
 }
 
-impl Write for RoleGrant {
-    fn write(&self, buf: &mut impl bytes::BufMut) {
-        self.expiry_height.write(buf);
-    }
-}
-
-impl EncodeSize for RoleGrant {
-    fn encode_size(&self) -> usize {
-        self.expiry_height.encode_size()
-    }
-}
-
-impl Read for RoleGrant {
-    type Cfg = ();
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
-        Ok(Self { expiry_height: Option::<u64>::read(buf)? })
-    }
-}
+machina_types::struct_codec!(RoleGrant { expiry_height: plain, ownership: plain, accepted: plain });
 
 impl Write for Firmware {
     fn write(&self, buf: &mut impl bytes::BufMut) {

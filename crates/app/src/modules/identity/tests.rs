@@ -6,6 +6,7 @@ use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use machina_types::{
     Address, DeviceCertificate, DeviceId, ErrorCode, Event, Hash, IdentityCall,
     device::{self, CertificateBody, DeviceStatus},
+    identity::{Approval, SLASH_NAMESPACE, slash_message},
 };
 
 pub(crate) const MAKER: usize = 1;
@@ -149,7 +150,7 @@ fn only_the_owner_transfers_a_device() {
 fn rotation(id: &DeviceId, old: &PrivateKey, new: &PrivateKey, epoch: u64) -> IdentityCall {
     let new_key = Address::of(&new.public_key());
     let signature =
-        old.sign(device::ROTATION_NAMESPACE, &device::rotation_message(id, &new_key, epoch));
+        old.sign(device::ROTATION_NAMESPACE, &device::rotation_message(CHAIN, id, &new_key, epoch));
     IdentityCall::RotateKey { device: *id, new_key, signature }
 }
 
@@ -208,13 +209,13 @@ fn a_device_key_serves_one_device_only_ever() {
 }
 
 fn firmware_release(f: &Fixture, firmware: Hash) -> IdentityCall {
-    let message = device::firmware_message(&f.chain.addr(MAKER), &firmware, "1.2.0");
+    let message = device::firmware_message(CHAIN, &f.chain.addr(MAKER), &firmware, "1.2.0");
     let signature = f.maker_key.sign(device::FIRMWARE_NAMESPACE, &message);
     IdentityCall::PublishFirmware { firmware, version: "1.2.0".into(), signature }
 }
 
 fn firmware_report(id: &DeviceId, key: &PrivateKey, firmware: Hash) -> IdentityCall {
-    let message = device::firmware_report_message(id, &firmware);
+    let message = device::firmware_report_message(CHAIN, id, &firmware);
     let signature = key.sign(device::FIRMWARE_REPORT_NAMESPACE, &message);
     IdentityCall::ReportFirmware { device: *id, firmware, signature }
 }
@@ -305,16 +306,136 @@ fn roles_are_granted_with_an_expiry_and_revoked_by_the_owner() {
     assert!(f.chain.state.get::<RoleGrant>(&keys::role(&id, &account, "reader")).is_none());
 }
 
-#[test]
-fn only_validators_slash_a_maker_and_never_beyond_its_bond() {
-    let mut f = Fixture::new();
+/// Approvals of slashing `amount` of `maker`'s bond by `validators`, as of the maker's
+/// current slashed total.
+fn approvals(f: &Fixture, validators: &[&PrivateKey], amount: u64) -> Vec<Approval> {
     let maker = f.chain.addr(MAKER);
-    let slash = |amount| IdentityCall::SlashMaker { maker, amount };
-    assert_eq!(f.chain.run(OTHER, slash(1)), Err(ErrorCode::NotValidator));
-    assert_eq!(f.chain.run(0, slash(BOND + 1)), Err(ErrorCode::InsufficientFunds));
-    f.chain.run(0, slash(BOND / 2)).unwrap();
+    let record: Maker = f.chain.state.get(&keys::maker(&maker)).unwrap();
+    let message = slash_message(CHAIN, &maker, amount, record.slashed);
+    validators
+        .iter()
+        .map(|k| Approval {
+            validator: Address::of(&k.public_key()),
+            signature: k.sign(SLASH_NAMESPACE, &message),
+        })
+        .collect()
+}
+
+#[test]
+fn a_single_validator_cannot_slash_a_maker_only_a_quorum_can() {
+    let validators: Vec<PrivateKey> = (0..4).map(|i| PrivateKey::from_seed(7_000 + i)).collect();
+    let v: Vec<&PrivateKey> = validators.iter().collect();
+    let chain = Chain::with_validators(4, crate::Params::default(), validators.clone());
+    let mut f = Fixture::with_chain(chain);
+    let maker = f.chain.addr(MAKER);
+    let slash = |amount, approvals| IdentityCall::SlashMaker { maker, amount, approvals };
+
+    let one = approvals(&f, &v[..1], BOND);
+    assert_eq!(f.chain.run(OTHER, slash(BOND, one)), Err(ErrorCode::NoQuorum));
+    let mut repeated = approvals(&f, &[v[0], v[1]], BOND);
+    repeated.push(repeated[0].clone());
+    assert_eq!(f.chain.run(OTHER, slash(BOND, repeated)), Err(ErrorCode::NoQuorum));
+    let outsider = PrivateKey::from_seed(9);
+    let with_outsider = approvals(&f, &[v[0], v[1], &outsider], BOND);
+    assert_eq!(f.chain.run(OTHER, slash(BOND, with_outsider)), Err(ErrorCode::NotValidator));
+    let other_amount = approvals(&f, &v[..3], BOND / 2);
+    assert_eq!(f.chain.run(OTHER, slash(BOND, other_amount)), Err(ErrorCode::BadSignature));
+    let too_much = approvals(&f, &v[..3], BOND + 1);
+    assert_eq!(f.chain.run(OTHER, slash(BOND + 1, too_much)), Err(ErrorCode::InsufficientFunds));
+
+    let quorum = approvals(&f, &v[..3], BOND / 2);
+    f.chain.run(OTHER, slash(BOND / 2, quorum.clone())).unwrap();
     let record: Maker = f.chain.state.get(&keys::maker(&maker)).unwrap();
     assert_eq!((record.bond, record.slashed), (BOND - BOND / 2, BOND / 2));
     assert_eq!(f.chain.balance(&slashed_pool()), BOND / 2);
     assert_eq!(f.chain.balance(&bond_pool()), BOND - BOND / 2);
+    assert_eq!(
+        f.chain.run(OTHER, slash(BOND / 2, quorum)),
+        Err(ErrorCode::BadSignature),
+        "an approval is used once"
+    );
+}
+
+/// A weak key: the curve's identity point, of small order (ZIP-215 verification accepts
+/// signatures of it that anyone can make).
+fn weak_key() -> Address {
+    let mut bytes = [0u8; 32];
+    bytes[0] = 1;
+    Address(bytes)
+}
+
+#[test]
+fn weak_keys_cannot_become_maker_keys_device_keys_or_rotated_keys() {
+    let mut f = Fixture::new();
+    let register =
+        IdentityCall::RegisterMaker { name: "Weak".into(), maker_key: weak_key(), bond: BOND };
+    assert_eq!(f.chain.run(OTHER, register), Err(ErrorCode::WeakKey));
+
+    // A certificate for a weak device key: the maker signs it, the claim cannot be signed
+    // by anyone honestly, and the key is refused before anything else.
+    let certificate = CertificateBody {
+        maker: f.chain.addr(MAKER),
+        device_key: weak_key(),
+        model: "TH-100".into(),
+        serial_hash: Hash::of(&[b"weak"]),
+    }
+    .sign(&f.maker_key);
+    let onboard = IdentityCall::OnboardDevice {
+        certificate,
+        claim_signature: PrivateKey::from_seed(1).sign(device::CLAIM_NAMESPACE, b"anything"),
+    };
+    assert_eq!(f.chain.run(OWNER, onboard), Err(ErrorCode::WeakKey));
+
+    let id = f.onboard(1, OWNER);
+    let message = device::rotation_message(CHAIN, &id, &weak_key(), 0);
+    let signature = Fixture::device_key(1).sign(device::ROTATION_NAMESPACE, &message);
+    let rotate = IdentityCall::RotateKey { device: id, new_key: weak_key(), signature };
+    assert_eq!(f.chain.run(OWNER, rotate), Err(ErrorCode::WeakKey));
+}
+
+#[test]
+fn a_rotation_or_firmware_report_signed_for_another_chain_is_refused() {
+    let mut f = Fixture::new();
+    let id = f.onboard(1, OWNER);
+    let new = PrivateKey::from_seed(778);
+    let new_key = Address::of(&new.public_key());
+    let elsewhere = device::rotation_message("another-chain", &id, &new_key, 0);
+    let signature = Fixture::device_key(1).sign(device::ROTATION_NAMESPACE, &elsewhere);
+    let rotate = IdentityCall::RotateKey { device: id, new_key, signature };
+    assert_eq!(f.chain.run(OWNER, rotate), Err(ErrorCode::BadDeviceSignature));
+
+    let firmware = Hash([5; 32]);
+    let release = device::firmware_message(CHAIN, &f.chain.addr(MAKER), &firmware, "2.0");
+    let signature = f.maker_key.sign(device::FIRMWARE_NAMESPACE, &release);
+    let publish = IdentityCall::PublishFirmware { firmware, version: "2.0".into(), signature };
+    f.chain.run(MAKER, publish).unwrap();
+    let report = device::firmware_report_message("another-chain", &id, &firmware);
+    let signature = Fixture::device_key(1).sign(device::FIRMWARE_REPORT_NAMESPACE, &report);
+    let call = IdentityCall::ReportFirmware { device: id, firmware, signature };
+    assert_eq!(f.chain.run(OWNER, call), Err(ErrorCode::BadDeviceSignature));
+}
+
+#[test]
+fn role_grants_end_when_the_device_changes_owner() {
+    let mut f = Fixture::new();
+    let id = f.onboard(1, OWNER);
+    let gateway = f.chain.addr(OTHER);
+    let grant = IdentityCall::GrantRole {
+        device: id,
+        account: gateway,
+        role: machina_types::identity::roles::GATEWAY.into(),
+        expiry_height: None,
+    };
+    f.chain.run(OWNER, grant.clone()).unwrap();
+    let holds = |f: &Fixture| {
+        let d = f.device(&id);
+        let g: Option<RoleGrant> = f.chain.state.get(&keys::role(&id, &gateway, "gateway"));
+        g.is_some_and(|g| g.holds(&d, f.chain.height))
+    };
+    assert!(holds(&f));
+    let new_owner = f.chain.addr(MAKER);
+    f.chain.run(OWNER, IdentityCall::TransferDevice { device: id, to: new_owner }).unwrap();
+    assert!(!holds(&f), "the previous owner's grant ended with the transfer");
+    f.chain.run(MAKER, grant).unwrap();
+    assert!(holds(&f), "the new owner may grant it again");
 }

@@ -333,6 +333,19 @@ mod tests {
     }
 
     #[test]
+    fn full_books_at_the_protocol_limits_clear_without_overflow() {
+        use machina_types::limits::{PRICE_MAX, UNITS_MAX};
+        // The largest book a market holds, every order at the largest units and prices:
+        // the volume and surplus sums stay inside u128 (they used to overflow with u64::MAX).
+        let bids: Vec<Bid> = (0..4096).map(|i| bid(i, PRICE_MAX, UNITS_MAX, true, 0)).collect();
+        let asks: Vec<Ask> = (0..1024).map(|i| ask(i, 0, UNITS_MAX, 50)).collect();
+        let cleared = clear(&bids, &asks).expect("trades");
+        let units: u128 = cleared.fills.iter().map(|f| u128::from(f.units)).sum();
+        assert_eq!(units, 1024 * u128::from(UNITS_MAX));
+        assert_eq!(cleared.surplus, units * u128::from(PRICE_MAX));
+    }
+
+    #[test]
     fn a_book_that_does_not_cross_does_not_trade() {
         assert_eq!(clear(&[bid(1, 50, 5, true, 0)], &[ask(1, 60, 5, 50)]), None);
         assert_eq!(clear(&[], &[ask(1, 60, 5, 50)]), None);

@@ -61,9 +61,14 @@ pub fn account_lease(account: &Address, index: u64) -> Key {
     key(&[b"market/account-lease/", &account.0, &index.to_be_bytes()])
 }
 
-/// How many solutions a batch has.
-pub fn solution_count(batch: BatchId) -> Key {
-    key(&[b"market/solution-count/", &batch.to_be_bytes()])
+/// The solutions a batch keeps (solver and surplus of each).
+pub fn solution_index(batch: BatchId) -> Key {
+    key(&[b"market/solution-index/", &batch.to_be_bytes()])
+}
+
+/// How many orders (intents and offers) an account has open.
+pub fn open_orders(account: &Address) -> Key {
+    key(&[b"market/open-orders/", &account.0])
 }
 
 /// A batch's `index`-th solution.

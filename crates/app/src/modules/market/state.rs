@@ -21,9 +21,19 @@ pub struct Stake {
     pub unbonding: Amount,
     /// Height from which the unbonding amount can be withdrawn.
     pub release_height: Height,
+    /// Provider stake held back as the potential slash of the account's open leases: it
+    /// cannot be unbonded until they settle.
+    pub locked: Amount,
 }
 
-struct_codec!(Stake { bonded: plain, unbonding: plain, release_height: plain });
+struct_codec!(Stake { bonded: plain, unbonding: plain, release_height: plain, locked: plain });
+
+impl Stake {
+    /// Bonded stake that may be unbonded now.
+    pub fn free(&self) -> Amount {
+        self.bonded.saturating_sub(self.locked)
+    }
+}
 
 /// Where an order stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +108,8 @@ pub struct Offer {
     /// Orders equal in price are taken in order of this hash (of the transaction that
     /// posted it), never in arrival order.
     pub tiebreak: Hash,
+    /// Deposit held while the offer is open, returned when it closes.
+    pub deposit: Amount,
 }
 
 struct_codec!(Offer {
@@ -116,6 +128,7 @@ struct_codec!(Offer {
     created_height: plain,
     slot: plain,
     tiebreak: plain,
+    deposit: plain,
 });
 
 /// An intent.
@@ -153,6 +166,8 @@ pub struct Intent {
     pub slot: u64,
     /// Tie-break among equal limits (see [`Offer::tiebreak`]).
     pub tiebreak: Hash,
+    /// Deposit held while the intent is open, returned when it closes.
+    pub deposit: Amount,
 }
 
 struct_codec!(Intent {
@@ -172,6 +187,7 @@ struct_codec!(Intent {
     created_height: plain,
     slot: plain,
     tiebreak: plain,
+    deposit: plain,
 });
 
 impl Intent {
@@ -375,6 +391,30 @@ struct_codec!(Solution {
     tiebreak: plain,
 });
 
+/// The solutions a batch keeps: one per solver, the best [`SOLUTIONS_PER_BATCH_MAX`] by
+/// surplus when submitted; entry `i` describes the solution stored at index `i`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SolutionIndex {
+    /// The solver and surplus of each stored solution.
+    pub entries: Vec<SolutionEntry>,
+}
+
+/// One stored solution of a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SolutionEntry {
+    /// Who submitted it.
+    pub solver: Address,
+    /// Its surplus when submitted (a decimal string in JSON).
+    #[serde(with = "machina_types::codec::u128_string")]
+    pub surplus: u128,
+}
+
+/// Solutions a batch keeps.
+pub const SOLUTIONS_PER_BATCH_MAX: usize = 16;
+
+struct_codec!(SolutionEntry { solver: plain, surplus: plain });
+struct_codec!(SolutionIndex { entries: vec(SOLUTIONS_PER_BATCH_MAX) });
+
 /// Where the settlement of due leases has got to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DueCursor {
@@ -388,8 +428,9 @@ struct_codec!(DueCursor { second: plain, offset: plain });
 
 /// Running totals of value through the market (decimal strings in JSON); conservation holds
 /// between them:
-/// `escrowed = paid + fees + refunded + solver_rewards + (escrow held)` and
-/// `staked = withdrawn + slashed + (stake held)`.
+/// `escrowed = paid + fees + refunded + solver_rewards + (escrow held)`,
+/// `staked = withdrawn + slashed + (stake held)` and
+/// `deposited = deposits_returned + (deposits held)`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     /// Escrowed by consumers.
@@ -416,6 +457,12 @@ pub struct Totals {
     /// Slashed from stake.
     #[serde(with = "machina_types::codec::u128_string")]
     pub slashed: u128,
+    /// Order deposits taken.
+    #[serde(with = "machina_types::codec::u128_string")]
+    pub deposited: u128,
+    /// Order deposits returned.
+    #[serde(with = "machina_types::codec::u128_string")]
+    pub deposits_returned: u128,
 }
 
 struct_codec!(Totals {
@@ -427,6 +474,8 @@ struct_codec!(Totals {
     staked: plain,
     withdrawn: plain,
     slashed: plain,
+    deposited: plain,
+    deposits_returned: plain,
 });
 
 /// The ids the next offer, intent and lease get.

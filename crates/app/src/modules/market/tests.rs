@@ -39,11 +39,15 @@ fn compute() -> ResourceKind {
 
 impl Market {
     fn new() -> Self {
+        Self::with_accounts(9)
+    }
+
+    fn with_accounts(accounts: usize) -> Self {
         let params = Params {
             market: MarketParams { auction_interval_blocks: INTERVAL, ..MarketParams::default() },
             ..Params::default()
         };
-        let f = Fixture::with_chain(Chain::with_params(9, params));
+        let f = Fixture::with_chain(Chain::with_params(accounts, params));
         Self { f }
     }
 
@@ -61,6 +65,16 @@ impl Market {
 
     fn balance(&self, i: usize) -> u64 {
         self.f.chain.balance(&self.addr(i))
+    }
+
+    /// The protocol fee on a delivered lease of value `escrow` (at least one unit).
+    fn fee(&self, escrow: u64) -> u64 {
+        (escrow * u64::from(self.params().protocol_fee_bps) / 10_000).max(1)
+    }
+
+    /// The deposit every open order holds.
+    fn deposit(&self) -> u64 {
+        self.params().order_deposit
     }
 
     /// Onboards device `serial` to `owner` and bonds `owner`'s provider stake (once).
@@ -232,7 +246,7 @@ fn a_device_trades_from_its_own_account_while_it_is_active() {
     assert_eq!(m.lease(lease).seller, m.addr(own));
     let before = m.balance(own);
     m.chain().run(ALICE, MarketCall::Confirm { lease }).unwrap();
-    assert_eq!(m.balance(own) - before, 20 - 20 * u64::from(m.params().protocol_fee_bps) / 10_000);
+    assert_eq!(m.balance(own) - before, 20 - m.fee(20));
     // It buys too, until its owner decommissions it.
     m.intent(own, ResourceKind::Storage, 1, 10, false);
     m.chain().run(OWNER, IdentityCall::Decommission { device }).unwrap();
@@ -365,8 +379,9 @@ fn a_batch_clears_each_market_at_one_price_and_returns_the_savings() {
     let l3 = m.lease(first + 2);
     assert_eq!((l3.intent, l3.offer, l3.units), (b, dear, 3));
     assert_eq!(leases, 3);
-    // Alice escrowed 5 * 120 and pays 5 * 95: the difference is back already.
-    assert_eq!(m.balance(ALICE) - alice_before, 5 * (120 - 95));
+    // Alice escrowed 5 * 120 and pays 5 * 95: the difference is back already, and so is
+    // the deposit of her filled intent.
+    assert_eq!(m.balance(ALICE) - alice_before, 5 * (120 - 95) + m.deposit());
     assert_eq!(m.intent_record(a).status, OrderStatus::Filled);
     let bob = m.intent_record(b);
     assert_eq!((bob.units, bob.filled, bob.escrow, bob.status), (2, 3, 200, OrderStatus::Open));
@@ -429,7 +444,7 @@ fn a_consumer_receipt_pays_the_seller_less_the_protocol_fee() {
         Err(ErrorCode::Unauthorized)
     );
     m.chain().run(ALICE, MarketCall::Confirm { lease: alices }).unwrap();
-    let fee = value * u64::from(m.params().protocol_fee_bps) / 10_000;
+    let fee = m.fee(value);
     assert_eq!(m.balance(OWNER) - seller_before, value - fee);
     assert_eq!(m.f.chain.balance(&treasury()), fee);
     assert_eq!(m.lease(alices).status, LeaseStatus::Delivered);
@@ -494,8 +509,7 @@ fn an_actuation_is_paid_on_the_devices_signed_acknowledgement() {
     let ack = lock_key.sign(ACK_NAMESPACE, &ack_message(CHAIN, lease, "unlock"));
     let seller_before = m.balance(OWNER);
     m.chain().run(BOB, deliver(ack)).unwrap();
-    let fee = 65 * u64::from(m.params().protocol_fee_bps) / 10_000;
-    assert_eq!(m.balance(OWNER) - seller_before, 65 - fee);
+    assert_eq!(m.balance(OWNER) - seller_before, 65 - m.fee(65));
 }
 
 #[test]
@@ -506,7 +520,11 @@ fn a_claimed_delivery_pays_after_the_window_unless_the_consumer_disputes() {
     m.intent(ALICE, ResourceKind::Storage, 1, 10, false);
     m.intent(BOB, ResourceKind::Storage, 1, 10, false);
     let [(_, _, first, 2)] = cleared(&m.clear())[..] else { panic!() };
-    let (undisputed, disputed) = (first, first + 1);
+    let (undisputed, disputed) = if m.lease(first).consumer == m.addr(ALICE) {
+        (first, first + 1)
+    } else {
+        (first + 1, first)
+    };
     assert_eq!(
         m.chain().run(ALICE, MarketCall::Claim { lease: undisputed }),
         Err(ErrorCode::Unauthorized)
@@ -706,7 +724,7 @@ fn two_solvers_compete_and_the_larger_surplus_wins() {
     // B added 350 - 240 of surplus and earns its share, taken from the consumers' savings.
     let reward = (350 - 240) * u64::from(m.params().solver_reward_bps) / 10_000;
     assert_eq!(m.balance(SOLVER_B) - solver_before, reward);
-    assert_eq!(m.balance(BOB) - bob_before, 5 * (45 - 20) - reward / 2);
+    assert_eq!(m.balance(BOB) - bob_before, 5 * (45 - 20) - reward / 2 + m.deposit());
 }
 
 #[test]
@@ -748,9 +766,9 @@ fn a_solution_that_breaks_a_capacity_limit_or_floor_is_refused_with_its_reason()
         _ => unreachable!(),
     };
     assert_eq!(m.chain().run(SOLVER_A, wrong_batch), Err(ErrorCode::WrongBatch));
-    let count: Option<u32> =
-        m.f.chain.state.get(&keys::solution_count(m.f.chain.height / INTERVAL));
-    assert_eq!(count, None, "no refused solution was kept");
+    let index: Option<SolutionIndex> =
+        m.f.chain.state.get(&keys::solution_index(m.f.chain.height / INTERVAL));
+    assert_eq!(index, None, "no refused solution was kept");
 }
 
 #[test]
@@ -827,4 +845,184 @@ fn offers_of_a_decommissioned_device_stop_selling() {
     m.intent(ALICE, compute(), 1, 20, false);
     assert!(cleared(&m.clear()).is_empty());
     let _ = identity::keys::device(&device);
+}
+
+#[test]
+fn one_account_cannot_fill_a_book_beyond_its_open_order_cap_and_each_order_holds_a_deposit() {
+    let mut m = Market::new();
+    let before = m.balance(ALICE);
+    let cap = super::OPEN_ORDERS_PER_ACCOUNT_MAX as u64;
+    let mut last = 0;
+    for _ in 0..cap {
+        last = m.intent(ALICE, compute(), 1, 1, true);
+    }
+    let one_more = m.intent_call(compute(), 1, 1, true);
+    assert_eq!(m.chain().run(ALICE, one_more.clone()), Err(ErrorCode::OrderLimit));
+    assert_eq!(m.f.chain.balance(&super::deposits_account()), cap * m.deposit());
+    // Another account still gets a slot; cancelling frees one and returns the deposit.
+    m.intent(BOB, compute(), 1, 1, true);
+    m.chain().run(ALICE, MarketCall::Cancel { intent: last }).unwrap();
+    m.chain().run(ALICE, one_more).unwrap();
+    let escrow_and_deposits = cap * (1 + m.deposit());
+    assert!(before - m.balance(ALICE) >= escrow_and_deposits, "each open order is paid for");
+}
+
+#[test]
+fn a_better_solution_takes_the_worst_slot_when_the_batch_is_full() {
+    let slots = super::SOLUTIONS_PER_BATCH_MAX;
+    let mut m = Market::with_accounts(10 + slots + 1);
+    let SolverMarket { o1, o2, big, b1, b2 } = solver_market(&mut m);
+    let weak = |m: &Market| {
+        solve(
+            m,
+            20,
+            vec![
+                Fill { intent: big, offer: o1, units: 5 },
+                Fill { intent: big, offer: o2, units: 1 },
+            ],
+        )
+    };
+    // Every slot taken first by solutions of the built-in clearing's surplus...
+    for solver in 10..10 + slots {
+        m.chain()
+            .run(solver, MarketCall::Stake { kind: StakeKind::Solver, amount: STAKE })
+            .unwrap();
+        let call = weak(&m);
+        m.chain().run(solver, call).unwrap();
+    }
+    let late = 10 + slots;
+    m.chain().run(late, MarketCall::Stake { kind: StakeKind::Solver, amount: STAKE }).unwrap();
+    // ... an equal one finds no slot, a better one takes the worst, and wins the batch.
+    let call = weak(&m);
+    assert_eq!(m.chain().run(late, call), Err(ErrorCode::SolutionLimit));
+    let better = solve(
+        &m,
+        20,
+        vec![Fill { intent: b1, offer: o1, units: 5 }, Fill { intent: b2, offer: o2, units: 5 }],
+    );
+    m.chain().run(late, better).unwrap();
+    let index: SolutionIndex =
+        m.f.chain.state.get(&keys::solution_index(m.f.chain.height / INTERVAL)).unwrap();
+    assert_eq!(index.entries.len(), slots);
+    assert!(index.entries.iter().any(|e| e.solver == m.addr(late)));
+    // A solver keeps one slot: a second, no better solution of its own is refused.
+    let again = solve(
+        &m,
+        21,
+        vec![Fill { intent: b1, offer: o1, units: 5 }, Fill { intent: b2, offer: o2, units: 5 }],
+    );
+    assert_eq!(m.chain().run(late, again), Err(ErrorCode::NoImprovement));
+    let winner = m.clear().iter().find_map(|e| match e {
+        MarketEvent::MarketCleared { solver, .. } => Some(*solver),
+        _ => None,
+    });
+    assert_eq!(winner, Some(Some(m.addr(late))));
+}
+
+#[test]
+fn self_trades_never_move_reputation() {
+    let mut m = Market::new();
+    let device = m.provider(1, OWNER);
+    m.offer(OWNER, device, compute(), 10, 4, Delivery::Receipt);
+    // The owner buys its own device's resource and confirms: no reputation gained.
+    m.intent(OWNER, compute(), 2, 10, false);
+    let [(_, _, lease, 1)] = cleared(&m.clear())[..] else { panic!() };
+    m.chain().run(OWNER, MarketCall::Confirm { lease }).unwrap();
+    let d = m.f.device(&device);
+    assert_eq!((d.reputation.good, d.reputation.bad), (0, 0));
+    // A real consumer's confirmation counts.
+    m.intent(ALICE, compute(), 2, 10, false);
+    let [(_, _, lease, 1)] = cleared(&m.clear())[..] else { panic!() };
+    m.chain().run(ALICE, MarketCall::Confirm { lease }).unwrap();
+    assert_eq!(m.f.device(&device).reputation.good, 1);
+}
+
+#[test]
+fn the_protocol_fee_is_at_least_one_unit_however_small_the_lease() {
+    let mut m = Market::new();
+    let device = m.provider(1, OWNER);
+    m.offer(OWNER, device, compute(), 1, 50, Delivery::Receipt);
+    m.intent(ALICE, compute(), 1, 1, false);
+    let [(1, 1, lease, 1)] = cleared(&m.clear())[..] else { panic!() };
+    let treasury_before = m.f.chain.balance(&treasury());
+    m.chain().run(ALICE, MarketCall::Confirm { lease }).unwrap();
+    assert_eq!(m.f.chain.balance(&treasury()) - treasury_before, 1);
+}
+
+#[test]
+fn a_seller_cannot_unbond_the_stake_its_open_leases_may_be_slashed() {
+    let mut m = Market::new();
+    let device = m.provider(1, OWNER);
+    m.offer(OWNER, device, compute(), 1_000_000, 10, Delivery::Receipt);
+    m.intent(ALICE, compute(), 10, 1_000_000, false);
+    let [(_, 10, lease, 1)] = cleared(&m.clear())[..] else { panic!() };
+    let locked = m.stake(OWNER, StakeKind::Provider).locked;
+    let escrow = m.lease(lease).escrow;
+    assert_eq!(locked, escrow * u64::from(m.params().slash_bps) / 10_000);
+    let all = MarketCall::Unbond { kind: StakeKind::Provider, amount: STAKE };
+    assert_eq!(m.chain().run(OWNER, all), Err(ErrorCode::StakeLocked));
+    let free = MarketCall::Unbond { kind: StakeKind::Provider, amount: STAKE - locked };
+    m.chain().run(OWNER, free).unwrap();
+    // Past the deadline undelivered: the slash comes out of the locked stake.
+    let events = m.pass(60_000);
+    let slashed = events.iter().find_map(|e| match e {
+        MarketEvent::Refunded { slashed, .. } => Some(*slashed),
+        _ => None,
+    });
+    assert_eq!(slashed, Some(locked));
+    assert_eq!(m.stake(OWNER, StakeKind::Provider).locked, 0);
+}
+
+#[test]
+fn a_sellers_role_ends_when_the_device_changes_owner() {
+    let mut m = Market::new();
+    let device = m.provider(1, OWNER);
+    let grant = IdentityCall::GrantRole {
+        device,
+        account: m.addr(BOB),
+        role: machina_types::identity::roles::SELLER.into(),
+        expiry_height: None,
+    };
+    m.chain().run(OWNER, grant).unwrap();
+    m.chain().run(BOB, MarketCall::Stake { kind: StakeKind::Provider, amount: STAKE }).unwrap();
+    let offer = m.offer_call(device, compute(), 10, 5, Delivery::Receipt);
+    m.chain().run(BOB, offer.clone()).unwrap();
+    let to = m.addr(CAROL);
+    m.chain().run(OWNER, IdentityCall::TransferDevice { device, to }).unwrap();
+    assert_eq!(m.chain().run(BOB, offer), Err(ErrorCode::Unauthorized));
+    // Its open offer no longer sells either.
+    m.intent(ALICE, compute(), 1, 20, false);
+    assert!(cleared(&m.clear()).is_empty());
+}
+
+#[test]
+fn orders_with_values_past_the_protocol_limits_are_refused_before_execution() {
+    use machina_types::limits::{PRICE_MAX, UNITS_MAX};
+    let m = Market::new();
+    let device = Default::default();
+    let offer = |capacity, floor_price| MarketCall::Offer {
+        device,
+        kind: compute(),
+        region: "u33d".into(),
+        capacity,
+        floor_price,
+        delivery: Delivery::Receipt,
+        expiry_ms: 1,
+    };
+    assert!(offer(UNITS_MAX, PRICE_MAX).check().is_ok());
+    assert_eq!(offer(UNITS_MAX + 1, 1).check(), Err(ErrorCode::InvalidCall));
+    assert_eq!(offer(1, PRICE_MAX + 1).check(), Err(ErrorCode::InvalidCall));
+    assert_eq!(offer(u64::MAX, u64::MAX).check(), Err(ErrorCode::InvalidCall));
+    let intent = |units, max_price| MarketCall::Intent {
+        region: "u33d".into(),
+        components: vec![Component { kind: compute(), quantity: 1 }],
+        units,
+        max_price,
+        deadline_ms: 1,
+        min_reputation: 0,
+        partial: true,
+    };
+    assert_eq!(intent(u64::MAX, 1).check(), Err(ErrorCode::InvalidCall));
+    assert_eq!(intent(2, u64::MAX).check(), Err(ErrorCode::InvalidCall));
+    let _ = m;
 }
