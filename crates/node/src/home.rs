@@ -77,6 +77,9 @@ pub struct NodeConfig {
     /// The gateway: MQTT and anchoring.
     #[serde(default)]
     pub gateway: GatewayConfig,
+    /// The API's connection limits.
+    #[serde(default)]
+    pub api: crate::api::limits::ApiConfig,
 }
 
 fn yes() -> bool {
@@ -99,6 +102,7 @@ impl NodeConfig {
             mempool: MempoolConfig::default(),
             log: default_log(),
             gateway: GatewayConfig::default(),
+            api: Default::default(),
         }
     }
 }

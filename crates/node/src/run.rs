@@ -123,7 +123,7 @@ where
         let limits = api::limits::RequestLimits::default();
         let state = ApiState { chain: node.chain.clone(), marshal: node.marshal.clone(), db, metrics, gateway, health, limits };
         let api = context.child("api").spawn(move |_| async move {
-            let listener = api::limits::LimitedListener::new(listener);
+            let listener = api::limits::LimitedListener::new(listener, config.api);
             let _ = axum::serve(listener, api::router(state))
                 .with_graceful_shutdown(async move {
                     let _ = stopped.await;

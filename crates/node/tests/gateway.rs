@@ -41,31 +41,8 @@ fn node(mqtt: impl FnOnce(&mut GatewayConfig)) -> TestNode {
     })
 }
 
-/// Registers account 0 as a maker and onboards `count` devices it certifies (owned by
-/// account 0, anchorable by the node's gateway); returns them and a certified device that is
-/// never onboarded.
 fn devices(node: &TestNode, count: usize) -> (Vec<DeviceIdentity>, DeviceIdentity) {
-    let maker_key = PrivateKey::from_seed(900);
-    let bond = node.genesis.params.min_maker_bond;
-    let register = IdentityCall::RegisterMaker {
-        name: "acme".into(),
-        maker_key: machina_types::Address::of(&maker_key.public_key()),
-        bond,
-    };
-    node.client.execute(&node.accounts[0], vec![register.into()], WAIT).unwrap();
-    let certify = |i: u64| {
-        DeviceIdentity::certify(
-            PrivateKey::from_seed(1000 + i),
-            node.addr(0),
-            &maker_key,
-            "thermo-1",
-            &format!("serial-{i}"),
-        )
-    };
-    let fleet: Vec<DeviceIdentity> = (0..count as u64).map(certify).collect();
-    let gateway = node.client.status().unwrap().gateway.account;
-    node.client.onboard_devices(&node.accounts[0], &fleet, Some(gateway), WAIT).unwrap();
-    (fleet, certify(999))
+    node.onboard_fleet(count)
 }
 
 fn reading(device: &DeviceIdentity, seq: u64, value: i64) -> SignedReading {

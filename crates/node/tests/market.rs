@@ -21,7 +21,7 @@ use machina_types::{
     },
 };
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -333,10 +333,12 @@ fn an_unlock_bought_by_a_device_from_a_lock_over_mqtt_is_acknowledged_and_paid()
 
     let lock_thread = run_lock(&m, &lock);
 
+    // Snapshot before anything can pay the seller (the lock may be paid as soon as the batch
+    // clears).
+    let seller_before = m.balance(&m.addr(PROVIDER));
     let intent = m.intent(&car.key, Market::intent_call(unlock, 1, 800, 60_000, false));
     let lease = one(m.leases_of(&car_account, intent));
     assert_eq!(lease.device, lock.id());
-    let seller_before = m.balance(&m.addr(PROVIDER));
     assert_eq!(lock_thread.join().unwrap(), lease.id, "the lock got the leased command");
     let delivered = m.wait_lease(lease.id, |l| l.status == LeaseStatus::Delivered);
     assert_eq!(delivered.price, 650);
@@ -400,6 +402,36 @@ fn run_lock(m: &Market, lock: &DeviceIdentity) -> std::thread::JoinHandle<u64> {
     });
     subscribed.recv_timeout(WAIT).unwrap();
     lock_thread
+}
+
+#[test]
+fn a_command_forged_by_anyone_but_the_gateway_never_reaches_the_lock() {
+    let mut m = Market::new(true);
+    let lock = m.device(PROVIDER);
+    let unlock = ResourceKind::Actuation { command: "unlock".into() };
+    m.offer(PROVIDER, &lock, unlock.clone(), 500, 3, Delivery::DeviceAck);
+    // The lock accepts only commands its gateway signed for an active lease of its own; the
+    // thread fails on anything else it receives.
+    let lock_thread = run_lock(&m, &lock);
+    // Someone who can reach the broker publishes a fake command ahead of the real one: the
+    // broker refuses it (only the gateway publishes commands).
+    let broker = m.node.mqtt.unwrap();
+    let relay = Some((common::RELAY.0.to_string(), common::RELAY.1.to_string()));
+    let (mut attacker, _) = common::RawMqtt::connect(broker, "attacker", relay, 30);
+    let fake = json!({ "lease": 999, "command": "unlock", "chain_id": m.node.genesis.chain_id });
+    let mut publish = rumqttc::mqttbytes::v4::Publish::new(
+        format!("machina/v1/{}/commands", lock.id()),
+        rumqttc::mqttbytes::QoS::AtLeastOnce,
+        fake.to_string(),
+    );
+    publish.pkid = 1;
+    attacker.send(rumqttc::mqttbytes::v4::Packet::Publish(publish));
+    assert!(attacker.until_closed().is_empty(), "the forgery is refused, unacknowledged");
+    // The real command arrives, is performed, and pays the provider.
+    let intent = m.intent(m.key(ALICE), Market::intent_call(unlock, 1, 800, 60_000, false));
+    let lease = one(m.leases_of(&m.addr(ALICE), intent));
+    assert_eq!(lock_thread.join().unwrap(), lease.id);
+    m.wait_lease(lease.id, |l| l.status == LeaseStatus::Delivered);
 }
 
 #[test]

@@ -38,6 +38,9 @@ pub struct GatewayStatus {
     pub account: Address,
     /// The embedded MQTT broker's address, if it runs.
     pub mqtt: Option<String>,
+    /// Where its broker listens with TLS, if it does.
+    #[serde(default)]
+    pub mqtt_tls: Option<String>,
 }
 
 /// `GET /v1/accounts/{address}`.

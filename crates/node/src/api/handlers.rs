@@ -101,7 +101,11 @@ pub(super) async fn status(State(s): State<ApiState>) -> Json<Value> {
         "validators": genesis.validators,
         "mempool_size": s.chain.mempool().len(),
         "params": genesis.params,
-        "gateway": { "account": s.gateway.account, "mqtt": s.gateway.mqtt.map(|a| a.to_string()) },
+        "gateway": {
+            "account": s.gateway.account,
+            "mqtt": s.gateway.mqtt.map(|a| a.to_string()),
+            "mqtt_tls": s.gateway.mqtt_tls.map(|a| a.to_string()),
+        },
     }))
 }
 

@@ -1,12 +1,12 @@
 //! Limits that keep the API serving under abuse: open connections, idle connections,
 //! requests in flight and how long one may take, event streams.
 //!
-//! - At most [`CONNECTIONS_MAX`] connections are open; more wait in the kernel's backlog
-//!   until one closes.
-//! - A connection on which no byte moves either way for [`IDLE_TIMEOUT`] is closed (a client
+//! - At most `connections_max` connections are open; more wait in the kernel's backlog until
+//!   one closes.
+//! - A connection on which no byte moves either way for `idle_timeout_ms` is closed (a client
 //!   that opens connections and sends nothing, or sends a request byte by byte, or stops
 //!   reading its answer, holds a slot for that long at most). Event streams send a keep-alive
-//!   more often than that.
+//!   every 15 s, more often than the default.
 //! - At most [`REQUESTS_IN_FLIGHT_MAX`] requests are handled at once; more are answered 503
 //!   `unavailable` at once. A request not answered within [`REQUEST_TIMEOUT`] is answered
 //!   503. Event streams (`/v1/events`) are long-lived and limited by [`EVENT_STREAMS_MAX`]
@@ -28,10 +28,22 @@ use tokio::{
     time::{Instant, Sleep},
 };
 
-/// Connections open at once.
-pub const CONNECTIONS_MAX: usize = 1024;
-/// How long a connection may move no byte in either direction.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The API's connection limits (the `[api]` section of `config.toml`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Connections open at once.
+    pub connections_max: usize,
+    /// How long a connection may move no byte in either direction (ms).
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self { connections_max: 1024, idle_timeout_ms: 30_000 }
+    }
+}
+
 /// Requests handled at once.
 pub const REQUESTS_IN_FLIGHT_MAX: usize = 256;
 /// How long a request may take.
@@ -39,16 +51,21 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Event streams open at once.
 pub const EVENT_STREAMS_MAX: usize = 256;
 
-/// A listener that holds at most [`CONNECTIONS_MAX`] connections open.
+/// A listener that holds at most `connections_max` connections open.
 pub struct LimitedListener {
     listener: TcpListener,
     slots: Arc<Semaphore>,
+    idle: Duration,
 }
 
 impl LimitedListener {
-    /// Limits `listener`.
-    pub fn new(listener: TcpListener) -> Self {
-        Self { listener, slots: Arc::new(Semaphore::new(CONNECTIONS_MAX)) }
+    /// Limits `listener` as `config` says.
+    pub fn new(listener: TcpListener, config: ApiConfig) -> Self {
+        Self {
+            listener,
+            slots: Arc::new(Semaphore::new(config.connections_max.max(1))),
+            idle: Duration::from_millis(config.idle_timeout_ms.max(1)),
+        }
     }
 }
 
@@ -62,7 +79,7 @@ impl axum::serve::Listener for LimitedListener {
             match self.listener.accept().await {
                 Ok((stream, addr)) => {
                     let _ = stream.set_nodelay(true);
-                    return (Limited::new(stream, permit), addr);
+                    return (Limited::new(stream, permit, self.idle), addr);
                 }
                 // Out of file descriptors or a connection reset before accept: wait a little.
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -79,17 +96,19 @@ impl axum::serve::Listener for LimitedListener {
 pub struct Limited {
     stream: TcpStream,
     idle: Pin<Box<Sleep>>,
+    timeout: Duration,
     _slot: OwnedSemaphorePermit,
 }
 
 impl Limited {
-    fn new(stream: TcpStream, slot: OwnedSemaphorePermit) -> Self {
-        Self { stream, idle: Box::pin(tokio::time::sleep(IDLE_TIMEOUT)), _slot: slot }
+    fn new(stream: TcpStream, slot: OwnedSemaphorePermit, timeout: Duration) -> Self {
+        Self { stream, idle: Box::pin(tokio::time::sleep(timeout)), timeout, _slot: slot }
     }
 
     /// Pushes the idle deadline back after progress.
     fn progressed(&mut self) {
-        self.idle.as_mut().reset(Instant::now() + IDLE_TIMEOUT);
+        let deadline = Instant::now() + self.timeout;
+        self.idle.as_mut().reset(deadline);
     }
 
     /// While nothing moves: an error once the idle deadline passed.

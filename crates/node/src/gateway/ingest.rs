@@ -79,6 +79,13 @@ pub struct Ingest {
 }
 
 impl Ingest {
+    /// A queue that takes nothing: every submission is answered `unavailable`, as by a
+    /// gateway that has stopped (transports must then acknowledge nothing).
+    pub fn closed() -> Self {
+        let (sender, _) = mpsc::channel(1);
+        Self { sender }
+    }
+
     /// Queues `bytes` (an encoded signed reading) received on `topic`'s device stream, if
     /// the transport names one. Waits for room in the queue; the returned future yields the
     /// verdict once it is final (and, for acceptance, durable).

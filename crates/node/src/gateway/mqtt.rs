@@ -470,6 +470,18 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let mut replies: FuturesOrdered<PendingReply> = FuturesOrdered::new();
     let mut deadline = tokio::time::Instant::now() + idle;
     'session: loop {
+        // Packets already received first (as many as the in-flight bound allows).
+        while replies.len() < INFLIGHT_MAX {
+            match Packet::read(&mut input, PACKET_SIZE_MAX) {
+                Ok(packet) => {
+                    if !handle(packet, id, &ingest, &broker, &mut replies, &mut output).await {
+                        break 'session;
+                    }
+                }
+                Err(mqttbytes::Error::InsufficientBytes(_)) => break,
+                Err(_) => break 'session,
+            }
+        }
         if !output.is_empty() && writer.write_all(&output.split()).await.is_err() {
             break;
         }
@@ -479,17 +491,6 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin + Send>(
                     break 'session;
                 }
                 deadline = tokio::time::Instant::now() + idle;
-                loop {
-                    match Packet::read(&mut input, PACKET_SIZE_MAX) {
-                        Ok(packet) => {
-                            if !handle(packet, id, &ingest, &broker, &mut replies, &mut output).await {
-                                break 'session;
-                            }
-                        }
-                        Err(mqttbytes::Error::InsufficientBytes(_)) => break,
-                        Err(_) => break 'session,
-                    }
-                }
             }
             Some(reply) = replies.next(), if !replies.is_empty() => match reply {
                 Reply::Nothing => {}

@@ -26,6 +26,7 @@ use commonware_storage::journal::contiguous::{
 use commonware_utils::{NZU64, NZUsize};
 use futures::StreamExt;
 use machina_types::{Address, DeviceId, ErrorCode, Hash, SignedReading, reading::StreamId};
+use std::num::NonZeroU64;
 use std::{
     collections::BTreeMap,
     ops::RangeInclusive,
@@ -36,7 +37,7 @@ use std::{
 };
 
 /// Readings per journal section: the unit of pruning.
-pub const SECTION_READINGS: u64 = 65_536;
+pub const SECTION_READINGS: NonZeroU64 = NZU64!(65_536);
 
 /// A reading as stored: the device-signed reading, the key that verified it, and when the
 /// gateway received it.
@@ -101,10 +102,11 @@ struct Stream {
     floor: Option<u64>,
 }
 
-#[derive(Default)]
 struct Index {
     streams: BTreeMap<StreamKey, Stream>,
     next_position: u64,
+    /// Readings per journal section.
+    section: u64,
     /// Receive time of the first reading of each journal section still held.
     sections: BTreeMap<u64, u64>,
 }
@@ -116,10 +118,10 @@ pub struct ReadingStore<E: Storage + Clock + Metrics + Spawner> {
     failed: AtomicBool,
 }
 
-fn journal_config(partition: &str, cache: CacheRef) -> Config<()> {
+fn journal_config(partition: &str, cache: CacheRef, section: NonZeroU64) -> Config<()> {
     Config {
         partition: partition.to_string(),
-        items_per_section: NZU64!(SECTION_READINGS),
+        items_per_section: section,
         compression: None,
         codec_config: (),
         page_cache: cache,
@@ -131,11 +133,26 @@ fn journal_config(partition: &str, cache: CacheRef) -> Config<()> {
 impl<E: Storage + Clock + Metrics + Spawner> ReadingStore<E> {
     /// Opens (or creates) the store in `partition`, rebuilding the index.
     pub async fn open(context: E, partition: &str, cache: CacheRef) -> Arc<Self> {
+        Self::open_with_sections(context, partition, cache, SECTION_READINGS).await
+    }
+
+    /// Opens the store with `section` readings per journal section (the unit of pruning).
+    pub async fn open_with_sections(
+        context: E,
+        partition: &str,
+        cache: CacheRef,
+        section: NonZeroU64,
+    ) -> Arc<Self> {
         let journal: Journal<E, StoredReading> =
-            Journal::init(context, journal_config(partition, cache))
+            Journal::init(context, journal_config(partition, cache, section))
                 .await
                 .expect("readings journal");
-        let mut index = Index { next_position: journal.size(), ..Index::default() };
+        let mut index = Index {
+            streams: BTreeMap::new(),
+            next_position: journal.size(),
+            section: section.get(),
+            sections: BTreeMap::new(),
+        };
         {
             let bounds = journal.bounds();
             let replay = journal
@@ -324,7 +341,7 @@ impl<E: Storage + Clock + Metrics + Spawner> ReadingStore<E> {
             let starts: Vec<(u64, u64)> = index.sections.iter().map(|(s, t)| (*s, *t)).collect();
             for pair in starts.windows(2) {
                 if pair[1].1 < before_ms {
-                    boundary = Some(pair[1].0 * SECTION_READINGS);
+                    boundary = Some(pair[1].0 * index.section);
                 }
             }
             boundary
@@ -366,7 +383,7 @@ impl Index {
         if stream.last.is_none_or(|(seq, _)| seq < r.seq) {
             stream.last = Some((r.seq, entry));
         }
-        self.sections.entry(position / SECTION_READINGS).or_insert(stored.received_ms);
+        self.sections.entry(position / self.section).or_insert(stored.received_ms);
         self.next_position = self.next_position.max(position + 1);
     }
 
@@ -380,7 +397,8 @@ impl Index {
                 None => BTreeMap::new(),
             };
         }
-        self.sections.retain(|section, _| (section + 1) * SECTION_READINGS > position);
+        let size = self.section;
+        self.sections.retain(|section, _| (section + 1) * size > position);
     }
 }
 
@@ -406,5 +424,99 @@ impl Read for StoredReading {
             key: Address::read(buf)?,
             received_ms: u64::read(buf)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_cryptography::{Signer, ed25519::PrivateKey};
+    use commonware_runtime::{Runner, deterministic};
+    use machina_types::{Reading, Value};
+
+    const SECTION: NonZeroU64 = NZU64!(4);
+
+    fn stored(key: &PrivateKey, stream: StreamId, seq: u64, received_ms: u64) -> StoredReading {
+        let reading = Reading {
+            device: Hash([9; 32]),
+            stream,
+            seq,
+            timestamp_ms: seq,
+            value: Value::Numeric { value: seq as i64, decimals: 0, unit: "C".into() },
+        }
+        .sign(key);
+        StoredReading { reading, key: Address::of(&key.public_key()), received_ms }
+    }
+
+    async fn store(
+        store: &ReadingStore<deterministic::Context>,
+        items: &[StoredReading],
+    ) -> Result<(), StoreFailed> {
+        for item in items {
+            assert_eq!(store.reserve(item, None), Ok(Admission::New));
+        }
+        store.append(items).await
+    }
+
+    fn open(
+        context: deterministic::Context,
+    ) -> impl std::future::Future<Output = Arc<ReadingStore<deterministic::Context>>> {
+        let cache = machina_store::page_cache(NZUsize!(64));
+        async move { ReadingStore::open_with_sections(context, "readings", cache, SECTION).await }
+    }
+
+    #[test]
+    fn readings_past_retention_are_pruned_by_section_and_their_replays_stay_refused() {
+        let key = PrivateKey::from_seed(1);
+        let runner = deterministic::Runner::default();
+        let first = key.clone();
+        let checkpoint = runner.start_and_recover(|context| async move {
+            let key = first;
+            let s = open(context).await;
+            // Stream 1 gets readings 1..=10 received at 1..=10 s; stream 2 one at 1 s.
+            let readings: Vec<_> = (1..=10).map(|q| stored(&key, 1, q, q * 1000)).collect();
+            store(&s, &readings[..1]).await.unwrap();
+            store(&s, &[stored(&key, 2, 1, 1500)]).await.unwrap();
+            store(&s, &readings[1..]).await.unwrap();
+            // Sections hold positions 0-3, 4-7, 8-11: everything before 7.5 s may go, in whole
+            // sections: the first (received up to 3 s).
+            let pruned = s.prune(7_500).await.unwrap();
+            assert_eq!(pruned, 4);
+            let left = s.page(&(Hash([9; 32]), 1), 0..=u64::MAX, 0..=u64::MAX, 100);
+            assert_eq!(left.first().map(|(q, _)| *q), Some(4));
+            assert_eq!(s.summary(&(Hash([9; 32]), 2)).stored, 0, "stream 2 fully pruned");
+            // A replay of a pruned reading is still refused, in both streams.
+            let replay = stored(&key, 1, 2, 20_000);
+            assert_eq!(s.reserve(&replay, None), Err(ErrorCode::SequenceNotIncreasing));
+            let replay = stored(&key, 2, 1, 20_000);
+            assert_eq!(s.reserve(&replay, None), Ok(Admission::Duplicate));
+            assert!(!s.needs_floor(&(Hash([9; 32]), 2)));
+        });
+        // After a restart the pruned stream has no reading left: its replay check falls back
+        // on the chain's last anchored sequence number.
+        deterministic::Runner::from(checkpoint.1).start(|context| async move {
+            let s = open(context).await;
+            let stream = (Hash([9; 32]), 2);
+            assert!(s.needs_floor(&stream));
+            let replay = stored(&key, 2, 1, 30_000);
+            assert_eq!(s.reserve(&replay, Some(1)), Err(ErrorCode::SequenceNotIncreasing));
+            assert_eq!(s.reserve(&stored(&key, 2, 2, 30_000), None), Ok(Admission::New));
+            assert_eq!(s.summary(&(Hash([9; 32]), 1)).last_seq, Some(10));
+        });
+    }
+
+    #[test]
+    fn after_a_failed_write_the_store_refuses_everything_and_acknowledges_nothing() {
+        let key = PrivateKey::from_seed(2);
+        deterministic::Runner::default().start(|context| async move {
+            let faults = context.storage_fault_config();
+            let s = open(context).await;
+            store(&s, &[stored(&key, 1, 1, 1)]).await.unwrap();
+            faults.write().sync_rate = Some(commonware_utils::probability!(1.0));
+            assert!(store(&s, &[stored(&key, 1, 2, 2)]).await.is_err());
+            assert!(s.failed());
+            assert_eq!(s.reserve(&stored(&key, 1, 3, 3), None), Err(ErrorCode::Unavailable));
+            assert!(s.append(&[stored(&key, 1, 3, 3)]).await.is_err());
+        });
     }
 }

@@ -12,6 +12,7 @@ use machina_node::{
 };
 use machina_sdk::{
     Client,
+    device::DeviceIdentity,
     tx::{TxParams, build},
 };
 use machina_types::{Address, BankCall, Call, SignedTransaction, codec::hex};
@@ -200,6 +201,105 @@ impl TestNode {
 
     pub fn submit(&self, tx: &SignedTransaction) -> (u16, Value) {
         self.submit_json(&json!({ "tx": hex(&tx.encode()) }))
+    }
+
+    /// Registers account 0 as a maker and onboards `count` devices it certifies (owned by
+    /// account 0, anchorable by the node's gateway); returns them and a certified device that
+    /// is never onboarded.
+    pub fn onboard_fleet(&self, count: usize) -> (Vec<DeviceIdentity>, DeviceIdentity) {
+        let wait = Duration::from_secs(30);
+        let maker_key = PrivateKey::from_seed(900);
+        let bond = self.genesis.params.min_maker_bond;
+        let register = machina_types::IdentityCall::RegisterMaker {
+            name: "acme".into(),
+            maker_key: Address::of(&maker_key.public_key()),
+            bond,
+        };
+        self.client.execute(&self.accounts[0], vec![register.into()], wait).unwrap();
+        let certify = |i: u64| {
+            DeviceIdentity::certify(
+                PrivateKey::from_seed(1000 + i),
+                self.addr(0),
+                &maker_key,
+                "thermo-1",
+                &format!("serial-{i}"),
+            )
+        };
+        let fleet: Vec<DeviceIdentity> = (0..count as u64).map(certify).collect();
+        let gateway = self.client.status().unwrap().gateway.account;
+        self.client.onboard_devices(&self.accounts[0], &fleet, Some(gateway), wait).unwrap();
+        (fleet, certify(999))
+    }
+}
+
+/// A bare MQTT 3.1.1 connection for tests that need to send what a well-behaved client
+/// library would not (odd topics, raw bytes, silence).
+pub struct RawMqtt {
+    stream: std::net::TcpStream,
+    input: bytes::BytesMut,
+}
+
+impl RawMqtt {
+    /// Connects and sends CONNECT as `client_id` with `login`; returns the connection and the
+    /// CONNACK's return code (`None` if the broker closed the connection instead).
+    pub fn connect(
+        broker: SocketAddr,
+        client_id: &str,
+        login: Option<(String, String)>,
+        keep_alive: u16,
+    ) -> (Self, Option<rumqttc::mqttbytes::v4::ConnectReturnCode>) {
+        use rumqttc::mqttbytes::v4::{Connect, Login, Packet};
+        let stream = std::net::TcpStream::connect(broker).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut raw = Self { stream, input: bytes::BytesMut::new() };
+        let mut connect = Connect::new(client_id);
+        connect.keep_alive = keep_alive;
+        connect.login = login.map(|(u, p)| Login::new(u, p));
+        raw.send(Packet::Connect(connect));
+        let code = match raw.next() {
+            Some(Packet::ConnAck(ack)) => Some(ack.code),
+            _ => None,
+        };
+        (raw, code)
+    }
+
+    /// Sends a packet (ignoring a connection the broker closed).
+    pub fn send(&mut self, packet: rumqttc::mqttbytes::v4::Packet) {
+        let mut out = bytes::BytesMut::new();
+        packet.write(&mut out, 1 << 20).unwrap();
+        self.send_raw(&out);
+    }
+
+    /// Sends raw bytes (ignoring a connection the broker closed).
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        let _ = self.stream.write_all(bytes);
+    }
+
+    /// The next packet, or `None` once the broker closed the connection (or sent garbage).
+    pub fn next(&mut self) -> Option<rumqttc::mqttbytes::v4::Packet> {
+        use std::io::Read;
+        loop {
+            match rumqttc::mqttbytes::v4::Packet::read(&mut self.input, 1 << 20) {
+                Ok(packet) => return Some(packet),
+                Err(rumqttc::mqttbytes::Error::InsufficientBytes(_)) => {}
+                Err(_) => return None,
+            }
+            let mut buf = [0u8; 16 * 1024];
+            match self.stream.read(&mut buf) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.input.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
+    /// Reads until the broker closes the connection; returns the packets it sent first.
+    pub fn until_closed(&mut self) -> Vec<rumqttc::mqttbytes::v4::Packet> {
+        let mut packets = Vec::new();
+        while let Some(packet) = self.next() {
+            packets.push(packet);
+        }
+        packets
     }
 }
 
