@@ -293,6 +293,30 @@ impl RawMqtt {
         }
     }
 
+    /// Reads what the broker sent so far (waiting at most `wait`); `false` once it closed.
+    pub fn drain(&mut self, wait: Duration) -> bool {
+        use std::io::Read;
+        let _ = self.stream.set_read_timeout(Some(wait));
+        let mut buf = [0u8; 64 * 1024];
+        let open = loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => break false,
+                Ok(_) => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break true;
+                }
+                Err(_) => break false,
+            }
+        };
+        let _ = self.stream.set_read_timeout(Some(Duration::from_secs(30)));
+        open
+    }
+
     /// Reads until the broker closes the connection; returns the packets it sent first.
     pub fn until_closed(&mut self) -> Vec<rumqttc::mqttbytes::v4::Packet> {
         let mut packets = Vec::new();
@@ -312,4 +336,97 @@ impl Drop for TestNode {
 /// The stable error code of an API error body.
 pub fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("<none>")
+}
+
+/// A small seeded generator for the fuzzers (SplitMix64): reproducible from the seed each
+/// fuzzer prints.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator seeded by `MACHINA_FUZZ_SEED`, or by the clock.
+    pub fn from_env() -> Self {
+        let seed = std::env::var("MACHINA_FUZZ_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(7, |d| d.as_nanos() as u64)
+            });
+        eprintln!("fuzz seed {seed} (MACHINA_FUZZ_SEED={seed} replays it)");
+        Self(seed)
+    }
+
+    /// A generator seeded with `seed`.
+    pub fn from_seed(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number below `n` (`n` > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// One of `items`.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
+    /// `len` random bytes.
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+
+    /// Random bytes, fewer than `max`.
+    pub fn some_bytes(&mut self, max: usize) -> Vec<u8> {
+        let len = self.below(max);
+        self.bytes(len)
+    }
+
+    /// `bytes` with a few random edits: flipped bits, changed, inserted or removed bytes, a
+    /// truncation or an extension.
+    pub fn mutate(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = bytes.to_vec();
+        for _ in 0..1 + self.below(4) {
+            match self.below(6) {
+                0 if !out.is_empty() => {
+                    let i = self.below(out.len());
+                    out[i] ^= 1 << self.below(8);
+                }
+                1 if !out.is_empty() => {
+                    let i = self.below(out.len());
+                    out[i] = *self.pick(&[0, 1, 0x7f, 0x80, 0xfe, 0xff]);
+                }
+                2 => {
+                    let i = self.below(out.len() + 1);
+                    out.insert(i, self.next() as u8);
+                }
+                3 if !out.is_empty() => {
+                    let i = self.below(out.len());
+                    out.remove(i);
+                }
+                4 => out.truncate(self.below(out.len() + 1)),
+                _ => {
+                    let len = self.below(64);
+                    let extra = self.bytes(len);
+                    out.extend(extra);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// How many cases a fuzzer runs: `default`, or `MACHINA_FUZZ_CASES` for long runs.
+pub fn fuzz_cases(default: usize) -> usize {
+    std::env::var("MACHINA_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }

@@ -1,0 +1,283 @@
+//! The decoder fuzzer: every decoder that takes bytes or JSON from outside (transactions,
+//! blocks, gossip messages, readings, commands and acknowledgements, MQTT login tokens,
+//! receipts and events, proof bundles) is fed random bytes and mutations of valid
+//! encodings. No input may panic; an input that decodes must re-encode to the same bytes
+//! (encodings are canonical), and a mutated proof bundle must be refused unless it still
+//! says the same thing.
+//!
+//! `cargo test` runs a bounded number of cases; `MACHINA_FUZZ_CASES=N` runs `N` per decoder
+//! (`MACHINA_FUZZ_SEED` replays a run).
+
+mod common;
+
+use common::{Rng, TestNode, free_addr, fuzz_cases};
+use commonware_codec::{Decode, Encode, RangeCfg};
+use commonware_consensus::types::{Epoch, Round, View};
+use commonware_cryptography::{Signer, ed25519::PrivateKey, sha256};
+use machina_node::gossip::TXS_PER_MESSAGE_MAX;
+use machina_sdk::{
+    device::{DeviceIdentity, numeric},
+    verify::{verify_bundle, verify_reading},
+};
+use machina_store::{ProofBundle, ReadingBundle};
+use machina_types::{
+    Address, BankCall, BlockEvents, Call, DataCall, Hash, IdentityCall, MarketCall, Receipt,
+    SignedReading, SignedTransaction, Transaction,
+    block::{Block, Context, Header, OpsRange},
+    device::parse_mqtt_password,
+    market::{ActuationAck, Command, Component, ResourceKind, SignedCommand},
+};
+use std::time::Duration;
+
+/// Decodes `bytes` as `T`; if it decodes, it re-encodes to the same bytes.
+fn canonical<T: Decode<Cfg = C> + Encode, C>(bytes: &[u8], cfg: &C) {
+    if let Ok(value) = T::decode_cfg(commonware_codec::Copying(bytes), cfg) {
+        assert_eq!(value.encode().to_vec(), bytes, "a non-canonical encoding decoded");
+    }
+}
+
+/// Runs `check` on random bytes and on mutations of each of `valid`.
+fn fuzz(rng: &mut Rng, name: &str, valid: &[Vec<u8>], check: impl Fn(&[u8])) -> usize {
+    let cases = fuzz_cases(3_000);
+    for v in valid {
+        check(v);
+    }
+    for _ in 0..cases {
+        let input = match rng.below(4) {
+            0 => {
+                let len = rng.below(512);
+                rng.bytes(len)
+            }
+            _ => {
+                let base = rng.pick(valid).clone();
+                rng.mutate(&base)
+            }
+        };
+        check(&input);
+    }
+    eprintln!("decoder fuzzer: {name}: {cases} inputs");
+    cases
+}
+
+fn transaction(calls: Vec<Call>) -> SignedTransaction {
+    let key = PrivateKey::from_seed(5);
+    Transaction {
+        chain_id: "fuzz".into(),
+        signer: Address::of(&key.public_key()),
+        nonce: 3,
+        fee: 1_000,
+        expiry_height: 90,
+        calls,
+    }
+    .sign(&key)
+}
+
+fn valid_transactions() -> Vec<SignedTransaction> {
+    let device = DeviceIdentity::certify(
+        PrivateKey::from_seed(6),
+        Address([2; 32]),
+        &PrivateKey::from_seed(7),
+        "m",
+        "s",
+    );
+    let reading = device.reading(1, 4, 5, numeric(215, 1, "C"));
+    vec![
+        transaction(vec![BankCall::Transfer { to: Address([1; 32]), amount: 7 }.into()]),
+        transaction(vec![
+            device.onboard_call("fuzz", &Address([3; 32])).into(),
+            IdentityCall::GrantRole {
+                device: device.id(),
+                account: Address([4; 32]),
+                role: "gateway".into(),
+                expiry_height: Some(9),
+            }
+            .into(),
+        ]),
+        transaction(vec![DataCall::ReportFeed { feed: 1, readings: vec![reading] }.into()]),
+        transaction(vec![
+            MarketCall::Intent {
+                region: "u33d".into(),
+                components: vec![Component { kind: ResourceKind::Compute, quantity: 2 }],
+                units: 3,
+                max_price: 9,
+                deadline_ms: 100,
+                min_reputation: 10,
+                partial: true,
+            }
+            .into(),
+        ]),
+    ]
+}
+
+fn block(txs: Vec<SignedTransaction>) -> Block {
+    let header = Header {
+        context: Context {
+            round: Round::new(Epoch::zero(), View::new(3)),
+            leader: PrivateKey::from_seed(1).public_key(),
+            parent: (View::new(2), sha256::Digest([7; 32])),
+        },
+        parent: Hash([7; 32]),
+        height: 2,
+        timestamp_ms: 1_700_000_000_000,
+        tx_root: Block::tx_root(&txs.iter().map(SignedTransaction::hash).collect::<Vec<_>>()),
+        tx_count: txs.len() as u32,
+        state_root: Hash([1; 32]),
+        ops_root: Hash([2; 32]),
+        ops_range: OpsRange { start: 3, end: 10 },
+    };
+    Block { header, txs }
+}
+
+#[test]
+fn random_and_mutated_encodings_never_panic_a_decoder_and_what_decodes_is_canonical() {
+    let mut rng = Rng::from_env();
+    let txs = valid_transactions();
+    let encoded: Vec<Vec<u8>> = txs.iter().map(|t| t.encode().to_vec()).collect();
+    let mut total = fuzz(&mut rng, "transactions", &encoded, |bytes| {
+        if let Ok(tx) = SignedTransaction::decode_checked(bytes) {
+            assert_eq!(tx.encode().to_vec(), bytes);
+            let _ = tx.verify_signature();
+            let _ = tx.tx.calls.iter().map(Call::check).count();
+        }
+    });
+    let gossip_cfg = (RangeCfg::new(0..=TXS_PER_MESSAGE_MAX), ());
+    total += fuzz(&mut rng, "gossip messages", &[txs.encode().to_vec()], |bytes| {
+        canonical::<Vec<SignedTransaction>, _>(bytes, &gossip_cfg)
+    });
+    total += fuzz(&mut rng, "blocks", &[block(txs.clone()).encode().to_vec()], |bytes| {
+        canonical::<Block, _>(bytes, &())
+    });
+    let device = DeviceIdentity::certify(
+        PrivateKey::from_seed(8),
+        Address([2; 32]),
+        &PrivateKey::from_seed(9),
+        "m",
+        "s",
+    );
+    let readings: Vec<Vec<u8>> = [numeric(-5, 2, "kWh"), numeric(i64::MAX, 18, "")]
+        .into_iter()
+        .map(|v| device.reading(2, u64::from(u8::MAX), 6, v).encode().to_vec())
+        .collect();
+    total += fuzz(&mut rng, "signed readings", &readings, |bytes| {
+        if let Some(r) = SignedReading::decode_checked(bytes) {
+            assert_eq!(r.encode().to_vec(), bytes);
+            let _ = r.verify(&Address([3; 32]));
+        }
+    });
+    let gateway = PrivateKey::from_seed(10);
+    let command = Command {
+        chain_id: "fuzz".into(),
+        lease: 4,
+        device: device.id(),
+        command: "unlock".into(),
+        deadline_ms: 99,
+        gateway: Address::of(&gateway.public_key()),
+    }
+    .sign(&gateway);
+    total += fuzz(&mut rng, "commands", &[command.encode().to_vec()], |bytes| {
+        if let Ok(c) = SignedCommand::decode_cfg(commonware_codec::Copying(bytes), &()) {
+            assert_eq!(c.encode().to_vec(), bytes);
+            let _ = c.check("fuzz", &device.id(), 1);
+        }
+    });
+    let ack = ActuationAck { lease: 4, signature: gateway.sign(b"x", b"y") };
+    total += fuzz(&mut rng, "acknowledgements", &[ack.encode().to_vec()], |bytes| {
+        canonical::<ActuationAck, _>(bytes, &())
+    });
+    let password = machina_types::device::mqtt_password(&gateway, "fuzz", &device.id(), "c", 9);
+    total += fuzz(&mut rng, "MQTT passwords", &[password.into_bytes()], |bytes| {
+        let _ = parse_mqtt_password(bytes);
+    });
+    let receipt = Receipt {
+        tx_hash: Hash([1; 32]),
+        height: 3,
+        index: 0,
+        signer: Address([2; 32]),
+        fee: 400,
+        outcome: machina_types::Outcome::Failed {
+            call: 0,
+            code: machina_types::ErrorCode::Internal,
+        },
+        events: vec![machina_types::Event::FeedClosed { feed: 2 }],
+    };
+    let events = BlockEvents(vec![machina_types::Event::BlockStepFailed {
+        step: "market-clearing".into(),
+        code: machina_types::ErrorCode::Internal,
+    }]);
+    let records = vec![receipt.encode().to_vec(), events.encode().to_vec()];
+    total += fuzz(&mut rng, "receipts and block events", &records, |bytes| {
+        canonical::<Receipt, _>(bytes, &());
+        canonical::<BlockEvents, _>(bytes, &());
+    });
+    assert!(total > 0);
+}
+
+/// JSON `text` with a random edit: a character changed, removed or inserted, or a value
+/// replaced by a boundary.
+fn mutate_json(rng: &mut Rng, text: &str) -> String {
+    let mut chars: Vec<char> = text.chars().collect();
+    for _ in 0..1 + rng.below(3) {
+        let i = rng.below(chars.len().max(1));
+        match rng.below(4) {
+            0 if i < chars.len() => chars[i] = *rng.pick(&['0', 'f', '1', '"', '-', '9', 'é']),
+            1 if i < chars.len() => {
+                chars.remove(i);
+            }
+            2 => chars.insert(i.min(chars.len()), *rng.pick(&['a', '0', '{', ']', ','])),
+            _ => chars.truncate(i),
+        }
+    }
+    chars.into_iter().collect()
+}
+
+#[test]
+fn mutated_proof_bundles_never_panic_the_verifier_and_are_refused_when_they_change() {
+    let node = TestNode::start_with(|config| {
+        config.gateway.mqtt_listen = Some(free_addr());
+        config.gateway.anchor_interval_ms = 100;
+    });
+    let (fleet, _) = node.onboard_fleet(1);
+    let device = &fleet[0];
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let reading = device.reading(1, 1, now.as_millis() as u64, numeric(215, 1, "C"));
+    node.client.submit_reading(&reading).unwrap();
+    let started = std::time::Instant::now();
+    let reading_bundle = loop {
+        if let Ok(bundle) = node.client.reading_proof(&device.id(), 1, 1) {
+            break bundle;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the reading was not anchored");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let account_bundle = node.client.account_proof(&node.addr(0)).unwrap();
+    let proven = verify_bundle(&account_bundle, &node.genesis).expect("a real bundle verifies");
+    let proven_reading =
+        verify_reading(&reading_bundle, &node.genesis).expect("a real reading bundle verifies");
+
+    let mut rng = Rng::from_env();
+    let account_text = serde_json::to_string(&account_bundle).unwrap();
+    let reading_text = serde_json::to_string(&reading_bundle).unwrap();
+    let cases = fuzz_cases(3_000);
+    let mut refused = 0;
+    for _ in 0..cases {
+        let text = mutate_json(&mut rng, &account_text);
+        if let Ok(bundle) = serde_json::from_str::<ProofBundle>(&text) {
+            match verify_bundle(&bundle, &node.genesis) {
+                Ok(verified) => assert_eq!(verified, proven, "a changed bundle proved: {text}"),
+                Err(_) => refused += 1,
+            }
+        }
+        let text = mutate_json(&mut rng, &reading_text);
+        if let Ok(bundle) = serde_json::from_str::<ReadingBundle>(&text) {
+            match verify_reading(&bundle, &node.genesis) {
+                Ok(verified) => assert_eq!(verified, proven_reading, "a changed reading proved"),
+                Err(_) => refused += 1,
+            }
+        }
+    }
+    eprintln!(
+        "decoder fuzzer: proof bundles: {} mutations, {refused} parsed and refused",
+        2 * cases
+    );
+    assert!(refused > 0);
+}
