@@ -306,7 +306,12 @@ impl Ctx {
     }
 
     fn devices(&self) -> crate::device::DeviceCtx {
-        crate::device::DeviceCtx { client: self.client(), keyring: self.keyring(), json: self.json }
+        crate::device::DeviceCtx {
+            home: self.home.root().to_path_buf(),
+            client: self.client(),
+            keyring: self.keyring(),
+            json: self.json,
+        }
     }
 
     fn print(&self, value: &Value, human: impl FnOnce() -> String) {

@@ -15,7 +15,9 @@ use machina_sdk::{
     keys::NamedKey,
 };
 use machina_types::{
-    Address, Call, DataCall, DeviceId, IdentityCall, SignedReading, data::Eligibility,
+    Address, Call, DataCall, DeviceId, IdentityCall, SignedReading,
+    data::Eligibility,
+    identity::{Approval, SLASH_NAMESPACE, slash_message},
 };
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::json;
@@ -52,6 +54,33 @@ pub enum MakerCommand {
         /// Keyring name of the maker key that signs certificates (created if missing).
         #[arg(long, default_value = "maker")]
         maker_key: String,
+    },
+    /// As a validator, sign an approval of slashing a maker's bond (for certified fakes);
+    /// prints `<validator>:<signature>` to pass to `machina maker slash --approval`. An
+    /// approval is good for the maker's next slash only.
+    ApproveSlash {
+        /// The maker's account (address or key name).
+        #[arg(long)]
+        maker: String,
+        /// Amount to take from its bond.
+        #[arg(long)]
+        amount: u64,
+        /// The validator key file [default: the home's validator.key].
+        #[arg(long)]
+        validator_key: Option<std::path::PathBuf>,
+    },
+    /// Slash a maker's bond with the approvals of a quorum of validators (more than two
+    /// thirds of them); anyone may submit it.
+    Slash {
+        /// The maker's account (address or key name).
+        #[arg(long)]
+        maker: String,
+        /// Amount to take from its bond.
+        #[arg(long)]
+        amount: u64,
+        /// A validator's approval, as printed by `approve-slash` (repeat for each).
+        #[arg(long = "approval", required = true)]
+        approvals: Vec<String>,
     },
 }
 
@@ -191,6 +220,16 @@ pub enum ManageCommand {
         #[arg(long)]
         expiry_height: Option<u64>,
     },
+    /// Accept a role a device's owner granted you (a feed's creator accepts the devices
+    /// that may report to its role or attribute feed).
+    AcceptRole {
+        /// Device id.
+        #[arg(long)]
+        device: String,
+        /// Role.
+        #[arg(long)]
+        role: String,
+    },
     /// Revoke a role.
     RevokeRole {
         /// Device id.
@@ -275,17 +314,27 @@ pub enum FeedCommand {
         /// Eligible: every device of this maker (address or key name).
         #[arg(long, group = "eligible")]
         maker: Option<String>,
-        /// Eligible: every device that granted you this role.
+        /// Eligible: every device that granted you this role and that you accepted
+        /// (`machina device accept-role`).
         #[arg(long, group = "eligible")]
         role: Option<String>,
-        /// Eligible: every device with this attribute (`key=value`).
+        /// Eligible: every device with this attribute (`key=value`) that granted you the
+        /// `feed-source` role and that you accepted.
         #[arg(long, group = "eligible")]
         attribute: Option<String>,
+    },
+    /// Close a feed you created: its deposit comes back; it takes no more reports.
+    Close {
+        /// The feed.
+        #[arg(long)]
+        feed: u64,
     },
 }
 
 /// What device commands need from the CLI.
 pub struct DeviceCtx {
+    /// The home directory.
+    pub home: std::path::PathBuf,
     /// The node client.
     pub client: Client,
     /// The keyring.
@@ -326,7 +375,58 @@ fn device_id(text: &str) -> Result<DeviceId> {
 
 /// Runs `machina maker ...`.
 pub fn maker(ctx: &DeviceCtx, signing: &Signing, cmd: MakerCommand) -> Result<()> {
-    let MakerCommand::Register { name, bond, maker_key } = cmd;
+    match cmd {
+        MakerCommand::Register { name, bond, maker_key } => {
+            register_maker(ctx, signing, name, bond, maker_key)
+        }
+        MakerCommand::ApproveSlash { maker, amount, validator_key } => {
+            use commonware_cryptography::Signer;
+            let maker = ctx.address(&maker)?;
+            let path = validator_key.unwrap_or_else(|| ctx.home.join("validator.key"));
+            let key = machina_node::home::read_key(&path)?;
+            let record = ctx.client.maker(&maker)?;
+            let slashed = record["slashed"].as_u64().context("the maker record has no total")?;
+            let chain_id = ctx.client.status()?.chain_id;
+            let message = slash_message(&chain_id, &maker, amount, slashed);
+            let signature = key.sign(SLASH_NAMESPACE, &message);
+            let validator = Address::of(&key.public_key());
+            let approval = format!("{validator}:{}", machina_types::codec::hex(signature.as_ref()));
+            ctx.print(&json!({ "approval": approval }), || approval.clone());
+            Ok(())
+        }
+        MakerCommand::Slash { maker, amount, approvals } => {
+            let maker = ctx.address(&maker)?;
+            let approvals = approvals.iter().map(|a| parse_approval(a)).collect::<Result<_>>()?;
+            let call = IdentityCall::SlashMaker { maker, amount, approvals };
+            ctx.execute(&signing.from, vec![call.into()])?;
+            ctx.print(&json!({ "maker": maker, "slashed": amount }), || {
+                format!("slashed {amount} of maker {maker}'s bond")
+            });
+            Ok(())
+        }
+    }
+}
+
+/// Parses `<validator address>:<signature hex>`.
+fn parse_approval(text: &str) -> Result<Approval> {
+    let (validator, signature) =
+        text.split_once(':').ok_or_else(|| anyhow!("an approval is <validator>:<signature>"))?;
+    let bytes = machina_types::codec::parse_hex(signature).context("the signature's hex")?;
+    use commonware_codec::DecodeExt;
+    Ok(Approval {
+        validator: validator.parse().context("the validator's address")?,
+        signature: machina_types::Signature::decode(commonware_codec::Copying(&bytes[..]))
+            .map_err(|_| anyhow!("not an ed25519 signature"))?,
+    })
+}
+
+fn register_maker(
+    ctx: &DeviceCtx,
+    signing: &Signing,
+    name: String,
+    bond: Option<u64>,
+    maker_key: String,
+) -> Result<()> {
     let key = ctx.key_or_create(&maker_key)?;
     let bond = match bond {
         Some(b) => b,
@@ -448,6 +548,9 @@ fn manage_call(ctx: &DeviceCtx, cmd: ManageCommand) -> Result<IdentityCall> {
         },
         ManageCommand::SetAttribute { device, key, value } => {
             IdentityCall::SetAttribute { device: device_id(&device)?, key, value }
+        }
+        ManageCommand::AcceptRole { device, role } => {
+            IdentityCall::AcceptRole { device: device_id(&device)?, role }
         }
     })
 }
@@ -727,7 +830,15 @@ pub fn feed(ctx: &DeviceCtx, signing: &Signing, cmd: FeedCommand) -> Result<()> 
         maker,
         role,
         attribute,
-    } = cmd;
+    } = cmd
+    else {
+        let FeedCommand::Close { feed } = cmd else { unreachable!("the other command") };
+        ctx.execute(&signing.from, vec![DataCall::CloseFeed { feed }.into()])?;
+        ctx.print(&json!({ "closed": feed }), || {
+            format!("closed feed {feed}; its deposit is back")
+        });
+        return Ok(());
+    };
     let eligibility = if !devices.is_empty() {
         Eligibility::Devices {
             devices: devices.iter().map(|d| device_id(d)).collect::<Result<_>>()?,
