@@ -5,7 +5,7 @@
 use crate::mempool::Mempool;
 use commonware_runtime::{
     Metrics,
-    telemetry::metrics::{Counter, Gauge, Histogram, MetricsExt},
+    telemetry::metrics::{Counter, CounterFamily, Gauge, Histogram, MetricsExt},
 };
 use machina_app::Genesis;
 use machina_types::{Event, Hash, Height, Receipt, block::Header};
@@ -70,6 +70,9 @@ struct Metered {
     txs: Counter,
     tps: Gauge,
     latency: Histogram,
+    panics: Gauge,
+    step_failures: Gauge,
+    refusals: CounterFamily<Vec<(String, String)>>,
 }
 
 /// Shared chain knowledge. Cheap to clone through `Arc`.
@@ -103,6 +106,18 @@ impl ChainInfo {
                 "time from a transaction reaching this node to its block being finalized",
                 latency_buckets,
             ),
+            panics: metrics.gauge(
+                "execution_panics",
+                "calls whose execution hit a broken invariant (failed with `internal`) since start",
+            ),
+            step_failures: metrics.gauge(
+                "block_step_failures",
+                "block-level steps that failed (their writes dropped) since start",
+            ),
+            refusals: metrics.family(
+                "transactions_refused",
+                "transactions refused before the mempool (API and gossip), by code",
+            ),
         };
         Self {
             genesis_hash: genesis.hash(),
@@ -116,6 +131,11 @@ impl ChainInfo {
             mempool,
             metrics,
         }
+    }
+
+    /// Counts a transaction refused before the mempool, by its code.
+    pub fn count_refusal(&self, code: machina_types::ErrorCode) {
+        self.metrics.refusals.get_or_create(&vec![("code".into(), code.name().into())]).inc();
     }
 
     /// The genesis document.
@@ -207,6 +227,9 @@ impl ChainInfo {
         let _ = self.metrics.height.try_set(block.header.height);
         let _ = self.metrics.mempool.try_set(self.mempool.len());
         let _ = self.metrics.tps.try_set(self.rate(now_ms, count));
+        use std::sync::atomic::Ordering::Relaxed;
+        let _ = self.metrics.panics.try_set(machina_app::exec::PANICS.load(Relaxed));
+        let _ = self.metrics.step_failures.try_set(machina_app::exec::STEP_FAILURES.load(Relaxed));
         *self.tip.write().expect("tip lock") = Some(Tip {
             height: block.header.height,
             digest: block.digest,

@@ -47,5 +47,10 @@ pub fn admit(
             }
             mempool.insert(tx, hash, chain.height(), None, now_ms, local).map(|()| hash)
         })
+        .inspect(|result| {
+            if let Err(code) = result {
+                chain.count_refusal(*code);
+            }
+        })
         .collect()
 }

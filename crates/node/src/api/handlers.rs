@@ -126,6 +126,19 @@ pub(super) async fn submit(
     State(s): State<ApiState>,
     body: Result<Json<SubmitTx>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    let result = admit(&s, body).await;
+    if let Err(error) = &result
+        && let Some(code) = ErrorCode::from_name(error.code)
+    {
+        s.chain.count_refusal(code);
+    }
+    result
+}
+
+async fn admit(
+    s: &ApiState,
+    body: Result<Json<SubmitTx>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let Json(body) = body?;
     let bytes = parse_hex(&body.tx).map_err(|_| ApiError::from(ErrorCode::Malformed))?;
     let tx = SignedTransaction::decode_checked(&bytes)?;
@@ -136,7 +149,7 @@ pub(super) async fn submit(
         fees: genesis.params.fees,
     };
     tx.check(&params)?;
-    let account: Account = read(&s, &bank_keys::account(&tx.tx.signer)).await?.unwrap_or_default();
+    let account: Account = read(s, &bank_keys::account(&tx.tx.signer)).await?.unwrap_or_default();
     let view = AccountView { nonce: account.nonce, balance: account.balance };
     let hash = tx.hash();
     s.chain.mempool().insert(tx, hash, s.chain.height(), Some(view), now_ms(), true)?;

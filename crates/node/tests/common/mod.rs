@@ -195,6 +195,12 @@ impl TestNode {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// Gets `path` as text.
+    pub fn get_text(&self, path: &str) -> String {
+        let mut response = ureq::get(format!("{}{path}", self.url)).call().unwrap();
+        response.body_mut().read_to_string().unwrap()
+    }
+
     pub fn submit_json(&self, body: &Value) -> (u16, Value) {
         self.post_raw("/v1/txs", body.to_string().as_bytes(), "application/json")
     }
