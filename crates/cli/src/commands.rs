@@ -908,12 +908,16 @@ fn status(ctx: &Ctx) -> CmdResult {
     let status = client.status()?;
     ctx.print(&serde_json::to_value(&status)?, || {
         format!(
-            "chain       {}\nnode        {}\nheight      {}\nvalidators  {}\nmempool     {}",
+            "chain       {}\nnode        {}\nheight      {}\nvalidators  {}\nmempool     {}\n\
+             gateway     {} (mqtt {}{})",
             status.chain_id,
             client.url(),
             status.height,
             status.validators.len(),
-            status.mempool_size
+            status.mempool_size,
+            status.gateway.account,
+            status.gateway.mqtt.as_deref().unwrap_or("off"),
+            status.gateway.mqtt_tls.as_deref().map(|t| format!(", tls {t}")).unwrap_or_default()
         )
     });
     Ok(())

@@ -503,7 +503,7 @@ pub fn device(ctx: &DeviceCtx, signing: &Signing, cmd: DeviceCommand) -> Result<
             let verdict = runtime()?.block_on(publish_once(&broker, &login, &signed))?;
             let body = json!({ "seq": signed.reading.seq, "refused": verdict });
             ctx.print(&body, || match &verdict {
-                None => format!("reading {} acknowledged by the gateway", signed.reading.seq),
+                None => format!("reading {} stored by the gateway", signed.reading.seq),
                 Some(error) => format!("reading {} refused: {error}", signed.reading.seq),
             });
             if verdict.is_some() {
