@@ -80,14 +80,17 @@ pub fn document() -> Value {
                 ok("Status.", schema("Status"))),
             "/v1/txs": { "post": {
                 "summary": "Submit a signed transaction. Checked statelessly (decode, size, chain id, \
-                    expiry, calls, fee, signature) and against the finalized state (nonce, fee and \
-                    native spend covered by the balance), then admitted to the mempool and gossiped.",
+                    expiry, calls and their value ranges, fee, signature, a strong signer key) and \
+                    against the finalized state (nonce; the sender's pending transactions' fees and \
+                    native spends within its balance; at most 64 pending per sender; expiry at most \
+                    10,000 blocks ahead; a replacement pays 10% more per byte), then admitted to \
+                    the mempool and gossiped.",
                 "requestBody": { "required": true, "content": { "application/json": { "schema": {
                     "type": "object", "required": ["tx"],
                     "properties": { "tx": { "description": "Hex of the canonical encoding of the signed transaction.", "allOf": [hex] } } } } } },
                 "responses": {
                     "202": ok("Admitted.", json!({ "type": "object", "properties": { "hash": hash } })),
-                    "400": error_response("Refused: a transaction code (malformed, bad_signature, wrong_chain, expired, no_calls, invalid_call, fee_too_low, nonce_too_low, nonce_too_high, cannot_pay_fee, insufficient_funds) or malformed_json."),
+                    "400": error_response("Refused: a transaction code (malformed, bad_signature, weak_key, wrong_chain, expired, expiry_too_far, no_calls, invalid_call, fee_too_low, nonce_too_low, nonce_too_high, cannot_pay_fee, insufficient_funds, pending_cost_too_high, replacement_underpriced) or malformed_json."),
                     "409": error_response("Already known (`duplicate`)."),
                     "413": error_response("Body or transaction too large (`body_too_large`, `oversized`)."),
                     "415": error_response("Body is not JSON (`unsupported_media_type`)."),
