@@ -157,11 +157,13 @@ impl TestNode {
         Address::of(&self.accounts[i].public_key())
     }
 
+    /// Transaction parameters for `nonce`, valid for 1,000 blocks from now.
     pub fn params(&self, nonce: u64) -> TxParams {
+        let height = self.client.status().map_or(0, |s| s.height);
         TxParams {
             chain_id: self.genesis.chain_id.clone(),
             nonce,
-            expiry_height: 1_000,
+            expiry_height: height + 1_000,
             fees: self.genesis.params.fees,
         }
     }
