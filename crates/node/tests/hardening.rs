@@ -352,6 +352,26 @@ fn the_gateway_pays_from_its_own_account_and_the_validator_key_holds_nothing() {
 }
 
 #[test]
+fn health_reports_a_gateway_account_that_cannot_pay_for_anchors() {
+    let gateway = Address::of(&PrivateKey::from_seed(2).public_key());
+    let node = TestNode::start_genesis(
+        |genesis| genesis.accounts.retain(|a| a.address != gateway),
+        |_| {},
+    );
+    wait_until("the gateway account reported", || {
+        let (status, body) = node.get_raw("/health");
+        status == 503 && body["subsystems"]["gateway-account"]["up"] == json!(false)
+    });
+    let (_, body) = node.get_raw("/health");
+    let error = body["subsystems"]["gateway-account"]["error"].as_str().unwrap();
+    assert!(error.contains(&gateway.to_string()), "{error}");
+    // Funded, it is up again.
+    let fund = BankCall::Transfer { to: gateway, amount: 1_000_000_000 };
+    node.client.execute(&node.accounts[0], vec![fund.into()], WAIT).unwrap();
+    wait_until("the gateway account funded", || node.get_raw("/health").0 == 200);
+}
+
+#[test]
 fn the_api_closes_silent_connections_and_keeps_serving() {
     let node = TestNode::start_with(|config| {
         config.api.idle_timeout_ms = 300;

@@ -77,6 +77,17 @@ impl DeviceCache {
         device
     }
 
+    /// The native balance of `account` in the finalized state.
+    pub async fn balance(&self, account: &machina_types::Address) -> u64 {
+        use machina_app::modules::bank::{keys as bank_keys, state::Account};
+        let key = bank_keys::account(account);
+        let bytes = {
+            let guard = self.db.read().await;
+            guard.get(&key.digest()).await.expect("state read")
+        };
+        bytes.map_or(0, |v| decode_value::<Account>(&key, &v.0).balance)
+    }
+
     /// The last sequence number the finalized chain has anchored on `stream`, if any.
     pub async fn anchored_last_seq(&self, stream: &(DeviceId, u32)) -> Option<u64> {
         use machina_app::modules::data::{keys as data_keys, state::StreamState};

@@ -302,6 +302,7 @@ pub async fn start(
     let relay = Arc::new(commands::Relay::new(submitter, devices.clone(), outbox, key.clone()));
     let task = relay.run(watermark, chain.subscribe(), acks, interval, health.clone());
     supervise_once(health.clone(), commands::SUBSYSTEM, task);
+    watch_account(health.clone(), chain.clone(), devices.clone(), Address::of(&key.public_key()));
     Ok(Arc::new(Gateway {
         store,
         devices,
@@ -311,6 +312,43 @@ pub async fn start(
         mqtt,
         mqtt_tls,
     }))
+}
+
+/// The subsystem name of the gateway's account in `/health`.
+pub const ACCOUNT: &str = "gateway-account";
+/// Transactions' worth of fees the gateway's account must hold to count as funded.
+const FUNDED_TXS: u64 = 100;
+
+/// Reports the gateway's account down while it holds too little to pay for what the gateway
+/// submits (anchors, feed reports, deliveries): they would be refused.
+fn watch_account(
+    health: Arc<Health>,
+    chain: Arc<ChainInfo>,
+    devices: Arc<DeviceCache>,
+    account: Address,
+) {
+    let fees = chain.genesis().params.fees;
+    let needed = fees.fee(1, 1024).saturating_mul(FUNDED_TXS);
+    health.up(ACCOUNT);
+    tokio::spawn(async move {
+        let mut funded = true;
+        loop {
+            let balance = devices.balance(&account).await;
+            match (funded, balance >= needed) {
+                (true, false) => health.down(
+                    ACCOUNT,
+                    format!(
+                        "the gateway's account {account} holds {balance}, less than {needed}: \
+                         fund it, or anchors and feed reports are refused"
+                    ),
+                ),
+                (false, true) => health.up(ACCOUNT),
+                _ => {}
+            }
+            funded = balance >= needed;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    });
 }
 
 /// Serves the broker on `listener` under supervision. The listener is shared by restarts.

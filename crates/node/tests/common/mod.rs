@@ -63,6 +63,14 @@ impl TestNode {
         params: impl FnOnce(&mut Params),
         configure: impl FnOnce(&mut NodeConfig),
     ) -> Self {
+        Self::start_genesis(|genesis| params(&mut genesis.params), configure)
+    }
+
+    /// A node whose genesis and configuration are adjusted before it starts.
+    pub fn start_genesis(
+        adjust: impl FnOnce(&mut Genesis),
+        configure: impl FnOnce(&mut NodeConfig),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path());
         let validator = PrivateKey::from_seed(1);
@@ -83,7 +91,7 @@ impl TestNode {
             params: Params { block_interval_ms: 50, ..Params::default() },
         };
         let mut genesis = genesis;
-        params(&mut genesis.params);
+        adjust(&mut genesis);
         let api = free_addr();
         let mut config = NodeConfig::new(api, free_addr(), vec![]);
         config.log = "warn".into();
