@@ -271,7 +271,12 @@ where
             value_write_buffer: machina_store::IO_BUFFER,
             block_codec_config: (),
             max_repair: NZUsize!(16),
-            max_pending_acks: NZUsize!(1),
+            // Blocks handed to the state ahead of its acknowledgements, which wait for a disk
+            // sync. One at a time, a validator that fell behind replays a block per sync,
+            // barely faster than the chain grows; with 16, the blocks applied during a sync
+            // share the next one. Bounds the blocks staged in memory (twice this) and those
+            // a restart hands to the state again.
+            max_pending_acks: NZUsize!(16),
             strategy: Sequential,
         },
     )

@@ -44,7 +44,66 @@ pub enum RunError {
 }
 
 /// Messages per second per peer on each p2p channel.
-const CHANNEL_QUOTA: Quota = Quota::per_second(NZU32!(8_192));
+pub const CHANNEL_QUOTA: Quota = Quota::per_second(NZU32!(8_192));
+
+/// How the p2p transport notices that a TCP connection died and replaces it.
+///
+/// A cut link does not close a TCP connection: nothing errors, the kernel only retransmits
+/// with exponential backoff (at 0.2, 0.6, 1.4, 3.0, 6.2, 12.6, 25.4, 51 s ...). While the
+/// connection counts as open, p2p neither redials the peer nor accepts it. Without a short
+/// timeout of our own, traffic resumes only at the first retransmission after the heal (up to
+/// the partition's length later), and fresh messages then wait behind the queued pings, which
+/// the receiver admits one per half ping period: tens of seconds in all. Every validator must
+/// use the same values (a peer that pings more often than half our `ping_frequency` is
+/// throttled).
+#[derive(Clone, Copy, Debug)]
+pub struct Transport {
+    /// How often a connection carries at least a ping. Three pings per read timeout
+    /// tolerate two lost or late ones (p2p's presets: 5 s local, 50 s recommended).
+    pub ping_frequency: Duration,
+    /// A connection that received nothing for this long is dead: it is closed and the peer
+    /// redialed. Only a cut healed before a retransmission gets through within this keeps its
+    /// connection (a cut of up to 1.4 s, resuming by 1.4 s); any longer one is redialed. It
+    /// also bounds one batched write (up to 8 messages), ample on a LAN. Runtime default: 60 s.
+    pub read_write_timeout: Duration,
+    /// A dial to a cut peer hangs (its SYNs are lost) until this. Two seconds let TCP resend
+    /// the SYN once, at 1 s, so a dial in flight at the heal still connects. Default: 10 s.
+    pub connect_timeout: Duration,
+    /// Authentication is one round trip and a few signatures. A dial that connected but
+    /// hangs holds the peer's reservation (refusing the peer's own dials to us) until this.
+    pub handshake_timeout: Duration,
+    /// Bounds a whole dial attempt: connecting, then authenticating.
+    pub dial_timeout: Duration,
+    /// Minimum time between two connection attempts with a peer, either direction; the next
+    /// dial after a failed one comes within 1.5 times this (jitter). The recommended 60 s
+    /// would keep a validator cut off for up to 90 s after its link is back.
+    pub peer_connection_cooldown: Duration,
+    /// The dialer starts at most one attempt per tick, across all peers, so a handful of
+    /// validators are all redialed within a few ticks of their cooldowns ending.
+    pub dial_frequency: Duration,
+}
+
+/// The transport timing every validator runs with (see [`Transport`] for each value's why).
+pub const TRANSPORT: Transport = Transport {
+    ping_frequency: Duration::from_secs(1),
+    read_write_timeout: Duration::from_secs(3),
+    connect_timeout: Duration::from_secs(2),
+    handshake_timeout: Duration::from_secs(2),
+    dial_timeout: Duration::from_secs(4),
+    peer_connection_cooldown: Duration::from_millis(500),
+    dial_frequency: Duration::from_millis(100),
+};
+
+impl Transport {
+    /// Applies the p2p part to a `lookup` preset.
+    fn apply(&self, cfg: &mut lookup::Config<Handshake>) {
+        cfg.ping_frequency = self.ping_frequency;
+        cfg.handshake_timeout = self.handshake_timeout;
+        cfg.dial_timeout = self.dial_timeout;
+        cfg.peer_connection_cooldown = self.peer_connection_cooldown;
+        cfg.dial_frequency = self.dial_frequency;
+    }
+}
 
 /// What a started node hands to its caller.
 pub struct Started {
@@ -82,7 +141,9 @@ where
     let runtime = cw_tokio::Config::new()
         .with_storage_directory(home.data_dir())
         .with_worker_threads(threads)
-        .with_catch_panics(false);
+        .with_catch_panics(false)
+        .with_read_write_timeout(TRANSPORT.read_write_timeout)
+        .with_connect_timeout(TRANSPORT.connect_timeout);
     cw_tokio::Runner::new(runtime).start(|context| async move {
         let listener = tokio::net::TcpListener::bind(config.api_listen)
             .await
@@ -205,8 +266,16 @@ fn start_p2p(
     let max_message = engine::max_message_size(validators.len());
     let make =
         if config.local_network { lookup::Config::local } else { lookup::Config::recommended };
-    let p2p_cfg =
+    let mut p2p_cfg =
         make(handshake, &namespace, config.p2p_listen, max_peers, max_message, NZUsize!(1024));
+    TRANSPORT.apply(&mut p2p_cfg);
+    if !config.local_network {
+        // Recommended admits one handshake per IP per 5 s. When two validators dial each
+        // other at once, each refuses the other (a peer being dialed is not accepted), and
+        // both retries would wait those 5 s. A validator redials at most once per cooldown.
+        p2p_cfg.allowed_handshake_rate_per_ip =
+            Quota::with_period(TRANSPORT.peer_connection_cooldown).expect("nonzero cooldown");
+    }
     let (mut network, mut oracle) = lookup::Network::new(context.child("p2p"), p2p_cfg);
     let mut peers: Vec<(ed25519::PublicKey, PeerAddress)> = config
         .peers

@@ -1,7 +1,11 @@
 //! The harness's view of a Machina validator: how to start one (honest or Byzantine) on the
 //! deterministic runtime and simulated network.
 
-use crate::workload::{self, Workload};
+use crate::{
+    disk::{Disk, SlowDisk},
+    timeline::{Event, Timed, Timeline},
+    workload::{self, Workload},
+};
 use commonware_consensus::{
     simplex::{
         elector::RoundRobin,
@@ -15,15 +19,16 @@ use commonware_glue::simulate::{
     processed::ProcessedHeight,
     reporter::MonitorReporter,
 };
-use commonware_runtime::{Handle, Quota, Spawner, Supervisor, deterministic};
-use commonware_utils::{NZU32, NZUsize};
+use commonware_runtime::{Clock, Handle, Quota, Spawner, Supervisor, deterministic};
+use commonware_utils::NZUsize;
 use machina_app::{Genesis, Params, genesis::GenesisAccount};
 use machina_node::{
     ChainInfo, MachinaApp, MempoolConfig, Scheme,
     engine::{self, Channels, EngineConfig, Marshal, Timeouts, channel},
+    run::CHANNEL_QUOTA,
 };
 use machina_types::Address;
-use std::{collections::BTreeSet, sync::Arc};
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 /// Balance of each workload account at genesis.
 pub const ACCOUNT_BALANCE: u64 = 1_000_000_000;
@@ -36,6 +41,8 @@ pub struct MachinaEngine {
     genesis: Arc<Genesis>,
     byzantine: BTreeSet<usize>,
     workload: Workload,
+    timeline: Timeline,
+    disk_sync: Option<Duration>,
 }
 
 impl MachinaEngine {
@@ -65,6 +72,8 @@ impl MachinaEngine {
             genesis: Arc::new(genesis),
             byzantine: BTreeSet::new(),
             workload: Workload::default(),
+            timeline: Timeline::default(),
+            disk_sync: None,
         }
     }
 
@@ -78,6 +87,19 @@ impl MachinaEngine {
     pub fn with_workload(mut self, workload: Workload) -> Self {
         self.workload = workload;
         self
+    }
+
+    /// Gives every validator a disk that takes `sync` to make a finalized block's state
+    /// durable (storage is otherwise instant).
+    pub fn with_disk_sync(mut self, sync: Duration) -> Self {
+        self.disk_sync = Some(sync);
+        self
+    }
+
+    /// When each validator started, learned a finalized tip, and was handed a block (shared
+    /// by every clone of this engine, so one run per engine).
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
     }
 
     /// The genesis.
@@ -131,8 +153,6 @@ impl ProcessedHeight for NodeState {
     }
 }
 
-const QUOTA: Quota = Quota::per_second(NZU32!(4_096));
-
 impl EngineDefinition for MachinaEngine {
     type PublicKey = ed25519::PublicKey;
     type Engine = Handle<()>;
@@ -143,7 +163,7 @@ impl EngineDefinition for MachinaEngine {
     }
 
     fn channels(&self) -> Vec<(u64, Quota)> {
-        channel::ALL.iter().map(|c| (*c, QUOTA)).collect()
+        channel::ALL.iter().map(|c| (*c, CHANNEL_QUOTA)).collect()
     }
 
     fn max_message_size(&self) -> u32 {
@@ -164,16 +184,23 @@ impl EngineDefinition for MachinaEngine {
             cache_pages: NZUsize!(256),
         };
         let workload_ctx = context.child("workload");
-        let pk = public_key.clone();
+        let clock = context.child("timeline");
+        let disk_ctx = context.child("disk");
+        let disk = Disk { validator: index, sync: self.disk_sync, timeline: self.timeline.clone() };
+        let (pk, timeline) = (public_key.clone(), self.timeline.clone());
         let node = engine::start(
             context,
             cfg,
             Channels { pairs: channels },
             oracle.control(public_key.clone()),
             oracle.manager(),
-            move |mailbox| MonitorReporter::new(pk, monitor, mailbox),
+            move |mailbox| {
+                let state = SlowDisk::new(mailbox, disk_ctx, disk);
+                Timed::new(MonitorReporter::new(pk, monitor, state), index, clock, timeline)
+            },
         )
         .await;
+        self.timeline.record(workload_ctx.current(), index, Event::Started);
         let all: Vec<Address> =
             self.accounts.iter().map(|k| Address::of(&k.public_key())).collect();
         workload_ctx.spawn({

@@ -10,10 +10,19 @@
 //! each one's state matches the root its blocks commit to, that supply is conserved, and
 //! that an independent [`model`] of the bank, replaying the finalized blocks, agrees with
 //! every balance, nonce and receipt.
+//!
+//! Recovery scenarios read their figures from a [`timeline`] of each validator's finalized
+//! tips and processed blocks in simulated time. The simulated network has links but no
+//! connections, so those scenarios restore a cut link when the production TCP transport
+//! would carry traffic again, which [`transport`] computes from production's settings; and
+//! storage is instant, so they may give validators a [`disk`] that takes time to sync.
 
+pub mod disk;
 pub mod engine;
 pub mod model;
 pub mod properties;
+pub mod timeline;
+pub mod transport;
 pub mod workload;
 
 pub use engine::{MachinaEngine, NodeState};

@@ -4,7 +4,8 @@
 //! When a batch makes an actuation lease for a device that granted this gateway its
 //! `gateway` role, the gateway publishes the command on `machina/v1/<device>/commands`: a
 //! JSON object with the lease, the command, the chain id, the exact bytes the device must
-//! sign, and under `"signed"` the hex of a [`SignedCommand`]: the command (chain, lease,
+//! sign, and under `"signed"` the hex of a
+//! [`SignedCommand`](machina_types::market::SignedCommand): the command (chain, lease,
 //! device, command, deadline, gateway) signed with the gateway's key. It publishes it again
 //! every interval until the lease is settled or its deadline passes. A device acts only on a
 //! signed command from a gateway it granted the `gateway` role, for an active lease of its
