@@ -424,26 +424,40 @@ fn a_transaction_from_a_weak_key_is_refused_with_weak_key() {
 }
 
 #[test]
-fn one_device_owner_gets_at_most_its_share_of_the_gateways_anchors_each_round() {
+fn the_gateway_pays_for_at_most_its_budget_of_anchors_each_round_and_every_owner_gets_turns() {
     // The gateway pays for anchors: an owner with many devices must not make it submit
-    // (and pay for) an unbounded number each round. The rest wait and are anchored later.
+    // (and pay for) an unbounded number each round, nor keep another owner's readings from
+    // being anchored. (Which owner goes first is tested on the scheduler itself.)
     let node = TestNode::start_with(|config| {
         config.gateway.anchor_interval_ms = 100;
-        config.gateway.anchors_per_owner = 1;
+        config.gateway.anchors_per_interval = 1;
     });
     let (fleet, _) = node.onboard_fleet(3);
+    let maker_key = PrivateKey::from_seed(900);
+    let other = DeviceIdentity::certify(
+        PrivateKey::from_seed(2_000),
+        node.addr(0), // the maker, whose key certifies it
+        &maker_key,
+        "thermo-1",
+        "serial-of-another-owner",
+    );
+    let gateway = node.client.status().unwrap().gateway.account;
+    let wait = Duration::from_secs(30);
+    node.client
+        .onboard_devices(&node.accounts[1], std::slice::from_ref(&other), Some(gateway), wait)
+        .unwrap();
+    let devices: Vec<&DeviceIdentity> = fleet.iter().chain([&other]).collect();
     let from = node.client.status().unwrap().height;
-    for device in &fleet {
+    for device in &devices {
         let reading = device.reading(STREAM, 1, now_ms(), numeric(1, 0, "C"));
         node.client.submit_reading(&reading).unwrap();
     }
     wait_until("every device's reading anchored", || {
-        fleet.iter().all(|d| {
+        devices.iter().all(|d| {
             let (_, body) = node.get_raw(&format!("/v1/devices/{}/streams/{STREAM}", d.id()));
             body["anchored"] == json!(1)
         })
     });
-    let gateway = node.client.status().unwrap().gateway.account.to_string();
     let to = node.client.status().unwrap().height;
     let mut anchor_txs = 0;
     for height in from..=to {
@@ -456,11 +470,11 @@ fn one_device_owner_gets_at_most_its_share_of_the_gateways_anchors_each_round() 
                 .filter(|c| c["module"] == "data" && c["call"]["op"] == "anchor")
                 .count();
             if anchors > 0 {
-                assert_eq!(tx["signer"], json!(gateway));
-                assert_eq!(anchors, 1, "one anchor per owner per round: {tx}");
+                assert_eq!(tx["signer"], json!(gateway.to_string()));
+                assert_eq!(anchors, 1, "one anchor per round: {tx}");
                 anchor_txs += 1;
             }
         }
     }
-    assert_eq!(anchor_txs, 3, "three rounds for three streams of one owner");
+    assert_eq!(anchor_txs, 4, "four rounds for four streams of two owners");
 }

@@ -361,17 +361,31 @@ impl Client {
             size += needed;
             batches.last_mut().expect("non-empty").extend(calls);
         }
-        let mut hashes = Vec::new();
+        // A node holds a bounded number of one sender's pending transactions (64 by
+        // default): keep at most half that many in flight.
+        const IN_FLIGHT_MAX: usize = 32;
+        let mut in_flight = std::collections::VecDeque::new();
         for calls in batches.into_iter().filter(|b| !b.is_empty()) {
-            hashes.push(self.send(owner, calls)?.1);
-        }
-        for hash in hashes {
-            let status = self.wait(&hash, timeout)?;
-            if status.status != "finalized" {
-                let code = status.error.map_or(status.status, |e| e.code);
-                let message = format!("onboarding transaction {hash} did not succeed");
-                return Err(Error::Api { status: 200, code, message });
+            if in_flight.len() == IN_FLIGHT_MAX
+                && let Some(hash) = in_flight.pop_front()
+            {
+                self.wait_onboarded(&hash, timeout)?;
             }
+            in_flight.push_back(self.send(owner, calls)?.1);
+        }
+        for hash in in_flight {
+            self.wait_onboarded(&hash, timeout)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the onboarding transaction `hash` is final; fails unless it succeeded.
+    fn wait_onboarded(&self, hash: &Hash, timeout: Duration) -> Result<()> {
+        let status = self.wait(hash, timeout)?;
+        if status.status != "finalized" {
+            let code = status.error.map_or(status.status, |e| e.code);
+            let message = format!("onboarding transaction {hash} did not succeed");
+            return Err(Error::Api { status: 200, code, message });
         }
         Ok(())
     }

@@ -11,6 +11,39 @@ use commonware_codec::{DecodeExt, FixedSize, Read, ReadExt, Write};
 use commonware_cryptography::ed25519;
 use core::{fmt, str::FromStr};
 
+/// p = 2^255 - 19, little-endian.
+const FIELD_PRIME: [u8; 32] = {
+    let mut p = [0xff; 32];
+    p[0] = 0xed;
+    p[31] = 0x7f;
+    p
+};
+
+/// The y-coordinates (little-endian) of ed25519's eight points of small order: 1 (the
+/// identity), p - 1 (order 2), 0 (the two points of order 4) and two shared by the four
+/// points of order 8. The test below derives all eight points from this list.
+const SMALL_ORDER_Y: [[u8; 32]; 5] = {
+    let mut one = [0; 32];
+    one[0] = 1;
+    let mut minus_one = FIELD_PRIME;
+    minus_one[0] = 0xec;
+    [
+        one,
+        minus_one,
+        [0; 32],
+        [
+            0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10,
+            0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77,
+            0x92, 0xac, 0x03, 0x7a,
+        ],
+        [
+            0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef,
+            0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88,
+            0x6d, 0x53, 0xfc, 0x05,
+        ],
+    ]
+};
+
 /// A 32-byte account address: an ed25519 public key, or a module account's derived id.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Address(pub [u8; 32]);
@@ -32,9 +65,10 @@ impl Address {
     /// [`Self::is_strong_key`]). Every signature Machina checks goes through here, so a weak
     /// key never verifies anything.
     pub fn public_key(&self) -> Option<ed25519::PublicKey> {
-        if !self.is_strong_key() {
+        if !self.is_canonical_and_not_small_order() {
             return None;
         }
+        // Decoding decompresses the point: bytes off the curve fail here.
         ed25519::PublicKey::decode(commonware_codec::Copying(&self.0)).ok()
     }
 
@@ -43,10 +77,22 @@ impl Address {
     /// non-canonical encodings and small-order points; a small-order key has signatures
     /// anyone can forge, so no such key may own an account, a device or a maker.
     pub fn is_strong_key(&self) -> bool {
-        let compressed = curve25519_dalek::edwards::CompressedEdwardsY(self.0);
-        compressed
-            .decompress()
-            .is_some_and(|point| !point.is_small_order() && point.compress() == compressed)
+        self.is_canonical_and_not_small_order()
+            && curve25519_dalek::edwards::CompressedEdwardsY(self.0).decompress().is_some()
+    }
+
+    /// The checks of [`Self::is_strong_key`] that need no decompression, which costs a
+    /// field exponentiation: y is reduced (below p = 2^255 - 19) and is not the
+    /// y-coordinate of one of the eight points of small order (a point shares its y only
+    /// with its negation, which has the same order). Together with the sign bit, a reduced
+    /// y is the canonical encoding, except for x = 0 with the sign bit set, whose y (1 and
+    /// p - 1) is in the small-order list.
+    fn is_canonical_and_not_small_order(&self) -> bool {
+        let mut y = self.0;
+        y[31] &= 0x7f;
+        // Little-endian comparison: the most significant differing byte decides.
+        let reduced = y.iter().rev().cmp(FIELD_PRIME.iter().rev()).is_lt();
+        reduced && !SMALL_ORDER_Y.contains(&y)
     }
 
     /// The raw bytes.
@@ -145,6 +191,71 @@ mod tests {
         assert!(!Address(order_two).is_strong_key());
         let key = ed25519::PrivateKey::from_seed(3).public_key();
         assert!(Address::of(&key).is_strong_key());
+    }
+
+    /// The definition, by decompression: canonical, and outside the small subgroup.
+    fn strong_by_decompression(bytes: [u8; 32]) -> bool {
+        let compressed = curve25519_dalek::edwards::CompressedEdwardsY(bytes);
+        compressed
+            .decompress()
+            .is_some_and(|point| !point.is_small_order() && point.compress() == compressed)
+    }
+
+    #[test]
+    fn the_small_order_list_names_exactly_the_eight_points_of_small_order() {
+        let mut points = alloc::vec::Vec::new();
+        for y in SMALL_ORDER_Y {
+            for sign in [0, 0x80] {
+                let mut bytes = y;
+                bytes[31] |= sign;
+                if let Some(point) =
+                    curve25519_dalek::edwards::CompressedEdwardsY(bytes).decompress()
+                {
+                    assert!(point.is_small_order());
+                    if !points.contains(&point) {
+                        points.push(point);
+                    }
+                }
+            }
+        }
+        assert_eq!(points.len(), 8);
+    }
+
+    #[test]
+    fn the_fast_strength_check_agrees_with_decompression() {
+        // Random bytes, the small-order encodings, and values around p, each with both
+        // sign bits.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut random = || {
+            let mut out = [0u8; 32];
+            for chunk in out.chunks_mut(8) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                chunk.copy_from_slice(&state.to_le_bytes());
+            }
+            out
+        };
+        let mut cases: alloc::vec::Vec<[u8; 32]> = (0..4_000).map(|_| random()).collect();
+        cases.extend(SMALL_ORDER_Y);
+        for below in 0..40u8 {
+            let mut y = FIELD_PRIME;
+            y[0] = y[0].wrapping_sub(20).wrapping_add(below);
+            cases.push(y);
+        }
+        cases.extend(
+            (0..64u64)
+                .map(|seed| Address::of(&ed25519::PrivateKey::from_seed(seed).public_key()).0),
+        );
+        for case in cases {
+            for sign in [0, 0x80] {
+                let mut bytes = case;
+                bytes[31] = (bytes[31] & 0x7f) | sign;
+                let address = Address(bytes);
+                assert_eq!(address.is_strong_key(), strong_by_decompression(bytes), "{address}");
+                assert_eq!(address.public_key().is_some(), address.is_strong_key(), "{address}");
+            }
+        }
     }
 
     #[test]

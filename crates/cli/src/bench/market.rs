@@ -12,7 +12,7 @@
 //!   from many accounts) are posted to `POST /v1/txs` by concurrent clients; the figure is
 //!   intents finalized per second, from the first request to the block holding the last.
 
-use super::{Nodes, Report, bench_homes, cores, data_dir};
+use super::{Nodes, Report, bench_homes, cores, data_dir, expiry_height};
 use anyhow::{Result, bail};
 use clap::Args;
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
@@ -210,7 +210,9 @@ fn clearing(args: &MarketArgs) -> Result<MarketReport> {
     const DEVICES: usize = 100;
     let maker = PrivateKey::from_seed(1);
     let maker_key = PrivateKey::from_seed(2);
-    let seller = PrivateKey::from_seed(3);
+    // One seller per device: an account keeps at most 256 orders open.
+    let sellers: Vec<PrivateKey> =
+        (0..DEVICES as u64).map(|i| PrivateKey::from_seed(3_000 + i)).collect();
     let consumers: Vec<PrivateKey> =
         (0..CONSUMERS as u64).map(|i| PrivateKey::from_seed(1_000 + i)).collect();
     let interval = 1_000_000;
@@ -220,7 +222,7 @@ fn clearing(args: &MarketArgs) -> Result<MarketReport> {
         chain_id: "machina-bench".into(),
         genesis_time_ms: 0,
         validators: vec![Address::of(&maker.public_key())],
-        accounts: [&maker, &seller].into_iter().chain(&consumers).map(funded).collect(),
+        accounts: [&maker].into_iter().chain(&sellers).chain(&consumers).map(funded).collect(),
         params: Params {
             market: MarketParams { auction_interval_blocks: interval, ..MarketParams::default() },
             ..Params::default()
@@ -240,7 +242,7 @@ fn clearing(args: &MarketArgs) -> Result<MarketReport> {
         unsigned(&chain_id, Address::of(&signer.public_key()), nonce, calls, &placeholder)
     };
 
-    // A maker, its devices (owned by one seller with provider stake).
+    // A maker, its devices (each owned by a seller with provider stake).
     eprintln!(
         "setting up {} offers and {} intents in {} markets...",
         args.offers, args.intents, args.markets
@@ -251,7 +253,6 @@ fn clearing(args: &MarketArgs) -> Result<MarketReport> {
         bond: 1 << 40,
     };
     m.block(&[tx(&maker, 0, vec![register.into()])])?;
-    let seller_address = Address::of(&seller.public_key());
     let devices: Vec<DeviceIdentity> = (0..DEVICES as u64)
         .map(|i| {
             DeviceIdentity::certify(
@@ -263,48 +264,43 @@ fn clearing(args: &MarketArgs) -> Result<MarketReport> {
             )
         })
         .collect();
-    let mut nonce = 0;
-    let mut txs = Vec::new();
-    for chunk in devices.chunks(8) {
-        let calls =
-            chunk.iter().flat_map(|d| d.onboard_calls(&chain_id, &seller_address, None)).collect();
-        txs.push(tx(&seller, nonce, calls));
-        nonce += 1;
-    }
-    txs.push(tx(
-        &seller,
-        nonce,
-        vec![MarketCall::Stake { kind: StakeKind::Provider, amount: 1 << 40 }.into()],
-    ));
-    nonce += 1;
-    m.block(&txs)?;
+    let setup: Vec<SignedTransaction> = devices
+        .iter()
+        .zip(&sellers)
+        .map(|(device, seller)| {
+            let mut calls =
+                device.onboard_calls(&chain_id, &Address::of(&seller.public_key()), None);
+            calls.push(MarketCall::Stake { kind: StakeKind::Provider, amount: 1 << 40 }.into());
+            tx(seller, 0, calls)
+        })
+        .collect();
+    m.block(&setup)?;
 
     // The book.
     let mut rng = Lcg(7);
     let expiry = m.now_ms + 3_600_000;
-    let offers: Vec<Call> = (0..args.offers)
-        .map(|i| {
-            MarketCall::Offer {
-                device: devices[i % DEVICES].id(),
-                kind: ResourceKind::Compute,
-                region: region(i % args.markets),
-                capacity: 1 + rng.next(100),
-                floor_price: 40 + rng.next(80),
-                delivery: Delivery::Receipt,
-                expiry_ms: expiry,
-            }
-            .into()
+    let mut by_device: Vec<Vec<Call>> = vec![Vec::new(); DEVICES];
+    for i in 0..args.offers {
+        let offer = MarketCall::Offer {
+            device: devices[i % DEVICES].id(),
+            kind: ResourceKind::Compute,
+            region: region(i % args.markets),
+            capacity: 1 + rng.next(100),
+            floor_price: 40 + rng.next(80),
+            delivery: Delivery::Receipt,
+            expiry_ms: expiry,
+        };
+        by_device[i % DEVICES].push(offer.into());
+    }
+    let offer_txs: Vec<SignedTransaction> = by_device
+        .iter()
+        .zip(&sellers)
+        .flat_map(|(calls, seller)| {
+            calls.chunks(16).enumerate().map(|(n, chunk)| tx(seller, 1 + n as u64, chunk.to_vec()))
         })
         .collect();
-    for chunk in offers.chunks(16).collect::<Vec<_>>().chunks(512) {
-        let txs: Vec<SignedTransaction> = chunk
-            .iter()
-            .map(|calls| {
-                nonce += 1;
-                tx(&seller, nonce - 1, calls.to_vec())
-            })
-            .collect();
-        m.block(&txs)?;
+    for block in offer_txs.chunks(512) {
+        m.block(block)?;
     }
     let mut nonces = vec![0u64; CONSUMERS];
     let intents: Vec<(usize, Call)> = (0..args.intents)
@@ -387,7 +383,7 @@ fn through_api(args: &MarketArgs) -> Result<(f64, usize)> {
             let p = TxParams {
                 chain_id: "machina-bench".into(),
                 nonce,
-                expiry_height: u64::MAX,
+                expiry_height: expiry_height(),
                 fees: params.fees,
             };
             let call = MarketCall::Intent {

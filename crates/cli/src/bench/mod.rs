@@ -96,6 +96,12 @@ fn data_dir(dir: Option<PathBuf>, name: &str) -> PathBuf {
 /// The benchmark chain's id.
 pub const CHAIN_ID: &str = "machina-bench";
 
+/// Expiry height of the benchmarks' pre-signed transactions: the furthest ahead a node's
+/// mempool admits on a fresh chain, and further than any run lasts.
+fn expiry_height() -> u64 {
+    machina_node::MempoolConfig::default().max_expiry_blocks
+}
+
 /// Validator keys of the benchmark chain.
 fn validator_keys(validators: usize) -> Vec<PrivateKey> {
     (0..validators as u64).map(|i| PrivateKey::from_seed(u64::MAX - i)).collect()

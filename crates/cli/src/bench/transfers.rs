@@ -4,17 +4,17 @@
 //! transactions per second, finality latency from admission to the finalized block, and
 //! block sizes.
 
-use super::{Nodes, Report, bench_homes, cores, data_dir, percentile};
+use super::{Nodes, Report, bench_homes, cores, data_dir, expiry_height, percentile};
 use anyhow::Result;
 use clap::Args;
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use machina_app::Params;
 use machina_node::ChainInfo;
 use machina_sdk::tx::{TxParams, build};
-use machina_types::{Address, BankCall, Call, Hash, SignedTransaction};
+use machina_types::{Address, BankCall, Call, ErrorCode, Hash, SignedTransaction};
 use serde::Serialize;
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -98,7 +98,7 @@ fn presign(senders: &[PrivateKey], count: usize, params: &Params) -> Vec<SignedT
                             let tx_params = TxParams {
                                 chain_id: "machina-bench".into(),
                                 nonce: (i / senders.len()) as u64,
-                                expiry_height: u64::MAX,
+                                expiry_height: expiry_height(),
                                 fees: params.fees,
                             };
                             let to = addresses[(i * 7 + 1) % addresses.len()];
@@ -139,11 +139,18 @@ pub fn run(args: &TransfersArgs) -> Result<TransfersReport> {
         Arc::new(Mutex::new(HashMap::with_capacity(count)));
     let observer = observe(chains[0].clone(), submitted.clone(), count);
     let started = Instant::now();
-    feed(&chains, txs, args, &submitted);
+    let refused = feed(&chains, txs, args, &submitted);
     let observed = observer.join().expect("observer thread");
     drop(chains);
     nodes.stop()?;
     let _ = std::fs::remove_dir_all(&root);
+    if let Some((code, n)) = refused.iter().next() {
+        anyhow::bail!(
+            "the mempool refused {} of {count} transfers ({n} with {})",
+            refused.values().sum::<usize>(),
+            code.name()
+        );
+    }
 
     let seconds = observed.last_finalized.map_or(0.0, |t| t.duration_since(started).as_secs_f64());
     let mut latencies = observed.latencies_ms;
@@ -207,12 +214,13 @@ fn feed(
     txs: Vec<SignedTransaction>,
     load: &TransfersArgs,
     submitted: &Mutex<HashMap<Hash, Instant>>,
-) {
+) -> BTreeMap<ErrorCode, usize> {
     const CHUNK: usize = 1024;
     let mut rng = commonware_utils::sys_rng();
     let start = Instant::now();
     let mut sent = 0usize;
     let mut pending = txs.into_iter().peekable();
+    let mut refused = BTreeMap::new();
     while pending.peek().is_some() {
         let allowed = match load.rate {
             0 => usize::MAX,
@@ -237,11 +245,17 @@ fn feed(
         for (chain, group) in chains.iter().zip(groups) {
             let results = machina_node::ingress::admit(chain, group, now_ms, true, &mut rng);
             let mut map = submitted.lock().expect("submitted lock");
-            for hash in results.into_iter().flatten() {
-                map.insert(hash, now);
+            for result in results {
+                match result {
+                    Ok(hash) => {
+                        map.insert(hash, now);
+                    }
+                    Err(code) => *refused.entry(code).or_insert(0) += 1,
+                }
             }
         }
     }
+    refused
 }
 
 struct Observed {

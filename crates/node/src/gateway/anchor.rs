@@ -9,9 +9,12 @@
 //! streams until it is final or dropped.
 //!
 //! The gateway pays for anchors from its own account. Each interval it submits at most
-//! `anchors_per_owner` anchor calls per device owner (the owner's other streams wait, and
-//! their readings are anchored together later), and at most [`ANCHOR_READINGS_MAX`]
-//! readings per anchor. The same task prunes readings past the retention period.
+//! `anchors_per_interval` anchor calls, shared equally between the device owners with
+//! readings waiting (an owner that needs less than its share leaves the rest to the
+//! others), and at most [`ANCHOR_READINGS_MAX`] readings per anchor. Owners, and each
+//! owner's streams, take turns: whatever waits is anchored within a few intervals, in a
+//! larger batch, however busy the others are. The same task prunes readings past the
+//! retention period.
 
 use super::{
     store::{ReadingStore, StreamKey},
@@ -25,7 +28,7 @@ use machina_app::modules::{
 use machina_types::Address;
 use machina_types::{Call, DataCall, Hash, identity::roles, limits::CALLS_PER_TX_MAX, merkle};
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, VecDeque},
     sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -42,21 +45,30 @@ pub struct Anchorer {
     store: Arc<ReadingStore<Context>>,
     submitter: Arc<Submitter>,
     in_flight: BTreeMap<StreamKey, Arc<InFlight>>,
-    per_owner: usize,
+    per_round: usize,
+    turns: Turns,
     retention: Duration,
     pruned_at: Option<Instant>,
 }
 
 impl Anchorer {
-    /// An anchorer over `store` submitting through `submitter`, at most `per_owner` anchors
-    /// per device owner each round, pruning readings older than `retention`.
+    /// An anchorer over `store` submitting through `submitter`, at most `per_round` anchors
+    /// each round, pruning readings older than `retention`.
     pub fn new(
         store: Arc<ReadingStore<Context>>,
         submitter: Arc<Submitter>,
-        per_owner: usize,
+        per_round: usize,
         retention: Duration,
     ) -> Self {
-        Self { store, submitter, in_flight: BTreeMap::new(), per_owner, retention, pruned_at: None }
+        Self {
+            store,
+            submitter,
+            in_flight: BTreeMap::new(),
+            per_round,
+            turns: Turns::default(),
+            retention,
+            pruned_at: None,
+        }
     }
 
     /// Anchors every `interval`, forever.
@@ -85,25 +97,25 @@ impl Anchorer {
         }
     }
 
-    /// One round: forget finished transactions, then anchor what is pending.
+    /// One round: forget finished transactions, then anchor what is pending, in turns.
     pub async fn tick(&mut self) {
         let started = std::time::Instant::now();
         let submitter = &self.submitter;
         self.in_flight.retain(|_, flight| submitter.pending(flight));
-        let mut calls = Vec::new();
-        let mut per_owner: BTreeMap<Address, usize> = BTreeMap::new();
-        for (stream, _) in self.store.streams() {
+        let mut waiting: BTreeMap<Address, Vec<(StreamKey, StreamState)>> = BTreeMap::new();
+        for (stream, last_stored) in self.store.streams() {
             if self.in_flight.contains_key(&stream) {
                 continue;
             }
-            if let Some((owner, call)) = self.anchor_call(stream).await {
-                let count = per_owner.entry(owner).or_default();
-                if *count < self.per_owner {
-                    *count += 1;
-                    calls.push((stream, call));
-                }
+            if let Some((owner, state)) = self.anchorable(stream, last_stored).await {
+                waiting.entry(owner).or_default().push((stream, state));
             }
         }
+        let picked = self.turns.pick(waiting, self.per_round, |(stream, _)| *stream);
+        let calls: Vec<(StreamKey, DataCall)> = picked
+            .into_iter()
+            .filter_map(|(stream, state)| Some((stream, self.anchor_call(stream, &state)?)))
+            .collect();
         for chunk in calls.chunks(CALLS_PER_TX_MAX) {
             let txs = chunk.iter().map(|(_, c)| Call::Data(c.clone())).collect();
             match self.submitter.submit(txs).await {
@@ -120,20 +132,34 @@ impl Anchorer {
         tracing::debug!(anchors = calls.len(), elapsed_ms, "anchor round");
     }
 
-    /// The anchor call for `stream`'s readings after its last anchored one, if any: the
-    /// longest run of them signed by one key. None while the chain would refuse it: the
+    /// The owner of `stream`'s device and the stream's state on chain, if readings up to
+    /// `last_stored` wait to be anchored. None while the chain would refuse an anchor: the
     /// device is not active, or the gateway may not anchor its data (those readings stay
     /// stored, and are anchored if the device resumes or the role is granted).
-    async fn anchor_call(&self, stream: StreamKey) -> Option<(Address, DataCall)> {
+    async fn anchorable(
+        &self,
+        stream: StreamKey,
+        last_stored: u64,
+    ) -> Option<(Address, StreamState)> {
         let (device, id) = stream;
+        let state: StreamState =
+            self.submitter.read(&data_keys::stream(&device, id)).await.unwrap_or_default();
+        if state.last_seq.is_some_and(|last| last >= last_stored) {
+            return None;
+        }
         let record: Device = self.submitter.read(&identity_keys::device(&device)).await?;
         if record.status.refusal().is_some()
             || !self.submitter.has_role(&record, &self.submitter.account(), roles::GATEWAY).await
         {
             return None;
         }
-        let state: StreamState =
-            self.submitter.read(&data_keys::stream(&device, id)).await.unwrap_or_default();
+        Some((record.owner, state))
+    }
+
+    /// The anchor call for `stream`'s readings after its last anchored one (`state`), if
+    /// any: the longest run of them signed by one key.
+    fn anchor_call(&self, stream: StreamKey, state: &StreamState) -> Option<DataCall> {
+        let (device, id) = stream;
         let after = match state.last_seq {
             Some(last) => last.checked_add(1)?,
             None => 0,
@@ -142,7 +168,7 @@ impl Anchorer {
         let (first, head) = pending.first()?;
         let batch: Vec<_> = pending.iter().take_while(|(_, e)| e.key == head.key).collect();
         let leaves: Vec<Hash> = batch.iter().map(|(_, e)| e.leaf).collect();
-        let call = DataCall::Anchor {
+        Some(DataCall::Anchor {
             device,
             stream: id,
             first_seq: if state.last_seq.is_some() { after } else { *first },
@@ -150,7 +176,115 @@ impl Anchorer {
             count: leaves.len() as u32,
             root: merkle::root(&leaves),
             device_key: head.key,
-        };
-        Some((record.owner, call))
+        })
+    }
+}
+
+/// Whose turn it is: owners take turns for a round's slots, and each owner's streams take
+/// turns for the owner's. Remembers, across rounds, the owner served last and each
+/// owner's stream served last (only for owners still waiting, so it stays as small as the
+/// set of streams).
+#[derive(Default)]
+struct Turns {
+    last_owner: Option<Address>,
+    last_stream: BTreeMap<Address, StreamKey>,
+}
+
+impl Turns {
+    /// Picks at most `budget` of the `waiting` items (each owner's sorted by stream), one per
+    /// owner per pass, starting after the owner and the streams served last.
+    fn pick<T>(
+        &mut self,
+        waiting: BTreeMap<Address, Vec<T>>,
+        budget: usize,
+        stream: impl Fn(&T) -> StreamKey,
+    ) -> Vec<T> {
+        self.last_stream.retain(|owner, _| waiting.contains_key(owner));
+        let mut queues: VecDeque<(Address, VecDeque<T>)> = waiting
+            .into_iter()
+            .map(|(owner, mut items)| {
+                let start = self
+                    .last_stream
+                    .get(&owner)
+                    .map_or(0, |last| items.partition_point(|item| stream(item) <= *last));
+                items.rotate_left(start);
+                (owner, VecDeque::from(items))
+            })
+            .collect();
+        let first = self
+            .last_owner
+            .map_or(0, |last| queues.iter().position(|(owner, _)| *owner > last).unwrap_or(0));
+        queues.rotate_left(first);
+        let mut picked = Vec::new();
+        while picked.len() < budget
+            && let Some((owner, mut items)) = queues.pop_front()
+        {
+            let Some(item) = items.pop_front() else { continue };
+            self.last_owner = Some(owner);
+            self.last_stream.insert(owner, stream(&item));
+            picked.push(item);
+            if !items.is_empty() {
+                queues.push_back((owner, items));
+            }
+        }
+        picked
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(i: u8) -> Address {
+        Address([i; 32])
+    }
+
+    fn stream(device: u8, id: u32) -> StreamKey {
+        (Hash([device; 32]), id)
+    }
+
+    /// Every stream of `owners` (owner i has `counts[i]` streams) waits.
+    fn waiting(counts: &[u8]) -> BTreeMap<Address, Vec<StreamKey>> {
+        counts
+            .iter()
+            .enumerate()
+            .map(|(o, n)| {
+                (owner(o as u8), (0..u32::from(*n)).map(|s| stream(o as u8, s)).collect())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_lone_owner_gets_the_whole_budget_and_its_streams_take_turns() {
+        let mut turns = Turns::default();
+        let mut served = Vec::new();
+        for _ in 0..3 {
+            // Five streams always waiting, two slots a round: none starves.
+            served.extend(turns.pick(waiting(&[5]), 2, |s| *s));
+        }
+        let ids: Vec<u32> = served.iter().map(|s| s.1).collect();
+        assert_eq!(ids, [0, 1, 2, 3, 4, 0]);
+    }
+
+    #[test]
+    fn an_owner_with_many_streams_cannot_crowd_out_another_with_one() {
+        let mut turns = Turns::default();
+        for _ in 0..5 {
+            let picked = turns.pick(waiting(&[50, 1]), 4, |s| *s);
+            assert_eq!(picked.len(), 4);
+            assert!(picked.contains(&stream(1, 0)), "the small owner is served every round");
+        }
+    }
+
+    #[test]
+    fn owners_take_turns_when_there_are_more_owners_than_slots() {
+        let mut turns = Turns::default();
+        let mut owners = Vec::new();
+        for _ in 0..3 {
+            owners.extend(turns.pick(waiting(&[1, 1, 1]), 1, |s| *s).iter().map(|s| (s.0).0[0]));
+        }
+        assert_eq!(owners, [0, 1, 2]);
+        assert!(turns.pick(waiting(&[1, 1]), 0, |s| *s).is_empty(), "no budget, nothing picked");
+        assert!(turns.pick(BTreeMap::new(), 4, |s: &StreamKey| *s).is_empty());
     }
 }

@@ -77,10 +77,11 @@ pub struct GatewayConfig {
     /// How often new readings are anchored (ms).
     #[serde(default = "default_anchor_interval")]
     pub anchor_interval_ms: u64,
-    /// Anchor calls submitted per device owner each interval at most (the rest of its
-    /// streams wait for the next interval, in larger batches).
-    #[serde(default = "default_anchors_per_owner")]
-    pub anchors_per_owner: usize,
+    /// Anchor calls the gateway submits (and pays for) each interval at most, shared
+    /// equally between the device owners with readings waiting; streams left out wait for
+    /// their turn in a later interval, in larger batches.
+    #[serde(default = "default_anchors_per_interval")]
+    pub anchors_per_interval: usize,
     /// Feed reports submitted per feed creator each interval at most.
     #[serde(default = "default_reports_per_creator")]
     pub reports_per_creator: usize,
@@ -97,8 +98,8 @@ fn default_max_connections() -> usize {
     10_000
 }
 
-fn default_anchors_per_owner() -> usize {
-    64
+fn default_anchors_per_interval() -> usize {
+    1024
 }
 
 fn default_reports_per_creator() -> usize {
@@ -122,7 +123,7 @@ impl Default for GatewayConfig {
             mqtt_users: Vec::new(),
             mqtt_broker: None,
             anchor_interval_ms: default_anchor_interval(),
-            anchors_per_owner: default_anchors_per_owner(),
+            anchors_per_interval: default_anchors_per_interval(),
             reports_per_creator: default_reports_per_creator(),
             retention_days: default_retention_days(),
         }
@@ -246,11 +247,11 @@ pub async fn start(
     });
     let interval = Duration::from_millis(config.anchor_interval_ms.max(10));
     let submitter = Arc::new(submit::Submitter::new(chain.clone(), db, key.clone()));
-    let (store_, submitter_, per_owner) =
-        (store.clone(), submitter.clone(), config.anchors_per_owner);
+    let (store_, submitter_, per_round) =
+        (store.clone(), submitter.clone(), config.anchors_per_interval);
     let retention = Duration::from_secs(config.retention_days.saturating_mul(86_400));
     supervise(health.clone(), anchor::SUBSYSTEM, move || {
-        anchor::Anchorer::new(store_.clone(), submitter_.clone(), per_owner, retention)
+        anchor::Anchorer::new(store_.clone(), submitter_.clone(), per_round, retention)
             .run(interval)
     });
     let (store_, devices_, submitter_) = (store.clone(), devices.clone(), submitter.clone());
@@ -320,7 +321,8 @@ pub const ACCOUNT: &str = "gateway-account";
 const FUNDED_TXS: u64 = 100;
 
 /// Reports the gateway's account down while it holds too little to pay for what the gateway
-/// submits (anchors, feed reports, deliveries): they would be refused.
+/// submits (anchors, feed reports, deliveries): they would be refused. Checked after every
+/// finalized block (the balance can only change there).
 fn watch_account(
     health: Arc<Health>,
     chain: Arc<ChainInfo>,
@@ -330,9 +332,13 @@ fn watch_account(
     let fees = chain.genesis().params.fees;
     let needed = fees.fee(1, 1024).saturating_mul(FUNDED_TXS);
     health.up(ACCOUNT);
+    let mut blocks = chain.subscribe();
     tokio::spawn(async move {
         let mut funded = true;
         loop {
+            if let Err(tokio::sync::broadcast::error::RecvError::Closed) = blocks.recv().await {
+                return;
+            }
             let balance = devices.balance(&account).await;
             match (funded, balance >= needed) {
                 (true, false) => health.down(
@@ -346,7 +352,6 @@ fn watch_account(
                 _ => {}
             }
             funded = balance >= needed;
-            tokio::time::sleep(Duration::from_secs(2)).await;
         }
     });
 }

@@ -6,8 +6,8 @@ use super::{
     SETTLEMENTS_PER_BLOCK_MAX, SOLUTIONS_PER_BATCH_MAX, batch_of,
     clearing::{self, Ask, Bid, Book, Cleared, Evaluated},
     counters, emit, escrow_account, keys, leases,
-    orders::{close_intent, close_offer_as, open_intent, open_offer, saleable},
-    stake::{lock_for_lease, stake_of},
+    orders::{Returns, close_intent, close_offer_as, open_intent, open_offer, saleable},
+    stake::{lock_stake, slash_amount, stake_of},
     state::{
         ActiveMarkets, DUE_PAGE_LEN, DueCursor, DuePage, Intent, Lease, LeaseStatus, MarketRecord,
         Offer, OrderStatus, Solution, SolutionEntry, SolutionIndex,
@@ -190,6 +190,7 @@ fn load_market(
     ctx: &mut Ctx<'_>,
     id: &MarketId,
     book: &mut Book,
+    returns: &mut Returns,
 ) -> ExecResult<Option<MarketBook>> {
     let Some(mut record) = ctx.get::<MarketRecord>(&keys::market(id))? else {
         return Ok(None);
@@ -209,7 +210,7 @@ fn load_market(
             continue;
         };
         if intent.deadline_ms <= now {
-            close_intent(ctx, &mut intent, OrderStatus::Expired)?;
+            close_intent(ctx, &mut intent, OrderStatus::Expired, returns);
             if front_free {
                 record.intents.head = slot + 1;
             }
@@ -233,7 +234,7 @@ fn load_market(
             continue;
         };
         if offer.expiry_ms <= now {
-            close_offer_as(ctx, &mut offer, OrderStatus::Expired)?;
+            close_offer_as(ctx, &mut offer, OrderStatus::Expired, returns);
             if front_free {
                 record.offers.head = slot + 1;
             }
@@ -310,9 +311,10 @@ fn clear_batch(ctx: &mut Ctx<'_>, batch: BatchId) -> ExecResult {
         return Ok(());
     }
     let mut book = Book::default();
+    let mut returns = Returns::default();
     let mut markets: BTreeMap<MarketId, MarketBook> = BTreeMap::new();
     for id in &active.markets {
-        if let Some(m) = load_market(ctx, id, &mut book)? {
+        if let Some(m) = load_market(ctx, id, &mut book, &mut returns)? {
             markets.insert(*id, m);
         }
     }
@@ -340,7 +342,8 @@ fn clear_batch(ctx: &mut Ctx<'_>, batch: BatchId) -> ExecResult {
         reward = Some(Reward { solver: solution.solver, markets: evaluated.markets, amount });
     }
 
-    settle_trades(ctx, batch, &mut book, trades, reward)?;
+    settle_trades(ctx, batch, &mut book, trades, reward, &mut returns)?;
+    returns.pay(ctx)?;
 
     // Write back the books (heads advanced, trade statistics kept); forget markets whose
     // books are empty.
@@ -375,6 +378,7 @@ fn settle_trades(
     book: &mut Book,
     trades: BTreeMap<MarketId, Trade>,
     reward: Option<Reward>,
+    returns: &mut Returns,
 ) -> ExecResult {
     let mut due: BTreeMap<u64, Vec<LeaseId>> = BTreeMap::new();
     let mut lease_index: BTreeMap<Address, Vec<LeaseId>> = BTreeMap::new();
@@ -417,13 +421,13 @@ fn settle_trades(
     for id in touched {
         let (offer, _) = book.offers.get_mut(&id).ok_or(ErrorCode::Internal)?;
         if offer.capacity == 0 {
-            close_offer_as(ctx, offer, OrderStatus::Filled)?;
+            close_offer_as(ctx, offer, OrderStatus::Filled, returns);
         } else {
             ctx.put(keys::offer(id), &*offer);
         }
     }
 
-    charge_intents(ctx, book, &got, reward.as_ref())?;
+    charge_intents(ctx, book, &got, reward.as_ref(), returns)?;
 
     // Indexes: leases by account, and by the second they fall due.
     for (account, leases) in lease_index {
@@ -457,6 +461,7 @@ fn make_leases(
 ) -> ExecResult<Made> {
     let mut counters = counters(ctx)?;
     let mut made = Made { first: counters.next_lease, units: 0, escrows: Vec::new() };
+    let mut locks: BTreeMap<Address, Amount> = BTreeMap::new();
     let height = ctx.env().height;
     for fill in &trade.fills {
         let intent = book.intents.get(&fill.intent).ok_or(ErrorCode::Internal)?;
@@ -491,12 +496,15 @@ fn make_leases(
         }
         offer.capacity = offer.capacity.checked_sub(fill.units).ok_or(ErrorCode::Internal)?;
         offer.sold = offer.sold.checked_add(fill.units).ok_or(ErrorCode::Overflow)?;
-        let seller = offer.seller;
-        lock_for_lease(ctx, &seller, escrow, true)?;
+        let lock = locks.entry(offer.seller).or_default();
+        *lock = lock.checked_add(slash_amount(ctx, escrow)).ok_or(ErrorCode::Overflow)?;
         made.units = made.units.checked_add(fill.units).ok_or(ErrorCode::Overflow)?;
         made.escrows.push(escrow);
     }
     ctx.put(keys::counters(), &counters);
+    for (seller, amount) in locks {
+        lock_stake(ctx, &seller, amount, true)?;
+    }
     Ok(made)
 }
 
@@ -508,6 +516,7 @@ fn charge_intents(
     book: &mut Book,
     got: &BTreeMap<IntentId, Got>,
     reward: Option<&Reward>,
+    returns: &mut Returns,
 ) -> ExecResult {
     let mut savings: Vec<(IntentId, u128, bool)> = Vec::new();
     for (id, g) in got {
@@ -533,11 +542,9 @@ fn charge_intents(
         rewarded += share;
         let back = Amount::try_from(saving - share).map_err(|_| ErrorCode::Internal)?;
         let intent = book.intents.get_mut(&id).ok_or(ErrorCode::Internal)?;
-        bank::debit(ctx, &escrow_account(), back)?;
-        bank::credit(ctx, &intent.consumer, back)?;
-        update_totals(ctx, |t| t.refunded += u128::from(back))?;
+        returns.escrow(&intent.consumer, back);
         if intent.units == 0 {
-            close_intent(ctx, intent, OrderStatus::Filled)?;
+            close_intent(ctx, intent, OrderStatus::Filled, returns);
         } else {
             ctx.put(keys::intent(id), &*intent);
         }

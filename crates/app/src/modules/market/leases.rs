@@ -3,7 +3,7 @@
 
 use super::{
     emit, escrow_account, keys,
-    stake::{lock_for_lease, slash, slash_amount},
+    stake::{lock_stake, slash, slash_amount},
     state::{DUE_PAGE_LEN, DuePage, Lease, LeaseStatus},
     treasury, update_totals,
 };
@@ -63,7 +63,8 @@ fn settled(ctx: &mut Ctx<'_>, l: &mut Lease, status: LeaseStatus) -> ExecResult 
     l.status = status;
     l.settled_height = Some(ctx.env().height);
     ctx.put(keys::lease(l.id), &*l);
-    lock_for_lease(ctx, &l.seller, l.escrow, false)
+    let amount = slash_amount(ctx, l.escrow);
+    lock_stake(ctx, &l.seller, amount, false)
 }
 
 /// Pays a lease's escrow to its seller, less the protocol fee.

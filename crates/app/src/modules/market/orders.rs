@@ -23,6 +23,7 @@ use machina_types::{
         market_id,
     },
 };
+use std::collections::BTreeMap;
 
 /// Checks a deadline or expiry is ahead, and not too far.
 fn check_term(ctx: &Ctx<'_>, at_ms: u64) -> ExecResult {
@@ -79,16 +80,63 @@ fn open_order(ctx: &mut Ctx<'_>) -> ExecResult<Amount> {
     Ok(deposit)
 }
 
-/// Returns an order's deposit to its poster and releases its slot under the poster's cap.
-fn closed_order(ctx: &mut Ctx<'_>, poster: &Address, deposit: Amount) -> ExecResult {
-    let open: u32 = ctx.get(&keys::open_orders(poster))?.unwrap_or(0);
-    match open.checked_sub(1).ok_or(ErrorCode::Internal)? {
-        0 => ctx.delete(keys::open_orders(poster)),
-        n => ctx.put(keys::open_orders(poster), &n),
+/// What closing orders owes their posters: escrow left in intents and order deposits, and
+/// the orders to release from each poster's cap. Summed per account, so that a batch that
+/// closes thousands of orders writes each account, the escrow and deposit accounts and the
+/// totals once; nothing moves until [`Returns::pay`].
+#[derive(Default)]
+pub(super) struct Returns {
+    escrow: u128,
+    deposits: u128,
+    /// Per account: what it gets back, and how many of its orders closed.
+    owed: BTreeMap<Address, (u128, u32)>,
+}
+
+impl Returns {
+    /// Owes `amount` of escrow back to `to`.
+    pub(super) fn escrow(&mut self, to: &Address, amount: Amount) {
+        // Sums of u64 amounts, far fewer than 2^64 of them: no u128 overflow.
+        self.escrow += u128::from(amount);
+        self.owed.entry(*to).or_default().0 += u128::from(amount);
     }
-    bank::debit(ctx, &deposits_account(), deposit)?;
-    bank::credit(ctx, poster, deposit)?;
-    update_totals(ctx, |t| t.deposits_returned += u128::from(deposit))
+
+    /// Owes `poster` the deposit of an order that closed, and a slot under its cap.
+    fn closed(&mut self, poster: &Address, deposit: Amount) {
+        self.deposits += u128::from(deposit);
+        let owed = self.owed.entry(*poster).or_default();
+        owed.0 += u128::from(deposit);
+        owed.1 += 1;
+    }
+
+    /// Pays what is owed and releases the closed orders' slots.
+    pub(super) fn pay(self, ctx: &mut Ctx<'_>) -> ExecResult {
+        let amount = |v: u128| Amount::try_from(v).map_err(|_| ErrorCode::Overflow);
+        for (from, total) in [(escrow_account(), self.escrow), (deposits_account(), self.deposits)]
+        {
+            if total > 0 {
+                bank::debit(ctx, &from, amount(total)?)?;
+            }
+        }
+        for (account, (owed, closed)) in &self.owed {
+            if *owed > 0 {
+                bank::credit(ctx, account, amount(*owed)?)?;
+            }
+            if *closed > 0 {
+                let open: u32 = ctx.get(&keys::open_orders(account))?.unwrap_or(0);
+                match open.checked_sub(*closed).ok_or(ErrorCode::Internal)? {
+                    0 => ctx.delete(keys::open_orders(account)),
+                    n => ctx.put(keys::open_orders(account), &n),
+                }
+            }
+        }
+        if self.owed.is_empty() {
+            return Ok(());
+        }
+        update_totals(ctx, |t| {
+            t.refunded += self.escrow;
+            t.deposits_returned += self.deposits;
+        })
+    }
 }
 
 /// Whether `seller` may sell `device`'s resources: the device itself (its current key's
@@ -172,11 +220,12 @@ pub(super) fn close_offer_as(
     ctx: &mut Ctx<'_>,
     offer: &mut Offer,
     status: OrderStatus,
-) -> ExecResult {
+    returns: &mut Returns,
+) {
     offer.status = status;
     ctx.delete(keys::offer_slot(&offer.market, offer.slot));
     ctx.put(keys::offer(offer.id), &*offer);
-    closed_order(ctx, &offer.seller, offer.deposit)
+    returns.closed(&offer.seller, offer.deposit);
 }
 
 pub(super) fn close_offer(ctx: &mut Ctx<'_>, id: OfferId) -> ExecResult {
@@ -184,7 +233,9 @@ pub(super) fn close_offer(ctx: &mut Ctx<'_>, id: OfferId) -> ExecResult {
     if offer.seller != ctx.signer() {
         return Err(ErrorCode::Unauthorized.into());
     }
-    close_offer_as(ctx, &mut offer, OrderStatus::Cancelled)?;
+    let mut returns = Returns::default();
+    close_offer_as(ctx, &mut offer, OrderStatus::Cancelled, &mut returns);
+    returns.pay(ctx)?;
     emit(ctx, MarketEvent::OfferClosed { offer: id })
 }
 
@@ -270,16 +321,15 @@ pub(super) fn close_intent(
     ctx: &mut Ctx<'_>,
     intent: &mut Intent,
     status: OrderStatus,
-) -> ExecResult<Amount> {
+    returns: &mut Returns,
+) -> Amount {
     let refund = std::mem::take(&mut intent.escrow);
-    bank::debit(ctx, &escrow_account(), refund)?;
-    bank::credit(ctx, &intent.consumer, refund)?;
-    update_totals(ctx, |t| t.refunded += u128::from(refund))?;
+    returns.escrow(&intent.consumer, refund);
+    returns.closed(&intent.consumer, intent.deposit);
     intent.status = status;
     ctx.delete(keys::intent_slot(&intent.market, intent.slot));
     ctx.put(keys::intent(intent.id), &*intent);
-    closed_order(ctx, &intent.consumer, intent.deposit)?;
-    Ok(refund)
+    refund
 }
 
 pub(super) fn cancel(ctx: &mut Ctx<'_>, id: IntentId) -> ExecResult {
@@ -287,7 +337,9 @@ pub(super) fn cancel(ctx: &mut Ctx<'_>, id: IntentId) -> ExecResult {
     if intent.consumer != ctx.signer() {
         return Err(ErrorCode::Unauthorized.into());
     }
-    let refund = close_intent(ctx, &mut intent, OrderStatus::Cancelled)?;
+    let mut returns = Returns::default();
+    let refund = close_intent(ctx, &mut intent, OrderStatus::Cancelled, &mut returns);
+    returns.pay(ctx)?;
     emit(ctx, MarketEvent::IntentCancelled { intent: id, refund })
 }
 

@@ -75,15 +75,14 @@ pub(super) fn slash_amount(ctx: &Ctx<'_>, escrow: Amount) -> Amount {
     (u128::from(escrow) * u128::from(bps) / 10_000) as Amount
 }
 
-/// Locks (`lock = true`) or releases the potential slash of a lease of value `escrow` on
-/// `seller`'s provider stake.
-pub(super) fn lock_for_lease(
+/// Locks (`lock = true`) or releases `amount` of `seller`'s provider stake: the potential
+/// slash ([`slash_amount`]) of leases it opened or settled.
+pub(super) fn lock_stake(
     ctx: &mut Ctx<'_>,
     seller: &Address,
-    escrow: Amount,
+    amount: Amount,
     lock: bool,
 ) -> ExecResult {
-    let amount = slash_amount(ctx, escrow);
     let mut s = stake_of(ctx, StakeKind::Provider, seller)?;
     s.locked = if lock {
         s.locked.checked_add(amount).ok_or(ErrorCode::Overflow)?
