@@ -24,9 +24,7 @@ use common::{MACHINA, machina, wait_for};
 const WAIT: Duration = Duration::from_secs(60);
 const STREAM: u32 = 1;
 
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
-}
+use machina_node::ports::unused_local_addr as free_addr;
 
 /// The node process; killed when the test ends, however it ends.
 struct Node(Option<Child>);

@@ -21,7 +21,7 @@ use std::{
 
 mod common;
 
-use common::{MACHINA, machina, wait_for};
+use common::{MACHINA, machina, testnet_base_port, wait_for};
 
 const NODES: usize = 4;
 /// How long the cables stay cut: long enough for the first retransmissions of a stale
@@ -181,32 +181,13 @@ fn height(api: SocketAddr) -> u64 {
         .unwrap_or(0)
 }
 
-/// A port `p` such that the testnet's ports `p + 10 i + {0, 1, 2}` are free, below Linux's
-/// ephemeral range (32768 and up), where a busy machine's outgoing connections leave many
-/// ports unusable for a while.
-fn free_base_port() -> u16 {
-    const LOW: u32 = 20_000;
-    const SPAN: u32 = 12_000;
-    let start = std::process::id() * 40;
-    for k in 0..SPAN / 40 {
-        let base = u16::try_from(LOW + (start + 40 * k) % SPAN).unwrap();
-        let all_free = (0..NODES as u16)
-            .flat_map(|i| [base + 10 * i, base + 10 * i + 1, base + 10 * i + 2])
-            .all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok());
-        if all_free {
-            return base;
-        }
-    }
-    panic!("no free ports");
-}
-
 /// Writes a testnet under `dir` whose nodes reach each other only through cables; returns
 /// the nodes' API addresses and the cables by pair.
 fn testnet(dir: &Path) -> (Vec<SocketAddr>, Vec<Vec<Arc<Cable>>>) {
-    // The relays' ports first, so that the nodes' ports are chosen among the others.
+    // The relays listen from here on (ephemeral ports, held); the nodes get ports below.
     let mut listeners: Vec<TcpListener> =
         (0..NODES * (NODES - 1)).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    let base = free_base_port();
+    let base = testnet_base_port(NODES as u16);
     machina(
         dir,
         &[

@@ -11,7 +11,7 @@ use std::{
 
 mod common;
 
-use common::{MACHINA, machina, try_machina, wait_for};
+use common::{MACHINA, machina, testnet_base_port, try_machina, wait_for};
 
 /// Kills every node when the test ends, however it ends.
 struct Nodes {
@@ -57,22 +57,6 @@ fn height(home: &Path) -> u64 {
     try_machina(home, &["status"]).and_then(|s| s["height"].as_u64()).unwrap_or(0)
 }
 
-fn free_base_port() -> u16 {
-    for _ in 0..100 {
-        let base = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        if base > 60_000 {
-            continue;
-        }
-        let all_free = (0..4u16)
-            .flat_map(|i| [base + 10 * i, base + 10 * i + 1, base + 10 * i + 2])
-            .all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
-        if all_free {
-            return base;
-        }
-    }
-    panic!("no free ports");
-}
-
 fn block(home: &Path, height: u64) -> Value {
     machina(home, &["query", "block", &height.to_string()])
 }
@@ -81,7 +65,7 @@ fn block(home: &Path, height: u64) -> Value {
 fn a_four_node_testnet_survives_sigkill_and_the_node_catches_up() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
-    let base = free_base_port().to_string();
+    let base = testnet_base_port(4).to_string();
     machina(
         &dir,
         &["testnet", "--validators", "4", "--dir", dir.to_str().unwrap(), "--base-port", &base],

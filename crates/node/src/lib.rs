@@ -8,6 +8,7 @@ pub mod application;
 pub mod chain;
 pub mod execute;
 pub mod mempool;
+pub mod ports;
 
 pub use application::{MachinaApp, Scheme};
 pub use chain::ChainInfo;

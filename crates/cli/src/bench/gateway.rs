@@ -15,7 +15,7 @@
 //!   anchor covers the reading, p50 and p99.
 
 use super::{
-    CHAIN_ID, Nodes, Report, bench_homes, cores, data_dir, free_port,
+    CHAIN_ID, Nodes, Report, bench_homes, cores, data_dir,
     load::{self, Publisher},
     percentile,
 };
@@ -26,7 +26,7 @@ use commonware_codec::Encode;
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use futures::{StreamExt, stream::FuturesUnordered};
 use machina_app::Params;
-use machina_node::{ChainInfo, gateway::GatewayConfig};
+use machina_node::{ChainInfo, gateway::GatewayConfig, ports::unused_local_addr};
 use machina_sdk::{
     Client,
     device::{DeviceIdentity, mqtt_login, numeric, telemetry_topic},
@@ -178,7 +178,7 @@ pub fn run(args: &GatewayArgs) -> Result<GatewayReport> {
     let maker_key = PrivateKey::from_seed(8);
     let params = Params { block_interval_ms: args.block_interval_ms, ..Params::default() };
     let homes = bench_homes(&root, 1, &[Address::of(&owner.public_key())], params, |config| {
-        config.gateway = GatewayConfig::embedded(free_port()?);
+        config.gateway = GatewayConfig::embedded(unused_local_addr());
         config.gateway.anchor_interval_ms = args.anchor_interval_ms;
         Ok(())
     })?;
@@ -542,7 +542,7 @@ struct Mosquitto {
 impl Mosquitto {
     fn start(binary: &Path, dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let addr = free_port()?;
+        let addr = unused_local_addr();
         let config = dir.join("mosquitto.conf");
         std::fs::write(
             &config,

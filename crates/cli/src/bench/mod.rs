@@ -14,6 +14,7 @@ use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use machina_app::{Genesis, Params, genesis::GenesisAccount};
 use machina_node::{
     home::{Home, NodeConfig, Peer},
+    ports::unused_local_addr,
     run::{self, Started},
 };
 use machina_types::Address;
@@ -64,11 +65,6 @@ fn print(report: &impl Report, json: bool) -> Result<()> {
         println!("{}", report.text());
     }
     Ok(())
-}
-
-fn free_port() -> Result<SocketAddr> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -143,7 +139,7 @@ fn bench_homes(
     };
     genesis.validate()?;
     let addrs: Vec<(SocketAddr, SocketAddr)> =
-        (0..validators).map(|_| Ok((free_port()?, free_port()?))).collect::<Result<_>>()?;
+        (0..validators).map(|_| (unused_local_addr(), unused_local_addr())).collect();
     let mut homes = Vec::new();
     for (i, key) in keys.iter().enumerate() {
         let home = Home::new(root.join(format!("node{i}")));

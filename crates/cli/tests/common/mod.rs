@@ -11,6 +11,12 @@ use std::{
 
 pub const MACHINA: &str = env!("CARGO_BIN_EXE_machina");
 
+/// A base port for `machina testnet --base-port` with `nodes` validators: node `i` uses
+/// `base + 10 i + {0, 1, 2}`, all free when checked.
+pub fn testnet_base_port(nodes: u16) -> u16 {
+    machina_node::ports::unused_port_block(10 * (nodes - 1) + 3)
+}
+
 /// Runs `machina --home HOME --json ARGS`; panics unless it succeeds; returns its last line
 /// of JSON output.
 pub fn machina(home: &Path, args: &[&str]) -> Value {

@@ -43,9 +43,7 @@ pub struct TestNode {
     dir: tempfile::TempDir,
 }
 
-pub fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
-}
+pub use machina_node::ports::unused_local_addr as free_addr;
 
 impl TestNode {
     /// A node with default settings (no MQTT).
