@@ -22,61 +22,30 @@
 //! the other steps and the block's transactions go on. Execution is deterministic, so every
 //! node reaches the same outcome and no single input can stop the chain.
 
+pub use crate::module::{BlockEnv, PANICS};
 use crate::{
-    genesis::Genesis,
-    module::{Ctx, ExecError, ExecResult, Module, STEP_EVENTS_MAX},
+    module::{Ctx, ExecError, STEP_EVENTS_MAX, guarded},
     modules::{
-        bank::{self, Bank, ChargeError},
-        data::Data,
-        identity::Identity,
-        market::{self, Market},
+        self,
+        bank::{self, ChargeError},
     },
     state::{Collecting, Key, Missing, StateRead, Writes, encode_value},
 };
 use machina_types::{
-    Address, BlockEvents, Call, ErrorCode, Event, Hash, Height, Outcome, Receipt,
-    SignedTransaction, tx::CheckParams,
+    Address, BlockEvents, ErrorCode, Event, Hash, Outcome, Receipt, SignedTransaction,
+    tx::CheckParams,
 };
 use std::{
     panic::{AssertUnwindSafe, catch_unwind},
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::atomic::{AtomicU64, Ordering},
 };
 
-/// Calls whose execution panicked since the process started (each failed with `internal`).
-pub static PANICS: AtomicU64 = AtomicU64::new(0);
 /// Block-level steps that failed since the process started (their writes dropped).
 pub static STEP_FAILURES: AtomicU64 = AtomicU64::new(0);
 
-/// A block-level step: runs before the block's transactions, as a module account.
-struct Step {
-    /// The name recorded if it fails.
-    name: &'static str,
-    /// The module account it acts as.
-    account: &'static str,
-    /// The step.
-    run: fn(&mut Ctx<'_>) -> ExecResult,
-}
-
-/// The block-level steps, in order. Each is independent: one failing does not stop the next.
-const STEPS: [Step; 2] = [
-    Step { name: "market-clearing", account: "market", run: market::clearing_step },
-    Step { name: "market-settlement", account: "market", run: market::settlement_step },
-];
-
 // The events of every step (and one failure event each) fit in a block's events.
 const _: () =
-    assert!(STEPS.len() * (STEP_EVENTS_MAX + 1) <= machina_types::limits::BLOCK_EVENTS_MAX);
-
-/// Runs `f`, turning a panic into [`ErrorCode::Internal`] (counted in [`PANICS`]).
-pub(crate) fn guarded<T>(f: impl FnOnce() -> ExecResult<T>) -> ExecResult<T> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
-        PANICS.fetch_add(1, Ordering::Relaxed);
-        Err(ExecError::Fail(ErrorCode::Internal))
-    })
-}
+    assert!(modules::STEP_COUNT * (STEP_EVENTS_MAX + 1) <= machina_types::limits::BLOCK_EVENTS_MAX);
 
 /// Keys that belong to the chain itself rather than to a module.
 pub mod keys {
@@ -94,19 +63,6 @@ pub mod keys {
     }
 }
 
-/// What a block executes against besides state.
-#[derive(Clone, Debug)]
-pub struct BlockEnv {
-    /// The block's height.
-    pub height: Height,
-    /// The block's timestamp (ms since the Unix epoch), set by its proposer.
-    pub timestamp_ms: u64,
-    /// The block's proposer.
-    pub proposer: Address,
-    /// The chain's genesis (chain id, parameters, allocations).
-    pub genesis: Arc<Genesis>,
-}
-
 /// The result of applying one transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Applied {
@@ -122,6 +78,8 @@ pub struct BlockExecutor {
     writes: Writes,
     receipts: Vec<Receipt>,
     events: Vec<Event>,
+    /// Whether block 1's genesis writes are in `writes`.
+    genesis_done: bool,
     /// Block-level steps already run (their writes are in `writes`).
     steps_done: usize,
 }
@@ -141,7 +99,14 @@ pub struct BlockOutput {
 impl BlockExecutor {
     /// Starts executing a block.
     pub fn new(env: BlockEnv) -> Self {
-        Self { env, writes: Writes::new(), receipts: Vec::new(), events: Vec::new(), steps_done: 0 }
+        Self {
+            env,
+            writes: Writes::new(),
+            receipts: Vec::new(),
+            events: Vec::new(),
+            genesis_done: false,
+            steps_done: 0,
+        }
     }
 
     /// The block's environment.
@@ -149,39 +114,39 @@ impl BlockExecutor {
         &self.env
     }
 
-    /// Keys the block-begin step reads first.
+    /// Keys the block-begin steps read first.
     pub fn begin_hints(&self) -> Vec<Key> {
-        let interval = self.env.genesis.params.market.auction_interval_blocks;
-        let mut keys = market::batch::begin_hints(self.env.height, interval);
+        let mut keys = Vec::new();
         if self.env.height == 1 {
-            keys.extend(self.env.genesis.accounts.iter().map(|a| bank::keys::account(&a.address)));
-            keys.push(bank::keys::native_supply());
+            modules::genesis_hint(&self.env.genesis, &mut keys);
+        }
+        for (_, step) in modules::steps() {
+            (step.hint)(&self.env, &mut keys);
         }
         keys
     }
 
-    /// Runs the block-begin steps: in block 1, the genesis allocations; in every block, the
-    /// market's batch clearing and settlement of due leases. Returns every key the next step
-    /// needed and could not read (nothing of that step changed then): load them all and call
-    /// again; steps already run are not run twice.
+    /// Runs the block-begin steps: in block 1, every module's genesis; in every block, each
+    /// module's block-level steps (a market's batch clearing, settlement of due leases).
+    /// Returns every key the next step needed and could not read (nothing of that step
+    /// changed then): load them all and call again; steps already run are not run twice.
     pub fn begin(&mut self, base: &dyn StateRead) -> Result<(), Vec<Key>> {
-        if self.env.height == 1 && !self.genesis_done() {
-            let accounts: Vec<_> =
-                self.env.genesis.accounts.iter().map(|a| (a.address, a.balance)).collect();
+        if self.env.height == 1 && !self.genesis_done {
             let view = Layered { top: &self.writes, base };
             let mut ctx = Ctx::new(&view, &self.env, Address::module("genesis"));
-            match bank::apply_genesis(&mut ctx, &accounts) {
+            match modules::genesis(&mut ctx, &self.env.genesis) {
                 Ok(()) => {}
                 Err(ExecError::Missing(k)) => return Err(vec![k]),
-                Err(ExecError::Fail(code)) => panic!("genesis allocation failed: {code}"),
+                Err(ExecError::Fail(code)) => panic!("genesis failed: {code}"),
             }
             let (writes, _) = ctx.into_parts();
             self.writes.extend(writes);
+            self.genesis_done = true;
         }
-        while let Some(step) = STEPS.get(self.steps_done) {
+        while let Some((account, step)) = modules::steps().nth(self.steps_done) {
             let view = Layered { top: &self.writes, base };
             let collecting = Collecting::new(&view);
-            let mut ctx = Ctx::system(&collecting, &self.env, Address::module(step.account));
+            let mut ctx = Ctx::system(&collecting, &self.env, account);
             let result = guarded(|| (step.run)(&mut ctx));
             let (writes, events) = ctx.into_parts();
             // A step that read keys it could not see may have failed for that reason alone:
@@ -213,23 +178,13 @@ impl BlockExecutor {
         Ok(())
     }
 
-    /// Whether block 1's genesis allocations are already in this block's writes.
-    fn genesis_done(&self) -> bool {
-        self.writes.contains_key(&bank::keys::native_supply())
-    }
-
     /// Adds the keys applying `tx` will read.
     pub fn hint(tx: &SignedTransaction, keys: &mut Vec<Key>) {
         let signer = &tx.tx.signer;
         keys.push(bank::keys::account(signer));
         keys.push(bank::keys::account(&bank::fee_pool()));
         for call in &tx.tx.calls {
-            match call {
-                Call::Bank(c) => Bank::hint(c, signer, keys),
-                Call::Identity(c) => Identity::hint(c, signer, keys),
-                Call::Data(c) => Data::hint(c, signer, keys),
-                Call::Market(c) => Market::hint(c, signer, keys),
-            }
+            modules::hint(call, signer, keys);
         }
     }
 
@@ -276,12 +231,7 @@ impl BlockExecutor {
             let mut outcome = Outcome::Success;
             for (i, call) in tx.tx.calls.iter().enumerate() {
                 calls_ctx.set_origin(&tx_hash, i);
-                let result = guarded(|| match call {
-                    Call::Bank(c) => Bank::execute(&mut calls_ctx, c),
-                    Call::Identity(c) => Identity::execute(&mut calls_ctx, c),
-                    Call::Data(c) => Data::execute(&mut calls_ctx, c),
-                    Call::Market(c) => Market::execute(&mut calls_ctx, c),
-                });
+                let result = guarded(|| modules::execute(&mut calls_ctx, call));
                 match result {
                     Ok(()) => {}
                     Err(ExecError::Missing(k)) => return Err(Missing(k)),

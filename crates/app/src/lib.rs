@@ -25,6 +25,7 @@ pub mod state;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub use exec::{Applied, BlockEnv, BlockExecutor};
+pub use exec::{Applied, BlockExecutor};
 pub use genesis::{Genesis, Params};
+pub use module::BlockEnv;
 pub use state::{Key, MemState, Missing, StateRead};

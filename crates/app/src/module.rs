@@ -1,20 +1,51 @@
 //! The module contract and the execution context modules run in.
 //!
-//! Per call a module first gets a stateless check (on the call type itself, in
-//! `machina-types`, so clients and firmware can run it too), then [`Module::execute`] against
-//! a [`Ctx`]. A call that fails leaves no writes: the context buffers the transaction's writes
-//! and the executor drops them unless every call of the transaction succeeds.
+//! Every module implements [`Module`]: its genesis, its block-level steps, the keys a call
+//! reads, and the execution of its calls. The stateless side of the contract (argument
+//! checks, the native tokens a call may spend, the module's tag and error range) is
+//! [`machina_types::ModuleCall`], on the call type itself, so clients and firmware run it
+//! too. The executor, the API's admission and gossip reach modules only through these two
+//! traits and the registry in [`crate::modules`].
+//!
+//! A call that fails leaves no writes: the context buffers the transaction's writes and the
+//! executor drops them unless every call of the transaction succeeds.
 
 use crate::{
-    exec::BlockEnv,
+    genesis::Genesis,
     state::{Key, Missing, StateRead, Writes, decode_value, encode_value},
 };
 use commonware_codec::{Decode, Encode};
-use machina_types::{Address, ErrorCode, Event, Hash, limits::EVENTS_PER_TX_MAX};
+use machina_types::{
+    Address, ErrorCode, Event, Hash, Height, ModuleCall, limits::EVENTS_PER_TX_MAX,
+};
+use std::{
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 /// Events one block-level step (such as a market's batch clearing) may record. Bounds the
 /// work of one step: a market records one event per market cleared and per lease settled.
 pub const STEP_EVENTS_MAX: usize = 8192;
+
+/// Calls and steps whose execution panicked since the process started (each failed with
+/// `internal`).
+pub static PANICS: AtomicU64 = AtomicU64::new(0);
+
+/// What a block executes against besides state.
+#[derive(Clone, Debug)]
+pub struct BlockEnv {
+    /// The block's height.
+    pub height: Height,
+    /// The block's timestamp (ms since the Unix epoch), set by its proposer.
+    pub timestamp_ms: u64,
+    /// The block's proposer.
+    pub proposer: Address,
+    /// The chain's genesis (chain id, parameters, allocations).
+    pub genesis: Arc<Genesis>,
+}
 
 /// Why a call stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,17 +71,54 @@ impl From<Missing> for ExecError {
 /// Result of a call.
 pub type ExecResult<T = ()> = Result<T, ExecError>;
 
+/// Runs `f`, turning a panic into [`ErrorCode::Internal`] (counted in [`PANICS`]).
+pub(crate) fn guarded<T>(f: impl FnOnce() -> ExecResult<T>) -> ExecResult<T> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        PANICS.fetch_add(1, Ordering::Relaxed);
+        Err(ExecError::Fail(ErrorCode::Internal))
+    })
+}
+
+/// A block-level step: runs before the block's transactions, as its module's account, with
+/// up to [`STEP_EVENTS_MAX`] events. One failing does not stop the next.
+pub struct Step {
+    /// The name recorded if it fails (`<module>-<what>`).
+    pub name: &'static str,
+    /// The keys the step will read in this block, fetched in one batch before it runs.
+    pub hint: fn(&BlockEnv, &mut Vec<Key>),
+    /// The step.
+    pub run: fn(&mut Ctx<'_>) -> ExecResult,
+}
+
 /// A state machine module.
 pub trait Module {
-    /// The module's call type.
-    type Call;
+    /// The module's call type, with its stateless checks.
+    type Call: ModuleCall;
+
+    /// Block-level steps the module runs before every block's transactions, in order.
+    const STEPS: &'static [Step] = &[];
+
+    /// Adds the keys [`Module::genesis`] reads.
+    fn genesis_hint(_genesis: &Genesis, _keys: &mut Vec<Key>) {}
+
+    /// Writes the module's initial state from the genesis document, in block 1, before any
+    /// step or transaction. A failure here is a genesis document the chain cannot start from.
+    fn genesis(_ctx: &mut Ctx<'_>, _genesis: &Genesis) -> ExecResult {
+        Ok(())
+    }
 
     /// Adds the keys `call` by `signer` will read, so they can be fetched in one batch before
     /// execution. A key left out costs a retry, never a wrong result.
     fn hint(call: &Self::Call, signer: &Address, keys: &mut Vec<Key>);
 
-    /// Executes `call` on behalf of `ctx.signer()`.
+    /// Executes `call` on behalf of `ctx.signer()`. Its arguments passed
+    /// [`ModuleCall::check`].
     fn execute(ctx: &mut Ctx<'_>, call: &Self::Call) -> ExecResult;
+
+    /// The module's account (holds its pools and signs its block-level steps).
+    fn account() -> Address {
+        Address::module(Self::Call::MODULE)
+    }
 }
 
 /// The view a call executes against: its own pending writes over a read view (the block's
@@ -163,7 +231,7 @@ impl<'a> Ctx<'a> {
                 signer: self.signer,
                 origin: self.origin,
             };
-            let result = crate::exec::guarded(|| f(&mut nested));
+            let result = guarded(|| f(&mut nested));
             let (writes, events) = nested.into_parts();
             (result, writes, events)
         };

@@ -583,7 +583,8 @@ fn tx_calls(ctx: &Ctx, op: TxOp) -> Result<Vec<Call>> {
         }
         TxOp::Nft(NftOp::Burn { id }) => BankCall::BurnNft { id },
     };
-    call.check().map_err(|code| anyhow!("{}: {}", code.name(), code.message()))?;
+    machina_types::ModuleCall::check(&call)
+        .map_err(|code| anyhow!("{}: {}", code.name(), code.message()))?;
     Ok(vec![Call::Bank(call)])
 }
 

@@ -89,9 +89,13 @@ pub enum BankCall {
     },
 }
 
-impl BankCall {
+impl crate::call::ModuleCall for BankCall {
+    const MODULE: &'static str = "bank";
+    const TAG: u8 = 1;
+    const ERRORS: core::ops::RangeInclusive<u16> = 300..=309;
+
     /// Stateless validity: amounts non-zero, names and metadata within bounds.
-    pub fn check(&self) -> Result<(), ErrorCode> {
+    fn check(&self) -> Result<(), ErrorCode> {
         let ok = match self {
             Self::Transfer { amount, .. }
             | Self::MintAsset { amount, .. }
@@ -108,6 +112,13 @@ impl BankCall {
             Self::MintNft { .. } | Self::TransferNft { .. } | Self::BurnNft { .. } => true,
         };
         if ok { Ok(()) } else { Err(ErrorCode::InvalidCall) }
+    }
+
+    fn native_spend(&self) -> u128 {
+        match self {
+            Self::Transfer { amount, .. } => u128::from(*amount),
+            _ => 0,
+        }
     }
 }
 

@@ -9,22 +9,101 @@ use crate::{
 use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
 use serde::{Deserialize, Serialize};
 
-/// Module tags in call encodings.
-pub mod module {
-    /// The bank module.
-    pub const BANK: u8 = 1;
-    /// The identity module.
-    pub const IDENTITY: u8 = 2;
-    /// The data module.
-    pub const DATA: u8 = 3;
-    /// The market module.
-    pub const MARKET: u8 = 4;
+/// What every module's call type provides on the types side, with no state: the checks
+/// clients, firmware and the node all run, and the module's place in encodings and codes.
+pub trait ModuleCall: Sized + Write + EncodeSize + Read<Cfg = ()> {
+    /// The module's name (snake_case): its tag in the JSON form of calls, its module
+    /// account's label and the prefix of its storage keys.
+    const MODULE: &'static str;
+    /// The byte that prefixes the module's calls in the binary encoding. Never reused.
+    const TAG: u8;
+    /// The error codes only this module's calls return (see [`crate::error::RANGES`]).
+    const ERRORS: core::ops::RangeInclusive<u16>;
+
+    /// Stateless validity of the call's arguments.
+    fn check(&self) -> Result<(), ErrorCode>;
+
+    /// Native tokens the call takes from its signer at most, as far as its arguments say
+    /// (transfers, stake, bonds, escrow). The mempool adds these to fees to keep a sender's
+    /// pending transactions within its balance; execution decides for real.
+    fn native_spend(&self) -> u128 {
+        0
+    }
 }
 
-/// One operation of a transaction, addressed to a module.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "module", content = "call", rename_all = "snake_case")]
-pub enum Call {
+/// Declares [`Call`], one variant per module, with its dispatch and encoding: adding a
+/// module on the types side is one line here.
+macro_rules! calls {
+    ($( $(#[$doc:meta])* $variant:ident($call:ty), )*) => {
+        /// One operation of a transaction, addressed to a module.
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(tag = "module", content = "call", rename_all = "snake_case")]
+        pub enum Call {
+            $( $(#[$doc])* $variant($call), )*
+        }
+
+        impl Call {
+            /// Stateless validity of the call's arguments.
+            pub fn check(&self) -> Result<(), ErrorCode> {
+                match self { $( Self::$variant(call) => call.check(), )* }
+            }
+
+            /// Native tokens the call takes from its signer at most
+            /// ([`ModuleCall::native_spend`]).
+            pub fn native_spend(&self) -> u128 {
+                match self { $( Self::$variant(call) => call.native_spend(), )* }
+            }
+
+            /// The name of the module the call is for.
+            pub fn module(&self) -> &'static str {
+                match self { $( Self::$variant(_) => <$call>::MODULE, )* }
+            }
+        }
+
+        /// Every module's name, tag and error range, in tag order.
+        pub const MODULES: &[(&str, u8, core::ops::RangeInclusive<u16>)] =
+            &[$( (<$call>::MODULE, <$call>::TAG, <$call>::ERRORS), )*];
+
+        $(
+            impl From<$call> for Call {
+                fn from(call: $call) -> Self {
+                    Self::$variant(call)
+                }
+            }
+        )*
+
+        impl Write for Call {
+            fn write(&self, buf: &mut impl bytes::BufMut) {
+                match self {
+                    $( Self::$variant(call) => {
+                        <$call>::TAG.write(buf);
+                        call.write(buf);
+                    } )*
+                }
+            }
+        }
+
+        impl EncodeSize for Call {
+            fn encode_size(&self) -> usize {
+                1 + match self { $( Self::$variant(call) => call.encode_size(), )* }
+            }
+        }
+
+        impl Read for Call {
+            type Cfg = ();
+
+            fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+                let tag = u8::read(buf)?;
+                $( if tag == <$call>::TAG {
+                    return Ok(Self::$variant(<$call>::read(buf)?));
+                } )*
+                Err(Error::InvalidEnum(tag))
+            }
+        }
+    };
+}
+
+calls! {
     /// A bank call.
     Bank(BankCall),
     /// An identity call.
@@ -35,103 +114,20 @@ pub enum Call {
     Market(MarketCall),
 }
 
-impl Call {
-    /// Stateless validity of the call's arguments.
-    pub fn check(&self) -> Result<(), ErrorCode> {
-        match self {
-            Self::Bank(call) => call.check(),
-            Self::Identity(call) => call.check(),
-            Self::Data(call) => call.check(),
-            Self::Market(call) => call.check(),
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Call {
-    /// Native tokens the call takes from its signer at most, as far as its arguments say
-    /// (transfers, stake, maker bonds, intents' escrow). The mempool adds these to fees to
-    /// keep a sender's pending transactions within its balance; execution decides for real.
-    pub fn native_spend(&self) -> u128 {
-        match self {
-            Self::Bank(BankCall::Transfer { amount, .. }) => u128::from(*amount),
-            Self::Identity(IdentityCall::RegisterMaker { bond, .. }) => u128::from(*bond),
-            Self::Market(MarketCall::Stake { amount, .. }) => u128::from(*amount),
-            Self::Market(MarketCall::Intent { units, max_price, .. }) => {
-                u128::from(*units) * u128::from(*max_price)
+    #[test]
+    fn tags_and_error_ranges_are_distinct_per_module() {
+        for (i, (name, tag, errors)) in MODULES.iter().enumerate() {
+            for (other, other_tag, other_errors) in &MODULES[i + 1..] {
+                assert_ne!(tag, other_tag, "{name} and {other} share a tag");
+                assert!(
+                    errors.end() < other_errors.start() || other_errors.end() < errors.start(),
+                    "{name} and {other} share error codes"
+                );
             }
-            _ => 0,
-        }
-    }
-}
-
-impl From<BankCall> for Call {
-    fn from(call: BankCall) -> Self {
-        Self::Bank(call)
-    }
-}
-
-impl From<IdentityCall> for Call {
-    fn from(call: IdentityCall) -> Self {
-        Self::Identity(call)
-    }
-}
-
-impl From<DataCall> for Call {
-    fn from(call: DataCall) -> Self {
-        Self::Data(call)
-    }
-}
-
-impl From<MarketCall> for Call {
-    fn from(call: MarketCall) -> Self {
-        Self::Market(call)
-    }
-}
-
-impl Write for Call {
-    fn write(&self, buf: &mut impl bytes::BufMut) {
-        match self {
-            Self::Bank(call) => {
-                module::BANK.write(buf);
-                call.write(buf);
-            }
-            Self::Identity(call) => {
-                module::IDENTITY.write(buf);
-                call.write(buf);
-            }
-            Self::Data(call) => {
-                module::DATA.write(buf);
-                call.write(buf);
-            }
-            Self::Market(call) => {
-                module::MARKET.write(buf);
-                call.write(buf);
-            }
-        }
-    }
-}
-
-impl EncodeSize for Call {
-    fn encode_size(&self) -> usize {
-        1 + match self {
-            Self::Bank(call) => call.encode_size(),
-            Self::Identity(call) => call.encode_size(),
-            Self::Data(call) => call.encode_size(),
-            Self::Market(call) => call.encode_size(),
-        }
-    }
-}
-
-impl Read for Call {
-    type Cfg = ();
-
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
-        match u8::read(buf)? {
-            module::BANK => Ok(Self::Bank(BankCall::read(buf)?)),
-            module::IDENTITY => Ok(Self::Identity(IdentityCall::read(buf)?)),
-            module::DATA => Ok(Self::Data(DataCall::read(buf)?)),
-            module::MARKET => Ok(Self::Market(MarketCall::read(buf)?)),
-            tag => Err(Error::InvalidEnum(tag)),
         }
     }
 }

@@ -115,9 +115,13 @@ impl Eligibility {
     }
 }
 
-impl DataCall {
+impl crate::call::ModuleCall for DataCall {
+    const MODULE: &'static str = "data";
+    const TAG: u8 = 3;
+    const ERRORS: core::ops::RangeInclusive<u16> = 350..=399;
+
     /// Stateless validity of the arguments.
-    pub fn check(&self) -> Result<(), ErrorCode> {
+    fn check(&self) -> Result<(), ErrorCode> {
         let ok = match self {
             Self::Anchor { first_seq, last_seq, count, .. } => {
                 first_seq <= last_seq

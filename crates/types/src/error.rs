@@ -248,9 +248,36 @@ impl<'de> serde::Deserialize<'de> for ErrorCode {
     }
 }
 
+/// Who returns which codes: every code lies in exactly one range. A module's range is also
+/// its call type's [`crate::call::ModuleCall::ERRORS`]; a new module takes the next free
+/// hundred (or a free part of one) and names it here.
+pub const RANGES: &[(&str, core::ops::RangeInclusive<u16>)] = &[
+    ("transaction (stateless checks)", 100..=199),
+    ("mempool (admission)", 200..=299),
+    ("bank", 300..=309),
+    ("identity", 310..=349),
+    ("data", 350..=399),
+    ("market", 400..=499),
+    ("internal", 900..=999),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_code_lies_in_exactly_one_range_and_modules_declare_theirs() {
+        for code in ErrorCode::ALL {
+            let owners = RANGES.iter().filter(|(_, range)| range.contains(&code.code())).count();
+            assert_eq!(owners, 1, "{} lies in {owners} ranges", code.name());
+        }
+        for (module, _, errors) in crate::call::MODULES {
+            assert!(
+                RANGES.iter().any(|(name, range)| name == module && range == errors),
+                "{module}'s error range is not the one named in RANGES"
+            );
+        }
+    }
 
     #[test]
     fn codes_and_names_are_unique_and_round_trip() {

@@ -187,9 +187,13 @@ fn valid_name(s: &str, max: usize) -> bool {
     !s.is_empty() && s.len() <= max
 }
 
-impl IdentityCall {
+impl crate::call::ModuleCall for IdentityCall {
+    const MODULE: &'static str = "identity";
+    const TAG: u8 = 2;
+    const ERRORS: core::ops::RangeInclusive<u16> = 310..=349;
+
     /// Stateless validity of the arguments.
-    pub fn check(&self) -> Result<(), ErrorCode> {
+    fn check(&self) -> Result<(), ErrorCode> {
         let ok = match self {
             Self::RegisterMaker { name, bond, .. } => valid_name(name, NAME_LEN_MAX) && *bond > 0,
             Self::OnboardDevice { certificate, .. } => {
@@ -215,6 +219,13 @@ impl IdentityCall {
             | Self::Decommission { .. } => true,
         };
         if ok { Ok(()) } else { Err(ErrorCode::InvalidCall) }
+    }
+
+    fn native_spend(&self) -> u128 {
+        match self {
+            Self::RegisterMaker { bond, .. } => u128::from(*bond),
+            _ => 0,
+        }
     }
 }
 

@@ -33,7 +33,7 @@ pub mod tx;
 
 pub use address::Address;
 pub use bank::BankCall;
-pub use call::Call;
+pub use call::{Call, ModuleCall};
 pub use data::DataCall;
 pub use device::{DeviceCertificate, DeviceId};
 pub use error::ErrorCode;

@@ -601,9 +601,13 @@ pub enum MarketCall {
     },
 }
 
-impl MarketCall {
+impl crate::call::ModuleCall for MarketCall {
+    const MODULE: &'static str = "market";
+    const TAG: u8 = 4;
+    const ERRORS: core::ops::RangeInclusive<u16> = 400..=499;
+
     /// Stateless validity of the arguments.
-    pub fn check(&self) -> Result<(), ErrorCode> {
+    fn check(&self) -> Result<(), ErrorCode> {
         let units_ok = |u: u64| (1..=UNITS_MAX).contains(&u);
         let price_ok = |p: Amount| p <= PRICE_MAX;
         let ok = match self {
@@ -646,6 +650,14 @@ impl MarketCall {
             | Self::Dispute { .. } => true,
         };
         if ok { Ok(()) } else { Err(ErrorCode::InvalidCall) }
+    }
+
+    fn native_spend(&self) -> u128 {
+        match self {
+            Self::Stake { amount, .. } => u128::from(*amount),
+            Self::Intent { units, max_price, .. } => u128::from(*units) * u128::from(*max_price),
+            _ => 0,
+        }
     }
 }
 

@@ -12,6 +12,7 @@ pub mod state;
 mod tests;
 
 use crate::{
+    genesis::Genesis,
     module::{Ctx, ExecResult, Module},
     state::{Key, Missing},
 };
@@ -31,6 +32,22 @@ pub struct Bank;
 
 impl Module for Bank {
     type Call = BankCall;
+
+    fn genesis_hint(genesis: &Genesis, keys: &mut Vec<Key>) {
+        keys.extend(genesis.accounts.iter().map(|a| self::keys::account(&a.address)));
+        keys.push(self::keys::native_supply());
+    }
+
+    /// Credits the genesis allocations and records the native supply.
+    fn genesis(ctx: &mut Ctx<'_>, genesis: &Genesis) -> ExecResult {
+        let mut supply: Amount = 0;
+        for account in &genesis.accounts {
+            credit(ctx, &account.address, account.balance)?;
+            supply = supply.checked_add(account.balance).ok_or(ErrorCode::Overflow)?;
+        }
+        ctx.put(keys::native_supply(), &supply);
+        Ok(())
+    }
 
     fn hint(call: &BankCall, signer: &Address, keys: &mut Vec<Key>) {
         keys.push(keys::account(signer));
@@ -168,17 +185,6 @@ pub fn charge(
         crate::module::ExecError::Missing(k) => ChargeError::Missing(k),
         crate::module::ExecError::Fail(c) => ChargeError::Reject(c),
     })
-}
-
-/// Credits genesis allocations and records the native supply. Runs once, in block 1.
-pub fn apply_genesis(ctx: &mut Ctx<'_>, accounts: &[(Address, Amount)]) -> ExecResult {
-    let mut supply: Amount = 0;
-    for (address, amount) in accounts {
-        credit(ctx, address, *amount)?;
-        supply = supply.checked_add(*amount).ok_or(ErrorCode::Overflow)?;
-    }
-    ctx.put(keys::native_supply(), &supply);
-    Ok(())
 }
 
 fn next_id(ctx: &mut Ctx<'_>, counter: Key) -> ExecResult<u64> {

@@ -3,6 +3,7 @@
 use super::{keys, median, rescale, state::*};
 use crate::modules::identity::tests::{Fixture, OTHER, OWNER};
 use commonware_cryptography::Signer;
+use machina_types::ModuleCall;
 use machina_types::{
     Address, DataCall, DeviceId, ErrorCode, Hash, IdentityCall, Reading, SignedReading, Value,
     data::Eligibility, identity::roles,

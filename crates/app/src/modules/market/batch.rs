@@ -15,7 +15,7 @@ use super::{
     update_totals,
 };
 use crate::{
-    module::{Ctx, ExecResult},
+    module::{BlockEnv, Ctx, ExecResult},
     modules::bank,
     state::Key,
 };
@@ -152,14 +152,19 @@ pub fn settlement_step(ctx: &mut Ctx<'_>) -> ExecResult {
     Ok(())
 }
 
-/// Keys the block-level steps read first.
-pub fn begin_hints(height: u64, interval: u64) -> Vec<Key> {
-    let mut out = vec![keys::due_cursor()];
+/// Keys the clearing step reads in the block of `env`.
+pub fn clearing_hint(env: &BlockEnv, out: &mut Vec<Key>) {
+    let interval = env.genesis.params.market.auction_interval_blocks;
+    let height = env.height;
     if height >= interval && height.is_multiple_of(interval) {
         out.extend([keys::active_markets(), keys::counters(), keys::totals()]);
         out.push(keys::solution_index(height / interval - 1));
     }
-    out
+}
+
+/// Keys the settlement step reads first.
+pub fn settlement_hint(_env: &BlockEnv, out: &mut Vec<Key>) {
+    out.push(keys::due_cursor());
 }
 
 /// One market's open orders at clearing time.

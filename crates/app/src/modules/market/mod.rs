@@ -52,7 +52,7 @@ pub mod state;
 mod tests;
 
 use crate::{
-    module::{Ctx, ExecResult, Module, STEP_EVENTS_MAX},
+    module::{Ctx, ExecResult, Module, STEP_EVENTS_MAX, Step},
     modules::{bank, identity, identity::state::Device},
     state::Key,
 };
@@ -118,6 +118,15 @@ pub struct Market;
 
 impl Module for Market {
     type Call = MarketCall;
+
+    const STEPS: &'static [Step] = &[
+        Step { name: "market-clearing", hint: batch::clearing_hint, run: batch::clearing_step },
+        Step {
+            name: "market-settlement",
+            hint: batch::settlement_hint,
+            run: batch::settlement_step,
+        },
+    ];
 
     fn hint(call: &MarketCall, signer: &Address, out: &mut Vec<Key>) {
         out.push(keys::counters());

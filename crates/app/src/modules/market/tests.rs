@@ -11,6 +11,7 @@ use crate::{
     testing::{CHAIN, Chain},
 };
 use commonware_cryptography::Signer;
+use machina_types::ModuleCall;
 use machina_types::{
     Address, DeviceId, ErrorCode, Event, IdentityCall, identity::roles, market::*,
 };
