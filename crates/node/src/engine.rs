@@ -310,7 +310,9 @@ where
     marshal_actor.start(observe(stateful.clone()), buffer, resolver);
     stateful_actor.start();
 
-    gossip::start(context.child("gossip"), chain.clone(), txs_net);
+    let state = stateful.clone();
+    let db = async move { state.subscribe_databases().await };
+    gossip::start(context.child("gossip"), chain.clone(), db, txs_net);
 
     let t = cfg.timeouts;
     let engine = simplex::Engine::new(

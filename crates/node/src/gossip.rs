@@ -1,13 +1,13 @@
 //! Transaction gossip between validators.
 //!
 //! Transactions admitted through this node's API are sent to every peer in batches; batches
-//! from peers are decoded (bounded), checked without state, signature-verified in one batch
-//! and admitted to the local mempool; transactions that fail are dropped one by one.
+//! from peers are decoded (bounded) and go through the same admission as the API's
+//! ([`crate::ingress::admit`]); transactions that fail are dropped one by one.
 
-use crate::chain::ChainInfo;
+use crate::{application::Databases, chain::ChainInfo};
 use commonware_codec::{Decode, Encode};
 use commonware_p2p::{Receiver, Recipients, Sender};
-use commonware_runtime::{Clock, Handle, Spawner};
+use commonware_runtime::{Clock, Handle, Metrics, Spawner, Storage};
 use machina_types::{SignedTransaction, limits::TX_SIZE_MAX};
 use std::{sync::Arc, time::Duration};
 
@@ -21,19 +21,33 @@ pub fn max_message_size() -> usize {
     5 + TXS_PER_MESSAGE_MAX * TX_SIZE_MAX
 }
 
-/// Starts the gossip task.
-pub fn start<E, S, R>(context: E, chain: Arc<ChainInfo>, (sender, receiver): (S, R)) -> Handle<()>
+/// Starts the gossip task; it admits peers' transactions against the state in `db`, once
+/// the state is available.
+pub fn start<E, S, R>(
+    context: E,
+    chain: Arc<ChainInfo>,
+    db: impl Future<Output = Databases<E>> + Send + 'static,
+    (sender, receiver): (S, R),
+) -> Handle<()>
 where
-    E: Spawner + Clock + rand_core::CryptoRng,
+    E: Spawner + Clock + Storage + Metrics + commonware_storage::Context + rand_core::CryptoRng,
     S: Sender,
     R: Receiver,
 {
-    context.spawn(move |context| run(context, chain, sender, receiver))
+    context.spawn(move |context| async move {
+        let db = db.await;
+        run(context, chain, db, sender, receiver).await
+    })
 }
 
-async fn run<E, S, R>(mut context: E, chain: Arc<ChainInfo>, mut sender: S, mut receiver: R)
-where
-    E: Spawner + Clock + rand_core::CryptoRng,
+async fn run<E, S, R>(
+    mut context: E,
+    chain: Arc<ChainInfo>,
+    db: Databases<E>,
+    mut sender: S,
+    mut receiver: R,
+) where
+    E: Spawner + Clock + Storage + Metrics + commonware_storage::Context + rand_core::CryptoRng,
     S: Sender,
     R: Receiver,
 {
@@ -48,7 +62,7 @@ where
                     .current()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_millis() as u64);
-                admit(&chain, bytes, now_ms, &mut context);
+                admit(&chain, &db, bytes, now_ms, &mut context).await;
             },
         }
     }
@@ -62,15 +76,18 @@ fn flush<S: Sender>(chain: &ChainInfo, sender: &mut S) {
     }
 }
 
-fn admit(
+async fn admit<E>(
     chain: &ChainInfo,
+    db: &Databases<E>,
     bytes: impl commonware_codec::Buf,
     now_ms: u64,
     rng: &mut impl rand_core::CryptoRng,
-) {
+) where
+    E: Storage + Clock + Metrics + commonware_storage::Context,
+{
     let cfg = (commonware_codec::RangeCfg::new(0..=TXS_PER_MESSAGE_MAX), ());
     let Ok(txs) = Vec::<SignedTransaction>::decode_cfg(bytes, &cfg) else {
         return;
     };
-    crate::ingress::admit(chain, txs, now_ms, false, rng);
+    crate::ingress::admit(chain, db, txs, now_ms, false, rng).await;
 }

@@ -1,51 +1,45 @@
-//! Admission of transactions that arrive in bulk (from peers, or from a load generator):
-//! stateless checks, one batched signature verification, then the mempool.
+//! Admission: the one path every transaction takes into the mempool, whatever its source
+//! (the API, peers' gossip, the gateway, a load generator).
+//!
+//! In order: duplicates and the stateless checks (chain, expiry, calls through each
+//! module's [`machina_types::ModuleCall::check`], fee); one batched signature verification;
+//! each sender's account in the latest finalized state, read once per batch; then the
+//! mempool's per-sender accounting against that account (nonce window, fees plus native
+//! spend of every pending transaction within the balance, limits). Every refusal is counted
+//! by code.
 
-use crate::chain::ChainInfo;
-use machina_types::{ErrorCode, Hash, SignedTransaction, tx::CheckParams};
+use crate::{application::Databases, chain::ChainInfo, mempool::AccountView};
+use commonware_runtime::{Clock, Metrics, Storage};
+use machina_app::{modules::bank, state::decode_value};
+use machina_types::{Address, ErrorCode, Hash, SignedTransaction, tx::CheckParams};
+use std::collections::BTreeMap;
 
 /// Admits `txs` received at `now_ms`; `local` marks them for gossip to peers. Returns each
 /// transaction's hash or refusal, in order.
-pub fn admit(
+pub async fn admit<E>(
     chain: &ChainInfo,
+    db: &Databases<E>,
     txs: Vec<SignedTransaction>,
     now_ms: u64,
     local: bool,
     rng: &mut impl rand_core::CryptoRng,
-) -> Vec<Result<Hash, ErrorCode>> {
-    let genesis = chain.genesis();
-    let params = CheckParams {
-        chain_id: &genesis.chain_id,
-        height: chain.height() + 1,
-        fees: genesis.params.fees,
-    };
+) -> Vec<Result<Hash, ErrorCode>>
+where
+    E: Storage + Clock + Metrics + commonware_storage::Context,
+{
+    let checked = check(chain, txs, rng);
+    let senders: Vec<Address> = checked.iter().flatten().map(|(tx, _)| tx.tx.signer).collect();
+    let accounts = read_accounts(db, senders).await;
     let mempool = chain.mempool();
-    let checked: Vec<(SignedTransaction, Hash, Result<(), ErrorCode>)> = txs
-        .into_iter()
-        .map(|tx| {
-            let hash = tx.hash();
-            let verdict = if mempool.contains(&hash) {
-                Err(ErrorCode::Duplicate)
-            } else {
-                tx.check_envelope(&params)
-            };
-            (tx, hash, verdict)
-        })
-        .collect();
-    let (candidates, hashes): (Vec<_>, Vec<_>) = checked
-        .iter()
-        .filter(|(_, _, v)| v.is_ok())
-        .map(|(tx, hash, _)| (tx.clone(), *hash))
-        .unzip();
-    let all_valid = crate::execute::verify_signatures(&candidates, &hashes, |_| false, rng);
     checked
         .into_iter()
-        .map(|(tx, hash, verdict)| {
-            verdict?;
-            if !all_valid && !tx.verify_signature() {
-                return Err(tx.signature_refusal());
-            }
-            mempool.insert(tx, hash, chain.height(), None, now_ms, local).map(|()| hash)
+        .map(|checked| {
+            let (tx, hash) = checked?;
+            let account = match &accounts {
+                Ok(accounts) => accounts.get(&tx.tx.signer).copied(),
+                Err(code) => return Err(*code),
+            };
+            mempool.insert(tx, hash, chain.height(), account, now_ms, local).map(|()| hash)
         })
         .inspect(|result| {
             if let Err(code) = result {
@@ -53,4 +47,66 @@ pub fn admit(
             }
         })
         .collect()
+}
+
+/// The stateless part: duplicates, checks, then one batched signature verification.
+fn check(
+    chain: &ChainInfo,
+    txs: Vec<SignedTransaction>,
+    rng: &mut impl rand_core::CryptoRng,
+) -> Vec<Result<(SignedTransaction, Hash), ErrorCode>> {
+    let genesis = chain.genesis();
+    let params = CheckParams {
+        chain_id: &genesis.chain_id,
+        height: chain.height() + 1,
+        fees: genesis.params.fees,
+    };
+    let mempool = chain.mempool();
+    let checked: Vec<Result<(SignedTransaction, Hash), ErrorCode>> = txs
+        .into_iter()
+        .map(|tx| {
+            let hash = tx.hash();
+            if mempool.contains(&hash) {
+                return Err(ErrorCode::Duplicate);
+            }
+            tx.check_envelope(&params)?;
+            Ok((tx, hash))
+        })
+        .collect();
+    let (candidates, hashes): (Vec<_>, Vec<_>) =
+        checked.iter().flatten().map(|(tx, hash)| (tx.clone(), *hash)).unzip();
+    let all_valid = crate::execute::verify_signatures(&candidates, &hashes, |_| false, rng);
+    checked
+        .into_iter()
+        .map(|checked| {
+            let (tx, hash) = checked?;
+            if !all_valid && !tx.verify_signature() {
+                return Err(tx.signature_refusal());
+            }
+            Ok((tx, hash))
+        })
+        .collect()
+}
+
+/// Each sender's nonce and balance in the latest finalized state (an absent account is
+/// empty), read under one read lock. `unavailable` if the state cannot be read.
+async fn read_accounts<E>(
+    db: &Databases<E>,
+    mut senders: Vec<Address>,
+) -> Result<BTreeMap<Address, AccountView>, ErrorCode>
+where
+    E: Storage + Clock + Metrics + commonware_storage::Context,
+{
+    senders.sort_unstable();
+    senders.dedup();
+    let guard = db.read().await;
+    let mut accounts = BTreeMap::new();
+    for sender in senders {
+        let key = bank::keys::account(&sender);
+        let value = guard.get(&key.digest()).await.map_err(|_| ErrorCode::Unavailable)?;
+        let account: bank::state::Account =
+            value.map(|v| decode_value(&key, &v.0)).unwrap_or_default();
+        accounts.insert(sender, AccountView { nonce: account.nonce, balance: account.balance });
+    }
+    Ok(accounts)
 }

@@ -113,6 +113,10 @@ pub struct Started {
     pub api: std::net::SocketAddr,
     /// The gateway.
     pub gateway: Arc<gateway::Gateway>,
+    /// The finalized state.
+    pub db: crate::application::Databases<cw_tokio::Context>,
+    /// The node's runtime, to run its async calls (such as admission) from other threads.
+    pub runtime: tokio::runtime::Handle,
 }
 
 /// Runs the node in `home` until `shutdown` resolves (or a fatal error). `started` is called
@@ -175,7 +179,13 @@ where
         watch_finality(health.clone(), node.chain.clone());
         let gateway = gateway::start(&context, &config.gateway, gateway_key, node.chain.clone(), db.clone(), health.clone()).await?;
         tracing::info!(api = %config.api_listen, p2p = %config.p2p_listen, mqtt = ?gateway.mqtt, "node started");
-        started(Started { chain: node.chain.clone(), api: config.api_listen, gateway: gateway.clone() });
+        started(Started {
+            chain: node.chain.clone(),
+            api: config.api_listen,
+            gateway: gateway.clone(),
+            db: db.clone(),
+            runtime: tokio::runtime::Handle::current(),
+        });
 
         let metrics_context = context.child("metrics");
         let metrics: Arc<dyn Fn() -> String + Send + Sync> =

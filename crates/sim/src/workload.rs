@@ -1,11 +1,11 @@
 //! A random transfer workload: each honest validator's workload task signs transfers
-//! between a fixed set of funded accounts and submits them to its validator's mempool, as
-//! the API would. Randomness comes from the runtime, so it replays by seed.
+//! between a fixed set of funded accounts and submits them through its validator's
+//! admission, as the API does. Randomness comes from the runtime, so it replays by seed.
 
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use commonware_runtime::{Clock, deterministic};
 use machina_app::modules::bank::{keys, state::Account};
-use machina_node::{ChainInfo, MachinaApp, mempool::AccountView};
+use machina_node::{ChainInfo, MachinaApp, ingress};
 use machina_types::{Address, BankCall, Call, Transaction};
 use rand::RngExt;
 use std::{sync::Arc, time::Duration};
@@ -62,13 +62,11 @@ pub async fn run(
                 calls: vec![Call::Bank(BankCall::Transfer { to, amount })],
             }
             .sign(key);
-            let hash = tx.hash();
             let now = context
                 .current()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64);
-            let view = AccountView { nonce: account.nonce, balance: account.balance };
-            let _ = chain.mempool().insert(tx, hash, chain.height(), Some(view), now, true);
+            let _ = ingress::admit(&chain, &databases, vec![tx], now, true, &mut context).await;
         }
     }
 }

@@ -9,7 +9,7 @@ use anyhow::Result;
 use clap::Args;
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use machina_app::Params;
-use machina_node::ChainInfo;
+use machina_node::{ChainInfo, ingress, run::Started};
 use machina_sdk::tx::{TxParams, build};
 use machina_types::{Address, BankCall, Call, ErrorCode, Hash, SignedTransaction};
 use serde::Serialize;
@@ -139,7 +139,7 @@ pub fn run(args: &TransfersArgs) -> Result<TransfersReport> {
         Arc::new(Mutex::new(HashMap::with_capacity(count)));
     let observer = observe(chains[0].clone(), submitted.clone(), count);
     let started = Instant::now();
-    let refused = feed(&chains, txs, args, &submitted);
+    let refused = feed(&nodes.started, txs, args, &submitted);
     let observed = observer.join().expect("observer thread");
     drop(chains);
     nodes.stop()?;
@@ -210,7 +210,7 @@ impl Report for TransfersReport {
 /// Admits `txs`, in order, to the validators (each sender always to the same validator),
 /// at `load.rate` per second if set, keeping at most `load.window` waiting.
 fn feed(
-    chains: &[Arc<ChainInfo>],
+    nodes: &[Started],
     txs: Vec<SignedTransaction>,
     load: &TransfersArgs,
     submitted: &Mutex<HashMap<Hash, Instant>>,
@@ -226,24 +226,25 @@ fn feed(
             0 => usize::MAX,
             rate => (start.elapsed().as_secs_f64() * rate as f64) as usize,
         };
-        let waiting: usize = chains.iter().map(|c| c.mempool().len()).sum();
+        let waiting: usize = nodes.iter().map(|n| n.chain.mempool().len()).sum();
         let budget =
             allowed.saturating_sub(sent).min(CHUNK).min(load.window.saturating_sub(waiting));
         if budget == 0 {
             std::thread::sleep(Duration::from_millis(1));
             continue;
         }
-        let mut groups: Vec<Vec<SignedTransaction>> = vec![Vec::new(); chains.len()];
+        let mut groups: Vec<Vec<SignedTransaction>> = vec![Vec::new(); nodes.len()];
         for tx in pending.by_ref().take(budget) {
-            groups[(tx.tx.signer.0[0] as usize) % chains.len()].push(tx);
+            groups[(tx.tx.signer.0[0] as usize) % nodes.len()].push(tx);
         }
         sent += budget;
         let now = Instant::now();
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        for (chain, group) in chains.iter().zip(groups) {
-            let results = machina_node::ingress::admit(chain, group, now_ms, true, &mut rng);
+        for (node, group) in nodes.iter().zip(groups) {
+            let admit = ingress::admit(&node.chain, &node.db, group, now_ms, true, &mut rng);
+            let results = node.runtime.block_on(admit);
             let mut map = submitted.lock().expect("submitted lock");
             for result in results {
                 match result {

@@ -2,10 +2,7 @@
 
 use super::proofs::Snapshot;
 use super::{ApiState, error::ApiError, openapi};
-use crate::{
-    mempool::AccountView,
-    views::{BlockEvent, BlockView},
-};
+use crate::views::{BlockEvent, BlockView};
 use axum::{
     Json,
     extract::{Path, State, rejection::JsonRejection},
@@ -30,7 +27,6 @@ use machina_store::ProofBundle;
 use machina_types::{
     Address, BlockEvents, ErrorCode, Hash, Outcome, Receipt, SignedTransaction,
     codec::{hex, parse_hex},
-    tx::CheckParams,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -126,34 +122,23 @@ pub(super) async fn submit(
     State(s): State<ApiState>,
     body: Result<Json<SubmitTx>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let result = admit(&s, body).await;
-    if let Err(error) = &result
-        && let Some(code) = ErrorCode::from_name(error.code)
-    {
-        s.chain.count_refusal(code);
-    }
-    result
+    let tx = decode_tx(body).inspect_err(|error| {
+        if let Some(code) = ErrorCode::from_name(error.code) {
+            s.chain.count_refusal(code);
+        }
+    })?;
+    let mut rng = commonware_utils::sys_rng();
+    let hash = crate::ingress::admit(&s.chain, &s.db, vec![tx], now_ms(), true, &mut rng)
+        .await
+        .remove(0)?;
+    Ok((StatusCode::ACCEPTED, Json(json!(Submitted { hash }))))
 }
 
-async fn admit(
-    s: &ApiState,
-    body: Result<Json<SubmitTx>, JsonRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+/// The transaction in a submission body: hex, size-limited before decoding.
+fn decode_tx(body: Result<Json<SubmitTx>, JsonRejection>) -> ApiResult<SignedTransaction> {
     let Json(body) = body?;
     let bytes = parse_hex(&body.tx).map_err(|_| ApiError::from(ErrorCode::Malformed))?;
-    let tx = SignedTransaction::decode_checked(&bytes)?;
-    let genesis = s.chain.genesis();
-    let params = CheckParams {
-        chain_id: &genesis.chain_id,
-        height: s.chain.height() + 1,
-        fees: genesis.params.fees,
-    };
-    tx.check(&params)?;
-    let account: Account = read(s, &bank_keys::account(&tx.tx.signer)).await?.unwrap_or_default();
-    let view = AccountView { nonce: account.nonce, balance: account.balance };
-    let hash = tx.hash();
-    s.chain.mempool().insert(tx, hash, s.chain.height(), Some(view), now_ms(), true)?;
-    Ok((StatusCode::ACCEPTED, Json(json!(Submitted { hash }))))
+    Ok(SignedTransaction::decode_checked(&bytes)?)
 }
 
 pub(super) async fn tx_status(

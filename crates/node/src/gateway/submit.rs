@@ -103,7 +103,9 @@ impl Submitter {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         let mut rng = commonware_utils::sys_rng();
-        let hash = crate::ingress::admit(&self.chain, vec![tx], now, true, &mut rng).remove(0)?;
+        let hash = crate::ingress::admit(&self.chain, &self.db, vec![tx], now, true, &mut rng)
+            .await
+            .remove(0)?;
         Ok(InFlight { tx: hash, expiry })
     }
 }
