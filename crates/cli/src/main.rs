@@ -4,8 +4,6 @@
 
 mod bench;
 mod commands;
-mod device;
-mod market;
 mod setup;
 mod solver;
 
@@ -111,44 +109,44 @@ pub enum Command {
     Maker {
         /// Signing options.
         #[command(flatten)]
-        signing: device::Signing,
+        signing: commands::device::Signing,
         /// What to do.
         #[command(subcommand)]
-        command: device::MakerCommand,
+        command: commands::maker::MakerCommand,
     },
     /// Onboard and manage devices; sign and publish readings; simulate a fleet.
     Device {
         /// Signing options.
         #[command(flatten)]
-        signing: device::Signing,
+        signing: commands::device::Signing,
         /// What to do.
         #[command(subcommand)]
-        command: device::DeviceCommand,
+        command: commands::device::DeviceCommand,
     },
     /// Oracle feeds over device readings.
     Feed {
         /// Signing options.
         #[command(flatten)]
-        signing: device::Signing,
+        signing: commands::device::Signing,
         /// What to do.
         #[command(subcommand)]
-        command: device::FeedCommand,
+        command: commands::feed::FeedCommand,
     },
     /// Trade resources: stake, offers, intents, books, leases and their delivery.
     Market {
         /// Signing options.
         #[command(flatten)]
-        signing: device::Signing,
+        signing: commands::device::Signing,
         /// What to do.
         #[command(subcommand)]
-        command: market::MarketCommand,
+        command: commands::market::MarketCommand,
     },
     /// Run the reference solver: every batch, propose an allocation that adds surplus over the
     /// built-in clearing (needs solver stake: `machina market stake --solver`).
     Solver {
         /// Signing options.
         #[command(flatten)]
-        signing: device::Signing,
+        signing: commands::device::Signing,
         /// How often to look at the books (ms).
         #[arg(long, default_value_t = 250)]
         interval_ms: u64,

@@ -1,7 +1,7 @@
 //! `machina market` and `machina solver`: stake, offers, intents, books, leases, delivery,
 //! and the reference solver.
 
-use crate::device::{DeviceCtx, Signing};
+use super::device::{DeviceCtx, Signing};
 use anyhow::{Context as _, Result, anyhow, bail};
 use clap::Subcommand;
 use machina_app::modules::market::state::{Intent, Lease, LeaseStatus, OrderStatus};

@@ -1,11 +1,12 @@
-//! `machina maker`, `machina device` and `machina feed`: makers and their devices, device
-//! data over MQTT, and oracle feeds.
+//! `machina device`: onboarding and managing devices, signing and publishing readings over
+//! MQTT, the actuator loop; and what the maker and feed commands share with it (signing
+//! options, the context).
 
+use super::simulate::{Simulation, simulate};
 use anyhow::{Context as _, Result, anyhow, bail};
 use clap::{Args, Subcommand};
 use commonware_codec::Encode;
 use commonware_cryptography::ed25519::PrivateKey;
-use commonware_math::algebra::Random;
 use machina_sdk::{
     Client, Keyring,
     device::{
@@ -14,23 +15,13 @@ use machina_sdk::{
     },
     keys::NamedKey,
 };
-use machina_types::{
-    Address, Call, DataCall, DeviceId, IdentityCall, SignedReading,
-    data::Eligibility,
-    identity::{Approval, SLASH_NAMESPACE, slash_message},
-};
+use machina_types::{Address, Call, DeviceId, IdentityCall, SignedReading};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::json;
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 /// How long device commands wait for finality.
-const WAIT: Duration = Duration::from_secs(30);
+pub(super) const WAIT: Duration = Duration::from_secs(30);
 
 /// Options shared by commands that sign transactions.
 #[derive(Args, Debug, Clone)]
@@ -38,50 +29,6 @@ pub struct Signing {
     /// Name of the signing key in the keyring.
     #[arg(long, global = true, default_value = "dev0")]
     pub from: String,
-}
-
-/// `machina maker`.
-#[derive(Subcommand, Debug)]
-pub enum MakerCommand {
-    /// Register the signer as a maker, bonding native tokens.
-    Register {
-        /// Maker name.
-        #[arg(long)]
-        name: String,
-        /// Bond [default: the chain minimum].
-        #[arg(long)]
-        bond: Option<u64>,
-        /// Keyring name of the maker key that signs certificates (created if missing).
-        #[arg(long, default_value = "maker")]
-        maker_key: String,
-    },
-    /// As a validator, sign an approval of slashing a maker's bond (for certified fakes);
-    /// prints `<validator>:<signature>` to pass to `machina maker slash --approval`. An
-    /// approval is good for the maker's next slash only.
-    ApproveSlash {
-        /// The maker's account (address or key name).
-        #[arg(long)]
-        maker: String,
-        /// Amount to take from its bond.
-        #[arg(long)]
-        amount: u64,
-        /// The validator key file [default: the home's validator.key].
-        #[arg(long)]
-        validator_key: Option<std::path::PathBuf>,
-    },
-    /// Slash a maker's bond with the approvals of a quorum of validators (more than two
-    /// thirds of them); anyone may submit it.
-    Slash {
-        /// The maker's account (address or key name).
-        #[arg(long)]
-        maker: String,
-        /// Amount to take from its bond.
-        #[arg(long)]
-        amount: u64,
-        /// A validator's approval, as printed by `approve-slash` (repeat for each).
-        #[arg(long = "approval", required = true)]
-        approvals: Vec<String>,
-    },
 }
 
 /// `machina device`.
@@ -285,52 +232,6 @@ pub struct ReadingArgs {
     pub out: Option<std::path::PathBuf>,
 }
 
-/// `machina feed`.
-#[derive(Subcommand, Debug)]
-pub enum FeedCommand {
-    /// Create an oracle feed (median of eligible devices' fresh readings).
-    Create {
-        /// Name.
-        #[arg(long)]
-        name: String,
-        /// Stream id devices report on.
-        #[arg(long, default_value_t = 1)]
-        stream: u32,
-        /// Unit readings must carry.
-        #[arg(long, default_value = "C")]
-        unit: String,
-        /// Decimals of the feed's value.
-        #[arg(long, default_value_t = 2)]
-        decimals: u8,
-        /// Fewest fresh sources for a value.
-        #[arg(long, default_value_t = 1)]
-        min_sources: u8,
-        /// How old a reading may be and still count (ms).
-        #[arg(long, default_value_t = 60_000)]
-        max_staleness_ms: u64,
-        /// Eligible: these devices (comma-separated ids).
-        #[arg(long, value_delimiter = ',', group = "eligible")]
-        devices: Vec<String>,
-        /// Eligible: every device of this maker (address or key name).
-        #[arg(long, group = "eligible")]
-        maker: Option<String>,
-        /// Eligible: every device that granted you this role and that you accepted
-        /// (`machina device accept-role`).
-        #[arg(long, group = "eligible")]
-        role: Option<String>,
-        /// Eligible: every device with this attribute (`key=value`) that granted you the
-        /// `feed-source` role and that you accepted.
-        #[arg(long, group = "eligible")]
-        attribute: Option<String>,
-    },
-    /// Close a feed you created: its deposit comes back; it takes no more reports.
-    Close {
-        /// The feed.
-        #[arg(long)]
-        feed: u64,
-    },
-}
-
 /// What device commands need from the CLI.
 pub struct DeviceCtx {
     /// The home directory.
@@ -352,7 +253,7 @@ impl DeviceCtx {
         crate::commands::output(self.json, value, human);
     }
 
-    fn key_or_create(&self, name: &str) -> Result<NamedKey> {
+    pub(super) fn key_or_create(&self, name: &str) -> Result<NamedKey> {
         match self.keyring.get(name) {
             Ok(k) => Ok(k),
             Err(_) => Ok(self.keyring.generate(name)?),
@@ -369,75 +270,8 @@ impl DeviceCtx {
     }
 }
 
-fn device_id(text: &str) -> Result<DeviceId> {
+pub(super) fn device_id(text: &str) -> Result<DeviceId> {
     text.parse().map_err(|_| anyhow!("not a device id (64 hex characters): {text}"))
-}
-
-/// Runs `machina maker ...`.
-pub fn maker(ctx: &DeviceCtx, signing: &Signing, cmd: MakerCommand) -> Result<()> {
-    match cmd {
-        MakerCommand::Register { name, bond, maker_key } => {
-            register_maker(ctx, signing, name, bond, maker_key)
-        }
-        MakerCommand::ApproveSlash { maker, amount, validator_key } => {
-            use commonware_cryptography::Signer;
-            let maker = ctx.address(&maker)?;
-            let path = validator_key.unwrap_or_else(|| ctx.home.join("validator.key"));
-            let key = machina_node::home::read_key(&path)?;
-            let record = ctx.client.maker(&maker)?;
-            let slashed = record["slashed"].as_u64().context("the maker record has no total")?;
-            let chain_id = ctx.client.status()?.chain_id;
-            let message = slash_message(&chain_id, &maker, amount, slashed);
-            let signature = key.sign(SLASH_NAMESPACE, &message);
-            let validator = Address::of(&key.public_key());
-            let approval = format!("{validator}:{}", machina_types::codec::hex(signature.as_ref()));
-            ctx.print(&json!({ "approval": approval }), || approval.clone());
-            Ok(())
-        }
-        MakerCommand::Slash { maker, amount, approvals } => {
-            let maker = ctx.address(&maker)?;
-            let approvals = approvals.iter().map(|a| parse_approval(a)).collect::<Result<_>>()?;
-            let call = IdentityCall::SlashMaker { maker, amount, approvals };
-            ctx.execute(&signing.from, vec![call.into()])?;
-            ctx.print(&json!({ "maker": maker, "slashed": amount }), || {
-                format!("slashed {amount} of maker {maker}'s bond")
-            });
-            Ok(())
-        }
-    }
-}
-
-/// Parses `<validator address>:<signature hex>`.
-fn parse_approval(text: &str) -> Result<Approval> {
-    let (validator, signature) =
-        text.split_once(':').ok_or_else(|| anyhow!("an approval is <validator>:<signature>"))?;
-    let bytes = machina_types::codec::parse_hex(signature).context("the signature's hex")?;
-    use commonware_codec::DecodeExt;
-    Ok(Approval {
-        validator: validator.parse().context("the validator's address")?,
-        signature: machina_types::Signature::decode(commonware_codec::Copying(&bytes[..]))
-            .map_err(|_| anyhow!("not an ed25519 signature"))?,
-    })
-}
-
-fn register_maker(
-    ctx: &DeviceCtx,
-    signing: &Signing,
-    name: String,
-    bond: Option<u64>,
-    maker_key: String,
-) -> Result<()> {
-    let key = ctx.key_or_create(&maker_key)?;
-    let bond = match bond {
-        Some(b) => b,
-        None => ctx.client.status()?.params.min_maker_bond,
-    };
-    let call = IdentityCall::RegisterMaker { name: name.clone(), maker_key: key.address(), bond };
-    ctx.execute(&signing.from, vec![call.into()])?;
-    let account = ctx.keyring.get(&signing.from)?.address();
-    let body = json!({ "maker": account, "name": name, "maker_key": key.address(), "bond": bond });
-    ctx.print(&body, || format!("registered maker {name:?} ({account}) with bond {bond}; certificates signed by key {maker_key:?}"));
-    Ok(())
 }
 
 /// Runs `machina device ...`.
@@ -555,7 +389,7 @@ fn manage_call(ctx: &DeviceCtx, cmd: ManageCommand) -> Result<IdentityCall> {
     })
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -575,7 +409,7 @@ fn sign_reading(ctx: &DeviceCtx, args: &ReadingArgs) -> Result<SignedReading> {
     Ok(reading.sign(&key.key))
 }
 
-fn broker_address(ctx: &DeviceCtx, mqtt: Option<String>) -> Result<(String, u16)> {
+pub(super) fn broker_address(ctx: &DeviceCtx, mqtt: Option<String>) -> Result<(String, u16)> {
     let address = match mqtt {
         Some(a) => a,
         None => ctx
@@ -591,13 +425,13 @@ fn broker_address(ctx: &DeviceCtx, mqtt: Option<String>) -> Result<(String, u16)
 }
 
 /// What a device logs in to the broker with.
-struct Login {
-    chain_id: String,
-    key: PrivateKey,
+pub(super) struct Login {
+    pub(super) chain_id: String,
+    pub(super) key: PrivateKey,
 }
 
 /// A client of `broker` for `device`, logged in with a fresh token of its key.
-fn device_client(
+pub(super) fn device_client(
     broker: &(String, u16),
     login: &Login,
     device: &DeviceId,
@@ -612,13 +446,13 @@ fn device_client(
 }
 
 /// Renews the login token before the event loop reconnects (a token is accepted once).
-fn renew_login(events: &mut rumqttc::EventLoop, login: &Login, device: &DeviceId) {
+pub(super) fn renew_login(events: &mut rumqttc::EventLoop, login: &Login, device: &DeviceId) {
     let client_id = events.mqtt_options.client_id();
     let (user, password) = mqtt_login(&login.key, &login.chain_id, device, &client_id);
     events.mqtt_options.set_credentials(user, password);
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
@@ -675,207 +509,6 @@ async fn publish_once(
         }
     }
     bail!("no acknowledgement from the broker within 10 s: the reading may not be stored")
-}
-
-struct Simulation {
-    count: usize,
-    rate: f64,
-    stream: u32,
-    duration: Option<u64>,
-    maker_key: String,
-    mqtt: Option<String>,
-}
-
-/// Onboards the simulated devices (registering the signer as a maker if needed); returns them.
-fn onboard_fleet(
-    ctx: &DeviceCtx,
-    signing: &Signing,
-    sim: &Simulation,
-) -> Result<Vec<DeviceIdentity>> {
-    let owner = ctx.keyring.get(&signing.from)?;
-    let status = ctx.client.status()?;
-    let maker_key = ctx.key_or_create(&sim.maker_key)?;
-    if ctx.client.maker(&owner.address()).is_err() {
-        let bond = status.params.min_maker_bond;
-        let call = IdentityCall::RegisterMaker {
-            name: "simulated devices".into(),
-            maker_key: maker_key.address(),
-            bond,
-        };
-        ctx.execute(&signing.from, vec![call.into()])?;
-    }
-    let run = now_ms();
-    let fleet: Vec<DeviceIdentity> = (0..sim.count)
-        .map(|i| {
-            let key = PrivateKey::random(commonware_utils::sys_rng());
-            DeviceIdentity::certify(
-                key,
-                owner.address(),
-                &maker_key.key,
-                "sim-sensor",
-                &format!("sim-{run}-{i}"),
-            )
-        })
-        .collect();
-    ctx.client.onboard_devices(&owner.key, &fleet, Some(status.gateway.account), WAIT)?;
-    Ok(fleet)
-}
-
-fn simulate(ctx: &DeviceCtx, signing: &Signing, sim: Simulation) -> Result<()> {
-    let broker = broker_address(ctx, sim.mqtt.clone())?;
-    let chain_id = ctx.client.status()?.chain_id;
-    let fleet = onboard_fleet(ctx, signing, &sim)?;
-    let ids: Vec<DeviceId> = fleet.iter().map(DeviceIdentity::id).collect();
-    ctx.print(&json!({ "devices": ids, "stream": sim.stream, "broker": format!("{}:{}", broker.0, broker.1) }), || {
-        let shown: Vec<String> = ids.iter().take(3).map(|d| format!("  {d}")).collect();
-        format!(
-            "onboarded {} devices (gateway may anchor their data); publishing stream {} at {}/s each to {}:{}\n{}{}",
-            ids.len(), sim.stream, sim.rate, broker.0, broker.1, shown.join("\n"),
-            if ids.len() > 3 { "\n  ..." } else { "" }
-        )
-    });
-    let counters = Arc::new(Counters::default());
-    let rt = runtime()?;
-    rt.block_on(async {
-        for device in fleet {
-            let login = Login { chain_id: chain_id.clone(), key: device.key.clone() };
-            tokio::spawn(run_device(device, login, broker.clone(), sim.stream, sim.rate, counters.clone()));
-        }
-        let started = Instant::now();
-        let mut ticker = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                _ = tokio::signal::ctrl_c() => break,
-            }
-            let (sent, acked, refused) = counters.snapshot();
-            let body = json!({ "seconds": started.elapsed().as_secs(), "sent": sent, "acknowledged": acked, "refused": refused });
-            ctx.print(&body, || format!("{:>5} s  sent {sent}  acknowledged {acked}  refused {refused}", started.elapsed().as_secs()));
-            if sim.duration.is_some_and(|d| started.elapsed() >= Duration::from_secs(d)) {
-                break;
-            }
-        }
-    });
-    rt.shutdown_timeout(Duration::from_secs(1));
-    Ok(())
-}
-
-#[derive(Default)]
-struct Counters {
-    sent: AtomicU64,
-    acked: AtomicU64,
-    refused: AtomicU64,
-}
-
-impl Counters {
-    fn snapshot(&self) -> (u64, u64, u64) {
-        (
-            self.sent.load(Ordering::Relaxed),
-            self.acked.load(Ordering::Relaxed),
-            self.refused.load(Ordering::Relaxed),
-        )
-    }
-}
-
-/// One simulated device: a temperature that drifts, published with QoS 1 at `rate` per second.
-async fn run_device(
-    device: DeviceIdentity,
-    login: Login,
-    broker: (String, u16),
-    stream: u32,
-    rate: f64,
-    counters: Arc<Counters>,
-) {
-    let id = device.id();
-    let client_id = format!("sim-{}", &id.to_string()[..20]);
-    let (client, mut events) = device_client(&broker, &login, &id, client_id, 64);
-    let _ = client.subscribe(errors_topic(&id), QoS::AtMostOnce).await;
-    let period = Duration::from_secs_f64(1.0 / rate.max(0.001));
-    let mut ticker = tokio::time::interval(period);
-    let (mut seq, mut tenths) = (0u64, 200i64 + (id.0[0] as i64 % 50));
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {
-                seq += 1;
-                tenths += (seq as i64 * 7 + id.0[1] as i64) % 5 - 2;
-                let reading = device.reading(stream, seq, now_ms(), machina_sdk::device::numeric(tenths, 1, "C"));
-                let topic = telemetry_topic(&id, stream);
-                if client.publish(topic, QoS::AtLeastOnce, false, reading.encode().to_vec()).await.is_ok() {
-                    counters.sent.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            event = events.poll() => match event {
-                Ok(Event::Incoming(Packet::PubAck(_))) => { counters.acked.fetch_add(1, Ordering::Relaxed); }
-                Ok(Event::Incoming(Packet::Publish(_))) => { counters.refused.fetch_add(1, Ordering::Relaxed); }
-                Ok(_) => {}
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    renew_login(&mut events, &login, &id);
-                }
-            },
-        }
-    }
-}
-
-/// Runs `machina feed ...`.
-pub fn feed(ctx: &DeviceCtx, signing: &Signing, cmd: FeedCommand) -> Result<()> {
-    let FeedCommand::Create {
-        name,
-        stream,
-        unit,
-        decimals,
-        min_sources,
-        max_staleness_ms,
-        devices,
-        maker,
-        role,
-        attribute,
-    } = cmd
-    else {
-        let FeedCommand::Close { feed } = cmd else { unreachable!("the other command") };
-        ctx.execute(&signing.from, vec![DataCall::CloseFeed { feed }.into()])?;
-        ctx.print(&json!({ "closed": feed }), || {
-            format!("closed feed {feed}; its deposit is back")
-        });
-        return Ok(());
-    };
-    let eligibility = if !devices.is_empty() {
-        Eligibility::Devices {
-            devices: devices.iter().map(|d| device_id(d)).collect::<Result<_>>()?,
-        }
-    } else if let Some(maker) = maker {
-        Eligibility::Maker { maker: ctx.address(&maker)? }
-    } else if let Some(role) = role {
-        Eligibility::Role { role }
-    } else if let Some(attribute) = attribute {
-        let (key, value) =
-            attribute.split_once('=').ok_or_else(|| anyhow!("--attribute must be key=value"))?;
-        Eligibility::Attribute { key: key.into(), value: value.into() }
-    } else {
-        bail!("say which devices may report: --devices, --maker, --role or --attribute");
-    };
-    let call = DataCall::CreateFeed {
-        name,
-        stream,
-        eligibility,
-        min_sources,
-        max_staleness_ms,
-        unit,
-        decimals,
-    };
-    let status = ctx.execute(&signing.from, vec![call.into()])?;
-    let feed = status
-        .receipt
-        .as_ref()
-        .and_then(|r| {
-            r.events.iter().find_map(|e| match e {
-                machina_types::Event::FeedCreated { feed, .. } => Some(*feed),
-                _ => None,
-            })
-        })
-        .ok_or_else(|| anyhow!("no feed created"))?;
-    ctx.print(&json!({ "feed": feed }), || format!("created feed {feed}"));
-    Ok(())
 }
 
 /// Serves leased commands for `device`: for each command the node's gateway signed for an
