@@ -15,7 +15,7 @@
 //!   anchor covers the reading, p50 and p99.
 
 use super::{
-    CHAIN_ID, Nodes, Report, bench_homes, cores, data_dir,
+    CHAIN_ID, Machine, Nodes, Report, bench_homes, cores, data_dir,
     load::{self, Publisher},
     percentile,
 };
@@ -122,8 +122,12 @@ pub struct GatewayReport {
     pub block_interval_ms: u64,
     /// Unacknowledged messages per connection.
     pub window: usize,
-    /// CPU cores available.
-    pub cores: usize,
+    /// (a) as a fraction of what this machine's cores verify.
+    pub ingest_of_verify_limit: f64,
+    /// (b) as a fraction of what this machine's cores verify.
+    pub mqtt_of_verify_limit: f64,
+    /// The machine, calibrated in this run.
+    pub machine: Machine,
 }
 
 impl Report for GatewayReport {
@@ -138,25 +142,27 @@ impl Report for GatewayReport {
         };
         format!(
             "devices                     {} (one MQTT connection each, window {})\n\
-             (a) in process             {:.0} readings/s verified, stored and batched ({} in {:.2} s)\n\
-             (b) MQTT QoS 1 end to end  {:.0} readings/s ({} readings in {:.2} s)\n\
+             (a) in process             {:.0} readings/s verified, stored and batched ({} in {:.2} s; {:.2} of the verification limit)\n\
+             (b) MQTT QoS 1 end to end  {:.0} readings/s ({} readings in {:.2} s; {:.2} of the verification limit)\n\
              (c) plain mosquitto        {mosquitto}\n\
              (d) to finalized anchor    p50 {:.0} ms, p99 {:.0} ms ({} readings; anchor every {} ms, blocks every {} ms)\n\
-             cores                       {}",
+             {}",
             self.devices,
             self.window,
             self.ingest_readings_per_s,
             self.ingest_readings,
             self.ingest_seconds,
+            self.ingest_of_verify_limit,
             self.mqtt_readings_per_s,
             self.mqtt_readings,
             self.mqtt_seconds,
+            self.mqtt_of_verify_limit,
             self.anchor_latency_ms_p50,
             self.anchor_latency_ms_p99,
             self.anchored,
             self.anchor_interval_ms,
             self.block_interval_ms,
-            self.cores,
+            self.machine.text(),
         )
     }
 }
@@ -173,6 +179,7 @@ pub fn run(args: &GatewayArgs) -> Result<GatewayReport> {
         bail!("--devices and --readings-per-device must be positive");
     }
     let mosquitto = find_mosquitto(args.mosquitto.as_deref())?;
+    let machine = Machine::calibrate();
     let root = data_dir(args.dir.clone(), "gateway");
     let owner = PrivateKey::from_seed(7);
     let maker_key = PrivateKey::from_seed(8);
@@ -276,7 +283,9 @@ pub fn run(args: &GatewayArgs) -> Result<GatewayReport> {
         anchor_interval_ms: args.anchor_interval_ms,
         block_interval_ms: args.block_interval_ms,
         window: args.window,
-        cores: cores(),
+        ingest_of_verify_limit: machine.fraction(ingested as f64 / ingest_seconds),
+        mqtt_of_verify_limit: machine.fraction(mqtt_readings_per_s),
+        machine,
     })
 }
 

@@ -12,7 +12,7 @@
 //!   from many accounts) are posted to `POST /v1/txs` by concurrent clients; the figure is
 //!   intents finalized per second, from the first request to the block holding the last.
 
-use super::{Nodes, Report, bench_homes, cores, data_dir, expiry_height};
+use super::{Machine, Nodes, Report, bench_homes, data_dir, expiry_height};
 use anyhow::{Result, bail};
 use clap::Args;
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
@@ -82,8 +82,11 @@ pub struct MarketReport {
     pub api_seconds: f64,
     /// Intents finalized per second through the API.
     pub api_intents_per_s: f64,
-    /// CPU cores available.
-    pub cores: usize,
+    /// Intents through the API per second as a fraction of what this machine's cores
+    /// verify.
+    pub api_of_verify_limit: f64,
+    /// The machine, calibrated in this run.
+    pub machine: Machine,
 }
 
 impl Report for MarketReport {
@@ -92,15 +95,15 @@ impl Report for MarketReport {
             "not measured".to_string()
         } else {
             format!(
-                "{:.0} intents/s finalized ({} intents in {:.2} s)",
-                self.api_intents_per_s, self.api_intents, self.api_seconds
+                "{:.0} intents/s finalized ({} intents in {:.2} s; {:.2} of the verification limit)",
+                self.api_intents_per_s, self.api_intents, self.api_seconds, self.api_of_verify_limit
             )
         };
         format!(
             "batch               {} intents, {} offers, {} markets\n\
              clearing            {:.1} ms in the state machine: {} leases ({:.0} leases/s), {} units traded\n\
              through the API     {api}\n\
-             cores               {}",
+             {}",
             self.intents,
             self.offers,
             self.markets,
@@ -108,7 +111,7 @@ impl Report for MarketReport {
             self.leases,
             self.leases_per_s,
             self.units,
-            self.cores
+            self.machine.text()
         )
     }
 }
@@ -134,25 +137,27 @@ pub fn run(args: &MarketArgs) -> Result<MarketReport> {
     if args.markets == 0 || args.markets > 1024 {
         bail!("--markets must be 1..=1024");
     }
-    let mut report = clearing(args)?;
+    let machine = Machine::calibrate();
+    let mut report = clearing(args, machine)?;
     if args.api_intents > 0 {
         let (seconds, count) = through_api(args)?;
         report.api_intents = count;
         report.api_seconds = seconds;
         report.api_intents_per_s = count as f64 / seconds;
+        report.api_of_verify_limit = report.machine.fraction(report.api_intents_per_s);
     }
     Ok(report)
 }
 
 /// The in-memory chain the clearing benchmark runs.
-struct Machine {
+struct InMemoryChain {
     state: MemState,
     genesis: Arc<Genesis>,
     height: u64,
     now_ms: u64,
 }
 
-impl Machine {
+impl InMemoryChain {
     fn block(
         &mut self,
         txs: &[SignedTransaction],
@@ -205,7 +210,7 @@ fn unsigned(
     signed
 }
 
-fn clearing(args: &MarketArgs) -> Result<MarketReport> {
+fn clearing(args: &MarketArgs, machine: Machine) -> Result<MarketReport> {
     const CONSUMERS: usize = 1_000;
     const DEVICES: usize = 100;
     let maker = PrivateKey::from_seed(1);
@@ -230,7 +235,7 @@ fn clearing(args: &MarketArgs) -> Result<MarketReport> {
     };
     genesis.validate()?;
     let chain_id = genesis.chain_id.clone();
-    let mut m = Machine {
+    let mut m = InMemoryChain {
         state: MemState::default(),
         genesis: Arc::new(genesis),
         height: 0,
@@ -356,7 +361,8 @@ fn clearing(args: &MarketArgs) -> Result<MarketReport> {
         api_intents: 0,
         api_seconds: 0.0,
         api_intents_per_s: 0.0,
-        cores: cores(),
+        api_of_verify_limit: 0.0,
+        machine,
     })
 }
 

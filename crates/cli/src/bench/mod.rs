@@ -17,14 +17,15 @@ use machina_node::{
     ports::unused_local_addr,
     run::{self, Started},
 };
-use machina_types::Address;
+use machina_node::execute::verify_signatures;
+use machina_types::{Address, BankCall, Call, Hash, SignedTransaction, Transaction};
 use serde::Serialize;
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     sync::mpsc,
     thread::JoinHandle,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 /// Benchmarks.
@@ -77,6 +78,83 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(0, |n| n.get())
+}
+
+/// The machine a benchmark ran on, calibrated in the same run: absolute figures vary up to
+/// 2x between machines of the same size, so each report also gives its rates as a fraction
+/// of what this machine's cores can verify, which is what compares runs across machines.
+#[derive(Clone, Debug, Serialize)]
+pub struct Machine {
+    /// The CPU model, as the kernel names it.
+    pub cpu: String,
+    /// CPU cores available to the process.
+    pub cores: usize,
+    /// ed25519 transaction signatures one core verifies per second, in batches of 64,
+    /// through the node's own batch verification (measured before the benchmark starts).
+    pub verify_per_core: f64,
+}
+
+impl Machine {
+    /// Measures this machine (about half a second on one core).
+    pub fn calibrate() -> Self {
+        const BATCH: usize = 64;
+        let keys: Vec<PrivateKey> =
+            (0..BATCH as u64).map(|i| PrivateKey::from_seed(900_000 + i)).collect();
+        let txs: Vec<SignedTransaction> = keys
+            .iter()
+            .zip(keys.iter().cycle().skip(1))
+            .map(|(key, to)| {
+                Transaction {
+                    chain_id: CHAIN_ID.into(),
+                    signer: Address::of(&key.public_key()),
+                    nonce: 0,
+                    fee: 1_000,
+                    expiry_height: 1,
+                    calls: vec![Call::Bank(BankCall::Transfer {
+                        to: Address::of(&to.public_key()),
+                        amount: 1,
+                    })],
+                }
+                .sign(key)
+            })
+            .collect();
+        let hashes: Vec<Hash> = txs.iter().map(|tx| tx.hash()).collect();
+        let mut rng = commonware_utils::sys_rng();
+        let mut verify = || {
+            let valid = verify_signatures(&txs, &hashes, |_| false, &mut rng);
+            assert!(valid, "calibration signatures verify");
+        };
+        verify(); // warm caches (decompressed keys)
+        let start = Instant::now();
+        let mut verified = 0usize;
+        while start.elapsed() < Duration::from_millis(500) {
+            verify();
+            verified += BATCH;
+        }
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split(':').nth(1))
+                    .map(|m| m.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        Self { cpu, cores: cores(), verify_per_core: verified as f64 / start.elapsed().as_secs_f64() }
+    }
+
+    /// `rate` (per second) as a fraction of what all cores verify per second.
+    pub fn fraction(&self, rate: f64) -> f64 {
+        rate / (self.verify_per_core * self.cores.max(1) as f64)
+    }
+
+    /// The machine line of a text report.
+    pub fn text(&self) -> String {
+        format!(
+            "machine             {} cores ({}), verifying {:.0} signatures/s per core",
+            self.cores, self.cpu, self.verify_per_core
+        )
+    }
 }
 
 /// The benchmark's data directory: `dir`, or a fresh one under the system's temporary

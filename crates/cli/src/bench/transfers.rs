@@ -4,7 +4,7 @@
 //! transactions per second, finality latency from admission to the finalized block, and
 //! block sizes.
 
-use super::{Nodes, Report, bench_homes, cores, data_dir, expiry_height, percentile};
+use super::{Machine, Nodes, Report, bench_homes, data_dir, expiry_height, percentile};
 use anyhow::Result;
 use clap::Args;
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
@@ -77,8 +77,10 @@ pub struct TransfersReport {
     pub block_interval_ms: u64,
     /// How state is committed.
     pub commit: &'static str,
-    /// CPU cores available.
-    pub cores: usize,
+    /// Finalized transactions per second as a fraction of what this machine's cores verify.
+    pub tx_per_s_of_verify_limit: f64,
+    /// The machine, calibrated in this run.
+    pub machine: Machine,
 }
 
 /// Signs `count` transfers spread over `senders` (sequential nonces per sender).
@@ -121,6 +123,7 @@ pub fn run(args: &TransfersArgs) -> Result<TransfersReport> {
     let TransfersArgs {
         validators, txs: count, accounts, block_interval_ms, max_block_txs, ..
     } = *args;
+    let machine = Machine::calibrate();
     let root = data_dir(args.dir.clone(), "transfers");
     let params = Params { block_interval_ms, max_block_txs, ..Params::default() };
     let senders: Vec<PrivateKey> =
@@ -156,13 +159,14 @@ pub fn run(args: &TransfersArgs) -> Result<TransfersReport> {
     let mut latencies = observed.latencies_ms;
     latencies.sort_by(|a, b| a.total_cmp(b));
     let non_empty: Vec<usize> = observed.block_sizes.iter().copied().filter(|n| *n > 0).collect();
+    let tx_per_s = if seconds > 0.0 { latencies.len() as f64 / seconds } else { 0.0 };
     Ok(TransfersReport {
         validators,
         offered_tx_per_s: args.rate,
         submitted: count,
         finalized: latencies.len(),
         seconds,
-        tx_per_s: if seconds > 0.0 { latencies.len() as f64 / seconds } else { 0.0 },
+        tx_per_s,
         finality_ms_p50: percentile(&latencies, 50.0),
         finality_ms_p99: percentile(&latencies, 99.0),
         blocks: observed.block_sizes.len(),
@@ -174,7 +178,8 @@ pub fn run(args: &TransfersArgs) -> Result<TransfersReport> {
         block_txs_max: non_empty.iter().copied().max().unwrap_or(0),
         block_interval_ms,
         commit: "durable every block (state and archives synced before the block is acknowledged)",
-        cores: cores(),
+        tx_per_s_of_verify_limit: machine.fraction(tx_per_s),
+        machine,
     })
 }
 
@@ -182,9 +187,9 @@ impl Report for TransfersReport {
     fn text(&self) -> String {
         format!(
             "validators          {}\noffered load        {}\nfinalized           {} of {} transfers in {:.2} s\n\
-             throughput          {:.0} tx/s\nfinality latency    p50 {:.1} ms, p99 {:.1} ms\n\
+             throughput          {:.0} tx/s ({:.2} of the verification limit)\nfinality latency    p50 {:.1} ms, p99 {:.1} ms\n\
              blocks              {} (avg {:.0} tx, max {} tx, interval target {} ms)\n\
-             commit              {}\ncores               {}",
+             commit              {}\n{}",
             self.validators,
             if self.offered_tx_per_s == 0 {
                 "unpaced".to_string()
@@ -195,6 +200,7 @@ impl Report for TransfersReport {
             self.submitted,
             self.seconds,
             self.tx_per_s,
+            self.tx_per_s_of_verify_limit,
             self.finality_ms_p50,
             self.finality_ms_p99,
             self.blocks,
@@ -202,7 +208,7 @@ impl Report for TransfersReport {
             self.block_txs_max,
             self.block_interval_ms,
             self.commit,
-            self.cores,
+            self.machine.text(),
         )
     }
 }
