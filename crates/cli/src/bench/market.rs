@@ -96,7 +96,10 @@ impl Report for MarketReport {
         } else {
             format!(
                 "{:.0} intents/s finalized ({} intents in {:.2} s; {:.2} of the verification limit)",
-                self.api_intents_per_s, self.api_intents, self.api_seconds, self.api_of_verify_limit
+                self.api_intents_per_s,
+                self.api_intents,
+                self.api_seconds,
+                self.api_of_verify_limit
             )
         };
         format!(
