@@ -148,6 +148,12 @@ impl BlockExecutor {
             let collecting = Collecting::new(&view);
             let mut ctx = Ctx::system(&collecting, &self.env, account);
             let result = guarded(|| (step.run)(&mut ctx));
+            debug_assert!(
+                result.is_err() || ctx.native_flow() == 0,
+                "block-level step {} created or destroyed {} native tokens",
+                step.name,
+                ctx.native_flow()
+            );
             let (writes, events) = ctx.into_parts();
             // A step that read keys it could not see may have failed for that reason alone:
             // load them and run it again.
@@ -223,6 +229,7 @@ impl BlockExecutor {
             Err(ChargeError::Reject(code)) => return Ok(Applied::Rejected(code)),
             Err(ChargeError::Missing(k)) => return Err(Missing(k)),
         }
+        debug_assert_eq!(ctx.native_flow(), 0, "charging the fee moves it to the fee pool");
         let (mut writes, _) = ctx.into_parts();
 
         let (outcome, events) = {
@@ -241,6 +248,11 @@ impl BlockExecutor {
                     }
                 }
             }
+            debug_assert!(
+                outcome != Outcome::Success || calls_ctx.native_flow() == 0,
+                "transaction {tx_hash} created or destroyed {} native tokens",
+                calls_ctx.native_flow()
+            );
             let (call_writes, events) = calls_ctx.into_parts();
             if outcome == Outcome::Success {
                 writes.extend(call_writes);
@@ -336,6 +348,31 @@ mod tests {
         );
         assert_eq!(included(&results[1]).outcome, Outcome::Success);
         assert!(crate::exec::PANICS.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    }
+
+    #[test]
+    fn the_context_counts_native_tokens_created_or_destroyed_and_keeps_only_kept_attempts() {
+        let chain = Chain::new(2);
+        let env = crate::BlockEnv {
+            height: 1,
+            timestamp_ms: 0,
+            proposer: chain.addr(0),
+            genesis: chain.genesis.clone(),
+        };
+        let (a, b) = (chain.addr(0), chain.addr(1));
+        let mut ctx = crate::module::Ctx::new(&chain.state, &env, a);
+        bank::credit(&mut ctx, &a, 7).unwrap();
+        assert_eq!(ctx.native_flow(), 7, "a credit alone creates tokens");
+        bank::debit(&mut ctx, &b, 7).unwrap();
+        assert_eq!(ctx.native_flow(), 0, "a debit matching it balances the flow");
+        let failed = ctx.attempt(|ctx| {
+            bank::credit(ctx, &a, 5)?;
+            Err(ErrorCode::InvalidCall.into())
+        });
+        assert_eq!(failed, Ok(Err(ErrorCode::InvalidCall)));
+        assert_eq!(ctx.native_flow(), 0, "a failed attempt's flow is dropped with its writes");
+        ctx.attempt(|ctx| bank::credit(ctx, &a, 5)).unwrap().unwrap();
+        assert_eq!(ctx.native_flow(), 5, "a kept attempt's flow is kept");
     }
 
     #[test]

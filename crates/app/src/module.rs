@@ -131,6 +131,10 @@ pub struct Ctx<'a> {
     env: &'a BlockEnv,
     signer: Address,
     origin: Hash,
+    /// Native tokens credited minus debited through this context: the native supply is
+    /// fixed after genesis, so every call and step leaves it at zero (checked in debug
+    /// builds).
+    native_flow: i128,
 }
 
 impl<'a> Ctx<'a> {
@@ -144,6 +148,7 @@ impl<'a> Ctx<'a> {
             env,
             signer,
             origin: Hash::default(),
+            native_flow: 0,
         }
     }
 
@@ -207,6 +212,18 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
+    /// Records native tokens credited (positive) or debited (negative); only the bank's
+    /// balance primitives call this.
+    pub(crate) fn note_native_flow(&mut self, delta: i128) {
+        self.native_flow += delta;
+    }
+
+    /// Native tokens credited minus debited so far: zero whenever a call or step is done,
+    /// since nothing creates or destroys native tokens after genesis.
+    pub fn native_flow(&self) -> i128 {
+        self.native_flow
+    }
+
     /// The buffered writes and events, for the executor to keep.
     pub fn into_parts(self) -> (Writes, Vec<Event>) {
         (self.writes, self.events)
@@ -221,7 +238,7 @@ impl<'a> Ctx<'a> {
         f: impl FnOnce(&mut Ctx<'_>) -> ExecResult,
     ) -> ExecResult<Result<(), ErrorCode>> {
         let events_max = self.events_max - self.events.len();
-        let (result, writes, events) = {
+        let (result, writes, events, flow) = {
             let mut nested = Ctx {
                 base: &*self,
                 writes: Writes::new(),
@@ -230,15 +247,18 @@ impl<'a> Ctx<'a> {
                 env: self.env,
                 signer: self.signer,
                 origin: self.origin,
+                native_flow: 0,
             };
             let result = guarded(|| f(&mut nested));
+            let flow = nested.native_flow;
             let (writes, events) = nested.into_parts();
-            (result, writes, events)
+            (result, writes, events, flow)
         };
         match result {
             Ok(()) => {
                 self.writes.extend(writes);
                 self.events.extend(events);
+                self.native_flow += flow;
                 Ok(Ok(()))
             }
             Err(ExecError::Missing(key)) => Err(ExecError::Missing(key)),

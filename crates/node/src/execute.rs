@@ -65,7 +65,8 @@ where
     let mut loaded = Loaded::default();
     load::<E>(batch, &mut loaded, keys).await;
     while let Err(missing) = exec.begin(&loaded) {
-        load::<E>(batch, &mut loaded, missing).await;
+        let added = load::<E>(batch, &mut loaded, missing).await;
+        assert!(added > 0, "a block-level step asked again for keys already loaded");
     }
     let mut included = Vec::with_capacity(txs.len());
     let mut refused = Vec::new();
@@ -73,7 +74,10 @@ where
         let applied = loop {
             match exec.apply(&loaded, tx, *hash) {
                 Ok(applied) => break applied,
-                Err(missing) => load::<E>(batch, &mut loaded, vec![missing.0]).await,
+                Err(missing) => {
+                    let added = load::<E>(batch, &mut loaded, vec![missing.0]).await;
+                    assert!(added > 0, "transaction {hash} asked again for a key already loaded");
+                }
             }
         };
         match applied {
@@ -85,8 +89,10 @@ where
     Ok(Executed { output: exec.finish(), included, refused })
 }
 
-/// Reads `keys` (those not loaded yet) from `batch` in one batched read.
-async fn load<E>(batch: &Batch<E>, loaded: &mut Loaded, mut keys: Vec<Key>)
+/// Reads `keys` (those not loaded yet) from `batch` in one batched read; returns how many
+/// were not loaded yet. Execution retries only after a read that loaded something, so a
+/// retry that would loop forever is a broken invariant and stops loudly instead.
+async fn load<E>(batch: &Batch<E>, loaded: &mut Loaded, mut keys: Vec<Key>) -> usize
 where
     E: commonware_storage::Context + commonware_runtime::Spawner,
 {
@@ -94,14 +100,16 @@ where
     keys.dedup();
     keys.retain(|k| !loaded.contains(k));
     if keys.is_empty() {
-        return;
+        return 0;
     }
+    let added = keys.len();
     let digests: Vec<_> = keys.iter().map(|k| k.digest()).collect();
     let refs: Vec<_> = digests.iter().collect();
     let values = batch.get_many(&refs).await.expect("state database read failed");
     for (key, value) in keys.into_iter().zip(values) {
         loaded.insert(key, value.map(|v| v.0));
     }
+    added
 }
 
 /// Writes a block's changes into `batch` and merkleizes it.

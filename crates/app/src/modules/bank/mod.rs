@@ -136,6 +136,7 @@ pub fn credit(ctx: &mut Ctx<'_>, to: &Address, amount: Amount) -> ExecResult {
     let mut acct = account(ctx, to)?;
     acct.balance = acct.balance.checked_add(amount).ok_or(ErrorCode::Overflow)?;
     store_account(ctx, to, &acct);
+    ctx.note_native_flow(i128::from(amount));
     Ok(())
 }
 
@@ -144,6 +145,7 @@ pub fn debit(ctx: &mut Ctx<'_>, from: &Address, amount: Amount) -> ExecResult {
     let mut acct = account(ctx, from)?;
     acct.balance = acct.balance.checked_sub(amount).ok_or(ErrorCode::InsufficientFunds)?;
     store_account(ctx, from, &acct);
+    ctx.note_native_flow(-i128::from(amount));
     Ok(())
 }
 
@@ -181,6 +183,7 @@ pub fn charge(
         acct.balance.checked_sub(fee).ok_or(ChargeError::Reject(ErrorCode::CannotPayFee))?;
     acct.nonce += 1;
     store_account(ctx, signer, &acct);
+    ctx.note_native_flow(-i128::from(fee));
     credit(ctx, &fee_pool(), fee).map_err(|e| match e {
         crate::module::ExecError::Missing(k) => ChargeError::Missing(k),
         crate::module::ExecError::Fail(c) => ChargeError::Reject(c),
