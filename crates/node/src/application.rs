@@ -150,6 +150,7 @@ where
             input.provider.candidates(self.genesis.params.max_block_txs as usize, &skip);
         let txs: Vec<_> = candidates.iter().map(|p| (&p.tx, p.hash)).collect();
         let executed = execute::run(&batches, env, &txs, Mode::Build).await.ok()?;
+        self.chain.record_execution(Mode::Build, &executed);
         // What cannot be included now leaves the mempool, so it never crowds the next
         // candidates (a sender whose balance or nonce changes resubmits).
         let refused: Vec<_> =
@@ -221,6 +222,7 @@ where
         };
         let txs: Vec<_> = block.inner().txs.iter().zip(hashes.iter().copied()).collect();
         let executed = execute::run(&batches, env, &txs, Mode::Verify).await.ok()?;
+        self.chain.record_execution(Mode::Verify, &executed);
         let merkleized = execute::commit(batches, &executed.output.writes).await;
         if !execute::matches_header(b, &merkleized) {
             return None;

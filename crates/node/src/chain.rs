@@ -61,6 +61,8 @@ const ROOTS_REMEMBERED: usize = 1024;
 const RECEIPTS_REMEMBERED: usize = 1024;
 /// Capacity of the event stream; slow subscribers skip ahead.
 const EVENTS_BUFFERED: usize = 1024;
+/// Buckets (seconds) of the execution-time histograms.
+const EXECUTION_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
 /// Window over which the tx/s gauge is computed.
 const RATE_WINDOW_MS: u64 = 10_000;
 
@@ -73,6 +75,12 @@ struct Metered {
     panics: Gauge,
     step_failures: Gauge,
     refusals: CounterFamily<Vec<(String, String)>>,
+    admitted: CounterFamily<Vec<(String, String)>>,
+    gossip_received: Counter,
+    gossip_sent: Counter,
+    build_seconds: Histogram,
+    verify_seconds: Histogram,
+    steps_seconds: Histogram,
 }
 
 /// Shared chain knowledge. Cheap to clone through `Arc`.
@@ -118,6 +126,28 @@ impl ChainInfo {
                 "transactions_refused",
                 "transactions refused before the mempool (API and gossip), by code",
             ),
+            admitted: metrics.family(
+                "transactions_admitted",
+                "transactions admitted to the mempool, by source (local: API, gateway; peer)",
+            ),
+            gossip_received: metrics
+                .counter("gossip_txs_received", "transactions received from peers' gossip"),
+            gossip_sent: metrics.counter("gossip_txs_sent", "transactions gossiped to peers"),
+            build_seconds: metrics.histogram(
+                "block_build_seconds",
+                "time to execute a proposed block (state reads included, commit not)",
+                EXECUTION_BUCKETS,
+            ),
+            verify_seconds: metrics.histogram(
+                "block_verify_seconds",
+                "time to re-execute a peer's block (state reads included, commit not)",
+                EXECUTION_BUCKETS,
+            ),
+            steps_seconds: metrics.histogram(
+                "block_steps_seconds",
+                "time of a block's block-level steps (market clearing and settlement)",
+                EXECUTION_BUCKETS,
+            ),
         };
         Self {
             genesis_hash: genesis.hash(),
@@ -131,6 +161,37 @@ impl ChainInfo {
             mempool,
             metrics,
         }
+    }
+
+    /// Counts a transaction admitted to the mempool; `local` if it came through this node
+    /// (API, gateway), else from a peer.
+    pub fn count_admitted(&self, local: bool) {
+        let source = if local { "local" } else { "peer" };
+        self.metrics.admitted.get_or_create(&vec![("source".into(), source.into())]).inc();
+    }
+
+    /// Counts transactions received from peers' gossip.
+    pub fn count_gossip_received(&self, txs: usize) {
+        self.metrics.gossip_received.inc_by(txs as u64);
+    }
+
+    /// Counts transactions gossiped to peers.
+    pub fn count_gossip_sent(&self, txs: usize) {
+        self.metrics.gossip_sent.inc_by(txs as u64);
+    }
+
+    /// Records how long executing a block took.
+    pub fn record_execution(
+        &self,
+        mode: crate::execute::Mode,
+        executed: &crate::execute::Executed,
+    ) {
+        let histogram = match mode {
+            crate::execute::Mode::Build => &self.metrics.build_seconds,
+            crate::execute::Mode::Verify => &self.metrics.verify_seconds,
+        };
+        histogram.observe(executed.time.as_secs_f64());
+        self.metrics.steps_seconds.observe(executed.steps_time.as_secs_f64());
     }
 
     /// Counts a transaction refused before the mempool, by its code.

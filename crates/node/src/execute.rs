@@ -20,6 +20,7 @@ use machina_types::{
 use std::{
     collections::HashMap,
     sync::{LazyLock, Mutex},
+    time::{Duration, Instant},
 };
 
 type Batch<E> = <Databases<E> as DatabaseSet<E>>::Unmerkleized;
@@ -44,6 +45,10 @@ pub struct Executed {
     /// Indices of the transactions that could not be included, with the reason (building
     /// only: the builder evicts them from the mempool).
     pub refused: Vec<(usize, ErrorCode)>,
+    /// Time the block-level steps took (with the reads of keys they were not hinted).
+    pub steps_time: Duration,
+    /// Time the whole execution took (reads included, the commit not).
+    pub time: Duration,
 }
 
 /// Executes `txs` as block `env` over `batch`. In [`Mode::Verify`], returns the code of the
@@ -57,6 +62,7 @@ pub async fn run<E>(
 where
     E: commonware_storage::Context + commonware_runtime::Spawner,
 {
+    let started = Instant::now();
     let mut exec = BlockExecutor::new(env);
     let mut keys = exec.begin_hints();
     for (tx, _) in txs {
@@ -64,10 +70,12 @@ where
     }
     let mut loaded = Loaded::default();
     load::<E>(batch, &mut loaded, keys).await;
+    let steps_started = Instant::now();
     while let Err(missing) = exec.begin(&loaded) {
         let added = load::<E>(batch, &mut loaded, missing).await;
         assert!(added > 0, "a block-level step asked again for keys already loaded");
     }
+    let steps_time = steps_started.elapsed();
     let mut included = Vec::with_capacity(txs.len());
     let mut refused = Vec::new();
     for (i, (tx, hash)) in txs.iter().enumerate() {
@@ -86,7 +94,8 @@ where
             Applied::Rejected(code) => refused.push((i, code)),
         }
     }
-    Ok(Executed { output: exec.finish(), included, refused })
+    let output = exec.finish();
+    Ok(Executed { output, included, refused, steps_time, time: started.elapsed() })
 }
 
 /// Reads `keys` (those not loaded yet) from `batch` in one batched read; returns how many

@@ -71,6 +71,7 @@ async fn run<E, S, R>(
 fn flush<S: Sender>(chain: &ChainInfo, sender: &mut S) {
     let pending = chain.mempool().take_outbox();
     for batch in pending.chunks(TXS_PER_MESSAGE_MAX) {
+        chain.count_gossip_sent(batch.len());
         let txs: Vec<SignedTransaction> = batch.iter().map(|p| p.tx.clone()).collect();
         sender.send(Recipients::All, txs.encode(), false);
     }
@@ -87,7 +88,9 @@ async fn admit<E>(
 {
     let cfg = (commonware_codec::RangeCfg::new(0..=TXS_PER_MESSAGE_MAX), ());
     let Ok(txs) = Vec::<SignedTransaction>::decode_cfg(bytes, &cfg) else {
+        chain.count_refusal(machina_types::ErrorCode::Malformed);
         return;
     };
+    chain.count_gossip_received(txs.len());
     crate::ingress::admit(chain, db, txs, now_ms, false, rng).await;
 }

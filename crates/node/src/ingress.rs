@@ -41,10 +41,9 @@ where
             };
             mempool.insert(tx, hash, chain.height(), account, now_ms, local).map(|()| hash)
         })
-        .inspect(|result| {
-            if let Err(code) = result {
-                chain.count_refusal(*code);
-            }
+        .inspect(|result| match result {
+            Ok(_) => chain.count_admitted(local),
+            Err(code) => chain.count_refusal(*code),
         })
         .collect()
 }

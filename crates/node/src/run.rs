@@ -192,7 +192,8 @@ where
             Arc::new(move || metrics_context.encode());
         let stopped = context.stopped();
         let limits = api::limits::RequestLimits::default();
-        let state = ApiState { chain: node.chain.clone(), marshal: node.marshal.clone(), db, metrics, gateway, health, limits };
+        let requests = api::metrics::ApiMetrics::new(&context.child("api"));
+        let state = ApiState { chain: node.chain.clone(), marshal: node.marshal.clone(), db, metrics, gateway, health, limits, requests };
         let api = context.child("api").spawn(move |_| async move {
             let listener = api::limits::LimitedListener::new(listener, config.api);
             let _ = axum::serve(listener, api::router(state))

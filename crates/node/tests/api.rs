@@ -180,6 +180,35 @@ fn a_transfer_is_finalized_and_readable_through_every_route() {
 }
 
 #[test]
+fn metrics_cover_admission_execution_anchoring_and_requests_by_route() {
+    let node = TestNode::start();
+    let (_, hash) = node
+        .client
+        .send(
+            &node.accounts[0],
+            vec![Call::Bank(BankCall::Transfer { to: node.addr(1), amount: 5 })],
+        )
+        .unwrap();
+    assert_eq!(node.client.wait(&hash, Duration::from_secs(10)).unwrap().status, "finalized");
+    let metrics = node.get_text("/metrics");
+    // The value of the first sample whose line contains every one of `parts`.
+    let sample = |parts: &[&str]| -> f64 {
+        let line = metrics
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .find(|l| parts.iter().all(|p| l.contains(p)))
+            .unwrap_or_else(|| panic!("no sample with {parts:?} in\n{metrics}"));
+        line.rsplit(' ').next().and_then(|v| v.parse().ok()).expect("a numeric sample")
+    };
+    assert!(sample(&["transactions_admitted", "source=\"local\""]) >= 1.0);
+    assert!(sample(&["block_build_seconds_count"]) >= 1.0, "built blocks are timed");
+    assert!(sample(&["block_steps_seconds_count"]) >= 1.0, "block-level steps are timed");
+    assert!(sample(&["requests", "route=\"/v1/txs\"", "status=\"202\""]) >= 1.0);
+    assert_eq!(sample(&["anchor_readings_unanchored"]), 0.0, "nothing waits to be anchored");
+    assert!(metrics.contains("gossip_txs_sent"), "gossip is counted");
+}
+
+#[test]
 fn the_event_stream_delivers_finalized_blocks_with_receipts() {
     let node = TestNode::start();
     let mut response = ureq::get(format!("{}/v1/events", node.url)).call().unwrap();

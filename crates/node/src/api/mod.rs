@@ -9,6 +9,7 @@ pub mod error;
 mod handlers;
 pub mod limits;
 mod market;
+pub mod metrics;
 pub mod openapi;
 pub mod proofs;
 mod readings;
@@ -41,6 +42,8 @@ pub struct ApiState {
     pub health: Arc<crate::health::Health>,
     /// Requests and event streams in flight.
     pub limits: limits::RequestLimits,
+    /// Requests by route and status.
+    pub requests: metrics::ApiMetrics,
 }
 
 /// The API's routes.
@@ -84,6 +87,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/accounts/{address}/leases", get(market::account_leases))
         .route("/v1/accounts/{address}/stake", get(market::stake))
         .fallback(handlers::no_route)
+        .layer(axum::middleware::from_fn_with_state(state.requests.clone(), metrics::track))
         .layer(axum::middleware::from_fn_with_state(state.limits.clone(), limits::limit))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)

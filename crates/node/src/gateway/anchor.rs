@@ -20,7 +20,10 @@ use super::{
     store::{ReadingStore, StreamKey},
     submit::{InFlight, Submitter},
 };
-use commonware_runtime::tokio::Context;
+use commonware_runtime::{
+    telemetry::metrics::{Counter, Gauge, MetricsExt},
+    tokio::Context,
+};
 use machina_app::modules::{
     data::{keys as data_keys, state::StreamState},
     identity::{keys as identity_keys, state::Device},
@@ -40,6 +43,39 @@ pub const ANCHOR_READINGS_MAX: usize = 1 << 16;
 /// How often readings past the retention period are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
+/// What anchoring reports in `/metrics`: how far behind it is and what it submits.
+#[derive(Clone)]
+pub struct AnchorMetrics {
+    streams_waiting: Gauge,
+    readings_unanchored: Gauge,
+    submitted: Counter,
+    refused: Counter,
+    round_ms: Gauge,
+}
+
+impl AnchorMetrics {
+    /// Registers the metrics on `context`.
+    pub fn new(context: &Context) -> Self {
+        Self {
+            streams_waiting: context.gauge(
+                "anchor_streams_waiting",
+                "streams with stored readings beyond their last anchor (at the last round)",
+            ),
+            readings_unanchored: context.gauge(
+                "anchor_readings_unanchored",
+                "sequence numbers stored beyond the streams' last anchors (anchor lag)",
+            ),
+            submitted: context.counter("anchors_submitted", "anchor calls submitted"),
+            refused: context
+                .counter("anchor_transactions_refused", "anchor transactions the mempool refused"),
+            round_ms: context.gauge(
+                "anchor_round_milliseconds",
+                "duration of the last anchoring round, in milliseconds",
+            ),
+        }
+    }
+}
+
 /// The anchoring task's state.
 pub struct Anchorer {
     store: Arc<ReadingStore<Context>>,
@@ -49,6 +85,7 @@ pub struct Anchorer {
     turns: Turns,
     retention: Duration,
     pruned_at: Option<Instant>,
+    metrics: AnchorMetrics,
 }
 
 impl Anchorer {
@@ -59,6 +96,7 @@ impl Anchorer {
         submitter: Arc<Submitter>,
         per_round: usize,
         retention: Duration,
+        metrics: AnchorMetrics,
     ) -> Self {
         Self {
             store,
@@ -68,6 +106,7 @@ impl Anchorer {
             turns: Turns::default(),
             retention,
             pruned_at: None,
+            metrics,
         }
     }
 
@@ -103,14 +142,20 @@ impl Anchorer {
         let submitter = &self.submitter;
         self.in_flight.retain(|_, flight| submitter.pending(flight));
         let mut waiting: BTreeMap<Address, Vec<(StreamKey, StreamState)>> = BTreeMap::new();
+        let (mut streams_waiting, mut unanchored) = (0i64, 0u64);
         for (stream, last_stored) in self.store.streams() {
             if self.in_flight.contains_key(&stream) {
                 continue;
             }
             if let Some((owner, state)) = self.anchorable(stream, last_stored).await {
+                let next = state.last_seq.map_or(0, |last| last.saturating_add(1));
+                unanchored = unanchored.saturating_add(last_stored.saturating_add(1) - next);
+                streams_waiting += 1;
                 waiting.entry(owner).or_default().push((stream, state));
             }
         }
+        self.metrics.streams_waiting.set(streams_waiting);
+        self.metrics.readings_unanchored.set(i64::try_from(unanchored).unwrap_or(i64::MAX));
         let picked = self.turns.pick(waiting, self.per_round, |(stream, _)| *stream);
         let calls: Vec<(StreamKey, DataCall)> = picked
             .into_iter()
@@ -120,15 +165,20 @@ impl Anchorer {
             let txs = chunk.iter().map(|(_, c)| Call::Data(c.clone())).collect();
             match self.submitter.submit(txs).await {
                 Ok(flight) => {
+                    self.metrics.submitted.inc_by(chunk.len() as u64);
                     let flight = Arc::new(flight);
                     for (stream, _) in chunk {
                         self.in_flight.insert(*stream, flight.clone());
                     }
                 }
-                Err(code) => tracing::warn!(%code, "anchor transaction refused"),
+                Err(code) => {
+                    self.metrics.refused.inc();
+                    tracing::warn!(%code, "anchor transaction refused");
+                }
             }
         }
         let elapsed_ms = started.elapsed().as_millis() as u64;
+        self.metrics.round_ms.set(i64::try_from(elapsed_ms).unwrap_or(i64::MAX));
         tracing::debug!(anchors = calls.len(), elapsed_ms, "anchor round");
     }
 

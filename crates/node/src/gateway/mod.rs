@@ -250,8 +250,10 @@ pub async fn start(
     let (store_, submitter_, per_round) =
         (store.clone(), submitter.clone(), config.anchors_per_interval);
     let retention = Duration::from_secs(config.retention_days.saturating_mul(86_400));
+    let metrics = anchor::AnchorMetrics::new(&context.child("gateway"));
     supervise(health.clone(), anchor::SUBSYSTEM, move || {
-        anchor::Anchorer::new(store_.clone(), submitter_.clone(), per_round, retention)
+        let metrics = metrics.clone();
+        anchor::Anchorer::new(store_.clone(), submitter_.clone(), per_round, retention, metrics)
             .run(interval)
     });
     let (store_, devices_, submitter_) = (store.clone(), devices.clone(), submitter.clone());
