@@ -16,7 +16,7 @@ use std::path::PathBuf;
 #[command(name = "machina", version, about, long_about = None)]
 pub struct Cli {
     /// Node home directory (config, genesis, keys, data).
-    #[arg(long, global = true, env = "MACHINA_HOME", default_value_os_t = default_home())]
+    #[arg(long, global = true, env = "MACHINA_HOME", default_value_os_t = machina_sdk::keys::default_home())]
     pub home: PathBuf,
     /// Node API URL [default: the home's API address, else http://127.0.0.1:7700].
     #[arg(long, global = true, env = "MACHINA_NODE")]
@@ -27,11 +27,6 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-}
-
-fn default_home() -> PathBuf {
-    std::env::var_os("HOME")
-        .map_or_else(|| PathBuf::from(".machina"), |h| PathBuf::from(h).join(".machina"))
 }
 
 /// Options shared by chain-creating commands.

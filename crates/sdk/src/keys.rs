@@ -8,6 +8,16 @@ use commonware_math::algebra::Random;
 use machina_types::{Address, codec};
 use std::path::{Path, PathBuf};
 
+/// The home directory of a node and its keyring, as the CLI finds it: `MACHINA_HOME`, else
+/// `~/.machina`. The keyring is its `keys` directory, the genesis its `genesis.json`.
+pub fn default_home() -> PathBuf {
+    if let Some(home) = std::env::var_os("MACHINA_HOME") {
+        return PathBuf::from(home);
+    }
+    std::env::var_os("HOME")
+        .map_or_else(|| PathBuf::from(".machina"), |h| PathBuf::from(h).join(".machina"))
+}
+
 /// A directory of named keys.
 #[derive(Clone, Debug)]
 pub struct Keyring {
