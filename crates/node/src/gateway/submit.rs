@@ -72,7 +72,9 @@ impl Submitter {
     /// Whether `account` holds `role` on `device` at the finalized height (owners hold every
     /// role).
     pub async fn has_role(&self, device: &Device, account: &Address, role: &str) -> bool {
-        device.owner == *account || self.grant(device, account, role).await.is_some()
+        let grant: Option<RoleGrant> =
+            self.read(&identity_keys::role(&device.id, account, role)).await;
+        device.role_held_by(account, grant.as_ref(), self.chain.height())
     }
 
     /// Whether `flight` is still waiting: in the mempool and not expired. A finalized

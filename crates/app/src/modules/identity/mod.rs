@@ -196,7 +196,8 @@ fn grant(
 
 /// Whether `account` holds `role` on `d` at the current height (owners hold every role).
 pub fn has_role(ctx: &Ctx<'_>, d: &Device, account: &Address, role: &str) -> ExecResult<bool> {
-    Ok(d.owner == *account || grant(ctx, d, account, role)?.is_some())
+    let grant: Option<RoleGrant> = ctx.get(&keys::role(&d.id, account, role))?;
+    Ok(d.role_held_by(account, grant.as_ref(), ctx.env().height))
 }
 
 /// Whether `account` holds `role` on `d` and accepted it.

@@ -90,6 +90,13 @@ impl Device {
     pub fn attribute(&self, key: &str) -> Option<&str> {
         self.attributes.iter().find(|a| a.key == key).map(|a| a.value.as_str())
     }
+
+    /// Whether `account` holds a role on this device at `height`, given `grant`, the grant
+    /// of that role to it if there is one: the owner holds every role; anyone else needs a
+    /// grant that [holds](RoleGrant::holds). The chain and the gateway decide by this alone.
+    pub fn role_held_by(&self, account: &Address, grant: Option<&RoleGrant>, height: u64) -> bool {
+        self.owner == *account || grant.is_some_and(|g| g.holds(self, height))
+    }
 }
 
 /// A role grant.
