@@ -8,6 +8,7 @@ use crate::{
     state::MemState,
 };
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
+use machina_types::bank::BankEvent;
 use machina_types::{
     Address, BankCall, Call, ErrorCode, Event, Outcome, SignedTransaction, Transaction,
 };
@@ -159,7 +160,7 @@ impl Chain {
         for r in &results {
             if let Applied::Included(receipt) = r {
                 for e in &receipt.events {
-                    if let Event::AssetCreated { asset, .. } = e {
+                    if let Event::Bank(BankEvent::AssetCreated { asset, .. }) = e {
                         self.assets.insert(*asset);
                     }
                 }

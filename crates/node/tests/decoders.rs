@@ -20,6 +20,7 @@ use machina_sdk::{
     verify::{verify_bundle, verify_reading},
 };
 use machina_store::{ProofBundle, ReadingBundle};
+use machina_types::data::DataEvent;
 use machina_types::{
     Address, BankCall, BlockEvents, Call, DataCall, Hash, IdentityCall, MarketCall, Receipt,
     SignedReading, SignedTransaction, Transaction,
@@ -198,7 +199,7 @@ fn random_and_mutated_encodings_never_panic_a_decoder_and_what_decodes_is_canoni
             call: 0,
             code: machina_types::ErrorCode::Internal,
         },
-        events: vec![machina_types::Event::FeedClosed { feed: 2 }],
+        events: vec![machina_types::Event::Data(DataEvent::FeedClosed { feed: 2 })],
     };
     let events = BlockEvents(vec![machina_types::Event::BlockStepFailed {
         step: "market-clearing".into(),

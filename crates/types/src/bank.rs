@@ -230,3 +230,180 @@ impl Read for BankCall {
         })
     }
 }
+
+/// What the bank module's calls did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum BankEvent {
+    /// Native tokens moved.
+    Transfer {
+        /// Payer.
+        from: Address,
+        /// Payee.
+        to: Address,
+        /// Amount.
+        amount: Amount,
+    },
+    /// An asset was created.
+    AssetCreated {
+        /// Its new id.
+        asset: AssetId,
+        /// Its issuer.
+        issuer: Address,
+    },
+    /// Asset units were minted.
+    AssetMinted {
+        /// The asset.
+        asset: AssetId,
+        /// Recipient.
+        to: Address,
+        /// Amount.
+        amount: Amount,
+    },
+    /// Asset units moved.
+    AssetTransferred {
+        /// The asset.
+        asset: AssetId,
+        /// Payer.
+        from: Address,
+        /// Payee.
+        to: Address,
+        /// Amount.
+        amount: Amount,
+    },
+    /// Asset units were destroyed.
+    AssetBurned {
+        /// The asset.
+        asset: AssetId,
+        /// Holder.
+        from: Address,
+        /// Amount.
+        amount: Amount,
+    },
+    /// A token was minted.
+    NftMinted {
+        /// Its new id.
+        id: NftId,
+        /// First owner.
+        to: Address,
+    },
+    /// A token changed hands.
+    NftTransferred {
+        /// The token.
+        id: NftId,
+        /// Previous owner.
+        from: Address,
+        /// New owner.
+        to: Address,
+    },
+    /// A token was destroyed.
+    NftBurned {
+        /// The token.
+        id: NftId,
+    },
+}
+
+impl Write for BankEvent {
+    fn write(&self, buf: &mut impl bytes::BufMut) {
+        match self {
+            Self::Transfer { from, to, amount } => {
+                0u8.write(buf);
+                from.write(buf);
+                to.write(buf);
+                amount.write(buf);
+            }
+            Self::AssetCreated { asset, issuer } => {
+                1u8.write(buf);
+                asset.write(buf);
+                issuer.write(buf);
+            }
+            Self::AssetMinted { asset, to, amount } => {
+                2u8.write(buf);
+                asset.write(buf);
+                to.write(buf);
+                amount.write(buf);
+            }
+            Self::AssetTransferred { asset, from, to, amount } => {
+                3u8.write(buf);
+                asset.write(buf);
+                from.write(buf);
+                to.write(buf);
+                amount.write(buf);
+            }
+            Self::AssetBurned { asset, from, amount } => {
+                4u8.write(buf);
+                asset.write(buf);
+                from.write(buf);
+                amount.write(buf);
+            }
+            Self::NftMinted { id, to } => {
+                5u8.write(buf);
+                id.write(buf);
+                to.write(buf);
+            }
+            Self::NftTransferred { id, from, to } => {
+                6u8.write(buf);
+                id.write(buf);
+                from.write(buf);
+                to.write(buf);
+            }
+            Self::NftBurned { id } => {
+                7u8.write(buf);
+                id.write(buf);
+            }
+        }
+    }
+}
+
+impl EncodeSize for BankEvent {
+    fn encode_size(&self) -> usize {
+        1 + match self {
+            Self::Transfer { .. } => 32 + 32 + 8,
+            Self::AssetCreated { .. } => 8 + 32,
+            Self::AssetMinted { .. } => 8 + 32 + 8,
+            Self::AssetTransferred { .. } => 8 + 32 + 32 + 8,
+            Self::AssetBurned { .. } => 8 + 32 + 8,
+            Self::NftMinted { .. } => 8 + 32,
+            Self::NftTransferred { .. } => 8 + 32 + 32,
+            Self::NftBurned { .. } => 8,
+        }
+    }
+}
+
+impl Read for BankEvent {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(match u8::read(buf)? {
+            0 => Self::Transfer {
+                from: Address::read(buf)?,
+                to: Address::read(buf)?,
+                amount: u64::read(buf)?,
+            },
+            1 => Self::AssetCreated { asset: u64::read(buf)?, issuer: Address::read(buf)? },
+            2 => Self::AssetMinted {
+                asset: u64::read(buf)?,
+                to: Address::read(buf)?,
+                amount: u64::read(buf)?,
+            },
+            3 => Self::AssetTransferred {
+                asset: u64::read(buf)?,
+                from: Address::read(buf)?,
+                to: Address::read(buf)?,
+                amount: u64::read(buf)?,
+            },
+            4 => Self::AssetBurned {
+                asset: u64::read(buf)?,
+                from: Address::read(buf)?,
+                amount: u64::read(buf)?,
+            },
+            5 => Self::NftMinted { id: u64::read(buf)?, to: Address::read(buf)? },
+            6 => Self::NftTransferred {
+                id: u64::read(buf)?,
+                from: Address::read(buf)?,
+                to: Address::read(buf)?,
+            },
+            7 => Self::NftBurned { id: u64::read(buf)? },
+            tag => return Err(Error::InvalidEnum(tag)),
+        })
+    }
+}

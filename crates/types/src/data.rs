@@ -295,3 +295,111 @@ impl Read for DataCall {
         })
     }
 }
+
+/// What the data module's calls did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum DataEvent {
+    /// A batch of readings was anchored.
+    Anchored {
+        /// The device.
+        device: DeviceId,
+        /// The stream.
+        stream: StreamId,
+        /// The anchor's index in the stream (from 0).
+        index: u64,
+        /// First sequence number covered.
+        first_seq: u64,
+        /// Last sequence number covered.
+        last_seq: u64,
+        /// Readings in the batch.
+        count: u32,
+    },
+    /// A feed was created.
+    FeedCreated {
+        /// Its id.
+        feed: FeedId,
+        /// Its creator.
+        creator: Address,
+    },
+    /// A feed's value was recomputed.
+    FeedUpdated {
+        /// The feed.
+        feed: FeedId,
+        /// The new value (`None`: too few fresh sources).
+        value: Option<i64>,
+        /// Fresh sources counted.
+        sources: u8,
+    },
+    /// A feed was closed and its deposit returned.
+    FeedClosed {
+        /// The feed.
+        feed: FeedId,
+    },
+}
+
+impl Write for DataEvent {
+    fn write(&self, buf: &mut impl bytes::BufMut) {
+        match self {
+            Self::Anchored { device, stream, index, first_seq, last_seq, count } => {
+                0u8.write(buf);
+                device.write(buf);
+                stream.write(buf);
+                index.write(buf);
+                first_seq.write(buf);
+                last_seq.write(buf);
+                count.write(buf);
+            }
+            Self::FeedCreated { feed, creator } => {
+                1u8.write(buf);
+                feed.write(buf);
+                creator.write(buf);
+            }
+            Self::FeedUpdated { feed, value, sources } => {
+                2u8.write(buf);
+                feed.write(buf);
+                value.write(buf);
+                sources.write(buf);
+            }
+            Self::FeedClosed { feed } => {
+                3u8.write(buf);
+                feed.write(buf);
+            }
+        }
+    }
+}
+
+impl EncodeSize for DataEvent {
+    fn encode_size(&self) -> usize {
+        1 + match self {
+            Self::Anchored { .. } => 32 + 4 + 8 + 8 + 8 + 4,
+            Self::FeedCreated { .. } => 8 + 32,
+            Self::FeedUpdated { value, .. } => 8 + value.encode_size() + 1,
+            Self::FeedClosed { .. } => 8,
+        }
+    }
+}
+
+impl Read for DataEvent {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(match u8::read(buf)? {
+            0 => Self::Anchored {
+                device: Hash::read(buf)?,
+                stream: u32::read(buf)?,
+                index: u64::read(buf)?,
+                first_seq: u64::read(buf)?,
+                last_seq: u64::read(buf)?,
+                count: u32::read(buf)?,
+            },
+            1 => Self::FeedCreated { feed: u64::read(buf)?, creator: Address::read(buf)? },
+            2 => Self::FeedUpdated {
+                feed: u64::read(buf)?,
+                value: Option::<i64>::read(buf)?,
+                sources: u8::read(buf)?,
+            },
+            3 => Self::FeedClosed { feed: u64::read(buf)? },
+            tag => return Err(Error::InvalidEnum(tag)),
+        })
+    }
+}

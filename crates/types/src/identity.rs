@@ -4,7 +4,7 @@ use crate::{
     Amount,
     address::Address,
     codec::{read_str, str_size, write_str},
-    device::{DeviceCertificate, DeviceId},
+    device::{DeviceCertificate, DeviceId, DeviceStatus},
     error::ErrorCode,
     hash::Hash,
     limits::*,
@@ -397,6 +397,247 @@ impl Read for IdentityCall {
                 approvals: crate::codec::read_vec(buf, VALIDATORS_MAX, &())?,
             },
             13 => Self::AcceptRole { device: Hash::read(buf)?, role: read_str(buf, ROLE_LEN_MAX)? },
+            tag => return Err(Error::InvalidEnum(tag)),
+        })
+    }
+}
+
+/// What the identity module's calls did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum IdentityEvent {
+    /// A maker registered.
+    MakerRegistered {
+        /// The maker's account.
+        maker: Address,
+        /// Its bond.
+        bond: Amount,
+    },
+    /// A maker's bond was slashed.
+    MakerSlashed {
+        /// The maker's account.
+        maker: Address,
+        /// Amount taken.
+        amount: Amount,
+    },
+    /// A device was onboarded.
+    DeviceOnboarded {
+        /// The device.
+        device: DeviceId,
+        /// Its maker.
+        maker: Address,
+        /// Its first owner.
+        owner: Address,
+    },
+    /// A device changed owner.
+    DeviceTransferred {
+        /// The device.
+        device: DeviceId,
+        /// Previous owner.
+        from: Address,
+        /// New owner.
+        to: Address,
+    },
+    /// A device's key was replaced.
+    DeviceKeyRotated {
+        /// The device.
+        device: DeviceId,
+        /// The new key.
+        key: Address,
+        /// The new key's epoch (rotations so far).
+        epoch: u64,
+    },
+    /// A maker released firmware.
+    FirmwarePublished {
+        /// The maker.
+        maker: Address,
+        /// The firmware hash.
+        firmware: Hash,
+    },
+    /// A device reported its firmware.
+    FirmwareReported {
+        /// The device.
+        device: DeviceId,
+        /// The firmware hash.
+        firmware: Hash,
+    },
+    /// A device's status changed.
+    DeviceStatusChanged {
+        /// The device.
+        device: DeviceId,
+        /// New status.
+        status: DeviceStatus,
+    },
+    /// A device attribute was set or removed.
+    AttributeChanged {
+        /// The device.
+        device: DeviceId,
+        /// The attribute key.
+        key: String,
+    },
+    /// A role was granted.
+    RoleGranted {
+        /// The device.
+        device: DeviceId,
+        /// Who got it.
+        account: Address,
+        /// The role.
+        role: String,
+    },
+    /// A role was revoked.
+    RoleRevoked {
+        /// The device.
+        device: DeviceId,
+        /// Who lost it.
+        account: Address,
+        /// The role.
+        role: String,
+    },
+    /// The grantee accepted a role on a device.
+    RoleAccepted {
+        /// The device.
+        device: DeviceId,
+        /// The grantee.
+        account: Address,
+        /// The role.
+        role: String,
+    },
+}
+
+impl Write for IdentityEvent {
+    fn write(&self, buf: &mut impl bytes::BufMut) {
+        match self {
+            Self::MakerRegistered { maker, bond } => {
+                0u8.write(buf);
+                maker.write(buf);
+                bond.write(buf);
+            }
+            Self::MakerSlashed { maker, amount } => {
+                1u8.write(buf);
+                maker.write(buf);
+                amount.write(buf);
+            }
+            Self::DeviceOnboarded { device, maker, owner } => {
+                2u8.write(buf);
+                device.write(buf);
+                maker.write(buf);
+                owner.write(buf);
+            }
+            Self::DeviceTransferred { device, from, to } => {
+                3u8.write(buf);
+                device.write(buf);
+                from.write(buf);
+                to.write(buf);
+            }
+            Self::DeviceKeyRotated { device, key, epoch } => {
+                4u8.write(buf);
+                device.write(buf);
+                key.write(buf);
+                epoch.write(buf);
+            }
+            Self::FirmwarePublished { maker, firmware } => {
+                5u8.write(buf);
+                maker.write(buf);
+                firmware.write(buf);
+            }
+            Self::FirmwareReported { device, firmware } => {
+                6u8.write(buf);
+                device.write(buf);
+                firmware.write(buf);
+            }
+            Self::DeviceStatusChanged { device, status } => {
+                7u8.write(buf);
+                device.write(buf);
+                status.write(buf);
+            }
+            Self::AttributeChanged { device, key } => {
+                8u8.write(buf);
+                device.write(buf);
+                write_str(key, buf);
+            }
+            Self::RoleGranted { device, account, role } => {
+                9u8.write(buf);
+                device.write(buf);
+                account.write(buf);
+                write_str(role, buf);
+            }
+            Self::RoleRevoked { device, account, role } => {
+                10u8.write(buf);
+                device.write(buf);
+                account.write(buf);
+                write_str(role, buf);
+            }
+            Self::RoleAccepted { device, account, role } => {
+                11u8.write(buf);
+                device.write(buf);
+                account.write(buf);
+                write_str(role, buf);
+            }
+        }
+    }
+}
+
+impl EncodeSize for IdentityEvent {
+    fn encode_size(&self) -> usize {
+        1 + match self {
+            Self::MakerRegistered { .. } | Self::MakerSlashed { .. } => 32 + 8,
+            Self::DeviceOnboarded { .. } | Self::DeviceTransferred { .. } => 32 * 3,
+            Self::DeviceKeyRotated { .. } => 32 + 32 + 8,
+            Self::FirmwarePublished { .. } | Self::FirmwareReported { .. } => 64,
+            Self::DeviceStatusChanged { .. } => 32 + 1,
+            Self::AttributeChanged { key, .. } => 32 + str_size(key),
+            Self::RoleGranted { role, .. } | Self::RoleRevoked { role, .. } => 64 + str_size(role),
+            Self::RoleAccepted { role, .. } => 64 + str_size(role),
+        }
+    }
+}
+
+impl Read for IdentityEvent {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(match u8::read(buf)? {
+            0 => Self::MakerRegistered { maker: Address::read(buf)?, bond: u64::read(buf)? },
+            1 => Self::MakerSlashed { maker: Address::read(buf)?, amount: u64::read(buf)? },
+            2 => Self::DeviceOnboarded {
+                device: Hash::read(buf)?,
+                maker: Address::read(buf)?,
+                owner: Address::read(buf)?,
+            },
+            3 => Self::DeviceTransferred {
+                device: Hash::read(buf)?,
+                from: Address::read(buf)?,
+                to: Address::read(buf)?,
+            },
+            4 => Self::DeviceKeyRotated {
+                device: Hash::read(buf)?,
+                key: Address::read(buf)?,
+                epoch: u64::read(buf)?,
+            },
+            5 => Self::FirmwarePublished { maker: Address::read(buf)?, firmware: Hash::read(buf)? },
+            6 => Self::FirmwareReported { device: Hash::read(buf)?, firmware: Hash::read(buf)? },
+            7 => Self::DeviceStatusChanged {
+                device: Hash::read(buf)?,
+                status: DeviceStatus::read(buf)?,
+            },
+            8 => Self::AttributeChanged {
+                device: Hash::read(buf)?,
+                key: read_str(buf, ATTRIBUTE_KEY_LEN_MAX)?,
+            },
+            9 => Self::RoleGranted {
+                device: Hash::read(buf)?,
+                account: Address::read(buf)?,
+                role: read_str(buf, ROLE_LEN_MAX)?,
+            },
+            10 => Self::RoleRevoked {
+                device: Hash::read(buf)?,
+                account: Address::read(buf)?,
+                role: read_str(buf, ROLE_LEN_MAX)?,
+            },
+            11 => Self::RoleAccepted {
+                device: Hash::read(buf)?,
+                account: Address::read(buf)?,
+                role: read_str(buf, ROLE_LEN_MAX)?,
+            },
             tag => return Err(Error::InvalidEnum(tag)),
         })
     }

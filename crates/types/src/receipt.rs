@@ -7,14 +7,10 @@
 use crate::{
     Amount, Height,
     address::Address,
-    bank::{AssetId, NftId},
     codec::{read_str, read_vec, str_size, write_str},
-    data::FeedId,
-    device::{DeviceId, DeviceStatus},
     error::ErrorCode,
     hash::Hash,
-    limits::{ATTRIBUTE_KEY_LEN_MAX, BLOCK_EVENTS_MAX, EVENTS_PER_TX_MAX, ROLE_LEN_MAX},
-    reading::StreamId,
+    limits::{BLOCK_EVENTS_MAX, EVENTS_PER_TX_MAX},
 };
 use alloc::{string::String, vec::Vec};
 use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
@@ -39,206 +35,14 @@ pub enum Outcome {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    /// Native tokens moved.
-    Transfer {
-        /// Payer.
-        from: Address,
-        /// Payee.
-        to: Address,
-        /// Amount.
-        amount: Amount,
-    },
-    /// An asset was created.
-    AssetCreated {
-        /// Its new id.
-        asset: AssetId,
-        /// Its issuer.
-        issuer: Address,
-    },
-    /// Asset units were minted.
-    AssetMinted {
-        /// The asset.
-        asset: AssetId,
-        /// Recipient.
-        to: Address,
-        /// Amount.
-        amount: Amount,
-    },
-    /// Asset units moved.
-    AssetTransferred {
-        /// The asset.
-        asset: AssetId,
-        /// Payer.
-        from: Address,
-        /// Payee.
-        to: Address,
-        /// Amount.
-        amount: Amount,
-    },
-    /// Asset units were destroyed.
-    AssetBurned {
-        /// The asset.
-        asset: AssetId,
-        /// Holder.
-        from: Address,
-        /// Amount.
-        amount: Amount,
-    },
-    /// A token was minted.
-    NftMinted {
-        /// Its new id.
-        id: NftId,
-        /// First owner.
-        to: Address,
-    },
-    /// A token changed hands.
-    NftTransferred {
-        /// The token.
-        id: NftId,
-        /// Previous owner.
-        from: Address,
-        /// New owner.
-        to: Address,
-    },
-    /// A token was destroyed.
-    NftBurned {
-        /// The token.
-        id: NftId,
-    },
-    /// A maker registered.
-    MakerRegistered {
-        /// The maker's account.
-        maker: Address,
-        /// Its bond.
-        bond: Amount,
-    },
-    /// A maker's bond was slashed.
-    MakerSlashed {
-        /// The maker's account.
-        maker: Address,
-        /// Amount taken.
-        amount: Amount,
-    },
-    /// A device was onboarded.
-    DeviceOnboarded {
-        /// The device.
-        device: DeviceId,
-        /// Its maker.
-        maker: Address,
-        /// Its first owner.
-        owner: Address,
-    },
-    /// A device changed owner.
-    DeviceTransferred {
-        /// The device.
-        device: DeviceId,
-        /// Previous owner.
-        from: Address,
-        /// New owner.
-        to: Address,
-    },
-    /// A device's key was replaced.
-    DeviceKeyRotated {
-        /// The device.
-        device: DeviceId,
-        /// The new key.
-        key: Address,
-        /// The new key's epoch (rotations so far).
-        epoch: u64,
-    },
-    /// A maker released firmware.
-    FirmwarePublished {
-        /// The maker.
-        maker: Address,
-        /// The firmware hash.
-        firmware: Hash,
-    },
-    /// A device reported its firmware.
-    FirmwareReported {
-        /// The device.
-        device: DeviceId,
-        /// The firmware hash.
-        firmware: Hash,
-    },
-    /// A device's status changed.
-    DeviceStatusChanged {
-        /// The device.
-        device: DeviceId,
-        /// New status.
-        status: DeviceStatus,
-    },
-    /// A device attribute was set or removed.
-    AttributeChanged {
-        /// The device.
-        device: DeviceId,
-        /// The attribute key.
-        key: String,
-    },
-    /// A role was granted.
-    RoleGranted {
-        /// The device.
-        device: DeviceId,
-        /// Who got it.
-        account: Address,
-        /// The role.
-        role: String,
-    },
-    /// A role was revoked.
-    RoleRevoked {
-        /// The device.
-        device: DeviceId,
-        /// Who lost it.
-        account: Address,
-        /// The role.
-        role: String,
-    },
-    /// A batch of readings was anchored.
-    Anchored {
-        /// The device.
-        device: DeviceId,
-        /// The stream.
-        stream: StreamId,
-        /// The anchor's index in the stream (from 0).
-        index: u64,
-        /// First sequence number covered.
-        first_seq: u64,
-        /// Last sequence number covered.
-        last_seq: u64,
-        /// Readings in the batch.
-        count: u32,
-    },
-    /// A feed was created.
-    FeedCreated {
-        /// Its id.
-        feed: FeedId,
-        /// Its creator.
-        creator: Address,
-    },
-    /// A feed's value was recomputed.
-    FeedUpdated {
-        /// The feed.
-        feed: FeedId,
-        /// The new value (`None`: too few fresh sources).
-        value: Option<i64>,
-        /// Fresh sources counted.
-        sources: u8,
-    },
+    /// The bank module did something.
+    Bank(crate::bank::BankEvent),
+    /// The identity module did something.
+    Identity(crate::identity::IdentityEvent),
+    /// The data module did something.
+    Data(crate::data::DataEvent),
     /// The market module did something.
     Market(crate::market::MarketEvent),
-    /// The grantee accepted a role on a device.
-    RoleAccepted {
-        /// The device.
-        device: DeviceId,
-        /// The grantee.
-        account: Address,
-        /// The role.
-        role: String,
-    },
-    /// A feed was closed and its deposit returned.
-    FeedClosed {
-        /// The feed.
-        feed: FeedId,
-    },
     /// A block-level step failed (a broken invariant): its writes were dropped, the same way
     /// on every node, and the chain went on.
     BlockStepFailed {
@@ -307,147 +111,24 @@ impl Read for Outcome {
 impl Write for Event {
     fn write(&self, buf: &mut impl bytes::BufMut) {
         match self {
-            Self::Transfer { from, to, amount } => {
+            Self::Bank(event) => {
                 0u8.write(buf);
-                from.write(buf);
-                to.write(buf);
-                amount.write(buf);
-            }
-            Self::AssetCreated { asset, issuer } => {
-                1u8.write(buf);
-                asset.write(buf);
-                issuer.write(buf);
-            }
-            Self::AssetMinted { asset, to, amount } => {
-                2u8.write(buf);
-                asset.write(buf);
-                to.write(buf);
-                amount.write(buf);
-            }
-            Self::AssetTransferred { asset, from, to, amount } => {
-                3u8.write(buf);
-                asset.write(buf);
-                from.write(buf);
-                to.write(buf);
-                amount.write(buf);
-            }
-            Self::AssetBurned { asset, from, amount } => {
-                4u8.write(buf);
-                asset.write(buf);
-                from.write(buf);
-                amount.write(buf);
-            }
-            Self::NftMinted { id, to } => {
-                5u8.write(buf);
-                id.write(buf);
-                to.write(buf);
-            }
-            Self::NftTransferred { id, from, to } => {
-                6u8.write(buf);
-                id.write(buf);
-                from.write(buf);
-                to.write(buf);
-            }
-            Self::NftBurned { id } => {
-                7u8.write(buf);
-                id.write(buf);
-            }
-            Self::MakerRegistered { maker, bond } => {
-                8u8.write(buf);
-                maker.write(buf);
-                bond.write(buf);
-            }
-            Self::MakerSlashed { maker, amount } => {
-                9u8.write(buf);
-                maker.write(buf);
-                amount.write(buf);
-            }
-            Self::DeviceOnboarded { device, maker, owner } => {
-                10u8.write(buf);
-                device.write(buf);
-                maker.write(buf);
-                owner.write(buf);
-            }
-            Self::DeviceTransferred { device, from, to } => {
-                11u8.write(buf);
-                device.write(buf);
-                from.write(buf);
-                to.write(buf);
-            }
-            Self::DeviceKeyRotated { device, key, epoch } => {
-                12u8.write(buf);
-                device.write(buf);
-                key.write(buf);
-                epoch.write(buf);
-            }
-            Self::FirmwarePublished { maker, firmware } => {
-                13u8.write(buf);
-                maker.write(buf);
-                firmware.write(buf);
-            }
-            Self::FirmwareReported { device, firmware } => {
-                14u8.write(buf);
-                device.write(buf);
-                firmware.write(buf);
-            }
-            Self::DeviceStatusChanged { device, status } => {
-                15u8.write(buf);
-                device.write(buf);
-                status.write(buf);
-            }
-            Self::AttributeChanged { device, key } => {
-                16u8.write(buf);
-                device.write(buf);
-                write_str(key, buf);
-            }
-            Self::RoleGranted { device, account, role } => {
-                17u8.write(buf);
-                device.write(buf);
-                account.write(buf);
-                write_str(role, buf);
-            }
-            Self::RoleRevoked { device, account, role } => {
-                18u8.write(buf);
-                device.write(buf);
-                account.write(buf);
-                write_str(role, buf);
-            }
-            Self::Anchored { device, stream, index, first_seq, last_seq, count } => {
-                19u8.write(buf);
-                device.write(buf);
-                stream.write(buf);
-                index.write(buf);
-                first_seq.write(buf);
-                last_seq.write(buf);
-                count.write(buf);
-            }
-            Self::FeedCreated { feed, creator } => {
-                20u8.write(buf);
-                feed.write(buf);
-                creator.write(buf);
-            }
-            Self::FeedUpdated { feed, value, sources } => {
-                21u8.write(buf);
-                feed.write(buf);
-                value.write(buf);
-                sources.write(buf);
-            }
-            Self::Market(event) => {
-                22u8.write(buf);
                 event.write(buf);
             }
-            Self::RoleAccepted { device, account, role } => {
-                23u8.write(buf);
-                device.write(buf);
-                account.write(buf);
-                write_str(role, buf);
+            Self::Identity(event) => {
+                1u8.write(buf);
+                event.write(buf);
             }
-            Self::FeedClosed { feed } => {
-                24u8.write(buf);
-                feed.write(buf);
+            Self::Data(event) => {
+                2u8.write(buf);
+                event.write(buf);
+            }
+            Self::Market(event) => {
+                3u8.write(buf);
+                event.write(buf);
             }
             Self::BlockStepFailed { step, code } => {
-                25u8.write(buf);
+                4u8.write(buf);
                 write_str(step, buf);
                 code.write(buf);
             }
@@ -458,27 +139,10 @@ impl Write for Event {
 impl EncodeSize for Event {
     fn encode_size(&self) -> usize {
         1 + match self {
-            Self::Transfer { .. } => 32 + 32 + 8,
-            Self::AssetCreated { .. } => 8 + 32,
-            Self::AssetMinted { .. } => 8 + 32 + 8,
-            Self::AssetTransferred { .. } => 8 + 32 + 32 + 8,
-            Self::AssetBurned { .. } => 8 + 32 + 8,
-            Self::NftMinted { .. } => 8 + 32,
-            Self::NftTransferred { .. } => 8 + 32 + 32,
-            Self::NftBurned { .. } => 8,
-            Self::MakerRegistered { .. } | Self::MakerSlashed { .. } => 32 + 8,
-            Self::DeviceOnboarded { .. } | Self::DeviceTransferred { .. } => 32 * 3,
-            Self::DeviceKeyRotated { .. } => 32 + 32 + 8,
-            Self::FirmwarePublished { .. } | Self::FirmwareReported { .. } => 64,
-            Self::DeviceStatusChanged { .. } => 32 + 1,
-            Self::AttributeChanged { key, .. } => 32 + str_size(key),
-            Self::RoleGranted { role, .. } | Self::RoleRevoked { role, .. } => 64 + str_size(role),
-            Self::Anchored { .. } => 32 + 4 + 8 + 8 + 8 + 4,
-            Self::FeedCreated { .. } => 8 + 32,
-            Self::FeedUpdated { value, .. } => 8 + value.encode_size() + 1,
+            Self::Bank(event) => event.encode_size(),
+            Self::Identity(event) => event.encode_size(),
+            Self::Data(event) => event.encode_size(),
             Self::Market(event) => event.encode_size(),
-            Self::RoleAccepted { role, .. } => 64 + str_size(role),
-            Self::FeedClosed { .. } => 8,
             Self::BlockStepFailed { step, .. } => str_size(step) + 2,
         }
     }
@@ -488,96 +152,11 @@ impl Read for Event {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         Ok(match u8::read(buf)? {
-            0 => Self::Transfer {
-                from: Address::read(buf)?,
-                to: Address::read(buf)?,
-                amount: u64::read(buf)?,
-            },
-            1 => Self::AssetCreated { asset: u64::read(buf)?, issuer: Address::read(buf)? },
-            2 => Self::AssetMinted {
-                asset: u64::read(buf)?,
-                to: Address::read(buf)?,
-                amount: u64::read(buf)?,
-            },
-            3 => Self::AssetTransferred {
-                asset: u64::read(buf)?,
-                from: Address::read(buf)?,
-                to: Address::read(buf)?,
-                amount: u64::read(buf)?,
-            },
-            4 => Self::AssetBurned {
-                asset: u64::read(buf)?,
-                from: Address::read(buf)?,
-                amount: u64::read(buf)?,
-            },
-            5 => Self::NftMinted { id: u64::read(buf)?, to: Address::read(buf)? },
-            6 => Self::NftTransferred {
-                id: u64::read(buf)?,
-                from: Address::read(buf)?,
-                to: Address::read(buf)?,
-            },
-            7 => Self::NftBurned { id: u64::read(buf)? },
-            8 => Self::MakerRegistered { maker: Address::read(buf)?, bond: u64::read(buf)? },
-            9 => Self::MakerSlashed { maker: Address::read(buf)?, amount: u64::read(buf)? },
-            10 => Self::DeviceOnboarded {
-                device: Hash::read(buf)?,
-                maker: Address::read(buf)?,
-                owner: Address::read(buf)?,
-            },
-            11 => Self::DeviceTransferred {
-                device: Hash::read(buf)?,
-                from: Address::read(buf)?,
-                to: Address::read(buf)?,
-            },
-            12 => Self::DeviceKeyRotated {
-                device: Hash::read(buf)?,
-                key: Address::read(buf)?,
-                epoch: u64::read(buf)?,
-            },
-            13 => {
-                Self::FirmwarePublished { maker: Address::read(buf)?, firmware: Hash::read(buf)? }
-            }
-            14 => Self::FirmwareReported { device: Hash::read(buf)?, firmware: Hash::read(buf)? },
-            15 => Self::DeviceStatusChanged {
-                device: Hash::read(buf)?,
-                status: DeviceStatus::read(buf)?,
-            },
-            16 => Self::AttributeChanged {
-                device: Hash::read(buf)?,
-                key: read_str(buf, ATTRIBUTE_KEY_LEN_MAX)?,
-            },
-            17 => Self::RoleGranted {
-                device: Hash::read(buf)?,
-                account: Address::read(buf)?,
-                role: read_str(buf, ROLE_LEN_MAX)?,
-            },
-            18 => Self::RoleRevoked {
-                device: Hash::read(buf)?,
-                account: Address::read(buf)?,
-                role: read_str(buf, ROLE_LEN_MAX)?,
-            },
-            19 => Self::Anchored {
-                device: Hash::read(buf)?,
-                stream: u32::read(buf)?,
-                index: u64::read(buf)?,
-                first_seq: u64::read(buf)?,
-                last_seq: u64::read(buf)?,
-                count: u32::read(buf)?,
-            },
-            20 => Self::FeedCreated { feed: u64::read(buf)?, creator: Address::read(buf)? },
-            21 => Self::FeedUpdated {
-                feed: u64::read(buf)?,
-                value: Option::<i64>::read(buf)?,
-                sources: u8::read(buf)?,
-            },
-            22 => Self::Market(crate::market::MarketEvent::read(buf)?),
-            23 => Self::RoleAccepted {
-                device: Hash::read(buf)?,
-                account: Address::read(buf)?,
-                role: read_str(buf, ROLE_LEN_MAX)?,
-            },
-            24 => Self::FeedClosed { feed: u64::read(buf)? },
-            25 => Self::BlockStepFailed {
+            0 => Self::Bank(crate::bank::BankEvent::read(buf)?),
+            1 => Self::Identity(crate::identity::IdentityEvent::read(buf)?),
+            2 => Self::Data(crate::data::DataEvent::read(buf)?),
+            3 => Self::Market(crate::market::MarketEvent::read(buf)?),
+            4 => Self::BlockStepFailed {
                 step: read_str(buf, STEP_NAME_LEN_MAX)?,
                 code: ErrorCode::read(buf)?,
             },
@@ -640,5 +219,56 @@ impl Read for BlockEvents {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         Ok(Self(read_vec(buf, BLOCK_EVENTS_MAX, &())?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        bank::BankEvent, data::DataEvent, device::DeviceStatus, identity::IdentityEvent,
+        market::MarketEvent,
+    };
+    use commonware_codec::{DecodeExt, Encode};
+
+    #[test]
+    fn events_of_every_module_round_trip_and_size_exactly() {
+        let (a, b) = (Address([1; 32]), Address([2; 32]));
+        let device = Hash([3; 32]);
+        let events = [
+            Event::Bank(BankEvent::Transfer { from: a, to: b, amount: u64::MAX }),
+            Event::Bank(BankEvent::NftBurned { id: 0 }),
+            Event::Identity(IdentityEvent::RoleGranted {
+                device,
+                account: b,
+                role: "gateway".into(),
+            }),
+            Event::Identity(IdentityEvent::DeviceStatusChanged {
+                device,
+                status: DeviceStatus::Decommissioned,
+            }),
+            Event::Data(DataEvent::FeedUpdated { feed: 1, value: None, sources: 0 }),
+            Event::Data(DataEvent::Anchored {
+                device,
+                stream: u32::MAX,
+                index: 1,
+                first_seq: 0,
+                last_seq: 7,
+                count: 8,
+            }),
+            Event::Market(MarketEvent::Staked {
+                account: a,
+                kind: crate::market::StakeKind::Provider,
+                amount: 1,
+            }),
+            Event::BlockStepFailed { step: "market-clearing".into(), code: ErrorCode::Internal },
+        ];
+        for event in events {
+            let bytes = event.encode();
+            assert_eq!(bytes.len(), event.encode_size(), "{event:?}");
+            assert_eq!(Event::decode(bytes).unwrap(), event);
+            let json = serde_json::to_value(&event).unwrap();
+            assert_eq!(serde_json::from_value::<Event>(json).unwrap(), event);
+        }
     }
 }

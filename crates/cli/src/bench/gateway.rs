@@ -31,6 +31,7 @@ use machina_sdk::{
     Client,
     device::{DeviceIdentity, mqtt_login, numeric, telemetry_topic},
 };
+use machina_types::data::DataEvent;
 use machina_types::{
     Address, DeviceId, Event, Hash, IdentityCall, SignedReading, merkle, reading::StreamId,
 };
@@ -468,7 +469,14 @@ impl AnchorLog {
                     let now = Instant::now();
                     let mut log = log.lock().expect("anchor log");
                     for event in block.receipts.iter().flat_map(|r| r.events.iter()) {
-                        if let Event::Anchored { device, stream, first_seq, last_seq, .. } = event {
+                        if let Event::Data(DataEvent::Anchored {
+                            device,
+                            stream,
+                            first_seq,
+                            last_seq,
+                            ..
+                        }) = event
+                        {
                             log.push((*device, *stream, *first_seq, *last_seq, now));
                         }
                     }

@@ -2,6 +2,7 @@
 
 use anyhow::{Result, anyhow, bail};
 use clap::Subcommand;
+use machina_types::data::DataEvent;
 use machina_types::{DataCall, data::Eligibility};
 use serde_json::json;
 
@@ -105,7 +106,7 @@ pub fn feed(ctx: &DeviceCtx, signing: &Signing, cmd: FeedCommand) -> Result<()> 
         .as_ref()
         .and_then(|r| {
             r.events.iter().find_map(|e| match e {
-                machina_types::Event::FeedCreated { feed, .. } => Some(*feed),
+                machina_types::Event::Data(DataEvent::FeedCreated { feed, .. }) => Some(*feed),
                 _ => None,
             })
         })

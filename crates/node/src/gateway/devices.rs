@@ -11,6 +11,7 @@ use machina_app::{
     modules::identity::{keys, state::Device},
     state::decode_value,
 };
+use machina_types::identity::IdentityEvent;
 use machina_types::{DeviceId, Event};
 use std::{
     collections::HashMap,
@@ -104,12 +105,12 @@ impl DeviceCache {
         let mut cached = self.cached.lock().expect("device cache");
         for event in events {
             match event {
-                Event::DeviceOnboarded { device, .. }
-                | Event::DeviceTransferred { device, .. }
-                | Event::DeviceKeyRotated { device, .. }
-                | Event::DeviceStatusChanged { device, .. }
-                | Event::FirmwareReported { device, .. }
-                | Event::AttributeChanged { device, .. } => {
+                Event::Identity(IdentityEvent::DeviceOnboarded { device, .. })
+                | Event::Identity(IdentityEvent::DeviceTransferred { device, .. })
+                | Event::Identity(IdentityEvent::DeviceKeyRotated { device, .. })
+                | Event::Identity(IdentityEvent::DeviceStatusChanged { device, .. })
+                | Event::Identity(IdentityEvent::FirmwareReported { device, .. })
+                | Event::Identity(IdentityEvent::AttributeChanged { device, .. }) => {
                     cached.map.remove(device);
                     cached.generation += 1;
                 }

@@ -16,6 +16,7 @@ use crate::{
     module::{Ctx, ExecResult, Module},
     state::{Key, Missing},
 };
+use machina_types::bank::BankEvent;
 use machina_types::{
     Address, Amount, BankCall, ErrorCode, Event, Hash,
     bank::{AssetId, NftId},
@@ -87,18 +88,18 @@ impl Module for Bank {
                     metadata: metadata.clone(),
                 };
                 ctx.put(keys::asset(id), &info);
-                ctx.emit(Event::AssetCreated { asset: id, issuer: signer })
+                ctx.emit(Event::Bank(BankEvent::AssetCreated { asset: id, issuer: signer }))
             }
             BankCall::MintAsset { asset, to, amount } => mint_asset(ctx, *asset, to, *amount),
             BankCall::TransferAsset { asset, to, amount } => {
                 debit_asset(ctx, *asset, &signer, *amount)?;
                 credit_asset(ctx, *asset, to, *amount)?;
-                ctx.emit(Event::AssetTransferred {
+                ctx.emit(Event::Bank(BankEvent::AssetTransferred {
                     asset: *asset,
                     from: signer,
                     to: *to,
                     amount: *amount,
-                })
+                }))
             }
             BankCall::BurnAsset { asset, amount } => burn_asset(ctx, *asset, *amount),
             BankCall::MintNft { to, metadata_hash } => mint_nft(ctx, to, metadata_hash),
@@ -106,12 +107,12 @@ impl Module for Bank {
                 let mut nft = owned_nft(ctx, *id)?;
                 nft.owner = *to;
                 ctx.put(keys::nft(*id), &nft);
-                ctx.emit(Event::NftTransferred { id: *id, from: signer, to: *to })
+                ctx.emit(Event::Bank(BankEvent::NftTransferred { id: *id, from: signer, to: *to }))
             }
             BankCall::BurnNft { id } => {
                 owned_nft(ctx, *id)?;
                 ctx.delete(keys::nft(*id));
-                ctx.emit(Event::NftBurned { id: *id })
+                ctx.emit(Event::Bank(BankEvent::NftBurned { id: *id }))
             }
         }
     }
@@ -153,7 +154,7 @@ pub fn debit(ctx: &mut Ctx<'_>, from: &Address, amount: Amount) -> ExecResult {
 pub fn transfer(ctx: &mut Ctx<'_>, from: &Address, to: &Address, amount: Amount) -> ExecResult {
     debit(ctx, from, amount)?;
     credit(ctx, to, amount)?;
-    ctx.emit(Event::Transfer { from: *from, to: *to, amount })
+    ctx.emit(Event::Bank(BankEvent::Transfer { from: *from, to: *to, amount }))
 }
 
 /// Why the envelope of a transaction cannot be charged.
@@ -237,7 +238,7 @@ fn mint_asset(ctx: &mut Ctx<'_>, id: AssetId, to: &Address, amount: Amount) -> E
     }
     ctx.put(keys::asset(id), &info);
     credit_asset(ctx, id, to, amount)?;
-    ctx.emit(Event::AssetMinted { asset: id, to: *to, amount })
+    ctx.emit(Event::Bank(BankEvent::AssetMinted { asset: id, to: *to, amount }))
 }
 
 fn burn_asset(ctx: &mut Ctx<'_>, id: AssetId, amount: Amount) -> ExecResult {
@@ -246,14 +247,14 @@ fn burn_asset(ctx: &mut Ctx<'_>, id: AssetId, amount: Amount) -> ExecResult {
     debit_asset(ctx, id, &signer, amount)?;
     info.supply = info.supply.checked_sub(amount).expect("asset supply below a holder's balance");
     ctx.put(keys::asset(id), &info);
-    ctx.emit(Event::AssetBurned { asset: id, from: signer, amount })
+    ctx.emit(Event::Bank(BankEvent::AssetBurned { asset: id, from: signer, amount }))
 }
 
 fn mint_nft(ctx: &mut Ctx<'_>, to: &Address, metadata_hash: &Hash) -> ExecResult {
     let id = next_id(ctx, keys::next_nft_id())?;
     let nft = Nft { owner: *to, minter: ctx.signer(), metadata_hash: *metadata_hash };
     ctx.put(keys::nft(id), &nft);
-    ctx.emit(Event::NftMinted { id, to: *to })
+    ctx.emit(Event::Bank(BankEvent::NftMinted { id, to: *to }))
 }
 
 fn owned_nft(ctx: &Ctx<'_>, id: NftId) -> ExecResult<Nft> {

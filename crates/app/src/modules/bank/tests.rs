@@ -3,6 +3,7 @@
 use super::{fee_pool, keys, state::*};
 use crate::{exec::Applied, state::MemState};
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
+use machina_types::bank::BankEvent;
 use machina_types::{Address, BankCall, Call, ErrorCode, Hash, Outcome, Transaction};
 use proptest::prelude::*;
 
@@ -138,7 +139,7 @@ fn create_asset(chain: &mut Chain, issuer: usize, cap: Option<u64>) -> u64 {
     );
     let r = chain.block(vec![tx]);
     match receipt(&r[0]).events[0] {
-        machina_types::Event::AssetCreated { asset, .. } => asset,
+        machina_types::Event::Bank(BankEvent::AssetCreated { asset, .. }) => asset,
         ref e => panic!("unexpected event {e:?}"),
     }
 }
@@ -212,7 +213,10 @@ fn an_nft_is_minted_transferred_by_its_owner_only_and_burned() {
     let (b, c) = (chain.addr(1), chain.addr(2));
     let tx = chain.tx(0, vec![BankCall::MintNft { to: b, metadata_hash: Hash([4; 32]) }]);
     let r = chain.block(vec![tx]);
-    assert_eq!(receipt(&r[0]).events, vec![machina_types::Event::NftMinted { id: 1, to: b }]);
+    assert_eq!(
+        receipt(&r[0]).events,
+        vec![machina_types::Event::Bank(BankEvent::NftMinted { id: 1, to: b })]
+    );
 
     let tx = chain.tx(0, vec![BankCall::TransferNft { id: 1, to: c }]);
     assert_eq!(

@@ -30,6 +30,7 @@ use crate::{
     },
     state::Key,
 };
+use machina_types::data::DataEvent;
 use machina_types::{
     Address, DataCall, DeviceId, ErrorCode, Event, Hash, SignedReading, Value,
     data::{Eligibility, FeedId},
@@ -108,7 +109,7 @@ impl Module for Data {
                     deposit,
                 };
                 ctx.put(keys::feed(id), &feed);
-                ctx.emit(Event::FeedCreated { feed: id, creator })
+                ctx.emit(Event::Data(DataEvent::FeedCreated { feed: id, creator }))
             }
             DataCall::ReportFeed { feed, readings } => report(ctx, *feed, readings),
             DataCall::CloseFeed { feed } => close_feed(ctx, *feed),
@@ -159,14 +160,14 @@ fn anchor(
     state.readings =
         state.readings.checked_add(u64::from(batch.count)).ok_or(ErrorCode::Overflow)?;
     ctx.put(keys::stream(device, stream), &state);
-    ctx.emit(Event::Anchored {
+    ctx.emit(Event::Data(DataEvent::Anchored {
         device: *device,
         stream,
         index: record.index,
         first_seq: batch.first_seq,
         last_seq: batch.last_seq,
         count: batch.count,
-    })
+    }))
 }
 
 /// The feed `id`, which must be open.
@@ -182,7 +183,7 @@ fn close_feed(ctx: &mut Ctx<'_>, id: FeedId) -> ExecResult {
     ctx.delete(keys::feed(id));
     bank::debit(ctx, &feed_deposits(), f.deposit)?;
     bank::credit(ctx, &f.creator, f.deposit)?;
-    ctx.emit(Event::FeedClosed { feed: id })
+    ctx.emit(Event::Data(DataEvent::FeedClosed { feed: id }))
 }
 
 fn report(ctx: &mut Ctx<'_>, id: FeedId, readings: &[SignedReading]) -> ExecResult {
@@ -219,7 +220,7 @@ fn report(ctx: &mut Ctx<'_>, id: FeedId, readings: &[SignedReading]) -> ExecResu
         });
     let value = f.value.map(|v| v.value);
     ctx.put(keys::feed(id), &f);
-    ctx.emit(Event::FeedUpdated { feed: id, value, sources: count })
+    ctx.emit(Event::Data(DataEvent::FeedUpdated { feed: id, value, sources: count }))
 }
 
 /// Checks one reported reading against the feed; returns it as a source.

@@ -24,6 +24,7 @@ use crate::{
     modules::bank,
     state::Key,
 };
+use machina_types::identity::IdentityEvent;
 use machina_types::{
     Address, DeviceId, ErrorCode, Event, IdentityCall,
     device::{self, DeviceStatus},
@@ -99,7 +100,11 @@ impl Module for Identity {
                 d.owner = *to;
                 d.ownership = d.ownership.checked_add(1).ok_or(ErrorCode::Overflow)?;
                 store_device(ctx, &d);
-                ctx.emit(Event::DeviceTransferred { device: *device, from, to: *to })
+                ctx.emit(Event::Identity(IdentityEvent::DeviceTransferred {
+                    device: *device,
+                    from,
+                    to: *to,
+                }))
             }
             IdentityCall::RotateKey { device, new_key, signature } => {
                 rotate_key(ctx, device, new_key, signature)
@@ -129,13 +134,21 @@ impl Module for Identity {
                 };
                 ctx.put(keys::role(device, account, role), &grant);
                 let (account, role) = (*account, role.clone());
-                ctx.emit(Event::RoleGranted { device: *device, account, role })
+                ctx.emit(Event::Identity(IdentityEvent::RoleGranted {
+                    device: *device,
+                    account,
+                    role,
+                }))
             }
             IdentityCall::RevokeRole { device, account, role } => {
                 owned_device(ctx, device)?;
                 ctx.delete(keys::role(device, account, role));
                 let (account, role) = (*account, role.clone());
-                ctx.emit(Event::RoleRevoked { device: *device, account, role })
+                ctx.emit(Event::Identity(IdentityEvent::RoleRevoked {
+                    device: *device,
+                    account,
+                    role,
+                }))
             }
             IdentityCall::SlashMaker { maker, amount, approvals } => {
                 slash_maker(ctx, maker, *amount, approvals)
@@ -216,7 +229,11 @@ fn accept_role(ctx: &mut Ctx<'_>, id: &DeviceId, role: &str) -> ExecResult {
     let mut g = grant(ctx, &d, &account, role)?.ok_or(ErrorCode::NoSuchGrant)?;
     g.accepted = true;
     ctx.put(keys::role(id, &account, role), &g);
-    ctx.emit(Event::RoleAccepted { device: *id, account, role: role.to_string() })
+    ctx.emit(Event::Identity(IdentityEvent::RoleAccepted {
+        device: *id,
+        account,
+        role: role.to_string(),
+    }))
 }
 
 /// Checks that the signer may anchor `d`'s readings (owner or `gateway` role).
@@ -250,7 +267,7 @@ fn register_maker(ctx: &mut Ctx<'_>, name: &str, maker_key: &Address, bond: u64)
         devices: 0,
     };
     ctx.put(keys::maker(&signer), &maker);
-    ctx.emit(Event::MakerRegistered { maker: signer, bond })
+    ctx.emit(Event::Identity(IdentityEvent::MakerRegistered { maker: signer, bond }))
 }
 
 fn onboard(
@@ -292,7 +309,11 @@ fn onboard(
     store_device(ctx, &record);
     maker.devices += 1;
     ctx.put(keys::maker(&maker.account), &maker);
-    ctx.emit(Event::DeviceOnboarded { device: id, maker: maker.account, owner })
+    ctx.emit(Event::Identity(IdentityEvent::DeviceOnboarded {
+        device: id,
+        maker: maker.account,
+        owner,
+    }))
 }
 
 /// Records that `key` belongs to device `id`; a key serves one device only, ever.
@@ -336,7 +357,11 @@ fn rotate_key(
     }
     d.key_epoch += 1;
     store_device(ctx, &d);
-    ctx.emit(Event::DeviceKeyRotated { device: *id, key: *new_key, epoch: d.key_epoch })
+    ctx.emit(Event::Identity(IdentityEvent::DeviceKeyRotated {
+        device: *id,
+        key: *new_key,
+        epoch: d.key_epoch,
+    }))
 }
 
 fn publish_firmware(
@@ -353,7 +378,10 @@ fn publish_firmware(
     }
     let release = Firmware { version: version.to_string(), height: ctx.env().height };
     ctx.put(keys::firmware(&signer, firmware), &release);
-    ctx.emit(Event::FirmwarePublished { maker: signer, firmware: *firmware })
+    ctx.emit(Event::Identity(IdentityEvent::FirmwarePublished {
+        maker: signer,
+        firmware: *firmware,
+    }))
 }
 
 fn report_firmware(
@@ -372,7 +400,7 @@ fn report_firmware(
     }
     d.firmware = Some(*firmware);
     store_device(ctx, &d);
-    ctx.emit(Event::FirmwareReported { device: *id, firmware: *firmware })
+    ctx.emit(Event::Identity(IdentityEvent::FirmwareReported { device: *id, firmware: *firmware }))
 }
 
 fn set_attribute(ctx: &mut Ctx<'_>, id: &DeviceId, key: &str, value: Option<&str>) -> ExecResult {
@@ -392,7 +420,7 @@ fn set_attribute(ctx: &mut Ctx<'_>, id: &DeviceId, key: &str, value: Option<&str
         (Err(_), None) => {}
     }
     store_device(ctx, &d);
-    ctx.emit(Event::AttributeChanged { device: *id, key: key.to_string() })
+    ctx.emit(Event::Identity(IdentityEvent::AttributeChanged { device: *id, key: key.to_string() }))
 }
 
 fn set_status(
@@ -407,14 +435,17 @@ fn set_status(
     }
     d.status = to;
     store_device(ctx, &d);
-    ctx.emit(Event::DeviceStatusChanged { device: *id, status: to })
+    ctx.emit(Event::Identity(IdentityEvent::DeviceStatusChanged { device: *id, status: to }))
 }
 
 fn decommission(ctx: &mut Ctx<'_>, id: &DeviceId) -> ExecResult {
     let mut d = owned_device(ctx, id)?;
     d.status = DeviceStatus::Decommissioned;
     store_device(ctx, &d);
-    ctx.emit(Event::DeviceStatusChanged { device: *id, status: DeviceStatus::Decommissioned })
+    ctx.emit(Event::Identity(IdentityEvent::DeviceStatusChanged {
+        device: *id,
+        status: DeviceStatus::Decommissioned,
+    }))
 }
 
 /// Validators whose approvals a decision needs: more than two thirds of them (all of one,
@@ -450,7 +481,7 @@ fn slash_maker(
     bank::debit(ctx, &bond_pool(), amount)?;
     bank::credit(ctx, &slashed_pool(), amount)?;
     ctx.put(keys::maker(account), &m);
-    ctx.emit(Event::MakerSlashed { maker: *account, amount })
+    ctx.emit(Event::Identity(IdentityEvent::MakerSlashed { maker: *account, amount }))
 }
 
 /// Records a delivery met (`good`) or failed by a device, for modules that judge them.

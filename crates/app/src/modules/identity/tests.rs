@@ -3,6 +3,7 @@
 use super::{bond_pool, keys, slashed_pool, state::*};
 use crate::testing::{CHAIN, Chain};
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
+use machina_types::identity::IdentityEvent;
 use machina_types::{
     Address, DeviceCertificate, DeviceId, ErrorCode, Event, Hash, IdentityCall,
     device::{self, CertificateBody, DeviceStatus},
@@ -267,7 +268,10 @@ fn a_suspended_device_resumes_but_a_decommissioned_one_is_final() {
     let events = f.chain.run(OWNER, IdentityCall::Decommission { device: id }).unwrap();
     assert_eq!(
         events,
-        vec![Event::DeviceStatusChanged { device: id, status: DeviceStatus::Decommissioned }]
+        vec![Event::Identity(IdentityEvent::DeviceStatusChanged {
+            device: id,
+            status: DeviceStatus::Decommissioned
+        })]
     );
     for call in [
         IdentityCall::Resume { device: id },
