@@ -1,5 +1,8 @@
 //! Genesis: the chain's identity, its validators, the first balances and the parameters.
 
+pub use crate::modules::{
+    data::params::DataParams, identity::params::IdentityParams, market::params::MarketParams,
+};
 use commonware_cryptography::ed25519;
 use machina_types::{Address, Amount, Hash, limits::CHAIN_ID_LEN_MAX, tx::FeeSchedule};
 use serde::{Deserialize, Serialize};
@@ -13,65 +16,15 @@ pub struct Params {
     pub block_interval_ms: u64,
     /// Most transactions a block may hold.
     pub max_block_txs: u32,
-    /// Smallest bond a maker must lock to register.
-    #[serde(default = "default_min_maker_bond")]
-    pub min_maker_bond: Amount,
-    /// Deposit a feed's creator locks until the feed is closed (prices feed spam).
-    #[serde(default = "default_feed_deposit")]
-    pub feed_deposit: Amount,
+    /// The identity module's rules.
+    #[serde(default)]
+    pub identity: IdentityParams,
+    /// The data module's rules.
+    #[serde(default)]
+    pub data: DataParams,
     /// The market's rules.
     #[serde(default)]
     pub market: MarketParams,
-}
-
-/// The market module's parameters.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct MarketParams {
-    /// Blocks per auction batch: markets clear at every multiple of this height.
-    pub auction_interval_blocks: u64,
-    /// Protocol fee on a delivered lease, in basis points (at most 300: providers keep at
-    /// least 97%).
-    pub protocol_fee_bps: u16,
-    /// Share of a timed-out lease's value taken from the provider's stake, in basis points.
-    pub slash_bps: u16,
-    /// Provider stake an account needs to offer.
-    pub min_provider_stake: Amount,
-    /// Solver stake an account needs to submit solutions.
-    pub min_solver_stake: Amount,
-    /// Blocks between unbonding and withdrawing stake.
-    pub unbonding_blocks: u64,
-    /// How long a consumer may dispute a claimed delivery (ms).
-    pub dispute_window_ms: u64,
-    /// Share of the surplus a winning solution adds that its solver earns, in basis points.
-    pub solver_reward_bps: u16,
-    /// Deposit locked with every open order (intent or offer), returned when it closes: the
-    /// price of a slot in a book.
-    pub order_deposit: Amount,
-}
-
-impl Default for MarketParams {
-    fn default() -> Self {
-        Self {
-            auction_interval_blocks: 10,
-            protocol_fee_bps: 100,
-            slash_bps: 5_000,
-            min_provider_stake: 1_000_000,
-            min_solver_stake: 1_000_000,
-            unbonding_blocks: 600,
-            dispute_window_ms: 30_000,
-            solver_reward_bps: 2_000,
-            order_deposit: 10_000,
-        }
-    }
-}
-
-fn default_min_maker_bond() -> Amount {
-    1_000_000_000
-}
-
-fn default_feed_deposit() -> Amount {
-    1_000_000
 }
 
 impl Default for Params {
@@ -80,8 +33,8 @@ impl Default for Params {
             fees: FeeSchedule::default(),
             block_interval_ms: 100,
             max_block_txs: 8192,
-            min_maker_bond: default_min_maker_bond(),
-            feed_deposit: default_feed_deposit(),
+            identity: IdentityParams::default(),
+            data: DataParams::default(),
             market: MarketParams::default(),
         }
     }
@@ -165,22 +118,7 @@ impl Genesis {
         if self.params.max_block_txs == 0 || self.params.max_block_txs > max_txs {
             return Err(GenesisError::Param("max_block_txs must be 1..=16384"));
         }
-        let market = &self.params.market;
-        if market.auction_interval_blocks == 0 {
-            return Err(GenesisError::Param("market.auction_interval_blocks must be positive"));
-        }
-        if market.protocol_fee_bps > 300 {
-            return Err(GenesisError::Param("market.protocol_fee_bps must be at most 300"));
-        }
-        if market.slash_bps > 10_000 || market.solver_reward_bps > 10_000 {
-            return Err(GenesisError::Param("market basis points must be at most 10000"));
-        }
-        const DAY_MS: u64 = 24 * 3600 * 1000;
-        if market.dispute_window_ms > 30 * DAY_MS || market.unbonding_blocks > 1 << 40 {
-            return Err(GenesisError::Param(
-                "market.dispute_window_ms must be at most 30 days, unbonding_blocks at most 2^40",
-            ));
-        }
+        self.params.market.validate().map_err(GenesisError::Param)?;
         Ok(())
     }
 

@@ -78,7 +78,7 @@ impl Market {
         let register = IdentityCall::RegisterMaker {
             name: "acme".into(),
             maker_key: Address::of(&maker_key.public_key()),
-            bond: node.genesis.params.min_maker_bond,
+            bond: node.genesis.params.identity.min_maker_bond,
         };
         node.client.execute(&node.accounts[MAKER], vec![register.into()], WAIT).unwrap();
         Self { node, maker_key, serial: 0, interval }

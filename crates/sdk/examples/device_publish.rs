@@ -41,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let register = IdentityCall::RegisterMaker {
             name: "example maker".into(),
             maker_key: maker_key.address(),
-            bond: status.params.min_maker_bond,
+            bond: status.params.identity.min_maker_bond,
         };
         let (_, hash) = client.send(&owner.key, vec![register.into()])?;
         client.wait(&hash, Duration::from_secs(30))?;

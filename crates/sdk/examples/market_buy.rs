@@ -50,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let register = IdentityCall::RegisterMaker {
             name: "example maker".into(),
             maker_key: maker_key.address(),
-            bond: status.params.min_maker_bond,
+            bond: status.params.identity.min_maker_bond,
         };
         send(&maker.key, register.into())?;
     }

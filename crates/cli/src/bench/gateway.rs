@@ -299,7 +299,7 @@ fn onboard(
     count: usize,
     gateway: Address,
 ) -> Result<Vec<DeviceIdentity>> {
-    let bond = client.status()?.params.min_maker_bond;
+    let bond = client.status()?.params.identity.min_maker_bond;
     let register = IdentityCall::RegisterMaker {
         name: "bench".into(),
         maker_key: Address::of(&maker_key.public_key()),

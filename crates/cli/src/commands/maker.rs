@@ -111,7 +111,7 @@ fn register_maker(
     let key = ctx.key_or_create(&maker_key)?;
     let bond = match bond {
         Some(b) => b,
-        None => ctx.client.status()?.params.min_maker_bond,
+        None => ctx.client.status()?.params.identity.min_maker_bond,
     };
     let call = IdentityCall::RegisterMaker { name: name.clone(), maker_key: key.address(), bond };
     ctx.execute(&signing.from, vec![call.into()])?;

@@ -37,7 +37,7 @@ fn onboard_fleet(
     let status = ctx.client.status()?;
     let maker_key = ctx.key_or_create(&sim.maker_key)?;
     if ctx.client.maker(&owner.address()).is_err() {
-        let bond = status.params.min_maker_bond;
+        let bond = status.params.identity.min_maker_bond;
         let call = IdentityCall::RegisterMaker {
             name: "simulated devices".into(),
             maker_key: maker_key.address(),

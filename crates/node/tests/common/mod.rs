@@ -223,7 +223,7 @@ impl TestNode {
     pub fn onboard_fleet(&self, count: usize) -> (Vec<DeviceIdentity>, DeviceIdentity) {
         let wait = Duration::from_secs(30);
         let maker_key = PrivateKey::from_seed(900);
-        let bond = self.genesis.params.min_maker_bond;
+        let bond = self.genesis.params.identity.min_maker_bond;
         let register = machina_types::IdentityCall::RegisterMaker {
             name: "acme".into(),
             maker_key: Address::of(&maker_key.public_key()),

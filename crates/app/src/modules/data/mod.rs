@@ -13,11 +13,12 @@
 //! feed at the next report, so its source slots never fill up for good. Eligibility by role
 //! or attribute counts only devices the feed's creator accepted (an accepted grant of the
 //! role, or of [`roles::FEED_SOURCE`] for attributes), so nobody can enrol their own devices
-//! into someone else's feed. A feed locks its creator's `feed_deposit` until it is closed.
+//! into someone else's feed. A feed locks its creator's `params.data.feed_deposit` until it is closed.
 //!
 //! Invariant: the feed deposit account holds exactly the deposits of open feeds.
 
 pub mod keys;
+pub mod params;
 pub mod state;
 #[cfg(test)]
 mod tests;
@@ -91,7 +92,7 @@ impl Module for Data {
                 let id = ctx.get::<u64>(&keys::next_feed_id())?.unwrap_or(1);
                 ctx.put(keys::next_feed_id(), &(id.checked_add(1).ok_or(ErrorCode::Overflow)?));
                 let creator = ctx.signer();
-                let deposit = ctx.env().genesis.params.feed_deposit;
+                let deposit = ctx.env().genesis.params.data.feed_deposit;
                 bank::debit(ctx, &creator, deposit)?;
                 bank::credit(ctx, &feed_deposits(), deposit)?;
                 let feed = Feed {

@@ -291,7 +291,7 @@ fn a_feed_locks_a_deposit_its_creator_gets_back_when_closing_it() {
     let before = f.chain.balance(&f.chain.addr(OTHER));
     let maker = f.chain.addr(1);
     let id = create_feed(&mut f, Eligibility::Maker { maker }, 1);
-    let deposit = f.chain.genesis.params.feed_deposit;
+    let deposit = f.chain.genesis.params.data.feed_deposit;
     assert_eq!(f.chain.balance(&super::feed_deposits()), deposit);
     assert!(before - f.chain.balance(&f.chain.addr(OTHER)) >= deposit);
     assert_eq!(f.chain.run(OWNER, DataCall::CloseFeed { feed: id }), Err(ErrorCode::Unauthorized));

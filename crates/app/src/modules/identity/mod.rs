@@ -15,6 +15,7 @@
 //! Invariant: the bond pool account holds exactly the sum of makers' bonds.
 
 pub mod keys;
+pub mod params;
 pub mod state;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -250,7 +251,7 @@ fn register_maker(ctx: &mut Ctx<'_>, name: &str, maker_key: &Address, bond: u64)
     if ctx.get::<Maker>(&keys::maker(&signer))?.is_some() {
         return Err(ErrorCode::MakerExists.into());
     }
-    if bond < ctx.env().genesis.params.min_maker_bond {
+    if bond < ctx.env().genesis.params.identity.min_maker_bond {
         return Err(ErrorCode::BondTooSmall.into());
     }
     if !maker_key.is_strong_key() {

@@ -46,6 +46,7 @@ pub mod clearing;
 pub mod keys;
 pub mod leases;
 pub mod orders;
+pub mod params;
 pub mod stake;
 pub mod state;
 #[cfg(test)]
