@@ -3,14 +3,11 @@
 //!
 //! A proof carries a key's description and its decoded value for humans. A verifier
 //! recomputes the key from the description and decodes the value itself, so neither field
-//! can be edited without the proof failing.
+//! can be edited without the proof failing. Each module names its own keys (`describe_*` and
+//! `described` in its `keys.rs`); this is the facade callers use.
 
-use crate::{
-    modules::{bank, data, identity},
-    state::{Key, decode_value},
-};
+use crate::state::{Key, decode_value};
 use commonware_codec::{Decode, DecodeExt};
-use machina_types::{Address, DeviceId};
 use serde::Serialize;
 
 /// A state key a description names, with the decoder of its value.
@@ -21,62 +18,24 @@ pub struct KnownKey {
     pub decode: fn(&[u8]) -> Option<serde_json::Value>,
 }
 
-fn decode_json<T: Decode<Cfg = ()> + Serialize>(bytes: &[u8]) -> Option<serde_json::Value> {
+pub(crate) fn decode_json<T: Decode<Cfg = ()> + Serialize>(
+    bytes: &[u8],
+) -> Option<serde_json::Value> {
     let value = T::decode(commonware_codec::Copying(bytes)).ok()?;
     serde_json::to_value(value).ok()
 }
 
-/// The description of an account's key.
-pub fn account(address: &Address) -> String {
-    format!("bank/account/{address}")
-}
+pub use crate::modules::{
+    bank::keys::describe_account as account,
+    data::keys::{describe_anchor as anchor, describe_feed as feed},
+    identity::keys::{describe_device as device, describe_maker as maker},
+};
 
-/// The description of a device's key.
-pub fn device(id: &DeviceId) -> String {
-    format!("identity/device/{id}")
-}
-
-/// The description of a maker's key.
-pub fn maker(account: &Address) -> String {
-    format!("identity/maker/{account}")
-}
-
-/// The description of an anchor's key.
-pub fn anchor(device: &DeviceId, stream: u32, index: u64) -> String {
-    format!("data/anchor/{device}/{stream}/{index}")
-}
-
-/// The description of a feed's key.
-pub fn feed(id: u64) -> String {
-    format!("data/feed/{id}")
-}
-
-/// The key a description names, if it is one of the described kinds.
+/// The key a description names, if it is one of the described kinds (each module names its
+/// own, through the registry).
 pub fn known(description: &str) -> Option<KnownKey> {
     let parts: Vec<&str> = description.split('/').collect();
-    Some(match parts.as_slice() {
-        ["bank", "account", a] => KnownKey {
-            key: bank::keys::account(&a.parse().ok()?),
-            decode: decode_json::<bank::state::Account>,
-        },
-        ["identity", "device", d] => KnownKey {
-            key: identity::keys::device(&d.parse().ok()?),
-            decode: decode_json::<identity::state::Device>,
-        },
-        ["identity", "maker", a] => KnownKey {
-            key: identity::keys::maker(&a.parse().ok()?),
-            decode: decode_json::<identity::state::Maker>,
-        },
-        ["data", "anchor", d, s, i] => KnownKey {
-            key: data::keys::anchor(&d.parse().ok()?, s.parse().ok()?, i.parse().ok()?),
-            decode: decode_json::<data::state::AnchorRecord>,
-        },
-        ["data", "feed", id] => KnownKey {
-            key: data::keys::feed(id.parse().ok()?),
-            decode: decode_json::<data::state::Feed>,
-        },
-        _ => return None,
-    })
+    crate::modules::described(&parts)
 }
 
 /// Decodes a stored value known to be a `T` (for callers that have the key already).
@@ -87,6 +46,8 @@ pub fn decoded<T: Decode<Cfg = ()> + Serialize>(key: &Key, bytes: &[u8]) -> serd
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::modules::{bank, data, identity};
+    use machina_types::{Address, DeviceId};
 
     #[test]
     fn descriptions_name_the_keys_modules_use() {

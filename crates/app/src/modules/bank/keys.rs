@@ -1,6 +1,9 @@
 //! Every storage key of the bank module.
 
-use crate::state::{Key, key};
+use crate::{
+    describe::{KnownKey, decode_json},
+    state::{Key, key},
+};
 use machina_types::{
     Address,
     bank::{AssetId, NftId},
@@ -39,4 +42,20 @@ pub fn next_nft_id() -> Key {
 /// A non-fungible token.
 pub fn nft(id: NftId) -> Key {
     key(&[b"bank/nft/", &id.to_be_bytes()])
+}
+
+/// The name of an account's key in proofs: `bank/account/<address>`.
+pub fn describe_account(address: &Address) -> String {
+    format!("bank/account/{address}")
+}
+
+/// The key a description of one of this module's keys names, with its value's decoder.
+pub fn described(parts: &[&str]) -> Option<KnownKey> {
+    Some(match parts {
+        ["bank", "account", a] => KnownKey {
+            key: account(&a.parse().ok()?),
+            decode: decode_json::<super::state::Account>,
+        },
+        _ => return None,
+    })
 }

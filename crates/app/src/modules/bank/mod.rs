@@ -34,6 +34,10 @@ pub struct Bank;
 impl Module for Bank {
     type Call = BankCall;
 
+    fn described(parts: &[&str]) -> Option<crate::describe::KnownKey> {
+        keys::described(parts)
+    }
+
     fn genesis_hint(genesis: &Genesis, keys: &mut Vec<Key>) {
         keys.extend(genesis.accounts.iter().map(|a| self::keys::account(&a.address)));
         keys.push(self::keys::native_supply());

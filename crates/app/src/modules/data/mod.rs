@@ -55,6 +55,10 @@ pub struct Data;
 impl Module for Data {
     type Call = DataCall;
 
+    fn described(parts: &[&str]) -> Option<crate::describe::KnownKey> {
+        keys::described(parts)
+    }
+
     fn hint(call: &DataCall, signer: &Address, out: &mut Vec<Key>) {
         match call {
             DataCall::Anchor { device, stream, .. } => {

@@ -1,6 +1,9 @@
 //! Every storage key of the identity module.
 
-use crate::state::{Key, key};
+use crate::{
+    describe::{KnownKey, decode_json},
+    state::{Key, key},
+};
 use machina_types::{Address, DeviceId, Hash};
 
 /// A maker, by account.
@@ -26,4 +29,27 @@ pub fn role(device: &DeviceId, account: &Address, role: &str) -> Key {
 /// A firmware release of a maker.
 pub fn firmware(maker: &Address, firmware: &Hash) -> Key {
     key(&[b"identity/firmware/", &maker.0, &firmware.0])
+}
+
+/// The name of a device's key in proofs: `identity/device/<id>`.
+pub fn describe_device(id: &DeviceId) -> String {
+    format!("identity/device/{id}")
+}
+
+/// The name of a maker's key in proofs: `identity/maker/<address>`.
+pub fn describe_maker(account: &Address) -> String {
+    format!("identity/maker/{account}")
+}
+
+/// The key a description of one of this module's keys names, with its value's decoder.
+pub fn described(parts: &[&str]) -> Option<KnownKey> {
+    Some(match parts {
+        ["identity", "device", d] => {
+            KnownKey { key: device(&d.parse().ok()?), decode: decode_json::<super::state::Device> }
+        }
+        ["identity", "maker", a] => {
+            KnownKey { key: maker(&a.parse().ok()?), decode: decode_json::<super::state::Maker> }
+        }
+        _ => return None,
+    })
 }

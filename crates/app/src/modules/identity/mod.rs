@@ -50,6 +50,10 @@ pub struct Identity;
 impl Module for Identity {
     type Call = IdentityCall;
 
+    fn described(parts: &[&str]) -> Option<crate::describe::KnownKey> {
+        keys::described(parts)
+    }
+
     fn hint(call: &IdentityCall, signer: &Address, out: &mut Vec<Key>) {
         match call {
             IdentityCall::RegisterMaker { .. } => out.extend([
