@@ -29,8 +29,7 @@ const STREAM: u32 = 1;
 const READINGS: u64 = 5;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let node = std::env::var("MACHINA_NODE").unwrap_or_else(|_| "http://127.0.0.1:7700".into());
-    let client = Client::new(&node);
+    let client = Client::from_env();
     let keyring = Keyring::new(default_home().join("keys"));
     let owner = keyring.get("dev0")?;
     let maker_key = keyring.get("example-maker").or_else(|_| keyring.generate("example-maker"))?;

@@ -30,8 +30,7 @@ const REGION: &str = "u33d";
 const WAIT: Duration = Duration::from_secs(30);
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let node = std::env::var("MACHINA_NODE").unwrap_or_else(|_| "http://127.0.0.1:7700".into());
-    let client = Client::new(&node);
+    let client = Client::from_env();
     let keyring = Keyring::new(default_home().join("keys"));
     let (maker, seller, buyer) = (keyring.get("dev0")?, keyring.get("dev2")?, keyring.get("dev3")?);
     let maker_key = keyring.get("example-maker").or_else(|_| keyring.generate("example-maker"))?;

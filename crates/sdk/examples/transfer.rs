@@ -13,8 +13,7 @@ use machina_types::{BankCall, Call};
 use std::time::Duration;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let node = std::env::var("MACHINA_NODE").unwrap_or_else(|_| "http://127.0.0.1:7700".into());
-    let client = Client::new(&node);
+    let client = Client::from_env();
     let keyring = Keyring::new(default_home().join("keys"));
     let (from, to) = (keyring.get("dev0")?, keyring.get("dev1")?);
 

@@ -14,8 +14,7 @@ use machina_app::Genesis;
 use machina_sdk::{Client, Keyring, keys::default_home, verify::verify_bundle};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let node = std::env::var("MACHINA_NODE").unwrap_or_else(|_| "http://127.0.0.1:7700".into());
-    let client = Client::new(&node);
+    let client = Client::from_env();
     let home = default_home();
     let genesis: Genesis = serde_json::from_slice(&std::fs::read(home.join("genesis.json"))?)?;
     let account = Keyring::new(home.join("keys")).get("dev1")?.address();

@@ -119,6 +119,13 @@ impl Client {
         Self { base: url.trim_end_matches('/').to_string(), agent: config.into() }
     }
 
+    /// A client of the node `MACHINA_NODE` names, else of the dev chain's default API
+    /// address, `http://127.0.0.1:7700`.
+    pub fn from_env() -> Self {
+        let url = std::env::var("MACHINA_NODE");
+        Self::new(url.as_deref().unwrap_or("http://127.0.0.1:7700"))
+    }
+
     /// The node URL.
     pub fn url(&self) -> &str {
         &self.base

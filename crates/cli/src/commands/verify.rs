@@ -7,10 +7,7 @@ pub(super) fn verify_reading(
     file: &std::path::Path,
     genesis: Option<PathBuf>,
 ) -> CmdResult {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let bundle: machina_store::ReadingBundle = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a reading proof", file.display()))?;
+    let bundle: machina_store::ReadingBundle = read_proof(file, "a reading proof")?;
     let genesis =
         machina_node::home::read_genesis(&genesis.unwrap_or_else(|| ctx.home.genesis_path()))?;
     match machina_sdk::verify::verify_reading(&bundle, &genesis) {
@@ -34,6 +31,13 @@ pub(super) fn verify_reading(
     }
 }
 
+/// Reads and parses a proof file; `what` names the kind in errors.
+fn read_proof<T: serde::de::DeserializeOwned>(file: &std::path::Path, what: &str) -> Result<T> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not {what}", file.display()))
+}
+
 /// Reports a proof that does not verify; exits with status 1.
 fn invalid(ctx: &Ctx, error: &impl std::fmt::Display) -> CmdResult {
     ctx.print(&json!({ "valid": false, "reason": error.to_string() }), || {
@@ -51,10 +55,7 @@ pub(super) fn verify_proof(
     file: &std::path::Path,
     genesis: Option<PathBuf>,
 ) -> CmdResult {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let bundle: ProofBundle = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a proof file", file.display()))?;
+    let bundle: ProofBundle = read_proof(file, "a proof file")?;
     let genesis_path = genesis.unwrap_or_else(|| ctx.home.genesis_path());
     let genesis = machina_node::home::read_genesis(&genesis_path)?;
     match verify_bundle(&bundle, &genesis) {
