@@ -20,13 +20,19 @@ use machina_sdk::{
     verify::{verify_bundle, verify_reading},
 };
 use machina_store::{ProofBundle, ReadingBundle};
-use machina_types::data::DataEvent;
 use machina_types::{
     Address, BankCall, BlockEvents, Call, DataCall, Hash, IdentityCall, MarketCall, Receipt,
     SignedReading, SignedTransaction, Transaction,
     block::{Block, Context, Header, OpsRange},
     device::parse_mqtt_password,
     market::{ActuationAck, Command, Component, ResourceKind, SignedCommand},
+};
+use machina_types::{
+    Event,
+    bank::BankEvent,
+    data::DataEvent,
+    identity::IdentityEvent,
+    market::{MarketEvent, StakeKind},
 };
 use std::time::Duration;
 
@@ -201,10 +207,42 @@ fn random_and_mutated_encodings_never_panic_a_decoder_and_what_decodes_is_canoni
         },
         events: vec![machina_types::Event::Data(DataEvent::FeedClosed { feed: 2 })],
     };
-    let events = BlockEvents(vec![machina_types::Event::BlockStepFailed {
-        step: "market-clearing".into(),
-        code: machina_types::ErrorCode::Internal,
-    }]);
+    // One event of each module, with boundary values, so that every module's event
+    // decoder is mutated.
+    let events = BlockEvents(vec![
+        Event::Bank(BankEvent::Transfer {
+            from: Address([0; 32]),
+            to: Address([0xff; 32]),
+            amount: u64::MAX,
+        }),
+        Event::Identity(IdentityEvent::RoleGranted {
+            device: Hash([1; 32]),
+            account: Address([2; 32]),
+            role: "r".repeat(machina_types::limits::ROLE_LEN_MAX),
+        }),
+        Event::Data(DataEvent::FeedUpdated {
+            feed: u64::MAX - 1,
+            value: Some(i64::MIN),
+            sources: u8::MAX,
+        }),
+        Event::Data(DataEvent::Anchored {
+            device: Hash([3; 32]),
+            stream: u32::MAX,
+            index: 0,
+            first_seq: 1,
+            last_seq: machina_types::limits::SEQ_MAX,
+            count: 1,
+        }),
+        Event::Market(MarketEvent::Staked {
+            account: Address([4; 32]),
+            kind: StakeKind::Solver,
+            amount: 0,
+        }),
+        Event::BlockStepFailed {
+            step: "market-clearing".into(),
+            code: machina_types::ErrorCode::Internal,
+        },
+    ]);
     let records = vec![receipt.encode().to_vec(), events.encode().to_vec()];
     total += fuzz(&mut rng, "receipts and block events", &records, |bytes| {
         canonical::<Receipt, _>(bytes, &());
