@@ -189,13 +189,13 @@ impl Mempool {
         inner.dropped.get(hash).map(|code| TxState::Dropped(*code))
     }
 
-    /// The next nonce a sender's new transaction should use, counting pending ones, if the
-    /// mempool knows the sender.
-    pub fn next_nonce(&self, sender: &Address) -> Option<u64> {
+    /// The nonce a sender's next transaction should use: after its pending ones, and never
+    /// below `state_nonce`, its account's nonce in the latest finalized state.
+    pub fn next_nonce(&self, sender: &Address, state_nonce: u64) -> u64 {
         let inner = self.lock();
         let pending =
             inner.senders.get(sender).and_then(|q| q.by_nonce.keys().next_back()).map(|n| n + 1);
-        pending.or_else(|| inner.nonces.get(sender).copied())
+        pending.or_else(|| inner.nonces.get(sender).copied()).unwrap_or(0).max(state_nonce)
     }
 
     /// Admits a transaction whose stateless checks, signature included, passed, for a block

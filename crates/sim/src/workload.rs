@@ -50,7 +50,7 @@ pub async fn run(
                     machina_app::state::decode_value::<Account>(&keys::account(&signer), &v.0)
                 })
             };
-            let nonce = chain.mempool().next_nonce(&signer).unwrap_or(0).max(account.nonce);
+            let nonce = chain.mempool().next_nonce(&signer, account.nonce);
             let to = all[context.random_range(0..all.len())];
             let amount = context.random_range(1..50_000u64);
             let tx = Transaction {

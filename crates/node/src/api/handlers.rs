@@ -189,7 +189,7 @@ pub(super) async fn account(
 ) -> ApiResult<Json<Value>> {
     let address: Address = parse("address", &address)?;
     let account: Account = read(&s, &bank_keys::account(&address)).await?.unwrap_or_default();
-    let next_nonce = s.chain.mempool().next_nonce(&address).unwrap_or(0).max(account.nonce);
+    let next_nonce = s.chain.mempool().next_nonce(&address, account.nonce);
     Ok(Json(json!({
         "address": address,
         "balance": account.balance,

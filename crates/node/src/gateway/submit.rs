@@ -89,7 +89,7 @@ impl Submitter {
         let _turn = self.nonce.lock().await;
         let signer = self.account();
         let account: Account = self.read(&bank_keys::account(&signer)).await.unwrap_or_default();
-        let nonce = self.chain.mempool().next_nonce(&signer).unwrap_or(0).max(account.nonce);
+        let nonce = self.chain.mempool().next_nonce(&signer, account.nonce);
         let genesis = self.chain.genesis();
         let expiry = self.chain.height() + VALIDITY_BLOCKS;
         let tx = Transaction {
