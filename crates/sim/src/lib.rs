@@ -26,3 +26,13 @@ pub mod transport;
 pub mod workload;
 
 pub use engine::{MachinaEngine, NodeState};
+
+/// A simulated link: 10 ms latency, 5 ms jitter, delivering `success_percent` of messages.
+pub fn link(success_percent: u64) -> commonware_p2p::simulated::Link {
+    commonware_p2p::simulated::Link {
+        latency: std::time::Duration::from_millis(10),
+        jitter: std::time::Duration::from_millis(5),
+        success_rate: commonware_utils::Probability::new(success_percent, 100)
+            .expect("a percentage"),
+    }
+}

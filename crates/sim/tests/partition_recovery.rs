@@ -11,10 +11,9 @@ use commonware_glue::simulate::{
     action::{Action, Crash, Schedule},
     plan::PlanBuilder,
 };
-use commonware_p2p::simulated::Link;
 use machina_node::run::TRANSPORT;
 use machina_sim::{
-    MachinaEngine,
+    MachinaEngine, link,
     properties::AgreementAndAudit,
     timeline::{Entry, Events, Until, since},
     transport::resume_after_heal,
@@ -34,15 +33,6 @@ const RECOVERY_MAX: Duration = Duration::from_secs(5);
 const DISK_SYNC: Duration = Duration::from_millis(20);
 /// When after the heal a cut-off validator's lag is reported (as the fault was observed).
 const LAG_AFTER: Duration = Duration::from_secs(10);
-
-fn link(success_percent: u64) -> Link {
-    Link {
-        latency: Duration::from_millis(10),
-        jitter: Duration::from_millis(5),
-        success_rate: commonware_utils::Probability::new(success_percent, 100)
-            .expect("probability"),
-    }
-}
 
 /// Cuts every link between `side` and the other validators (both directions) at `CUT_AT`
 /// for `cut`, and restores them when the production transport would resume.

@@ -6,21 +6,11 @@ use commonware_glue::simulate::{
     exit::ProcessedHeightAtLeast,
     plan::{PlanBuilder, PlanResult},
 };
-use commonware_p2p::simulated::Link;
-use machina_sim::{MachinaEngine, properties::AgreementAndAudit};
+use machina_sim::{MachinaEngine, link, properties::AgreementAndAudit};
 use std::time::Duration;
 
 const VALIDATORS: usize = 4;
 const ACCOUNTS: usize = 16;
-
-fn link(success_percent: u64) -> Link {
-    Link {
-        latency: Duration::from_millis(10),
-        jitter: Duration::from_millis(5),
-        success_rate: commonware_utils::Probability::new(success_percent, 100)
-            .expect("probability"),
-    }
-}
 
 /// Runs `plan` for each seed, naming the seed in any failure (a panic included).
 fn run_seeds(
