@@ -14,11 +14,9 @@
 //! Modules live in [`modules`], one directory each, with their calls' handlers, storage keys,
 //! state types and tests side by side.
 
-pub mod describe;
 pub mod exec;
 #[cfg(test)]
 mod fuzz;
-pub mod genesis;
 pub mod module;
 pub mod modules;
 pub mod state;
@@ -26,6 +24,6 @@ pub mod state;
 pub(crate) mod testing;
 
 pub use exec::{Applied, BlockExecutor};
-pub use genesis::{Genesis, Params};
+pub use machina_types::{Genesis, Params, describe, genesis};
 pub use module::BlockEnv;
 pub use state::{Key, MemState, Missing, StateRead};

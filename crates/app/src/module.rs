@@ -115,12 +115,6 @@ pub trait Module {
     /// [`ModuleCall::check`].
     fn execute(ctx: &mut Ctx<'_>, call: &Self::Call) -> ExecResult;
 
-    /// The key a description of one of the module's provable keys names (`<module>/...`,
-    /// split at `/`), with its value's decoder; proofs carry such descriptions.
-    fn described(_parts: &[&str]) -> Option<crate::describe::KnownKey> {
-        None
-    }
-
     /// The module's account (holds its pools and signs its block-level steps).
     fn account() -> Address {
         Address::module(Self::Call::MODULE)

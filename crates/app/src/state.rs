@@ -3,17 +3,9 @@
 //! canonically encoded values.
 
 use commonware_codec::{Decode, Encode};
-use machina_types::Hash;
 use std::collections::BTreeMap;
 
-/// A state key: SHA-256 of a module-defined byte string. Modules define theirs in one
-/// `keys.rs` each.
-pub type Key = Hash;
-
-/// Builds a key from its parts (the first part should name the module and table).
-pub fn key(parts: &[&[u8]]) -> Key {
-    Hash::of(parts)
-}
+pub use machina_types::state::{Key, decode_value, key};
 
 /// A key the reader does not hold yet. Execution stops without writing anything; the caller
 /// fetches the key and runs the transaction again.
@@ -133,13 +125,6 @@ impl StateRead for Loaded {
     fn read(&self, key: &Key) -> Result<Option<Vec<u8>>, Missing> {
         self.entries.get(key).cloned().ok_or(Missing(*key))
     }
-}
-
-/// Decodes a stored value. State is only ever written by this crate, so a value that does
-/// not decode is corruption: a broken invariant, not bad input.
-pub fn decode_value<T: Decode<Cfg = ()>>(key: &Key, bytes: &[u8]) -> T {
-    T::decode_cfg(commonware_codec::Copying(bytes), &())
-        .unwrap_or_else(|e| panic!("corrupt state value at {key}: {e}"))
 }
 
 /// Encodes a value for storage.

@@ -13,13 +13,13 @@
 
 use commonware_cryptography::ed25519::PrivateKey;
 use commonware_math::algebra::Random;
-use machina_app::modules::market::state::{Lease, LeaseStatus, OrderStatus};
 use machina_sdk::{
     Client, Keyring,
     client::TxStatus,
     device::{DeviceIdentity, now_ms},
     keys::default_home,
 };
+use machina_types::market::state::{Lease, LeaseStatus, OrderStatus};
 use machina_types::{
     Call, Event, IdentityCall, MarketCall,
     market::{Component, Delivery, MarketEvent, ResourceKind, StakeKind},

@@ -10,8 +10,8 @@
 //! header and its finalization certificate. Checking it needs no node: only the genesis
 //! (its validators), here read from the home directory.
 
-use machina_app::Genesis;
 use machina_sdk::{Client, Keyring, keys::default_home, verify::verify_bundle};
+use machina_types::Genesis;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = Client::from_env();

@@ -3,9 +3,9 @@
 use crate::{Error, Result, tx};
 use commonware_codec::Encode;
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
-use machina_app::{Params, modules::bank::state::AssetInfo};
 use machina_store::ProofBundle;
 use machina_types::{Address, Call, Hash, Receipt, SignedTransaction, codec::hex};
+use machina_types::{Params, bank::state::AssetInfo};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -277,12 +277,12 @@ impl Client {
     }
 
     /// An offer.
-    pub fn offer(&self, id: u64) -> Result<machina_app::modules::market::state::Offer> {
+    pub fn offer(&self, id: u64) -> Result<machina_types::market::state::Offer> {
         self.get(&format!("/v1/offers/{id}"))
     }
 
     /// An intent.
-    pub fn intent(&self, id: u64) -> Result<machina_app::modules::market::state::Intent> {
+    pub fn intent(&self, id: u64) -> Result<machina_types::market::state::Intent> {
         self.get(&format!("/v1/intents/{id}"))
     }
 
@@ -298,7 +298,7 @@ impl Client {
     }
 
     /// A lease (`GET /v1/leases/{id}`).
-    pub fn lease(&self, id: u64) -> Result<machina_app::modules::market::state::Lease> {
+    pub fn lease(&self, id: u64) -> Result<machina_types::market::state::Lease> {
         self.get(&format!("/v1/leases/{id}"))
     }
 

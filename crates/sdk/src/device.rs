@@ -151,7 +151,7 @@ pub fn verify_command(
 /// the command's resource `actuation:<command>`.
 pub fn check_lease(
     command: &Command,
-    lease: &machina_app::modules::market::state::Lease,
+    lease: &machina_types::market::state::Lease,
 ) -> Result<(), CommandRefusal> {
     let kind = ResourceKind::Actuation { command: command.command.clone() };
     if lease.id != command.lease

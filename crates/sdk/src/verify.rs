@@ -11,14 +11,13 @@ use commonware_codec::{Decode, DecodeExt};
 use commonware_consensus::simplex::{scheme::ed25519::Scheme, types::Finalization};
 use commonware_cryptography::sha256;
 use commonware_parallel::Sequential;
-use machina_app::{
-    Genesis, describe,
-    modules::{
-        data::state::AnchorRecord,
-        identity::state::{Device, Maker},
-    },
-};
 use machina_store::{ProofBundle, ReadingBundle, StateEntry};
+use machina_types::{
+    Genesis,
+    data::state::AnchorRecord,
+    describe,
+    identity::state::{Device, Maker},
+};
 use machina_types::{Hash, SignedReading, block::Header, codec::parse_hex};
 
 /// Why a proof bundle is rejected.

@@ -20,8 +20,12 @@ pub mod block;
 pub mod call;
 pub mod codec;
 pub mod data;
+#[cfg(feature = "std")]
+pub mod describe;
 pub mod device;
 pub mod error;
+#[cfg(feature = "std")]
+pub mod genesis;
 pub mod hash;
 pub mod identity;
 pub mod limits;
@@ -29,6 +33,8 @@ pub mod market;
 pub mod merkle;
 pub mod reading;
 pub mod receipt;
+#[cfg(feature = "std")]
+pub mod state;
 pub mod tx;
 
 pub use address::Address;
@@ -37,6 +43,8 @@ pub use call::{Call, ModuleCall};
 pub use data::DataCall;
 pub use device::{DeviceCertificate, DeviceId};
 pub use error::ErrorCode;
+#[cfg(feature = "std")]
+pub use genesis::{Genesis, Params};
 pub use hash::Hash;
 pub use identity::IdentityCall;
 pub use market::MarketCall;

@@ -46,11 +46,6 @@ macro_rules! registry {
             $( <$module>::genesis_hint(genesis, keys); )*
         }
 
-        /// The key a description names, asking each module in turn.
-        pub fn described(parts: &[&str]) -> Option<crate::describe::KnownKey> {
-            None $( .or_else(|| <$module>::described(parts)) )*
-        }
-
         /// Writes every module's initial state, in module order.
         pub fn genesis(ctx: &mut Ctx<'_>, genesis: &Genesis) -> ExecResult {
             $( <$module>::genesis(ctx, genesis)?; )*

@@ -55,7 +55,13 @@ pub const RECEIPT_NAMESPACE: &[u8] = b"machina/lease-receipt/v1";
 mod call;
 mod command;
 mod event;
+#[cfg(feature = "std")]
+pub mod keys;
+#[cfg(feature = "std")]
+pub mod params;
 mod resource;
+#[cfg(feature = "std")]
+pub mod state;
 
 pub use call::MarketCall;
 pub use command::{

@@ -6,8 +6,7 @@
 //!   move to the fee pool account, they are not destroyed);
 //! - each asset's `supply` equals the sum of its holders' balances and never exceeds its cap.
 
-pub mod keys;
-pub mod state;
+pub use machina_types::bank::{keys, state};
 #[cfg(test)]
 mod tests;
 
@@ -33,10 +32,6 @@ pub struct Bank;
 
 impl Module for Bank {
     type Call = BankCall;
-
-    fn described(parts: &[&str]) -> Option<crate::describe::KnownKey> {
-        keys::described(parts)
-    }
 
     fn genesis_hint(genesis: &Genesis, keys: &mut Vec<Key>) {
         keys.extend(genesis.accounts.iter().map(|a| self::keys::account(&a.address)));

@@ -17,9 +17,7 @@
 //!
 //! Invariant: the feed deposit account holds exactly the deposits of open feeds.
 
-pub mod keys;
-pub mod params;
-pub mod state;
+pub use machina_types::data::{keys, params, state};
 #[cfg(test)]
 mod tests;
 
@@ -54,10 +52,6 @@ pub struct Data;
 
 impl Module for Data {
     type Call = DataCall;
-
-    fn described(parts: &[&str]) -> Option<crate::describe::KnownKey> {
-        keys::described(parts)
-    }
 
     fn hint(call: &DataCall, signer: &Address, out: &mut Vec<Key>) {
         match call {

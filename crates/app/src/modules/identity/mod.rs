@@ -14,9 +14,7 @@
 //!
 //! Invariant: the bond pool account holds exactly the sum of makers' bonds.
 
-pub mod keys;
-pub mod params;
-pub mod state;
+pub use machina_types::identity::{keys, params, state};
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -49,10 +47,6 @@ pub struct Identity;
 
 impl Module for Identity {
     type Call = IdentityCall;
-
-    fn described(parts: &[&str]) -> Option<crate::describe::KnownKey> {
-        keys::described(parts)
-    }
 
     fn hint(call: &IdentityCall, signer: &Address, out: &mut Vec<Key>) {
         match call {

@@ -43,12 +43,11 @@
 
 pub mod batch;
 pub mod clearing;
-pub mod keys;
 pub mod leases;
 pub mod orders;
-pub mod params;
 pub mod stake;
-pub mod state;
+
+pub use machina_types::market::{keys, params, state};
 #[cfg(test)]
 mod tests;
 

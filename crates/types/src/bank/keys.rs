@@ -1,12 +1,12 @@
 //! Every storage key of the bank module.
 
 use crate::{
-    describe::{KnownKey, decode_json},
-    state::{Key, key},
-};
-use machina_types::{
     Address,
     bank::{AssetId, NftId},
+};
+use crate::{
+    describe::{KnownKey, decode_json},
+    state::{Key, key},
 };
 
 /// An account: nonce and native balance.

@@ -1,10 +1,10 @@
 //! Every storage key of the data module.
 
+use crate::{DeviceId, data::FeedId, reading::StreamId};
 use crate::{
     describe::{KnownKey, decode_json},
     state::{Key, key},
 };
-use machina_types::{DeviceId, data::FeedId, reading::StreamId};
 
 /// A stream's anchoring state.
 pub fn stream(device: &DeviceId, stream: StreamId) -> Key {

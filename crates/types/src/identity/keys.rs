@@ -1,10 +1,10 @@
 //! Every storage key of the identity module.
 
+use crate::{Address, DeviceId, Hash};
 use crate::{
     describe::{KnownKey, decode_json},
     state::{Key, key},
 };
-use machina_types::{Address, DeviceId, Hash};
 
 /// A maker, by account.
 pub fn maker(account: &Address) -> Key {

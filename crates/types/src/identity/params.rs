@@ -1,6 +1,6 @@
 //! The identity module's parameters, in the genesis under `params.identity`.
 
-use machina_types::Amount;
+use crate::Amount;
 use serde::{Deserialize, Serialize};
 
 /// The identity module's parameters.

@@ -25,17 +25,20 @@ pub(crate) fn decode_json<T: Decode<Cfg = ()> + Serialize>(
     serde_json::to_value(value).ok()
 }
 
-pub use crate::modules::{
+pub use crate::{
     bank::keys::describe_account as account,
     data::keys::{describe_anchor as anchor, describe_feed as feed},
     identity::keys::{describe_device as device, describe_maker as maker},
 };
 
-/// The key a description names, if it is one of the described kinds (each module names its
-/// own, through the registry).
+/// Each module's reader of its own key descriptions.
+const MODULES: &[fn(&[&str]) -> Option<KnownKey>] =
+    &[crate::bank::keys::described, crate::identity::keys::described, crate::data::keys::described];
+
+/// The key a description names, if it is one of the described kinds.
 pub fn known(description: &str) -> Option<KnownKey> {
     let parts: Vec<&str> = description.split('/').collect();
-    crate::modules::described(&parts)
+    MODULES.iter().find_map(|described| described(&parts))
 }
 
 /// Decodes a stored value known to be a `T` (for callers that have the key already).
@@ -46,8 +49,8 @@ pub fn decoded<T: Decode<Cfg = ()> + Serialize>(key: &Key, bytes: &[u8]) -> serd
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modules::{bank, data, identity};
-    use machina_types::{Address, DeviceId};
+    use crate::{Address, DeviceId};
+    use crate::{bank, data, identity};
 
     #[test]
     fn descriptions_name_the_keys_modules_use() {

@@ -1,10 +1,10 @@
 //! Genesis: the chain's identity, its validators, the first balances and the parameters.
 
-pub use crate::modules::{
+use crate::{Address, Amount, Hash, limits::CHAIN_ID_LEN_MAX, tx::FeeSchedule};
+pub use crate::{
     data::params::DataParams, identity::params::IdentityParams, market::params::MarketParams,
 };
 use commonware_cryptography::ed25519;
-use machina_types::{Address, Amount, Hash, limits::CHAIN_ID_LEN_MAX, tx::FeeSchedule};
 use serde::{Deserialize, Serialize};
 
 /// Chain parameters fixed at genesis.
@@ -98,7 +98,7 @@ impl Genesis {
         }
         let mut validators = std::collections::BTreeSet::new();
         if self.validators.is_empty()
-            || self.validators.len() > machina_types::limits::VALIDATORS_MAX
+            || self.validators.len() > crate::limits::VALIDATORS_MAX
             || !self.validators.iter().all(|v| v.public_key().is_some() && validators.insert(*v))
         {
             return Err(GenesisError::Validators);
@@ -114,7 +114,7 @@ impl Genesis {
         if self.params.block_interval_ms == 0 || self.params.block_interval_ms > 60_000 {
             return Err(GenesisError::Param("block_interval_ms must be 1..=60000"));
         }
-        let max_txs = machina_types::limits::TXS_PER_BLOCK_MAX as u32;
+        let max_txs = crate::limits::TXS_PER_BLOCK_MAX as u32;
         if self.params.max_block_txs == 0 || self.params.max_block_txs > max_txs {
             return Err(GenesisError::Param("max_block_txs must be 1..=16384"));
         }

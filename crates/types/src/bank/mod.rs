@@ -1,6 +1,11 @@
 //! Calls of the bank module: the native token, user-issued fungible assets and
 //! non-fungible tokens.
 
+#[cfg(feature = "std")]
+pub mod keys;
+#[cfg(feature = "std")]
+pub mod state;
+
 use crate::{
     Amount,
     address::Address,

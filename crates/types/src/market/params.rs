@@ -1,6 +1,6 @@
 //! The market module's parameters, in the genesis under `params.market`.
 
-use machina_types::Amount;
+use crate::Amount;
 use serde::{Deserialize, Serialize};
 
 /// The market module's parameters.

@@ -1,5 +1,12 @@
 //! Calls of the data module: anchoring batches of readings, and oracle feeds.
 
+#[cfg(feature = "std")]
+pub mod keys;
+#[cfg(feature = "std")]
+pub mod params;
+#[cfg(feature = "std")]
+pub mod state;
+
 use crate::{
     address::Address,
     codec::{read_str, read_vec, str_size, write_str},

@@ -1,7 +1,6 @@
 //! The identity module's stored values.
 
-use commonware_codec::{Buf, EncodeSize, Error, FixedSize, Read, ReadExt, Write};
-use machina_types::{
+use crate::{
     Address, Amount, DeviceCertificate, DeviceId, Hash,
     codec::{read_str, read_vec, str_size, write_str},
     device::DeviceStatus,
@@ -10,6 +9,7 @@ use machina_types::{
         DEVICE_KEYS_REMEMBERED, FIRMWARE_VERSION_LEN_MAX, NAME_LEN_MAX,
     },
 };
+use commonware_codec::{Buf, EncodeSize, Error, FixedSize, Read, ReadExt, Write};
 use serde::{Deserialize, Serialize};
 
 /// A registered maker.
@@ -232,7 +232,7 @@ impl Read for Device {
     }
 }
 
-machina_types::struct_codec!(RoleGrant { expiry_height: plain, ownership: plain, accepted: plain });
+crate::struct_codec!(RoleGrant { expiry_height: plain, ownership: plain, accepted: plain });
 
 impl Write for Firmware {
     fn write(&self, buf: &mut impl bytes::BufMut) {

@@ -1,5 +1,12 @@
 //! Calls of the identity module: makers, devices, firmware and roles.
 
+#[cfg(feature = "std")]
+pub mod keys;
+#[cfg(feature = "std")]
+pub mod params;
+#[cfg(feature = "std")]
+pub mod state;
+
 use crate::{
     Amount,
     address::Address,

@@ -1,6 +1,6 @@
 //! The data module's parameters, in the genesis under `params.data`.
 
-use machina_types::Amount;
+use crate::Amount;
 use serde::{Deserialize, Serialize};
 
 /// The data module's parameters.

@@ -1,7 +1,6 @@
 //! The market module's stored values.
 
-use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
-use machina_types::{
+use crate::{
     Address, Amount, DeviceId, Hash, Height,
     market::{
         BatchId, COMPONENTS_MAX, Component, Delivery, Fill, IntentId, LeaseId, MarketId,
@@ -10,6 +9,7 @@ use machina_types::{
     },
     struct_codec,
 };
+use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
 use serde::{Deserialize, Serialize};
 
 /// An account's stake of one kind.
@@ -405,7 +405,7 @@ pub struct SolutionEntry {
     /// Who submitted it.
     pub solver: Address,
     /// Its surplus when submitted (a decimal string in JSON).
-    #[serde(with = "machina_types::codec::u128_string")]
+    #[serde(with = "crate::codec::u128_string")]
     pub surplus: u128,
 }
 
@@ -434,34 +434,34 @@ struct_codec!(DueCursor { second: plain, offset: plain });
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     /// Escrowed by consumers.
-    #[serde(with = "machina_types::codec::u128_string")]
+    #[serde(with = "crate::codec::u128_string")]
     pub escrowed: u128,
     /// Paid to sellers.
-    #[serde(with = "machina_types::codec::u128_string")]
+    #[serde(with = "crate::codec::u128_string")]
     pub paid: u128,
     /// Protocol fees.
-    #[serde(with = "machina_types::codec::u128_string")]
+    #[serde(with = "crate::codec::u128_string")]
     pub fees: u128,
     /// Returned to consumers (cancellations, lapsed units, savings, refunds).
-    #[serde(with = "machina_types::codec::u128_string")]
+    #[serde(with = "crate::codec::u128_string")]
     pub refunded: u128,
     /// Paid to solvers.
-    #[serde(with = "machina_types::codec::u128_string")]
+    #[serde(with = "crate::codec::u128_string")]
     pub solver_rewards: u128,
     /// Bonded as stake.
-    #[serde(with = "machina_types::codec::u128_string")]
+    #[serde(with = "crate::codec::u128_string")]
     pub staked: u128,
     /// Withdrawn from stake.
-    #[serde(with = "machina_types::codec::u128_string")]
+    #[serde(with = "crate::codec::u128_string")]
     pub withdrawn: u128,
     /// Slashed from stake.
-    #[serde(with = "machina_types::codec::u128_string")]
+    #[serde(with = "crate::codec::u128_string")]
     pub slashed: u128,
     /// Order deposits taken.
-    #[serde(with = "machina_types::codec::u128_string")]
+    #[serde(with = "crate::codec::u128_string")]
     pub deposited: u128,
     /// Order deposits returned.
-    #[serde(with = "machina_types::codec::u128_string")]
+    #[serde(with = "crate::codec::u128_string")]
     pub deposits_returned: u128,
 }
 

@@ -1,7 +1,7 @@
 //! Every storage key of the market module.
 
 use crate::state::{Key, key};
-use machina_types::{
+use crate::{
     Address,
     market::{BatchId, IntentId, LeaseId, MarketId, OfferId, StakeKind},
 };

@@ -1,13 +1,13 @@
 //! The data module's stored values.
 
-use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
-use machina_types::{
+use crate::{
     Address, Amount, DeviceId, Hash,
     codec::{read_str, read_vec, str_size, write_str},
     data::{Eligibility, FeedId},
     limits::{FEED_NAME_LEN_MAX, FEED_SOURCES_MAX, UNIT_LEN_MAX},
     reading::StreamId,
 };
+use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
 use serde::{Deserialize, Serialize};
 
 /// A stream's anchoring state.
@@ -107,13 +107,9 @@ pub struct Feed {
 impl Feed {
     /// Whether `device` may report to this feed. For role and attribute eligibility,
     /// `accepted` says whether the device granted the feed's creator the role (for attributes
-    /// [`FEED_SOURCE`](machina_types::identity::roles::FEED_SOURCE)) and the creator accepted
+    /// [`FEED_SOURCE`](crate::identity::roles::FEED_SOURCE)) and the creator accepted
     /// it (callers look it up).
-    pub fn eligible(
-        &self,
-        device: &crate::modules::identity::state::Device,
-        accepted: bool,
-    ) -> bool {
+    pub fn eligible(&self, device: &crate::identity::state::Device, accepted: bool) -> bool {
         match &self.eligibility {
             Eligibility::Devices { devices } => devices.contains(&device.id),
             Eligibility::Maker { maker } => device.maker() == *maker,

@@ -1,12 +1,12 @@
 //! The bank's stored values.
 
-use commonware_codec::{Buf, EncodeSize, Error, FixedSize, Read, ReadExt, Write};
-use machina_types::{
+use crate::{
     Address, Amount, Hash,
     bank::AssetId,
     codec::{read_bytes, read_str, str_size, write_str},
     limits::{ASSET_METADATA_LEN_MAX, ASSET_NAME_LEN_MAX, ASSET_SYMBOL_LEN_MAX},
 };
+use commonware_codec::{Buf, EncodeSize, Error, FixedSize, Read, ReadExt, Write};
 use serde::{Deserialize, Serialize};
 
 /// An account's nonce and native balance.
@@ -43,7 +43,7 @@ pub struct AssetInfo {
     /// Units in existence (minted minus burned).
     pub supply: Amount,
     /// Free-form metadata.
-    #[serde(with = "machina_types::codec::hex_bytes")]
+    #[serde(with = "crate::codec::hex_bytes")]
     pub metadata: Vec<u8>,
 }
 
