@@ -31,8 +31,11 @@ pub use crate::{
     identity::keys::{describe_device as device, describe_maker as maker},
 };
 
+/// A module's reader of its own key descriptions (`<module>/...`, split at `/`).
+type Described = fn(&[&str]) -> Option<KnownKey>;
+
 /// Each module's reader of its own key descriptions.
-const MODULES: &[fn(&[&str]) -> Option<KnownKey>] =
+const MODULES: &[Described] =
     &[crate::bank::keys::described, crate::identity::keys::described, crate::data::keys::described];
 
 /// The key a description names, if it is one of the described kinds.
