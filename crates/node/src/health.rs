@@ -9,13 +9,15 @@
 //! subsystem is down, so an operator or orchestrator sees it and restarts the node.
 
 use commonware_runtime::{
-    Metrics,
+    Clock, Metrics, Spawner, Supervisor,
     telemetry::metrics::{CounterFamily, GaugeFamily, MetricsExt},
 };
+use futures::FutureExt as _;
 use serde::Serialize;
 use std::{
     collections::BTreeMap,
     future::Future,
+    panic::AssertUnwindSafe,
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
@@ -125,26 +127,24 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".into())
 }
 
-/// Runs the task `start` makes as subsystem `name` on the tokio runtime, forever: when it
-/// panics (or returns) it is marked down, counted, and started again after a delay that
-/// doubles up to ten seconds.
-pub fn supervise<F, Fut>(health: Arc<Health>, name: &'static str, mut start: F)
+/// Runs the task `start` makes as subsystem `name`, forever: when it panics (or returns)
+/// it is marked down, counted, and started again after a delay that doubles up to ten
+/// seconds.
+pub fn supervise<E, F, Fut>(context: &E, health: Arc<Health>, name: &'static str, mut start: F)
 where
+    E: Spawner + Clock + Supervisor,
     F: FnMut() -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     health.up(name);
-    tokio::spawn(async move {
+    context.child("subsystem").spawn(move |context| async move {
         let mut delay = RESTART_DELAY_MIN;
         loop {
-            match tokio::spawn(start()).await {
+            match AssertUnwindSafe(start()).catch_unwind().await {
                 Ok(()) => health.down(name, "stopped"),
-                Err(error) if error.is_panic() => {
-                    health.panicked(name, panic_message(&*error.into_panic()));
-                }
-                Err(_) => return, // the runtime is shutting down
+                Err(panic) => health.panicked(name, panic_message(&*panic)),
             }
-            tokio::time::sleep(delay).await;
+            context.sleep(delay).await;
             delay = (delay * 2).min(RESTART_DELAY_MAX);
             health.restarted(name);
             health.up(name);
@@ -155,19 +155,19 @@ where
 /// Runs `task` as subsystem `name` once: for tasks that own state they cannot rebuild (a
 /// queue's receiving end, a connection's event loop). Such tasks catch the panics of each
 /// step themselves; if one still ends, the subsystem stays down until the node restarts.
-pub fn supervise_once<Fut>(health: Arc<Health>, name: &'static str, task: Fut)
+pub fn supervise_once<E, Fut>(context: &E, health: Arc<Health>, name: &'static str, task: Fut)
 where
+    E: Spawner + Supervisor,
     Fut: Future<Output = ()> + Send + 'static,
 {
     health.up(name);
-    tokio::spawn(async move {
-        match tokio::spawn(task).await {
+    context.child("subsystem").spawn(move |_| async move {
+        match AssertUnwindSafe(task).catch_unwind().await {
             Ok(()) => health.down(name, "stopped; restart the node"),
-            Err(error) if error.is_panic() => {
-                health.panicked(name, panic_message(&*error.into_panic()));
+            Err(panic) => {
+                health.panicked(name, panic_message(&*panic));
                 health.down(name, "panicked; restart the node");
             }
-            Err(_) => {}
         }
     });
 }
@@ -175,31 +175,34 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use commonware_runtime::Runner as _;
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    #[tokio::test]
-    async fn a_panicking_subsystem_is_reported_down_counted_and_restarted() {
-        let health = Arc::new(Health::unregistered());
-        let runs = Arc::new(AtomicU32::new(0));
-        let counter = runs.clone();
-        supervise(health.clone(), "flaky", move || {
-            let runs = counter.clone();
-            async move {
-                if runs.fetch_add(1, Ordering::SeqCst) == 0 {
-                    panic!("first run fails");
+    #[test]
+    fn a_panicking_subsystem_is_reported_down_counted_and_restarted() {
+        commonware_runtime::deterministic::Runner::default().start(|context| async move {
+            let health = Arc::new(Health::unregistered());
+            let runs = Arc::new(AtomicU32::new(0));
+            let counter = runs.clone();
+            supervise(&context, health.clone(), "flaky", move || {
+                let runs = counter.clone();
+                async move {
+                    if runs.fetch_add(1, Ordering::SeqCst) == 0 {
+                        panic!("first run fails");
+                    }
+                    std::future::pending::<()>().await
                 }
-                std::future::pending::<()>().await
+            });
+            while runs.load(Ordering::SeqCst) < 2 {
+                context.sleep(Duration::from_millis(5)).await;
             }
+            let (all_up, subsystems) = health.report();
+            let flaky = &subsystems["flaky"];
+            assert!(all_up && flaky.up);
+            assert_eq!((flaky.panics, flaky.restarts), (1, 1));
+            assert_eq!(flaky.error.as_deref(), Some("panicked: first run fails"));
+            health.down("journal", "disk full");
+            assert!(!health.report().0, "one subsystem down makes the node unhealthy");
         });
-        while runs.load(Ordering::SeqCst) < 2 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let (all_up, subsystems) = health.report();
-        let flaky = &subsystems["flaky"];
-        assert!(all_up && flaky.up);
-        assert_eq!((flaky.panics, flaky.restarts), (1, 1));
-        assert_eq!(flaky.error.as_deref(), Some("panicked: first run fails"));
-        health.down("journal", "disk full");
-        assert!(!health.report().0, "one subsystem down makes the node unhealthy");
     }
 }

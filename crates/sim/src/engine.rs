@@ -3,6 +3,7 @@
 
 use crate::{
     disk::{Disk, SlowDisk},
+    gateway::GatewayScenario,
     timeline::{Event, Timed, Timeline},
     workload::{self, Workload},
 };
@@ -43,6 +44,7 @@ pub struct MachinaEngine {
     workload: Workload,
     timeline: Timeline,
     disk_sync: Option<Duration>,
+    gateway: Option<GatewayScenario>,
 }
 
 impl MachinaEngine {
@@ -74,7 +76,18 @@ impl MachinaEngine {
             workload: Workload::default(),
             timeline: Timeline::default(),
             disk_sync: None,
+            gateway: None,
         }
+    }
+
+    /// Runs `scenario` on validator 0 (with its gateway), funding its actors at genesis.
+    pub fn with_gateway(mut self, scenario: GatewayScenario) -> Self {
+        let mut genesis = (*self.genesis).clone();
+        crate::gateway::fund(&mut genesis, &scenario.actors);
+        genesis.validate().expect("simulation genesis");
+        self.genesis = Arc::new(genesis);
+        self.gateway = Some(scenario);
+        self
     }
 
     /// Replaces validator `index` with an equivocating one.
@@ -184,6 +197,7 @@ impl EngineDefinition for MachinaEngine {
             cache_pages: NZUsize!(256),
         };
         let workload_ctx = context.child("workload");
+        let gateway_ctx = context.child("gateway");
         let clock = context.child("timeline");
         let disk_ctx = context.child("disk");
         let disk = Disk { validator: index, sync: self.disk_sync, timeline: self.timeline.clone() };
@@ -208,6 +222,10 @@ impl EngineDefinition for MachinaEngine {
             let (senders, workload) = (self.senders_of(index), self.workload);
             move |ctx| workload::run(ctx, workload, chain, stateful, senders, all)
         });
+        if let Some(scenario) = self.gateway.clone().filter(|_| index == 0) {
+            let (chain, stateful) = (node.chain.clone(), node.stateful.clone());
+            gateway_ctx.spawn(move |ctx| scenario.run(ctx, chain, stateful));
+        }
         let state =
             Honest { index, marshal: node.marshal, stateful: node.stateful, chain: node.chain };
         (node.handle, NodeState::Honest(state))

@@ -19,6 +19,7 @@
 
 pub mod disk;
 pub mod engine;
+pub mod gateway;
 pub mod model;
 pub mod properties;
 pub mod timeline;

@@ -26,7 +26,8 @@ pub struct AgreementAndAudit {
     pub genesis: Arc<Genesis>,
 }
 
-type Check<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+/// What a property's check returns.
+pub(crate) type Check<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 
 impl Property<ed25519::PublicKey, NodeState> for AgreementAndAudit {
     fn name(&self) -> &str {

@@ -17,13 +17,11 @@
 //! retention period.
 
 use super::{
+    devices::Runtime,
     store::{ReadingStore, StreamKey},
     submit::{InFlight, Submitter},
 };
-use commonware_runtime::{
-    telemetry::metrics::{Counter, Gauge, MetricsExt},
-    tokio::Context,
-};
+use commonware_runtime::telemetry::metrics::{Counter, Gauge, MetricsExt};
 use machina_app::modules::{
     data::{keys as data_keys, state::StreamState},
     identity::{keys as identity_keys, state::Device},
@@ -33,7 +31,7 @@ use machina_types::{Call, DataCall, Hash, identity::roles, limits::CALLS_PER_TX_
 use std::{
     collections::{BTreeMap, VecDeque},
     sync::Arc,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 /// The subsystem name of anchoring in `/health`.
@@ -55,7 +53,7 @@ pub struct AnchorMetrics {
 
 impl AnchorMetrics {
     /// Registers the metrics on `context`.
-    pub fn new(context: &Context) -> Self {
+    pub fn new(context: &impl commonware_runtime::Metrics) -> Self {
         Self {
             streams_waiting: context.gauge(
                 "anchor_streams_waiting",
@@ -77,23 +75,23 @@ impl AnchorMetrics {
 }
 
 /// The anchoring task's state.
-pub struct Anchorer {
-    store: Arc<ReadingStore<Context>>,
-    submitter: Arc<Submitter>,
+pub struct Anchorer<E: Runtime> {
+    store: Arc<ReadingStore<E>>,
+    submitter: Arc<Submitter<E>>,
     in_flight: BTreeMap<StreamKey, Arc<InFlight>>,
     per_round: usize,
     turns: Turns,
     retention: Duration,
-    pruned_at: Option<Instant>,
+    pruned_at: Option<SystemTime>,
     metrics: AnchorMetrics,
 }
 
-impl Anchorer {
+impl<E: Runtime> Anchorer<E> {
     /// An anchorer over `store` submitting through `submitter`, at most `per_round` anchors
     /// each round, pruning readings older than `retention`.
     pub fn new(
-        store: Arc<ReadingStore<Context>>,
-        submitter: Arc<Submitter>,
+        store: Arc<ReadingStore<E>>,
+        submitter: Arc<Submitter<E>>,
         per_round: usize,
         retention: Duration,
         metrics: AnchorMetrics,
@@ -112,22 +110,22 @@ impl Anchorer {
 
     /// Anchors every `interval`, forever.
     pub async fn run(mut self, interval: Duration) {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
+            let next = self.submitter.context().current() + interval;
             self.tick().await;
             self.prune().await;
+            self.submitter.context().sleep_until(next).await;
         }
     }
 
     /// Prunes readings received before the retention period, at most every minute.
     async fn prune(&mut self) {
-        if self.pruned_at.is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
+        let clock = self.submitter.context();
+        if self.pruned_at.is_some_and(|t| clock.current() < t + PRUNE_EVERY) {
             return;
         }
-        self.pruned_at = Some(Instant::now());
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        self.pruned_at = Some(clock.current());
+        let now = clock.current().duration_since(UNIX_EPOCH).unwrap_or_default();
         let cutoff = now.saturating_sub(self.retention).as_millis() as u64;
         match self.store.prune(cutoff).await {
             Ok(0) => {}
@@ -138,7 +136,7 @@ impl Anchorer {
 
     /// One round: forget finished transactions, then anchor what is pending, in turns.
     pub async fn tick(&mut self) {
-        let started = std::time::Instant::now();
+        let started = self.submitter.context().current();
         let submitter = &self.submitter;
         self.in_flight.retain(|_, flight| submitter.pending(flight));
         let mut waiting: BTreeMap<Address, Vec<(StreamKey, StreamState)>> = BTreeMap::new();
@@ -177,7 +175,8 @@ impl Anchorer {
                 }
             }
         }
-        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let elapsed = self.submitter.context().current().duration_since(started);
+        let elapsed_ms = elapsed.unwrap_or_default().as_millis() as u64;
         self.metrics.round_ms.set(i64::try_from(elapsed_ms).unwrap_or(i64::MAX));
         tracing::debug!(anchors = calls.len(), elapsed_ms, "anchor round");
     }

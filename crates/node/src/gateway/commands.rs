@@ -20,14 +20,17 @@
 //! restart it looks again at every lease from there, so a command whose lease was made
 //! before a crash (or while the relay lagged) is still sent.
 
-use super::{devices::DeviceCache, mqtt::Broker, submit::Submitter};
+use super::{
+    devices::{DeviceCache, Runtime},
+    mqtt::Broker,
+    submit::Submitter,
+};
 use crate::chain::FinalizedBlock;
 use bytes::Bytes;
 use commonware_codec::DecodeExt;
 use commonware_codec::Encode as _;
 use commonware_cryptography::Verifier as _;
 use commonware_cryptography::{Signer as _, ed25519::PrivateKey};
-use commonware_runtime::tokio::Context;
 use commonware_storage::metadata::{self, Metadata};
 use commonware_utils::sequence::U64;
 use machina_app::modules::market::{
@@ -106,21 +109,24 @@ struct Pending {
 }
 
 /// The relay's durable record: the lowest lease id that may still await a command.
-type Watermark = Metadata<Context, U64, u64>;
+type Watermark<E> = Metadata<E, U64, u64>;
 
 /// The key of the watermark in its partition.
 const WATERMARK: u64 = 0;
 
 /// Opens the relay's watermark in `partition`.
-pub async fn open_watermark(context: Context, partition: &str) -> Result<Watermark, String> {
+pub async fn open_watermark<E: Runtime>(
+    context: E,
+    partition: &str,
+) -> Result<Watermark<E>, String> {
     let config = metadata::Config { partition: partition.into(), codec_config: () };
     Metadata::init(context, config).await.map_err(|e| format!("command relay metadata: {e}"))
 }
 
 /// The command relay.
-pub struct Relay {
-    submitter: Arc<Submitter>,
-    devices: Arc<DeviceCache>,
+pub struct Relay<E: Runtime> {
+    submitter: Arc<Submitter<E>>,
+    devices: Arc<DeviceCache<E>>,
     outbox: Outbox,
     /// The gateway's key: commands are signed with it.
     key: PrivateKey,
@@ -129,11 +135,11 @@ pub struct Relay {
     delivering: Mutex<BTreeSet<LeaseId>>,
 }
 
-impl Relay {
+impl<E: Runtime> Relay<E> {
     /// A relay publishing through `outbox` commands signed with `key`.
     pub fn new(
-        submitter: Arc<Submitter>,
-        devices: Arc<DeviceCache>,
+        submitter: Arc<Submitter<E>>,
+        devices: Arc<DeviceCache<E>>,
         outbox: Outbox,
         key: PrivateKey,
     ) -> Self {
@@ -152,14 +158,14 @@ impl Relay {
     /// acknowledgements arriving on `acks`; forever.
     pub async fn run(
         self: Arc<Self>,
-        mut watermark: Watermark,
+        mut watermark: Watermark<E>,
         mut blocks: broadcast::Receiver<Arc<FinalizedBlock>>,
         mut acks: mpsc::Receiver<(DeviceId, Bytes)>,
         interval: Duration,
         health: Arc<crate::health::Health>,
     ) {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let clock = self.submitter.context();
+        let mut republish_at = clock.current() + interval;
         let mut next = watermark.get(&U64::new(WATERMARK)).copied().unwrap_or(1);
         loop {
             // New leases since the last look; then the lowest id still pending is recorded.
@@ -205,7 +211,10 @@ impl Relay {
                         }
                     }
                 }
-                _ = ticker.tick() => self.republish().await,
+                _ = clock.sleep_until(republish_at) => {
+                    self.republish().await;
+                    republish_at = clock.current() + interval;
+                }
             }
         }
     }

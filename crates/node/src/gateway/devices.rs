@@ -6,7 +6,7 @@
 
 use crate::application::Databases;
 use commonware_cryptography::ed25519;
-use commonware_runtime::tokio::Context;
+use futures::future::BoxFuture;
 use machina_app::{
     modules::identity::{keys, state::Device},
     state::decode_value,
@@ -30,8 +30,8 @@ pub struct CachedDevice {
 }
 
 /// Device records by id (`None`: known not to exist).
-pub struct DeviceCache {
-    db: Databases<Context>,
+pub struct DeviceCache<E: Runtime> {
+    db: Databases<E>,
     cached: Mutex<Cached>,
 }
 
@@ -43,9 +43,54 @@ struct Cached {
     generation: u64,
 }
 
-impl DeviceCache {
+/// What the gateway needs of its runtime: storage for the state and its journals, a clock,
+/// tasks and metrics. The node's tokio runtime in production; the deterministic runtime in
+/// simulations, where a seed replays a whole scenario.
+pub trait Runtime:
+    Send
+    + Sync
+    + 'static
+    + commonware_runtime::Storage
+    + commonware_runtime::Clock
+    + commonware_runtime::Spawner
+    + commonware_runtime::Metrics
+    + commonware_runtime::Supervisor
+    + commonware_runtime::Strategizer
+    + commonware_storage::Context
+    + rand_core::CryptoRng
+{
+}
+
+impl<E> Runtime for E where
+    E: Send
+        + Sync
+        + 'static
+        + commonware_runtime::Storage
+        + commonware_runtime::Clock
+        + commonware_runtime::Spawner
+        + commonware_runtime::Metrics
+        + commonware_runtime::Supervisor
+        + commonware_runtime::Strategizer
+        + commonware_storage::Context
+        + rand_core::CryptoRng
+{
+}
+
+/// The device records a broker needs to check logins, whatever runtime reads them.
+pub trait DeviceLookup: Send + Sync {
+    /// The device `id`, if onboarded.
+    fn device<'a>(&'a self, id: &'a DeviceId) -> BoxFuture<'a, Option<Arc<CachedDevice>>>;
+}
+
+impl<E: Runtime> DeviceLookup for DeviceCache<E> {
+    fn device<'a>(&'a self, id: &'a DeviceId) -> BoxFuture<'a, Option<Arc<CachedDevice>>> {
+        Box::pin(self.get(id))
+    }
+}
+
+impl<E: Runtime> DeviceCache<E> {
     /// A cache over the finalized state `db`.
-    pub fn new(db: Databases<Context>) -> Self {
+    pub fn new(db: Databases<E>) -> Self {
         Self { db, cached: Mutex::default() }
     }
 

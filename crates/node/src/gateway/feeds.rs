@@ -8,11 +8,10 @@
 //! creator per round, so nobody's free feeds spend its balance beyond that share.
 
 use super::{
-    devices::DeviceCache,
+    devices::{DeviceCache, Runtime},
     store::ReadingStore,
     submit::{InFlight, Submitter},
 };
-use commonware_runtime::tokio::Context;
 use machina_app::modules::data::{keys as data_keys, state::Feed};
 use machina_types::{
     Call, DataCall, SignedReading, Value,
@@ -27,23 +26,23 @@ pub const SUBSYSTEM: &str = "gateway-feeds";
 pub const FEEDS_PER_ROUND: u64 = 256;
 
 /// The feed reporting task's state.
-pub struct Reporter {
-    store: Arc<ReadingStore<Context>>,
-    devices: Arc<DeviceCache>,
-    submitter: Arc<Submitter>,
+pub struct Reporter<E: Runtime> {
+    store: Arc<ReadingStore<E>>,
+    devices: Arc<DeviceCache<E>>,
+    submitter: Arc<Submitter<E>>,
     in_flight: BTreeMap<FeedId, InFlight>,
     per_creator: usize,
     /// The next feed to look at.
     cursor: FeedId,
 }
 
-impl Reporter {
+impl<E: Runtime> Reporter<E> {
     /// A reporter over `store` submitting through `submitter`, at most `per_creator`
     /// reports per feed creator each round.
     pub fn new(
-        store: Arc<ReadingStore<Context>>,
-        devices: Arc<DeviceCache>,
-        submitter: Arc<Submitter>,
+        store: Arc<ReadingStore<E>>,
+        devices: Arc<DeviceCache<E>>,
+        submitter: Arc<Submitter<E>>,
         per_creator: usize,
     ) -> Self {
         Self { store, devices, submitter, in_flight: BTreeMap::new(), per_creator, cursor: 1 }
@@ -51,11 +50,10 @@ impl Reporter {
 
     /// Reports every `interval`, forever.
     pub async fn run(mut self, interval: Duration) {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
+            let next = self.submitter.context().current() + interval;
             self.tick().await;
+            self.submitter.context().sleep_until(next).await;
         }
     }
 
@@ -97,9 +95,7 @@ impl Reporter {
 
     /// The newest reading of each eligible device that the feed does not have yet.
     async fn fresh_readings(&self, feed: &Feed) -> Vec<SignedReading> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let now = self.submitter.now_ms();
         let mut out = Vec::new();
         for ((device, stream), last_seq) in self.store.streams() {
             if stream != feed.stream || out.len() >= FEED_READINGS_PER_CALL_MAX {

@@ -14,24 +14,20 @@
 //! drops the connection so the device resends; HTTP answers 503).
 
 use super::{
-    devices::DeviceCache,
+    devices::{DeviceCache, Runtime},
     store::{Admission, ReadingStore, StoredReading, StreamKey},
 };
 use crate::health::{Health, panic_message};
 use commonware_codec::Encode;
 use commonware_cryptography::{BatchEntry, BatchVerifier, ed25519};
-use commonware_parallel::Rayon;
+use commonware_parallel::Strategy;
 use commonware_runtime::telemetry::metrics::{Counter, CounterFamily, MetricsExt};
-use commonware_runtime::tokio::Context;
 use futures::FutureExt;
 use machina_types::{
     DeviceId, ErrorCode, SignedReading,
     reading::{READING_NAMESPACE, SIGNED_READING_SIZE_MAX, StreamId},
 };
-use std::{
-    sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{sync::Arc, time::Duration};
 use tokio::sync::{mpsc, oneshot};
 
 /// How far ahead of the gateway's clock a reading's timestamp may be.
@@ -116,7 +112,7 @@ struct Metered {
 }
 
 impl Metered {
-    fn new(context: &Context) -> Self {
+    fn new(context: &impl commonware_runtime::Metrics) -> Self {
         Self {
             accepted: context.counter("readings_accepted", "readings stored (duplicates included)"),
             refused: context.family("readings_refused", "readings refused, by code"),
@@ -135,19 +131,25 @@ impl Metered {
     }
 }
 
+/// Where signatures are verified: a thread pool in the node; one thread in simulations
+/// (a pool's scheduling is not part of a seed).
+pub trait Workers: Strategy + Clone + Send + Sync + 'static {}
+
+impl<S: Strategy + Clone + Send + Sync + 'static> Workers for S {}
+
 /// Starts the admission task. It never stops: a batch whose processing panics is answered
 /// `unavailable` (and counted), and the next batch goes on.
-pub fn start(
-    context: &Context,
-    store: Arc<ReadingStore<Context>>,
-    devices: Arc<DeviceCache>,
-    workers: Rayon,
+pub fn start<E: Runtime>(
+    context: &E,
+    store: Arc<ReadingStore<E>>,
+    devices: Arc<DeviceCache<E>>,
+    workers: impl Workers,
     health: Arc<Health>,
 ) -> Ingest {
     let (sender, mut receiver) = mpsc::channel::<Submission>(QUEUE);
     let metered = Metered::new(context);
     health.up(SUBSYSTEM);
-    tokio::spawn(async move {
+    context.child("ingest").spawn(move |context| async move {
         while let Some(first) = receiver.recv().await {
             let mut batch = vec![first];
             while batch.len() < BATCH_MAX {
@@ -156,7 +158,7 @@ pub fn start(
                     Err(_) => break,
                 }
             }
-            let run = process(batch, &store, &devices, &workers, &metered);
+            let run = process(&context, batch, &store, &devices, &workers, &metered);
             if let Err(panic) = std::panic::AssertUnwindSafe(run).catch_unwind().await {
                 // The batch's answers were dropped with it: its submitters see `unavailable`.
                 health.panicked(SUBSYSTEM, panic_message(&*panic));
@@ -170,30 +172,27 @@ pub fn start(
     Ingest { sender }
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 /// A decoded reading whose device may sign it, waiting for its signature check.
 struct Candidate {
     reading: SignedReading,
     key: ed25519::PublicKey,
 }
 
-async fn process(
+async fn process<E: Runtime>(
+    context: &E,
     batch: Vec<Submission>,
-    store: &ReadingStore<Context>,
-    devices: &DeviceCache,
-    workers: &Rayon,
+    store: &ReadingStore<E>,
+    devices: &DeviceCache<E>,
+    workers: &impl Workers,
     metered: &Metered,
 ) {
-    let now = now_ms();
+    let now = super::submit::now_ms(context);
     let mut prechecked = Vec::with_capacity(batch.len());
     for submission in &batch {
         prechecked.push(precheck(submission, store, devices, now).await);
     }
     let candidates = prechecked.iter().filter_map(|r| r.as_ref().ok().map(|(c, _)| c));
-    let mut valid = verify(candidates, workers).await.into_iter();
+    let mut valid = verify(context, candidates, workers).await.into_iter();
     let mut to_store = Vec::new();
     let mut verdicts: Vec<Verdict> = prechecked
         .into_iter()
@@ -223,7 +222,7 @@ fn admit(
     candidate: Candidate,
     floor: Option<u64>,
     signature_ok: bool,
-    store: &ReadingStore<Context>,
+    store: &ReadingStore<impl Runtime>,
     now: u64,
     to_store: &mut Vec<StoredReading>,
 ) -> Verdict {
@@ -249,10 +248,10 @@ fn admit(
 
 /// Decodes and checks everything but the signature and the sequence; reads the chain's last
 /// anchored sequence number of the stream if the store needs it.
-async fn precheck(
+async fn precheck<E: Runtime>(
     s: &Submission,
-    store: &ReadingStore<Context>,
-    devices: &DeviceCache,
+    store: &ReadingStore<E>,
+    devices: &DeviceCache<E>,
     now: u64,
 ) -> Result<(Candidate, Option<u64>), Rejected> {
     let reject = |code, stream, seq| Rejected { code, stream, seq };
@@ -286,7 +285,11 @@ async fn precheck(
 }
 
 /// Verifies every candidate's signature: one batch, then one by one if the batch fails.
-async fn verify<'a>(candidates: impl Iterator<Item = &'a Candidate>, workers: &Rayon) -> Vec<bool> {
+async fn verify<'a>(
+    context: &impl Runtime,
+    candidates: impl Iterator<Item = &'a Candidate>,
+    workers: &impl Workers,
+) -> Vec<bool> {
     let items: Vec<(ed25519::PublicKey, Vec<u8>, ed25519::Signature)> = candidates
         .map(|c| (c.key.clone(), c.reading.reading.encode().to_vec(), c.reading.signature.clone()))
         .collect();
@@ -294,8 +297,7 @@ async fn verify<'a>(candidates: impl Iterator<Item = &'a Candidate>, workers: &R
         return Vec::new();
     }
     let workers = workers.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut rng = commonware_utils::sys_rng();
+    let task = context.child("verify").shared(true).spawn(move |mut rng| async move {
         let batch_ok = ed25519::PublicKey::verify_batch(
             &mut rng,
             &items,
@@ -317,9 +319,10 @@ async fn verify<'a>(candidates: impl Iterator<Item = &'a Candidate>, workers: &R
                 key.verify(READING_NAMESPACE, message, signature)
             })
             .collect()
-    })
-    .await
-    .expect("verification task")
+    });
+    // The task fails only when the runtime shuts down; the batch's panic handler then
+    // answers its readings `unavailable`.
+    task.await.expect("verification task")
 }
 
 /// The device and stream named by a telemetry topic `machina/v1/<device>/telemetry/<stream>`.

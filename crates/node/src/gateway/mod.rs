@@ -31,8 +31,8 @@ use crate::{
     health::{Health, supervise, supervise_once},
 };
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
-use commonware_runtime::{Strategizer, Supervisor, tokio::Context};
-use devices::DeviceCache;
+use commonware_runtime::{Strategizer, tokio::Context};
+use devices::{DeviceCache, Runtime};
 use ingest::Ingest;
 use machina_types::Address;
 use mqtt::{Broker, BrokerConfig, MqttUser};
@@ -151,7 +151,7 @@ pub struct Gateway {
     /// Accepted readings.
     pub store: Arc<ReadingStore<Context>>,
     /// Device records.
-    pub devices: Arc<DeviceCache>,
+    pub devices: Arc<DeviceCache<Context>>,
     /// The admission queue.
     pub ingest: Ingest,
     /// The embedded broker's subscriptions (also used to publish errors and commands).
@@ -162,6 +162,109 @@ pub struct Gateway {
     pub mqtt: Option<SocketAddr>,
     /// Where the embedded broker listens with TLS, if it does.
     pub mqtt_tls: Option<SocketAddr>,
+}
+
+/// The gateway without its network transports: admission, the readings store, anchoring,
+/// feed reporting, the account watch, the broker's routing and (once [`Core::relay`] is
+/// called) the command relay. Generic over the runtime: the node runs it on tokio, the
+/// simulations on the deterministic runtime, with in-process broker clients
+/// ([`mqtt::LocalClient`]) as devices.
+pub struct Core<E: Runtime> {
+    /// Accepted readings.
+    pub store: Arc<ReadingStore<E>>,
+    /// Device records.
+    pub devices: Arc<DeviceCache<E>>,
+    /// The admission queue.
+    pub ingest: Ingest,
+    /// The broker's subscriptions and routing.
+    pub broker: Arc<Broker>,
+    submitter: Arc<submit::Submitter<E>>,
+    key: PrivateKey,
+    interval: Duration,
+    health: Arc<Health>,
+    chain: Arc<ChainInfo>,
+}
+
+impl<E: Runtime> Core<E> {
+    /// Starts admission, anchoring, feed reporting and the account watch on `context`; what
+    /// the gateway submits is signed with `key`, and its subsystems report to `health`.
+    pub async fn start(
+        context: &E,
+        config: &GatewayConfig,
+        key: PrivateKey,
+        chain: Arc<ChainInfo>,
+        db: Databases<E>,
+        health: Arc<Health>,
+        workers: impl ingest::Workers,
+    ) -> Self {
+        let cache = machina_store::page_cache(commonware_utils::NZUsize!(1024));
+        let store = ReadingStore::open(context.child("readings"), "machina-readings", cache).await;
+        let devices = Arc::new(DeviceCache::new(db.clone()));
+        let ingest =
+            ingest::start(context, store.clone(), devices.clone(), workers, health.clone());
+        let broker_config = BrokerConfig {
+            chain_id: chain.genesis().chain_id.clone(),
+            max_connections: config.mqtt_max_connections,
+            allow_anonymous: config.mqtt_allow_anonymous,
+            users: config.mqtt_users.clone(),
+        };
+        let lookup: Arc<dyn devices::DeviceLookup> = devices.clone();
+        let broker = Arc::new(Broker::new(broker_config, Some(lookup)));
+        let cache = devices.clone();
+        chain.observe(move |block| {
+            for receipt in block.receipts.iter() {
+                cache.invalidate(&receipt.events);
+            }
+        });
+        let interval = Duration::from_millis(config.anchor_interval_ms.max(10));
+        let submitter = Arc::new(submit::Submitter::new(
+            context.child("submitter"),
+            chain.clone(),
+            db,
+            key.clone(),
+        ));
+        let (store_, submitter_, per_round) =
+            (store.clone(), submitter.clone(), config.anchors_per_interval);
+        let retention = Duration::from_secs(config.retention_days.saturating_mul(86_400));
+        let metrics = anchor::AnchorMetrics::new(&context.child("gateway"));
+        supervise(context, health.clone(), anchor::SUBSYSTEM, move || {
+            let metrics = metrics.clone();
+            anchor::Anchorer::new(store_.clone(), submitter_.clone(), per_round, retention, metrics)
+                .run(interval)
+        });
+        let (store_, devices_, submitter_) = (store.clone(), devices.clone(), submitter.clone());
+        let per_creator = config.reports_per_creator;
+        supervise(context, health.clone(), feeds::SUBSYSTEM, move || {
+            feeds::Reporter::new(store_.clone(), devices_.clone(), submitter_.clone(), per_creator)
+                .run(interval)
+        });
+        let account = Address::of(&key.public_key());
+        watch_account(context, health.clone(), chain.clone(), devices.clone(), account);
+        Self { store, devices, ingest, broker, submitter, key, interval, health, chain }
+    }
+
+    /// Starts the command relay: leased commands go out through `outbox`, devices'
+    /// acknowledgements come in on `acks`.
+    pub async fn relay(
+        &self,
+        context: &E,
+        outbox: commands::Outbox,
+        acks: tokio::sync::mpsc::Receiver<(machina_types::DeviceId, bytes::Bytes)>,
+    ) -> Result<(), GatewayError> {
+        let watermark = commands::open_watermark(context.child("commands"), "machina-commands")
+            .await
+            .map_err(GatewayError::Config)?;
+        let relay = Arc::new(commands::Relay::new(
+            self.submitter.clone(),
+            self.devices.clone(),
+            outbox,
+            self.key.clone(),
+        ));
+        let task =
+            relay.run(watermark, self.chain.subscribe(), acks, self.interval, self.health.clone());
+        supervise_once(context, self.health.clone(), commands::SUBSYSTEM, task);
+        Ok(())
+    }
 }
 
 /// Why the gateway could not start.
@@ -215,8 +318,8 @@ async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, GatewayError>
         .map_err(|source| GatewayError::Listen { addr, source })
 }
 
-/// Starts the gateway; what it submits is signed with `key` (its own account's key), and
-/// its subsystems report to `health`.
+/// Starts the gateway with its network transports (the embedded MQTT broker's listeners,
+/// or the bridge to an external broker) on the node's tokio runtime.
 pub async fn start(
     context: &Context,
     config: &GatewayConfig,
@@ -225,44 +328,10 @@ pub async fn start(
     db: Databases<Context>,
     health: Arc<Health>,
 ) -> Result<Arc<Gateway>, GatewayError> {
-    let cache = machina_store::page_cache(commonware_utils::NZUsize!(1024));
-    let store = ReadingStore::open(context.child("readings"), "machina-readings", cache).await;
-    let devices = Arc::new(DeviceCache::new(db.clone()));
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let workers = context.strategy(NonZeroUsize::new(threads).expect("non-zero"));
-    let ingest = ingest::start(context, store.clone(), devices.clone(), workers, health.clone());
-    let broker_config = BrokerConfig {
-        chain_id: chain.genesis().chain_id.clone(),
-        max_connections: config.mqtt_max_connections,
-        allow_anonymous: config.mqtt_allow_anonymous,
-        users: config.mqtt_users.clone(),
-    };
-    let broker = Arc::new(Broker::new(broker_config, Some(devices.clone())));
-
-    let cache = devices.clone();
-    chain.observe(move |block| {
-        for receipt in block.receipts.iter() {
-            cache.invalidate(&receipt.events);
-        }
-    });
-    let interval = Duration::from_millis(config.anchor_interval_ms.max(10));
-    let submitter = Arc::new(submit::Submitter::new(chain.clone(), db, key.clone()));
-    let (store_, submitter_, per_round) =
-        (store.clone(), submitter.clone(), config.anchors_per_interval);
-    let retention = Duration::from_secs(config.retention_days.saturating_mul(86_400));
-    let metrics = anchor::AnchorMetrics::new(&context.child("gateway"));
-    supervise(health.clone(), anchor::SUBSYSTEM, move || {
-        let metrics = metrics.clone();
-        anchor::Anchorer::new(store_.clone(), submitter_.clone(), per_round, retention, metrics)
-            .run(interval)
-    });
-    let (store_, devices_, submitter_) = (store.clone(), devices.clone(), submitter.clone());
-    let per_creator = config.reports_per_creator;
-    supervise(health.clone(), feeds::SUBSYSTEM, move || {
-        feeds::Reporter::new(store_.clone(), devices_.clone(), submitter_.clone(), per_creator)
-            .run(interval)
-    });
-
+    let core = Core::start(context, config, key.clone(), chain, db, health.clone(), workers).await;
+    let Core { ingest, broker, .. } = &core;
     let (acks_tx, acks) = tokio::sync::mpsc::channel(commands::ACKS_QUEUE_MAX);
     let (mut mqtt, mut mqtt_tls) = (None, None);
     let outbox = if let Some(broker_addr) = &config.mqtt_broker {
@@ -275,42 +344,30 @@ pub async fn start(
         let client_id = format!("machina-gateway-{}", Address::of(&key.public_key()));
         let (client, events) = bridge::connect(host, port, client_id[..40].to_string());
         let task = bridge::run(client.clone(), events, ingest.clone(), acks_tx);
-        supervise_once(health.clone(), bridge::SUBSYSTEM, task);
+        supervise_once(context, health.clone(), bridge::SUBSYSTEM, task);
         commands::Outbox::External(client)
     } else {
         if let Some(listen) = config.mqtt_listen {
             let listener = bind(listen).await?;
             mqtt = listener.local_addr().ok();
-            serve_supervised(&health, "mqtt-broker", listener, None, &ingest, &broker);
+            serve_supervised(context, &health, "mqtt-broker", listener, None, ingest, broker);
         }
         if let Some(listen) = config.mqtt_tls_listen {
             let acceptor = tls_acceptor(config)?;
             let listener = bind(listen).await?;
             mqtt_tls = listener.local_addr().ok();
-            serve_supervised(
-                &health,
-                "mqtt-broker-tls",
-                listener,
-                Some(acceptor),
-                &ingest,
-                &broker,
-            );
+            let tls = Some(acceptor);
+            serve_supervised(context, &health, "mqtt-broker-tls", listener, tls, ingest, broker);
         }
         broker.forward_acks(acks_tx);
         commands::Outbox::Embedded(broker.clone())
     };
-    let watermark = commands::open_watermark(context.child("commands"), "machina-commands")
-        .await
-        .map_err(GatewayError::Config)?;
-    let relay = Arc::new(commands::Relay::new(submitter, devices.clone(), outbox, key.clone()));
-    let task = relay.run(watermark, chain.subscribe(), acks, interval, health.clone());
-    supervise_once(health.clone(), commands::SUBSYSTEM, task);
-    watch_account(health.clone(), chain.clone(), devices.clone(), Address::of(&key.public_key()));
+    core.relay(context, outbox, acks).await?;
     Ok(Arc::new(Gateway {
-        store,
-        devices,
-        ingest,
-        broker,
+        store: core.store,
+        devices: core.devices,
+        ingest: core.ingest,
+        broker: core.broker,
         account: Address::of(&key.public_key()),
         mqtt,
         mqtt_tls,
@@ -325,17 +382,18 @@ const FUNDED_TXS: u64 = 100;
 /// Reports the gateway's account down while it holds too little to pay for what the gateway
 /// submits (anchors, feed reports, deliveries): they would be refused. Checked after every
 /// finalized block (the balance can only change there).
-fn watch_account(
+fn watch_account<E: Runtime>(
+    context: &E,
     health: Arc<Health>,
     chain: Arc<ChainInfo>,
-    devices: Arc<DeviceCache>,
+    devices: Arc<DeviceCache<E>>,
     account: Address,
 ) {
     let fees = chain.genesis().params.fees;
     let needed = fees.fee(1, 1024).saturating_mul(FUNDED_TXS);
     health.up(ACCOUNT);
     let mut blocks = chain.subscribe();
-    tokio::spawn(async move {
+    context.child("account").spawn(move |_| async move {
         let mut funded = true;
         loop {
             if let Err(tokio::sync::broadcast::error::RecvError::Closed) = blocks.recv().await {
@@ -360,6 +418,7 @@ fn watch_account(
 
 /// Serves the broker on `listener` under supervision. The listener is shared by restarts.
 fn serve_supervised(
+    context: &Context,
     health: &Arc<Health>,
     name: &'static str,
     listener: tokio::net::TcpListener,
@@ -369,7 +428,7 @@ fn serve_supervised(
 ) {
     let listener = Arc::new(listener);
     let (ingest, broker) = (ingest.clone(), broker.clone());
-    supervise(health.clone(), name, move || {
+    supervise(context, health.clone(), name, move || {
         mqtt::serve(listener.clone(), tls.clone(), ingest.clone(), broker.clone())
     });
 }

@@ -1,10 +1,10 @@
 //! Transactions the gateway signs itself (anchors, feed reports): read the finalized state,
 //! pick the next nonce, pay the exact fee, admit to the local mempool (and so to peers).
 
+use super::devices::Runtime;
 use crate::{application::Databases, chain::ChainInfo, mempool::TxState};
 use commonware_codec::Decode;
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
-use commonware_runtime::tokio::Context;
 use machina_app::{
     modules::{
         bank::{keys as bank_keys, state::Account},
@@ -22,12 +22,14 @@ use std::sync::Arc;
 const VALIDITY_BLOCKS: u64 = 100;
 
 /// Signs and submits the gateway's transactions; reads the finalized state.
-pub struct Submitter {
+pub struct Submitter<E: Runtime> {
+    context: E,
     chain: Arc<ChainInfo>,
-    db: Databases<Context>,
+    db: Databases<E>,
     key: PrivateKey,
-    /// Serializes submissions, so concurrent callers never pick the same nonce.
-    nonce: tokio::sync::Mutex<()>,
+    /// Serializes submissions, so concurrent callers never pick the same nonce; the
+    /// runtime it holds is the randomness of admission's batched signature checks.
+    turn: tokio::sync::Mutex<E>,
 }
 
 /// A submitted transaction, until it is final.
@@ -38,10 +40,21 @@ pub struct InFlight {
     pub expiry: Height,
 }
 
-impl Submitter {
-    /// A submitter signing with `key`.
-    pub fn new(chain: Arc<ChainInfo>, db: Databases<Context>, key: PrivateKey) -> Self {
-        Self { chain, db, key, nonce: tokio::sync::Mutex::new(()) }
+impl<E: Runtime> Submitter<E> {
+    /// A submitter signing with `key`, reading the time from `context`.
+    pub fn new(context: E, chain: Arc<ChainInfo>, db: Databases<E>, key: PrivateKey) -> Self {
+        let turn = tokio::sync::Mutex::new(context.child("admit"));
+        Self { context, chain, db, key, turn }
+    }
+
+    /// The runtime (its clock, tasks and storage).
+    pub fn context(&self) -> &E {
+        &self.context
+    }
+
+    /// The time now, in milliseconds since the Unix epoch, by the runtime's clock.
+    pub fn now_ms(&self) -> u64 {
+        now_ms(&self.context)
     }
 
     /// The chain.
@@ -86,7 +99,7 @@ impl Submitter {
 
     /// Signs `calls` with the next nonce and the exact fee and admits the transaction.
     pub async fn submit(&self, calls: Vec<Call>) -> Result<InFlight, ErrorCode> {
-        let _turn = self.nonce.lock().await;
+        let mut rng = self.turn.lock().await;
         let signer = self.account();
         let account: Account = self.read(&bank_keys::account(&signer)).await.unwrap_or_default();
         let nonce = self.chain.mempool().next_nonce(&signer, account.nonce);
@@ -101,13 +114,15 @@ impl Submitter {
             calls,
         }
         .sign_paying_fee(&self.key, &genesis.params.fees);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let mut rng = commonware_utils::sys_rng();
-        let hash = crate::ingress::admit(&self.chain, &self.db, vec![tx], now, true, &mut rng)
+        let now = self.now_ms();
+        let hash = crate::ingress::admit(&self.chain, &self.db, vec![tx], now, true, &mut *rng)
             .await
             .remove(0)?;
         Ok(InFlight { tx: hash, expiry })
     }
+}
+
+/// The time now, in milliseconds since the Unix epoch, by `clock`.
+pub fn now_ms(clock: &impl commonware_runtime::Clock) -> u64 {
+    clock.current().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
