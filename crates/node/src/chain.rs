@@ -8,7 +8,7 @@ use commonware_runtime::{
     telemetry::metrics::{Counter, CounterFamily, Gauge, Histogram, MetricsExt},
 };
 use machina_app::Genesis;
-use machina_types::{Event, Hash, Height, Receipt, block::Header};
+use machina_types::{Event, Hash, Height, Receipt, block::Header, market::MarketEvent};
 use std::{
     collections::{BTreeMap, VecDeque},
     sync::{Arc, Mutex, RwLock},
@@ -81,6 +81,61 @@ struct Metered {
     build_seconds: Histogram,
     verify_seconds: Histogram,
     steps_seconds: Histogram,
+    market: MarketMetrics,
+}
+
+/// The market as finalized blocks show it: batches cleared, leases made and settled.
+/// `leases_made_total - leases_settled_total` (both since this node started) is the
+/// settlement backlog; `GET /v1/market` has the chain's own totals.
+struct MarketMetrics {
+    cleared: Counter,
+    units: Counter,
+    leases_made: Counter,
+    settled: CounterFamily<Vec<(String, String)>>,
+    settlement_failures: Counter,
+}
+
+impl MarketMetrics {
+    fn new(metrics: &impl Metrics) -> Self {
+        Self {
+            cleared: metrics
+                .counter("market_clearings", "markets cleared at a batch end (one per market)"),
+            units: metrics.counter("market_units_cleared", "units traded in cleared batches"),
+            leases_made: metrics.counter("market_leases_made", "leases made by clearings"),
+            settled: metrics.family(
+                "market_leases_settled",
+                "leases settled, by outcome (delivered: the seller was paid; refunded)",
+            ),
+            settlement_failures: metrics.counter(
+                "market_settlement_failures",
+                "due leases a broken invariant kept from settling (passed over, still open)",
+            ),
+        }
+    }
+
+    fn observe(&self, block: &FinalizedBlock) {
+        let outcome = |name: &str| vec![("outcome".to_string(), name.to_string())];
+        for event in block.all_events() {
+            let Event::Market(event) = event else { continue };
+            match event {
+                MarketEvent::MarketCleared { units, leases, .. } => {
+                    self.cleared.inc();
+                    self.units.inc_by(*units);
+                    self.leases_made.inc_by(u64::from(*leases));
+                }
+                MarketEvent::Delivered { .. } => {
+                    self.settled.get_or_create(&outcome("delivered")).inc();
+                }
+                MarketEvent::Refunded { .. } => {
+                    self.settled.get_or_create(&outcome("refunded")).inc();
+                }
+                MarketEvent::SettlementFailed { .. } => {
+                    self.settlement_failures.inc();
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 /// Shared chain knowledge. Cheap to clone through `Arc`.
@@ -148,6 +203,7 @@ impl ChainInfo {
                 "time of a block's block-level steps (market clearing and settlement)",
                 EXECUTION_BUCKETS,
             ),
+            market: MarketMetrics::new(metrics),
         };
         Self {
             genesis_hash: genesis.hash(),
@@ -285,6 +341,7 @@ impl ChainInfo {
         self.mempool.on_finalized(block.header.height, txs, &hashes);
         let count = hashes.len() as u64;
         self.metrics.txs.inc_by(count);
+        self.metrics.market.observe(&block);
         let _ = self.metrics.height.try_set(block.header.height);
         let _ = self.metrics.mempool.try_set(self.mempool.len());
         let _ = self.metrics.tps.try_set(self.rate(now_ms, count));
