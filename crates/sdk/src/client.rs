@@ -4,103 +4,16 @@ use crate::{Error, Result, tx};
 use commonware_codec::Encode;
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use machina_store::ProofBundle;
+use machina_types::bank::state::AssetInfo;
 use machina_types::{Address, Call, Hash, Receipt, SignedTransaction, codec::hex};
-use machina_types::{Params, bank::state::AssetInfo};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-/// `GET /v1/status`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Status {
-    /// Chain id.
-    pub chain_id: String,
-    /// Genesis hash.
-    pub genesis_hash: Hash,
-    /// Finalized height.
-    pub height: u64,
-    /// Digest of the latest finalized block.
-    pub latest_digest: Option<Hash>,
-    /// Validators.
-    pub validators: Vec<Address>,
-    /// Pending transactions.
-    pub mempool_size: usize,
-    /// Chain parameters.
-    pub params: Params,
-    /// The node's gateway.
-    pub gateway: GatewayStatus,
-}
-
-/// The node's gateway, in [`Status`].
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct GatewayStatus {
-    /// The account that anchors readings (grant it the `gateway` role on your devices).
-    pub account: Address,
-    /// The embedded MQTT broker's address, if it runs.
-    pub mqtt: Option<String>,
-    /// Where its broker listens with TLS, if it does.
-    #[serde(default)]
-    pub mqtt_tls: Option<String>,
-}
-
-/// `GET /v1/accounts/{address}`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct AccountInfo {
-    /// Address.
-    pub address: Address,
-    /// Native balance.
-    pub balance: u64,
-    /// Nonce at the latest finalized block.
-    pub nonce: u64,
-    /// Next nonce counting pending transactions.
-    pub next_nonce: u64,
-    /// Height the answer is from.
-    pub height: u64,
-}
-
-/// An error as the API reports it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ApiErrorBody {
-    /// Stable code.
-    pub code: String,
-    /// Human message.
-    pub message: String,
-    /// For failed transactions, the failing call.
-    #[serde(default)]
-    pub call: Option<u8>,
-}
-
-/// `GET /v1/txs/{hash}`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TxStatus {
-    /// Transaction hash.
-    pub hash: Hash,
-    /// `pending`, `finalized`, `failed`, `dropped` or `unknown`.
-    pub status: String,
-    /// Why it failed or was dropped.
-    #[serde(default)]
-    pub error: Option<ApiErrorBody>,
-    /// The receipt, once included.
-    #[serde(default)]
-    pub receipt: Option<Receipt>,
-}
-
-impl TxStatus {
-    /// Whether the transaction reached a final state (included or dropped).
-    pub fn is_final(&self) -> bool {
-        matches!(self.status.as_str(), "finalized" | "failed" | "dropped")
-    }
-}
-
-#[derive(Deserialize)]
-struct ErrorEnvelope {
-    error: ApiErrorBody,
-}
-
-#[derive(Deserialize)]
-struct Submitted {
-    hash: Hash,
-}
+pub use machina_api::{
+    AccountInfo, ApiErrorBody, GatewayStatus, Status, Submitted, TxState, TxStatus,
+    error::ErrorEnvelope,
+};
 
 /// A client of one node.
 #[derive(Clone, Debug)]
@@ -389,8 +302,8 @@ impl Client {
     /// Waits until the onboarding transaction `hash` is final; fails unless it succeeded.
     fn wait_onboarded(&self, hash: &Hash, timeout: Duration) -> Result<()> {
         let status = self.wait(hash, timeout)?;
-        if status.status != "finalized" {
-            let code = status.error.map_or(status.status, |e| e.code);
+        if status.status != TxState::Finalized {
+            let code = status.error.map_or_else(|| status.status.to_string(), |e| e.code);
             let message = format!("onboarding transaction {hash} did not succeed");
             return Err(Error::Api { status: 200, code, message });
         }
@@ -407,11 +320,11 @@ impl Client {
     ) -> Result<TxStatus> {
         let (_, hash) = self.send(key, calls)?;
         let status = self.wait(&hash, timeout)?;
-        match status.status.as_str() {
-            "finalized" => Ok(status),
+        match status.status {
+            TxState::Finalized => Ok(status),
             _ => {
                 let error = status.error.clone().unwrap_or(ApiErrorBody {
-                    code: status.status.clone(),
+                    code: status.status.to_string(),
                     message: "the transaction did not succeed".into(),
                     call: None,
                 });

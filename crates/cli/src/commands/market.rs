@@ -527,7 +527,7 @@ pub fn solve_once(
     let (_, hash) = ctx.client.send(key, vec![Call::Market(proposal.call)])?;
     let status = ctx.client.wait(&hash, Duration::from_secs(30))?;
     if status.status != "finalized" {
-        let reason = status.error.map_or(status.status, |e| e.code);
+        let reason = status.error.map_or_else(|| status.status.to_string(), |e| e.code);
         bail!("the solution was refused: {reason}");
     }
     Ok(Some(json!({

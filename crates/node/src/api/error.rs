@@ -21,31 +21,7 @@ pub struct ApiError {
     pub message: String,
 }
 
-/// API codes that are not transaction error codes.
-pub mod codes {
-    /// The request body is not valid JSON of the expected shape.
-    pub const MALFORMED_JSON: &str = "malformed_json";
-    /// The request body exceeds the size limit.
-    pub const BODY_TOO_LARGE: &str = "body_too_large";
-    /// The request needs a JSON body.
-    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
-    /// A path or query parameter is invalid.
-    pub const INVALID_PARAMETER: &str = "invalid_parameter";
-    /// Nothing exists at this id.
-    pub const NOT_FOUND: &str = "not_found";
-    /// The node cannot answer yet (starting up, or the data is not available here). The
-    /// same name as the transaction code [`machina_types::ErrorCode::Unavailable`].
-    pub const UNAVAILABLE: &str = "unavailable";
-    /// Every code above.
-    pub const ALL: &[&str] = &[
-        MALFORMED_JSON,
-        BODY_TOO_LARGE,
-        UNSUPPORTED_MEDIA_TYPE,
-        INVALID_PARAMETER,
-        NOT_FOUND,
-        UNAVAILABLE,
-    ];
-}
+pub use machina_api::error::codes;
 
 impl ApiError {
     /// A new error.

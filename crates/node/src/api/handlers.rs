@@ -2,7 +2,6 @@
 
 use super::proofs::Snapshot;
 use super::{ApiState, error::ApiError, openapi};
-use crate::views::{BlockEvent, BlockView};
 use axum::{
     Json,
     extract::{Path, State, rejection::JsonRejection},
@@ -14,6 +13,7 @@ use axum::{
 };
 use commonware_codec::{Decode, Encode};
 use commonware_consensus::{marshal::Identifier, types::Height};
+use machina_api::{BlockEvent, BlockView};
 use machina_app::{
     describe,
     exec::keys as chain_keys,
