@@ -41,8 +41,9 @@ fn node() -> (TestNode, Vec<DeviceIdentity>) {
 fn assert_still_working(node: &TestNode, device: &DeviceIdentity, seq: u64) {
     let reading = device.reading(1, seq, now_ms(), numeric(1, 0, "C"));
     node.client.submit_reading(&reading).expect("a reading is still stored");
-    let listed = node.client.readings(&device.id(), 1, "").expect("readings are still served");
-    assert!(!listed["readings"].as_array().unwrap().is_empty());
+    let listed =
+        node.client.readings(&device.id(), 1, &Default::default()).expect("readings are served");
+    assert!(!listed.readings.is_empty());
     let nonce = node.client.account(&node.addr(3)).unwrap().next_nonce;
     let transfer = machina_sdk::tx::build(
         &node.accounts[3],

@@ -3,11 +3,24 @@
 use crate::{Error, Result, tx};
 use commonware_codec::Encode;
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
-use machina_store::ProofBundle;
-use machina_types::bank::state::AssetInfo;
-use machina_types::{Address, Call, Hash, Receipt, SignedTransaction, codec::hex};
+use machina_api::{
+    AcceptedReading, AccountLeases, AccountStake, AssetBalance, BlockView, FeedView, MarketBook,
+    MarketOverview, NftInfo, Readings, ReadingsQuery, RoleView, Solutions, StreamView,
+    SubmitReading, SubmitTx,
+};
+use machina_store::{ProofBundle, ReadingBundle};
+use machina_types::{
+    Address, Call, DeviceId, Hash, Receipt, SignedReading, SignedTransaction,
+    bank::state::AssetInfo,
+    codec::hex,
+    identity::state::{Device, Maker},
+    market::{
+        MarketId,
+        state::{Intent, Lease, Offer},
+    },
+    reading::StreamId,
+};
 use serde::{Serialize, de::DeserializeOwned};
-use serde_json::Value;
 use std::time::{Duration, Instant};
 
 pub use machina_api::{
@@ -91,7 +104,7 @@ impl Client {
 
     /// Submits a signed transaction; returns its hash.
     pub fn submit(&self, tx: &SignedTransaction) -> Result<Hash> {
-        let body = serde_json::json!({ "tx": hex(&tx.encode()) });
+        let body = SubmitTx { tx: hex(&tx.encode()) };
         Ok(self.post::<Submitted>("/v1/txs", &body)?.hash)
     }
 
@@ -129,18 +142,17 @@ impl Client {
     }
 
     /// An account's balance of an asset.
-    pub fn asset_balance(&self, address: &Address, asset: u64) -> Result<u64> {
-        let v: Value = self.get(&format!("/v1/accounts/{address}/assets/{asset}"))?;
-        Ok(v["balance"].as_u64().unwrap_or(0))
+    pub fn asset_balance(&self, address: &Address, asset: u64) -> Result<AssetBalance> {
+        self.get(&format!("/v1/accounts/{address}/assets/{asset}"))
     }
 
     /// A non-fungible token.
-    pub fn nft(&self, id: u64) -> Result<Value> {
+    pub fn nft(&self, id: u64) -> Result<NftInfo> {
         self.get(&format!("/v1/nfts/{id}"))
     }
 
     /// A finalized block (the latest if `height` is `None`).
-    pub fn block(&self, height: Option<u64>) -> Result<Value> {
+    pub fn block(&self, height: Option<u64>) -> Result<BlockView> {
         match height {
             Some(h) => self.get(&format!("/v1/blocks/{h}")),
             None => self.get("/v1/blocks/latest"),
@@ -157,96 +169,101 @@ impl Client {
         self.get(&format!("/v1/proofs/keys/{key}"))
     }
 
+    /// A proof of a feed's state at the latest finalized block.
+    pub fn feed_proof(&self, id: u64) -> Result<ProofBundle> {
+        self.get(&format!("/v1/proofs/feeds/{id}"))
+    }
+
     /// Submits a signed reading over HTTP; returns the gateway's answer (`duplicate` true if
     /// it was already stored).
-    pub fn submit_reading(&self, reading: &machina_types::SignedReading) -> Result<Value> {
-        let body = serde_json::json!({ "reading": hex(&reading.encode()) });
-        self.post("/v1/readings", &body)
+    pub fn submit_reading(&self, reading: &SignedReading) -> Result<AcceptedReading> {
+        self.post("/v1/readings", &SubmitReading { reading: hex(&reading.encode()) })
     }
 
     /// A device record.
-    pub fn device(&self, id: &machina_types::DeviceId) -> Result<Value> {
+    pub fn device(&self, id: &DeviceId) -> Result<Device> {
         self.get(&format!("/v1/devices/{id}"))
     }
 
     /// A maker record.
-    pub fn maker(&self, account: &Address) -> Result<Value> {
+    pub fn maker(&self, account: &Address) -> Result<Maker> {
         self.get(&format!("/v1/makers/{account}"))
     }
 
     /// A feed, with its current value.
-    pub fn feed(&self, id: u64) -> Result<Value> {
+    pub fn feed(&self, id: u64) -> Result<FeedView> {
         self.get(&format!("/v1/feeds/{id}"))
     }
 
     /// The market overview: batch schedule, parameters, totals, active markets.
-    pub fn market(&self) -> Result<Value> {
+    pub fn market(&self) -> Result<MarketOverview> {
         self.get("/v1/market")
     }
 
     /// A market and its open book.
-    pub fn market_book(&self, id: &machina_types::market::MarketId) -> Result<Value> {
+    pub fn market_book(&self, id: &MarketId) -> Result<MarketBook> {
         self.get(&format!("/v1/markets/{id}"))
     }
 
     /// An offer.
-    pub fn offer(&self, id: u64) -> Result<machina_types::market::state::Offer> {
+    pub fn offer(&self, id: u64) -> Result<Offer> {
         self.get(&format!("/v1/offers/{id}"))
     }
 
     /// An intent.
-    pub fn intent(&self, id: u64) -> Result<machina_types::market::state::Intent> {
+    pub fn intent(&self, id: u64) -> Result<Intent> {
         self.get(&format!("/v1/intents/{id}"))
     }
 
-    /// The grant of `role` to `account` on `device`, if it holds (`GET
+    /// Whether `account` holds `role` on `device`, with the grant if there is one (`GET
     /// /v1/devices/{id}/roles/{account}/{role}`).
-    pub fn role(
-        &self,
-        device: &machina_types::DeviceId,
-        account: &Address,
-        role: &str,
-    ) -> Result<Value> {
+    pub fn role(&self, device: &DeviceId, account: &Address, role: &str) -> Result<RoleView> {
         self.get(&format!("/v1/devices/{device}/roles/{account}/{role}"))
     }
 
     /// A lease (`GET /v1/leases/{id}`).
-    pub fn lease(&self, id: u64) -> Result<machina_types::market::state::Lease> {
+    pub fn lease(&self, id: u64) -> Result<Lease> {
         self.get(&format!("/v1/leases/{id}"))
     }
 
     /// An account's most recent leases (as consumer or seller), newest first.
-    pub fn leases(&self, account: &Address, limit: u64) -> Result<Value> {
+    pub fn leases(&self, account: &Address, limit: u64) -> Result<AccountLeases> {
         self.get(&format!("/v1/accounts/{account}/leases?limit={limit}"))
     }
 
     /// An account's provider and solver stake.
-    pub fn stake(&self, account: &Address) -> Result<Value> {
+    pub fn stake(&self, account: &Address) -> Result<AccountStake> {
         self.get(&format!("/v1/accounts/{account}/stake"))
     }
 
+    /// The solutions submitted for a batch.
+    pub fn solutions(&self, batch: u64) -> Result<Solutions> {
+        self.get(&format!("/v1/market/batches/{batch}/solutions"))
+    }
+
     /// A device stream: readings the gateway stores and readings the chain has anchored.
-    pub fn stream(&self, device: &machina_types::DeviceId, stream: u32) -> Result<Value> {
+    pub fn stream(&self, device: &DeviceId, stream: StreamId) -> Result<StreamView> {
         self.get(&format!("/v1/devices/{device}/streams/{stream}"))
     }
 
-    /// Readings of a device stream (`query`: e.g. `from_seq=1&to_seq=9&proofs=false`).
+    /// Readings of a device stream, by sequence or time range.
     pub fn readings(
         &self,
-        device: &machina_types::DeviceId,
-        stream: u32,
-        query: &str,
-    ) -> Result<Value> {
+        device: &DeviceId,
+        stream: StreamId,
+        query: &ReadingsQuery,
+    ) -> Result<Readings> {
+        let query = query.to_query_string();
         self.get(&format!("/v1/devices/{device}/streams/{stream}/readings?{query}"))
     }
 
     /// The proof of one reading (once its anchor is finalized).
     pub fn reading_proof(
         &self,
-        device: &machina_types::DeviceId,
-        stream: u32,
+        device: &DeviceId,
+        stream: StreamId,
         seq: u64,
-    ) -> Result<machina_store::ReadingBundle> {
+    ) -> Result<ReadingBundle> {
         self.get(&format!("/v1/devices/{device}/streams/{stream}/readings/{seq}/proof"))
     }
 

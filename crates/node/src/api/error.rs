@@ -7,8 +7,8 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
+use machina_api::{ApiErrorBody, ErrorEnvelope};
 use machina_types::ErrorCode;
-use serde_json::json;
 
 /// An API error response.
 #[derive(Debug)]
@@ -82,7 +82,7 @@ impl From<JsonRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, Json(body)).into_response()
+        let error = ApiErrorBody { code: self.code.into(), message: self.message, call: None };
+        (self.status, Json(ErrorEnvelope { error })).into_response()
     }
 }
