@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 /// `GET /health`: every subsystem's state (503 while any is down).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     /// `ok` while every subsystem is up.
     pub status: HealthStatus,
@@ -26,6 +27,7 @@ pub struct Health {
 
 /// Whether every subsystem is up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HealthStatus {
     /// Every subsystem is up.
@@ -36,6 +38,7 @@ pub enum HealthStatus {
 
 /// One subsystem's state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SubsystemHealth {
     /// Whether it is working.
     pub up: bool,
@@ -49,6 +52,7 @@ pub struct SubsystemHealth {
 
 /// `GET /v1/status`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Status {
     /// Chain id.
     pub chain_id: String,
@@ -73,6 +77,7 @@ pub struct Status {
 
 /// The node's gateway, in [`Status`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GatewayStatus {
     /// The account that anchors readings (grant it the `gateway` role on your devices).
     pub account: Address,
@@ -85,13 +90,16 @@ pub struct GatewayStatus {
 
 /// Body of `POST /v1/txs`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SubmitTx {
     /// Hex of the signed transaction's canonical encoding.
+    #[cfg_attr(feature = "openapi", schema(schema_with = machina_types::schema::hex_bytes))]
     pub tx: String,
 }
 
 /// Answer of `POST /v1/txs` (202): the admitted transaction's hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Submitted {
     /// Transaction hash.
     pub hash: Hash,
@@ -99,6 +107,7 @@ pub struct Submitted {
 
 /// Where a transaction stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TxState {
     /// In the mempool.
@@ -146,6 +155,7 @@ impl PartialEq<&str> for TxState {
 /// `GET /v1/txs/{hash}`. An included transaction has `error` (null when it succeeded) and
 /// `receipt`; a dropped one has `error`; a pending or unknown one neither.
 #[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TxStatus {
     /// Transaction hash.
     pub hash: Hash,
@@ -187,6 +197,7 @@ impl Serialize for TxStatus {
 
 /// `GET /v1/accounts/{address}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountInfo {
     /// Address.
     pub address: Address,
@@ -202,6 +213,7 @@ pub struct AccountInfo {
 
 /// `GET /v1/accounts/{address}/assets/{asset}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AssetBalance {
     /// Account.
     pub address: Address,
@@ -213,6 +225,7 @@ pub struct AssetBalance {
 
 /// `GET /v1/nfts/{id}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NftInfo {
     /// Token id.
     pub id: u64,
@@ -226,6 +239,7 @@ pub struct NftInfo {
 
 /// A header, field by field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HeaderView {
     /// Block digest (SHA-256 of the encoded header).
     pub digest: Hash,
@@ -280,6 +294,7 @@ impl From<&Header> for HeaderView {
 
 /// A transaction with its hash.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TxView {
     /// Transaction hash.
     pub hash: Hash,
@@ -291,6 +306,7 @@ pub struct TxView {
 /// `GET /v1/blocks/{height}` and `/v1/blocks/latest`: a block with its finalization
 /// certificate.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BlockView {
     /// Header.
     pub header: HeaderView,
@@ -317,6 +333,7 @@ impl BlockView {
 
 /// A finalized block on the event stream (`GET /v1/events`, event `block`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BlockEvent {
     /// Header.
     pub header: HeaderView,

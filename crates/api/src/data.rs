@@ -13,13 +13,16 @@ use serde::{Deserialize, Serialize};
 
 /// Body of `POST /v1/readings`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SubmitReading {
     /// Hex of the signed reading's canonical encoding.
+    #[cfg_attr(feature = "openapi", schema(schema_with = machina_types::schema::hex_bytes))]
     pub reading: String,
 }
 
 /// Answer of `POST /v1/readings` (202): the reading is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AcceptedReading {
     /// The device.
     pub device: DeviceId,
@@ -34,6 +37,7 @@ pub struct AcceptedReading {
 /// `GET /v1/devices/{id}/roles/{account}/{role}`: whether `account` holds `role` on the
 /// device now (owners hold every role), with the grant if there is one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RoleView {
     /// The device.
     pub device: DeviceId,
@@ -51,6 +55,7 @@ pub struct RoleView {
 
 /// `GET /v1/feeds/{id}`: a feed and its current value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FeedView {
     /// The feed's definition and latest reports.
     #[serde(flatten)]
@@ -63,6 +68,7 @@ pub struct FeedView {
 /// `GET /v1/devices/{id}/streams/{stream}`: what the gateway stores of a stream and what
 /// the finalized chain has anchored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StreamView {
     /// The device.
     pub device: DeviceId,
@@ -87,6 +93,7 @@ pub struct StreamView {
 /// Query of `GET /v1/devices/{id}/streams/{stream}/readings`. Both ranges are inclusive;
 /// a range whose start is after its end is refused (400).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReadingsQuery {
     /// First sequence number (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,6 +143,7 @@ impl ReadingsQuery {
 
 /// `GET /v1/devices/{id}/streams/{stream}/readings`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Readings {
     /// The device.
     pub device: DeviceId,
@@ -147,6 +155,7 @@ pub struct Readings {
 
 /// One stored reading.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReadingEntry {
     /// Sequence number.
     pub seq: u64,

@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 
 /// An error as the API reports it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiErrorBody {
     /// Stable code.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::error_code))]
     pub code: String,
     /// Human message.
     pub message: String,
@@ -20,6 +22,7 @@ pub struct ApiErrorBody {
 
 /// The body of every error response.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorEnvelope {
     /// The error.
     pub error: ApiErrorBody,

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// `GET /v1/market`: the batch schedule, parameters, totals and the active markets.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MarketOverview {
     /// Latest finalized height.
     pub height: u64,
@@ -37,6 +38,7 @@ pub struct MarketOverview {
 
 /// A market: one resource kind in one region.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MarketSummary {
     /// Its id (the hash of kind and region).
     pub id: MarketId,
@@ -74,6 +76,7 @@ impl From<&MarketRecord> for MarketSummary {
 /// `GET /v1/markets/{id}`: a market and its open book: intents (highest limit first) and
 /// offers (lowest floor first).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MarketBook {
     /// The market.
     #[serde(flatten)]
@@ -86,6 +89,7 @@ pub struct MarketBook {
 
 /// An open offer in a book, with what a buyer weighs it by.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BookOffer {
     /// The offer.
     #[serde(flatten)]
@@ -98,6 +102,7 @@ pub struct BookOffer {
 
 /// Query of `GET /v1/accounts/{address}/leases`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LeasesQuery {
     /// Most leases (default 50; more than [`LEASES_PER_QUERY_MAX`] count as that many).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,6 +116,7 @@ pub const LEASES_PER_QUERY_DEFAULT: u64 = 50;
 
 /// `GET /v1/accounts/{address}/leases`: the account's leases, newest first.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountLeases {
     /// The account.
     pub account: Address,
@@ -122,6 +128,7 @@ pub struct AccountLeases {
 
 /// `GET /v1/accounts/{address}/stake`: provider and solver stake.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountStake {
     /// The account.
     pub account: Address,
@@ -133,6 +140,7 @@ pub struct AccountStake {
 
 /// `GET /v1/market/batches/{batch}/solutions`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Solutions {
     /// The batch.
     pub batch: u64,

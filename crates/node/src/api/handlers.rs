@@ -1,7 +1,7 @@
 //! Route handlers.
 
 use super::proofs::Snapshot;
-use super::{ApiState, error::ApiError, openapi};
+use super::{ApiState, error::ApiError};
 use axum::{
     Json,
     extract::{Path, State, rejection::JsonRejection},
@@ -78,8 +78,11 @@ pub(super) async fn metrics(State(s): State<ApiState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], (s.metrics)())
 }
 
-pub(super) async fn openapi() -> Json<Value> {
-    Json(openapi::document())
+/// `GET /openapi.json`: the document machina-api generates from the route types, built once.
+pub(super) async fn openapi() -> Json<&'static Value> {
+    static DOCUMENT: std::sync::LazyLock<Value> =
+        std::sync::LazyLock::new(machina_api::openapi::document);
+    Json(&DOCUMENT)
 }
 
 pub(super) async fn no_route() -> ApiError {
