@@ -7,12 +7,13 @@
 //! the capacity left, at each market's price. It submits the markets where it found more
 //! surplus than the built-in clearing, if any.
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use machina_app::modules::market::{
     clearing::{self, Ask, Bid, Book, Cleared},
     state::{Intent, Offer},
 };
 use machina_sdk::Client;
+use machina_sdk::api::MarketBook;
 use machina_types::{
     Amount, MarketCall,
     market::{
@@ -20,7 +21,6 @@ use machina_types::{
         market_id,
     },
 };
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A market as the solver sees it.
@@ -46,27 +46,22 @@ pub struct Proposal {
 /// Reads the books and computes a proposal for the open batch, if one adds surplus.
 pub fn propose(client: &Client) -> Result<Option<Proposal>> {
     let overview = client.market()?;
-    let batch = overview["batch"].as_u64().context("market overview without a batch")?;
     let mut markets: BTreeMap<MarketId, MarketView> = BTreeMap::new();
-    for summary in overview["markets"].as_array().cloned().unwrap_or_default() {
-        let id: MarketId = serde_json::from_value(summary["id"].clone())?;
-        let book = client.market_book(&id)?;
-        markets.insert(id, view(&book)?);
+    for summary in &overview.markets {
+        let book = client.market_book(&summary.id)?;
+        markets.insert(summary.id, view(book));
     }
-    Ok(solve(batch, &markets))
+    Ok(solve(overview.batch, &markets))
 }
 
-fn view(book: &Value) -> Result<MarketView> {
-    let intents: Vec<Intent> = serde_json::from_value(book["intents"].clone())?;
-    let mut offers = Vec::new();
-    for o in book["offers"].as_array().cloned().unwrap_or_default() {
-        if o["saleable"] != Value::Bool(true) {
-            continue;
-        }
-        let reputation = o["reputation"].as_u64().unwrap_or(0) as u8;
-        offers.push((serde_json::from_value::<Offer>(o)?, reputation));
-    }
-    Ok(MarketView { intents, offers })
+fn view(book: MarketBook) -> MarketView {
+    let offers = book
+        .offers
+        .into_iter()
+        .filter(|o| o.saleable)
+        .map(|o| (o.offer, o.reputation.unwrap_or(0)))
+        .collect();
+    MarketView { intents: book.intents, offers }
 }
 
 fn bids(view: &MarketView) -> Vec<Bid> {

@@ -13,7 +13,6 @@ use commonware_runtime::{
     telemetry::metrics::{CounterFamily, GaugeFamily, MetricsExt},
 };
 use futures::FutureExt as _;
-use serde::Serialize;
 use std::{
     collections::BTreeMap,
     future::Future,
@@ -30,18 +29,7 @@ const RESTART_DELAY_MAX: Duration = Duration::from_secs(10);
 /// Labels of the per-subsystem metrics.
 type Labels = Vec<(String, String)>;
 
-/// One subsystem's state.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Subsystem {
-    /// Whether it is working.
-    pub up: bool,
-    /// Times its task panicked.
-    pub panics: u64,
-    /// Times it was started again.
-    pub restarts: u64,
-    /// Why it is down (or last went down).
-    pub error: Option<String>,
-}
+pub use machina_api::SubsystemHealth as Subsystem;
 
 /// The node's subsystems and their states.
 pub struct Health {

@@ -21,4 +21,3 @@ pub mod health;
 pub mod home;
 pub mod ingress;
 pub mod run;
-pub mod views;

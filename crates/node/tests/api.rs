@@ -126,10 +126,10 @@ fn a_transfer_is_finalized_and_readable_through_every_route() {
     assert_eq!(node.client.account(&node.addr(0)).unwrap().balance, BALANCE - 1234 - receipt.fee);
 
     let block = node.client.block(Some(receipt.height)).unwrap();
-    assert_eq!(block["txs"][0]["hash"], json!(hash));
-    assert!(block["finalization"].is_string());
+    assert_eq!(block.txs[0].hash, hash);
+    assert!(block.finalization.is_some());
     let latest = node.client.block(None).unwrap();
-    assert!(latest["header"]["height"].as_u64().unwrap() >= receipt.height);
+    assert!(latest.header.height >= receipt.height);
 
     let proof = node.client.account_proof(&node.addr(1)).unwrap();
     let verified = machina_sdk::verify::verify_bundle(&proof, &node.genesis).unwrap();

@@ -9,6 +9,7 @@ use common::{TestNode, code, free_addr};
 use commonware_codec::Encode;
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use machina_node::gateway::GatewayConfig;
+use machina_sdk::api::ReadingsQuery;
 use machina_sdk::{
     device::{DeviceIdentity, errors_topic, numeric, telemetry_topic},
     verify::{VerifyError, verify_reading},
@@ -208,10 +209,10 @@ fn readings_published_to_the_embedded_broker_are_anchored_and_proven_offline() {
     }
     wait_stream(&node, &fleet[1], (2, 2));
 
-    let listed = node.client.readings(&fleet[0].id(), STREAM, "from_seq=2&to_seq=4").unwrap();
-    let listed = listed["readings"].as_array().unwrap();
-    assert_eq!(listed.iter().map(|r| r["seq"].as_u64().unwrap()).collect::<Vec<_>>(), [2, 3, 4]);
-    assert!(listed.iter().all(|r| r["anchored"] == json!(true) && r["proof"].is_object()));
+    let query = ReadingsQuery { from_seq: Some(2), to_seq: Some(4), ..Default::default() };
+    let listed = node.client.readings(&fleet[0].id(), STREAM, &query).unwrap().readings;
+    assert_eq!(listed.iter().map(|r| r.seq).collect::<Vec<_>>(), [2, 3, 4]);
+    assert!(listed.iter().all(|r| r.anchored && r.proof.is_some()));
 
     assert_proof_verifies_and_tampering_fails(&node, &fleet[0], 3);
     assert_proof_verifies_and_tampering_fails(&node, &fleet[1], 20);
@@ -418,8 +419,9 @@ fn bad_readings_are_refused_with_their_reason_and_nothing_is_stored_or_anchored(
     assert_eq!(mqtt.received.last().unwrap().1["code"], json!("topic_mismatch"));
 
     // An exact duplicate is acknowledged again and stored once.
-    let stored = node.client.readings(&good.id(), STREAM, "from_seq=3&to_seq=3").unwrap();
-    let stored = stored["readings"][0]["encoded"].as_str().unwrap().to_string();
+    let query = ReadingsQuery { from_seq: Some(3), to_seq: Some(3), ..Default::default() };
+    let stored = node.client.readings(&good.id(), STREAM, &query).unwrap();
+    let stored = stored.readings[0].encoded.clone();
     let (status, answer) = node.post_raw(
         "/v1/readings",
         json!({ "reading": stored }).to_string().as_bytes(),
@@ -435,9 +437,8 @@ fn bad_readings_are_refused_with_their_reason_and_nothing_is_stored_or_anchored(
     let (status, _) = node.get_raw(&format!("/v1/devices/{}/streams/{STREAM}", unknown.id()));
     assert_eq!(status, 200);
     assert_eq!(stream(&node, &unknown), (0, 0));
-    let listed = node.client.readings(&good.id(), STREAM, "").unwrap();
-    let seqs: Vec<u64> =
-        listed["readings"].as_array().unwrap().iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+    let listed = node.client.readings(&good.id(), STREAM, &Default::default()).unwrap();
+    let seqs: Vec<u64> = listed.readings.iter().map(|r| r.seq).collect();
     assert_eq!(seqs, [1, 2, 3, 5]);
 
     // Malformed JSON and bad hex over HTTP.

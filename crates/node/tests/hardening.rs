@@ -461,7 +461,7 @@ fn the_gateway_pays_for_at_most_its_budget_of_anchors_each_round_and_every_owner
     let to = node.client.status().unwrap().height;
     let mut anchor_txs = 0;
     for height in from..=to {
-        let block = node.client.block(Some(height)).unwrap();
+        let block = serde_json::to_value(node.client.block(Some(height)).unwrap()).unwrap();
         for tx in block["txs"].as_array().unwrap() {
             let anchors = tx["calls"]
                 .as_array()

@@ -126,8 +126,8 @@ impl Market {
         self.client()
             .onboard_devices(self.key(owner), std::slice::from_ref(&device), Some(gateway), WAIT)
             .unwrap();
-        let stake: Value = self.client().stake(&self.addr(owner)).unwrap();
-        if stake["provider"]["bonded"].as_u64() == Some(0) {
+        let stake = self.client().stake(&self.addr(owner)).unwrap();
+        if stake.provider.bonded == 0 {
             self.ok(owner, MarketCall::Stake { kind: StakeKind::Provider, amount: STAKE });
         }
         device
@@ -192,8 +192,7 @@ impl Market {
             if record.status != OrderStatus::Open {
                 assert_eq!(record.status, OrderStatus::Filled);
                 let list = self.client().leases(consumer, 100).unwrap();
-                let leases: Vec<Lease> = serde_json::from_value(list["leases"].clone()).unwrap();
-                return leases.into_iter().filter(|l| l.intent == intent).collect();
+                return list.leases.into_iter().filter(|l| l.intent == intent).collect();
             }
             assert!(start.elapsed() < WAIT, "intent {intent} was not filled");
             std::thread::sleep(Duration::from_millis(50));
@@ -217,9 +216,8 @@ impl Market {
     fn batch_start(&self) -> u64 {
         loop {
             let market = self.client().market().unwrap();
-            let height = market["height"].as_u64().unwrap();
-            if height % self.interval <= 1 {
-                return market["batch"].as_u64().unwrap();
+            if market.height % self.interval <= 1 {
+                return market.batch;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -286,7 +284,7 @@ fn a_data_stream_purchase_is_delivered_by_the_consumers_receipt() {
         }
     }
     // The chain keeps a block's block-level events: the block shows its clearing.
-    let block = m.client().block(cleared_at).unwrap();
+    let block = serde_json::to_value(m.client().block(cleared_at).unwrap()).unwrap();
     let events = block["events"].as_array().unwrap();
     assert!(events.iter().any(|e| e["action"] == "market_cleared" && e["first_lease"] == lease.id));
     let seller_before = m.balance(&m.addr(PROVIDER));
@@ -463,10 +461,10 @@ fn a_lease_that_times_out_refunds_the_consumer_and_slashes_the_provider() {
     let refunded = m.wait_lease(lease.id, |l| l.status == LeaseStatus::Refunded);
     assert_eq!(m.balance(&m.addr(ALICE)) - alice_before, refunded.escrow);
     let slash = 500 * u64::from(m.node.genesis.params.market.slash_bps) / 10_000;
-    let stake: Value = m.client().stake(&m.addr(PROVIDER)).unwrap();
-    assert_eq!(stake["provider"]["bonded"].as_u64(), Some(STAKE - slash));
+    let stake = m.client().stake(&m.addr(PROVIDER)).unwrap();
+    assert_eq!(stake.provider.bonded, STAKE - slash);
     let device = m.client().device(&lock.id()).unwrap();
-    assert_eq!(device["reputation"]["bad"], 1);
+    assert_eq!(device.reputation.bad, 1);
 }
 
 /// Two offers of 5 and three indivisible intents (6 at 50, 5 at 45, 5 at 45): the built-in
@@ -525,7 +523,7 @@ fn solve(batch: u64, price: u64, fills: Vec<Fill>) -> MarketCall {
 fn two_solvers_compete_and_the_better_surplus_wins() {
     let mut m = Market::with_interval(false, SOLVER_INTERVAL);
     let (o1, o2, big, b1, b2) = solver_book(&mut m);
-    let batch = m.client().market().unwrap()["batch"].as_u64().unwrap();
+    let batch = m.client().market().unwrap().batch;
     let a = solve(
         batch,
         20,
@@ -556,23 +554,22 @@ fn two_solvers_compete_and_the_better_surplus_wins() {
 fn a_solution_that_exceeds_a_capacity_or_a_limit_is_rejected_with_its_reason() {
     let mut m = Market::with_interval(false, SOLVER_INTERVAL);
     let (o1, _, big, b1, _) = solver_book(&mut m);
-    let batch = m.client().market().unwrap()["batch"].as_u64().unwrap();
+    let batch = m.client().market().unwrap().batch;
     let over_capacity = solve(batch, 20, vec![Fill { intent: big, offer: o1, units: 6 }]);
     let status = m.run(m.key(SOLVER_A), vec![over_capacity.into()]);
     assert_eq!((status.status.as_str(), code(&status).as_str()), ("failed", "capacity_exceeded"));
     let over_limit = solve(batch, 46, vec![Fill { intent: b1, offer: o1, units: 5 }]);
     let status = m.run(m.key(SOLVER_A), vec![over_limit.into()]);
     assert_eq!((status.status.as_str(), code(&status).as_str()), ("failed", "limit_exceeded"));
-    let solutions: Value =
-        m.client().get(&format!("/v1/market/batches/{batch}/solutions")).unwrap();
-    assert_eq!(solutions["solutions"], Value::Array(vec![]));
+    let solutions = m.client().solutions(batch).unwrap();
+    assert!(solutions.solutions.is_empty());
 }
 
 #[test]
 fn bad_market_input_is_refused_with_a_reason_and_changes_nothing() {
     let mut m = Market::new(false);
     let device = m.device(PROVIDER);
-    let before: Value = m.client().market().unwrap();
+    let before = serde_json::to_value(m.client().market().unwrap()).unwrap();
     let escrow = machina_app::modules::market::escrow_account();
 
     // An intent whose escrow the consumer cannot pay.
@@ -639,7 +636,7 @@ fn bad_market_input_is_refused_with_a_reason_and_changes_nothing() {
     let status = m.run(&device.key, vec![buy.into()]);
     assert_eq!(code(&status), "device_decommissioned");
 
-    let after: Value = m.client().market().unwrap();
+    let after = serde_json::to_value(m.client().market().unwrap()).unwrap();
     for field in ["offers", "intents", "leases", "markets", "totals"] {
         assert_eq!(after[field], before[field], "{field} changed");
     }

@@ -94,12 +94,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let stream = client.stream(&device.id(), STREAM)?;
-        if stream["anchored"].as_u64() == Some(READINGS) {
-            println!("all {READINGS} anchored on chain at height {}", stream["height"]);
+        if stream.anchored == READINGS {
+            println!("all {READINGS} anchored on chain at height {}", stream.height);
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(format!("not anchored within 30 s: {stream}").into());
+            return Err(format!("not anchored within 30 s: {stream:?}").into());
         }
         std::thread::sleep(Duration::from_millis(200));
     }

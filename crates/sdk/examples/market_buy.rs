@@ -126,8 +126,7 @@ fn wait_for_lease(
         let record = client.intent(intent)?;
         if record.filled > 0 || record.status != OrderStatus::Open {
             let list = client.leases(buyer, 100)?;
-            let leases: Vec<Lease> = serde_json::from_value(list["leases"].clone())?;
-            return leases.into_iter().find(|l| l.intent == intent).ok_or_else(|| {
+            return list.leases.into_iter().find(|l| l.intent == intent).ok_or_else(|| {
                 format!("intent {intent} is {:?} without a lease", record.status).into()
             });
         }

@@ -3,104 +3,30 @@
 use crate::{Error, Result, tx};
 use commonware_codec::Encode;
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
-use machina_store::ProofBundle;
-use machina_types::{Address, Call, Hash, Receipt, SignedTransaction, codec::hex};
-use machina_types::{Params, bank::state::AssetInfo};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use serde_json::Value;
+use machina_api::{
+    AcceptedReading, AccountLeases, AccountStake, AssetBalance, BlockView, FeedView, MarketBook,
+    MarketOverview, NftInfo, Readings, ReadingsQuery, RoleView, Solutions, StreamView,
+    SubmitReading, SubmitTx,
+};
+use machina_store::{ProofBundle, ReadingBundle};
+use machina_types::{
+    Address, Call, DeviceId, Hash, Receipt, SignedReading, SignedTransaction,
+    bank::state::AssetInfo,
+    codec::hex,
+    identity::state::{Device, Maker},
+    market::{
+        MarketId,
+        state::{Intent, Lease, Offer},
+    },
+    reading::StreamId,
+};
+use serde::{Serialize, de::DeserializeOwned};
 use std::time::{Duration, Instant};
 
-/// `GET /v1/status`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Status {
-    /// Chain id.
-    pub chain_id: String,
-    /// Genesis hash.
-    pub genesis_hash: Hash,
-    /// Finalized height.
-    pub height: u64,
-    /// Digest of the latest finalized block.
-    pub latest_digest: Option<Hash>,
-    /// Validators.
-    pub validators: Vec<Address>,
-    /// Pending transactions.
-    pub mempool_size: usize,
-    /// Chain parameters.
-    pub params: Params,
-    /// The node's gateway.
-    pub gateway: GatewayStatus,
-}
-
-/// The node's gateway, in [`Status`].
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct GatewayStatus {
-    /// The account that anchors readings (grant it the `gateway` role on your devices).
-    pub account: Address,
-    /// The embedded MQTT broker's address, if it runs.
-    pub mqtt: Option<String>,
-    /// Where its broker listens with TLS, if it does.
-    #[serde(default)]
-    pub mqtt_tls: Option<String>,
-}
-
-/// `GET /v1/accounts/{address}`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct AccountInfo {
-    /// Address.
-    pub address: Address,
-    /// Native balance.
-    pub balance: u64,
-    /// Nonce at the latest finalized block.
-    pub nonce: u64,
-    /// Next nonce counting pending transactions.
-    pub next_nonce: u64,
-    /// Height the answer is from.
-    pub height: u64,
-}
-
-/// An error as the API reports it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ApiErrorBody {
-    /// Stable code.
-    pub code: String,
-    /// Human message.
-    pub message: String,
-    /// For failed transactions, the failing call.
-    #[serde(default)]
-    pub call: Option<u8>,
-}
-
-/// `GET /v1/txs/{hash}`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TxStatus {
-    /// Transaction hash.
-    pub hash: Hash,
-    /// `pending`, `finalized`, `failed`, `dropped` or `unknown`.
-    pub status: String,
-    /// Why it failed or was dropped.
-    #[serde(default)]
-    pub error: Option<ApiErrorBody>,
-    /// The receipt, once included.
-    #[serde(default)]
-    pub receipt: Option<Receipt>,
-}
-
-impl TxStatus {
-    /// Whether the transaction reached a final state (included or dropped).
-    pub fn is_final(&self) -> bool {
-        matches!(self.status.as_str(), "finalized" | "failed" | "dropped")
-    }
-}
-
-#[derive(Deserialize)]
-struct ErrorEnvelope {
-    error: ApiErrorBody,
-}
-
-#[derive(Deserialize)]
-struct Submitted {
-    hash: Hash,
-}
+pub use machina_api::{
+    AccountInfo, ApiErrorBody, GatewayStatus, Status, Submitted, TxState, TxStatus,
+    error::ErrorEnvelope,
+};
 
 /// A client of one node.
 #[derive(Clone, Debug)]
@@ -178,7 +104,7 @@ impl Client {
 
     /// Submits a signed transaction; returns its hash.
     pub fn submit(&self, tx: &SignedTransaction) -> Result<Hash> {
-        let body = serde_json::json!({ "tx": hex(&tx.encode()) });
+        let body = SubmitTx { tx: hex(&tx.encode()) };
         Ok(self.post::<Submitted>("/v1/txs", &body)?.hash)
     }
 
@@ -216,18 +142,17 @@ impl Client {
     }
 
     /// An account's balance of an asset.
-    pub fn asset_balance(&self, address: &Address, asset: u64) -> Result<u64> {
-        let v: Value = self.get(&format!("/v1/accounts/{address}/assets/{asset}"))?;
-        Ok(v["balance"].as_u64().unwrap_or(0))
+    pub fn asset_balance(&self, address: &Address, asset: u64) -> Result<AssetBalance> {
+        self.get(&format!("/v1/accounts/{address}/assets/{asset}"))
     }
 
     /// A non-fungible token.
-    pub fn nft(&self, id: u64) -> Result<Value> {
+    pub fn nft(&self, id: u64) -> Result<NftInfo> {
         self.get(&format!("/v1/nfts/{id}"))
     }
 
     /// A finalized block (the latest if `height` is `None`).
-    pub fn block(&self, height: Option<u64>) -> Result<Value> {
+    pub fn block(&self, height: Option<u64>) -> Result<BlockView> {
         match height {
             Some(h) => self.get(&format!("/v1/blocks/{h}")),
             None => self.get("/v1/blocks/latest"),
@@ -244,96 +169,101 @@ impl Client {
         self.get(&format!("/v1/proofs/keys/{key}"))
     }
 
+    /// A proof of a feed's state at the latest finalized block.
+    pub fn feed_proof(&self, id: u64) -> Result<ProofBundle> {
+        self.get(&format!("/v1/proofs/feeds/{id}"))
+    }
+
     /// Submits a signed reading over HTTP; returns the gateway's answer (`duplicate` true if
     /// it was already stored).
-    pub fn submit_reading(&self, reading: &machina_types::SignedReading) -> Result<Value> {
-        let body = serde_json::json!({ "reading": hex(&reading.encode()) });
-        self.post("/v1/readings", &body)
+    pub fn submit_reading(&self, reading: &SignedReading) -> Result<AcceptedReading> {
+        self.post("/v1/readings", &SubmitReading { reading: hex(&reading.encode()) })
     }
 
     /// A device record.
-    pub fn device(&self, id: &machina_types::DeviceId) -> Result<Value> {
+    pub fn device(&self, id: &DeviceId) -> Result<Device> {
         self.get(&format!("/v1/devices/{id}"))
     }
 
     /// A maker record.
-    pub fn maker(&self, account: &Address) -> Result<Value> {
+    pub fn maker(&self, account: &Address) -> Result<Maker> {
         self.get(&format!("/v1/makers/{account}"))
     }
 
     /// A feed, with its current value.
-    pub fn feed(&self, id: u64) -> Result<Value> {
+    pub fn feed(&self, id: u64) -> Result<FeedView> {
         self.get(&format!("/v1/feeds/{id}"))
     }
 
     /// The market overview: batch schedule, parameters, totals, active markets.
-    pub fn market(&self) -> Result<Value> {
+    pub fn market(&self) -> Result<MarketOverview> {
         self.get("/v1/market")
     }
 
     /// A market and its open book.
-    pub fn market_book(&self, id: &machina_types::market::MarketId) -> Result<Value> {
+    pub fn market_book(&self, id: &MarketId) -> Result<MarketBook> {
         self.get(&format!("/v1/markets/{id}"))
     }
 
     /// An offer.
-    pub fn offer(&self, id: u64) -> Result<machina_types::market::state::Offer> {
+    pub fn offer(&self, id: u64) -> Result<Offer> {
         self.get(&format!("/v1/offers/{id}"))
     }
 
     /// An intent.
-    pub fn intent(&self, id: u64) -> Result<machina_types::market::state::Intent> {
+    pub fn intent(&self, id: u64) -> Result<Intent> {
         self.get(&format!("/v1/intents/{id}"))
     }
 
-    /// The grant of `role` to `account` on `device`, if it holds (`GET
+    /// Whether `account` holds `role` on `device`, with the grant if there is one (`GET
     /// /v1/devices/{id}/roles/{account}/{role}`).
-    pub fn role(
-        &self,
-        device: &machina_types::DeviceId,
-        account: &Address,
-        role: &str,
-    ) -> Result<Value> {
+    pub fn role(&self, device: &DeviceId, account: &Address, role: &str) -> Result<RoleView> {
         self.get(&format!("/v1/devices/{device}/roles/{account}/{role}"))
     }
 
     /// A lease (`GET /v1/leases/{id}`).
-    pub fn lease(&self, id: u64) -> Result<machina_types::market::state::Lease> {
+    pub fn lease(&self, id: u64) -> Result<Lease> {
         self.get(&format!("/v1/leases/{id}"))
     }
 
     /// An account's most recent leases (as consumer or seller), newest first.
-    pub fn leases(&self, account: &Address, limit: u64) -> Result<Value> {
+    pub fn leases(&self, account: &Address, limit: u64) -> Result<AccountLeases> {
         self.get(&format!("/v1/accounts/{account}/leases?limit={limit}"))
     }
 
     /// An account's provider and solver stake.
-    pub fn stake(&self, account: &Address) -> Result<Value> {
+    pub fn stake(&self, account: &Address) -> Result<AccountStake> {
         self.get(&format!("/v1/accounts/{account}/stake"))
     }
 
+    /// The solutions submitted for a batch.
+    pub fn solutions(&self, batch: u64) -> Result<Solutions> {
+        self.get(&format!("/v1/market/batches/{batch}/solutions"))
+    }
+
     /// A device stream: readings the gateway stores and readings the chain has anchored.
-    pub fn stream(&self, device: &machina_types::DeviceId, stream: u32) -> Result<Value> {
+    pub fn stream(&self, device: &DeviceId, stream: StreamId) -> Result<StreamView> {
         self.get(&format!("/v1/devices/{device}/streams/{stream}"))
     }
 
-    /// Readings of a device stream (`query`: e.g. `from_seq=1&to_seq=9&proofs=false`).
+    /// Readings of a device stream, by sequence or time range.
     pub fn readings(
         &self,
-        device: &machina_types::DeviceId,
-        stream: u32,
-        query: &str,
-    ) -> Result<Value> {
+        device: &DeviceId,
+        stream: StreamId,
+        query: &ReadingsQuery,
+    ) -> Result<Readings> {
+        let query = query.to_query_string();
         self.get(&format!("/v1/devices/{device}/streams/{stream}/readings?{query}"))
     }
 
     /// The proof of one reading (once its anchor is finalized).
     pub fn reading_proof(
         &self,
-        device: &machina_types::DeviceId,
-        stream: u32,
+        device: &DeviceId,
+        stream: StreamId,
         seq: u64,
-    ) -> Result<machina_store::ReadingBundle> {
+    ) -> Result<ReadingBundle> {
         self.get(&format!("/v1/devices/{device}/streams/{stream}/readings/{seq}/proof"))
     }
 
@@ -389,8 +319,8 @@ impl Client {
     /// Waits until the onboarding transaction `hash` is final; fails unless it succeeded.
     fn wait_onboarded(&self, hash: &Hash, timeout: Duration) -> Result<()> {
         let status = self.wait(hash, timeout)?;
-        if status.status != "finalized" {
-            let code = status.error.map_or(status.status, |e| e.code);
+        if status.status != TxState::Finalized {
+            let code = status.error.map_or_else(|| status.status.to_string(), |e| e.code);
             let message = format!("onboarding transaction {hash} did not succeed");
             return Err(Error::Api { status: 200, code, message });
         }
@@ -407,11 +337,11 @@ impl Client {
     ) -> Result<TxStatus> {
         let (_, hash) = self.send(key, calls)?;
         let status = self.wait(&hash, timeout)?;
-        match status.status.as_str() {
-            "finalized" => Ok(status),
+        match status.status {
+            TxState::Finalized => Ok(status),
             _ => {
                 let error = status.error.clone().unwrap_or(ApiErrorBody {
-                    code: status.status.clone(),
+                    code: status.status.to_string(),
                     message: "the transaction did not succeed".into(),
                     call: None,
                 });

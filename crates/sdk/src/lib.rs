@@ -2,7 +2,8 @@
 //!
 //! - [`keys`]: a keyring of ed25519 account keys in a directory;
 //! - [`tx`]: building and signing transactions with the exact fee;
-//! - [`client`]: a blocking client of the node's HTTP API;
+//! - [`client`]: a blocking client of the node's HTTP API, answering the typed values of
+//!   [`api`] (the `machina-api` crate);
 //! - [`verify`]: offline verification of a state proof against the genesis validator set.
 //!
 //! The `machina` CLI does all its work through this crate.
@@ -15,6 +16,8 @@ pub mod verify;
 
 pub use client::Client;
 pub use keys::Keyring;
+/// The request and response types of every route of the node's API.
+pub use machina_api as api;
 
 /// Why an SDK operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 /// A proven state entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct StateEntry {
     /// The state key (SHA-256 of the module's structured key).
     pub key: Hash,
@@ -21,6 +22,7 @@ pub struct StateEntry {
     pub description: Option<String>,
     /// The value's canonical encoding (hex), or `null` if the key is absent.
     #[serde(with = "opt_hex")]
+    #[cfg_attr(feature = "schema", schema(schema_with = machina_types::schema::hex_bytes_or_null))]
     pub value: Option<Vec<u8>>,
     /// The value decoded, for humans. Verification checks it matches `value`.
     pub decoded: Option<serde_json::Value>,
@@ -30,6 +32,7 @@ pub struct StateEntry {
 
 /// A proof of a state value at a finalized block.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct ProofBundle {
     /// Chain the proof is about.
     pub chain_id: String,
@@ -46,6 +49,7 @@ pub struct ProofBundle {
 
 /// A proof of one device reading at a finalized block.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct ReadingBundle {
     /// Chain the proof is about.
     pub chain_id: String,

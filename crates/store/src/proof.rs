@@ -21,18 +21,21 @@ pub type AbsenceProof =
 
 /// A proof about one key, in its canonical encoding.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StateProof {
     /// The key holds a value.
     Inclusion {
         /// Encoded [`InclusionProof`].
         #[serde(with = "machina_types::codec::hex_bytes")]
+        #[cfg_attr(feature = "schema", schema(schema_with = machina_types::schema::hex_bytes))]
         proof: Vec<u8>,
     },
     /// The key holds nothing.
     Exclusion {
         /// Encoded [`AbsenceProof`].
         #[serde(with = "machina_types::codec::hex_bytes")]
+        #[cfg_attr(feature = "schema", schema(schema_with = machina_types::schema::hex_bytes))]
         proof: Vec<u8>,
     },
 }

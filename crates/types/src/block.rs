@@ -28,6 +28,7 @@ pub type Context = types::Context<sha256::Digest, ed25519::PublicKey>;
 /// The span of the state database's operation log that the header's state commits to. Peers
 /// that sync state use it as the sync target together with `ops_root`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct OpsRange {
     /// First operation still active (the inactivity floor).
     pub start: u64,

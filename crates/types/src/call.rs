@@ -37,6 +37,7 @@ macro_rules! calls {
     ($( $(#[$doc:meta])* $variant:ident($call:ty), )*) => {
         /// One operation of a transaction, addressed to a module.
         #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
         #[serde(tag = "module", content = "call", rename_all = "snake_case")]
         pub enum Call {
             $( $(#[$doc])* $variant($call), )*

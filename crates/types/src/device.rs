@@ -37,6 +37,7 @@ pub fn device_id(maker: &Address, serial_hash: &Hash) -> DeviceId {
 
 /// What a maker certifies about a device.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct CertificateBody {
     /// The maker's account.
     pub maker: Address,
@@ -50,12 +51,14 @@ pub struct CertificateBody {
 
 /// A maker-signed device certificate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct DeviceCertificate {
     /// What is certified.
     #[serde(flatten)]
     pub body: CertificateBody,
     /// The maker key's signature over the body.
     #[serde(with = "crate::codec::hex_codec")]
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::signature))]
     pub signature: ed25519::Signature,
 }
 
@@ -238,6 +241,7 @@ impl Read for DeviceCertificate {
 
 /// A device's lifecycle status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceStatus {
     /// Working: its readings and offers are accepted.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Chain parameters fixed at genesis.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Params {
     /// The fee rule.
     pub fees: FeeSchedule,
@@ -42,6 +43,7 @@ impl Default for Params {
 
 /// A funded account at genesis.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct GenesisAccount {
     /// Address.
     pub address: Address,
@@ -51,6 +53,7 @@ pub struct GenesisAccount {
 
 /// The genesis document every node of a chain shares.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Genesis {
     /// The chain id transactions must name.
     pub chain_id: String,

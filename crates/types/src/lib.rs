@@ -8,6 +8,10 @@
 //! The crate has no I/O and no async. Without its default `std` feature it builds for
 //! `no_std` + `alloc`, so device firmware can sign transactions with the same code the chain
 //! uses to check them. Blocks embed consensus metadata and need `std`.
+//!
+//! With the `schema` feature every type the API serves also derives `utoipa::ToSchema`, and
+//! [`schema`] holds the hand-written schemas (hashes, addresses, error codes, hex and decimal
+//! strings), for the OpenAPI document `machina-api` generates.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 
@@ -33,6 +37,8 @@ pub mod market;
 pub mod merkle;
 pub mod reading;
 pub mod receipt;
+#[cfg(feature = "schema")]
+pub mod schema;
 #[cfg(feature = "std")]
 pub mod state;
 pub mod tx;

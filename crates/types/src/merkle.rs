@@ -50,6 +50,7 @@ fn next_level(level: &[Hash]) -> Vec<Hash> {
 
 /// Proof that a leaf is at `index` among `count` leaves under some root.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Proof {
     /// The leaf's position.
     pub index: u32,

@@ -35,6 +35,7 @@ pub const SIGNED_READING_SIZE_MAX: usize = 32 + 4 + 8 + 8 + 1 + 5 + READING_BYTE
 
 /// A measured value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Value {
     /// A fixed-point number: `value * 10^-decimals` `unit`.
@@ -50,12 +51,14 @@ pub enum Value {
     Bytes {
         /// The bytes.
         #[serde(with = "crate::codec::hex_bytes")]
+        #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::hex_bytes))]
         bytes: Vec<u8>,
     },
 }
 
 /// One reading.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Reading {
     /// The device.
     pub device: DeviceId,
@@ -71,12 +74,14 @@ pub struct Reading {
 
 /// A reading with the device's signature.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct SignedReading {
     /// The reading.
     #[serde(flatten)]
     pub reading: Reading,
     /// The device key's signature over the reading's encoding.
     #[serde(with = "crate::codec::hex_codec")]
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::signature))]
     pub signature: ed25519::Signature,
 }
 

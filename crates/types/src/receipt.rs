@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 /// How a transaction's calls ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
     /// Every call succeeded.
@@ -33,6 +34,7 @@ pub enum Outcome {
 
 /// Something a call did, for clients and indexers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// The bank module did something.
@@ -58,6 +60,7 @@ pub const STEP_NAME_LEN_MAX: usize = 32;
 
 /// The record of one included transaction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Receipt {
     /// The transaction's hash.
     pub tx_hash: Hash,
@@ -200,6 +203,7 @@ impl Read for Receipt {
 
 /// The events of a block's block-level steps, as the chain stores them by height.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct BlockEvents(pub Vec<Event>);
 

@@ -24,6 +24,7 @@ pub const TX_NAMESPACE: &[u8] = b"machina/tx/v1";
 
 /// An unsigned transaction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Transaction {
     /// The chain this transaction is for.
     pub chain_id: String,
@@ -42,18 +43,21 @@ pub struct Transaction {
 
 /// A transaction with the signer's signature.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct SignedTransaction {
     /// The transaction.
     #[serde(flatten)]
     pub tx: Transaction,
     /// ed25519 signature by `tx.signer` over the transaction's encoding.
     #[serde(with = "crate::codec::hex_codec")]
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::signature))]
     pub signature: ed25519::Signature,
 }
 
 /// The fee rule: a fixed part per transaction, per call and per encoded byte. Fees are
 /// deterministic from the transaction alone, so a client knows the exact fee before signing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct FeeSchedule {
     /// Charged once per transaction.
     pub base: Amount,

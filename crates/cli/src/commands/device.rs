@@ -249,7 +249,7 @@ impl DeviceCtx {
         crate::commands::resolve_address(&self.keyring, who)
     }
 
-    pub(crate) fn print(&self, value: &serde_json::Value, human: impl FnOnce() -> String) {
+    pub(crate) fn print(&self, value: &impl serde::Serialize, human: impl FnOnce() -> String) {
         crate::commands::output(self.json, value, human);
     }
 
@@ -526,7 +526,7 @@ async fn actuate(
     let status = ctx.client.status()?;
     let gateway = status.gateway.account;
     let role = ctx.client.role(&device, &gateway, machina_types::identity::roles::GATEWAY)?;
-    if role["holds"] != json!(true) {
+    if !role.holds {
         bail!(
             "device {device} has not granted the node's gateway {gateway} the gateway role: \
                it would not act on its commands (machina device grant-role --role gateway)"

@@ -66,7 +66,7 @@ pub fn maker(ctx: &DeviceCtx, signing: &Signing, cmd: MakerCommand) -> Result<()
             let path = validator_key.unwrap_or_else(|| ctx.home.join("validator.key"));
             let key = machina_node::home::read_key(&path)?;
             let record = ctx.client.maker(&maker)?;
-            let slashed = record["slashed"].as_u64().context("the maker record has no total")?;
+            let slashed = record.slashed;
             let chain_id = ctx.client.status()?.chain_id;
             let message = slash_message(&chain_id, &maker, amount, slashed);
             let signature = key.sign(SLASH_NAMESPACE, &message);

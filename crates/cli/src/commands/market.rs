@@ -5,6 +5,7 @@ use super::device::{DeviceCtx, Signing};
 use anyhow::{Context as _, Result, anyhow, bail};
 use clap::Subcommand;
 use machina_app::modules::market::state::{Intent, Lease, LeaseStatus, OrderStatus};
+use machina_sdk::api::{MarketBook, MarketOverview};
 use machina_types::{
     Address, Call, MarketCall,
     market::{Comparison, Component, Delivery, MarketEvent, ResourceKind, StakeKind, market_id},
@@ -337,12 +338,10 @@ pub fn market(ctx: &DeviceCtx, signing: &Signing, cmd: MarketCommand) -> Result<
             };
             let leases = ctx.client.leases(&account, limit)?;
             ctx.print(&leases, || {
-                let list: Vec<Lease> =
-                    serde_json::from_value(leases["leases"].clone()).unwrap_or_default();
-                if list.is_empty() {
+                if leases.leases.is_empty() {
                     return "no leases".into();
                 }
-                list.iter().map(describe_lease).collect::<Vec<_>>().join("\n")
+                leases.leases.iter().map(describe_lease).collect::<Vec<_>>().join("\n")
             });
         }
         MarketCommand::Lease { id } => {
@@ -394,8 +393,7 @@ fn wait_for_fill(ctx: &DeviceCtx, id: u64, deadline_in: u64) -> Result<(Intent, 
         let done = intent.status != OrderStatus::Open || (intent.filled > 0 && intent.partial);
         if done || started.elapsed() > limit {
             let list = ctx.client.leases(&intent.consumer, 100)?;
-            let leases: Vec<Lease> = serde_json::from_value(list["leases"].clone())?;
-            let mine = leases.into_iter().filter(|l| l.intent == id).collect();
+            let mine = list.leases.into_iter().filter(|l| l.intent == id).collect();
             return Ok((intent, mine));
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -442,62 +440,67 @@ fn describe_lease(l: &Lease) -> String {
     )
 }
 
-fn describe_overview(v: &Value) -> String {
+/// An optional number as the JSON shows it.
+fn shown(v: Option<u64>) -> String {
+    v.map_or_else(|| "null".into(), |v| v.to_string())
+}
+
+fn describe_overview(v: &MarketOverview) -> String {
     let mut lines = vec![format!(
         "batch {} (clears at height {}, every {} blocks); {} offers, {} intents, {} leases so far",
-        v["batch"],
-        v["next_clearing_height"],
-        v["params"]["auction_interval_blocks"],
-        v["offers"],
-        v["intents"],
-        v["leases"]
+        v.batch,
+        v.next_clearing_height,
+        v.params.auction_interval_blocks,
+        v.offers,
+        v.intents,
+        v.leases
     )];
-    let markets = v["markets"].as_array().cloned().unwrap_or_default();
-    if markets.is_empty() {
+    if v.markets.is_empty() {
         lines.push("no market has open orders".into());
     }
-    for m in markets {
+    for m in &v.markets {
         lines.push(format!(
             "  {:<20} region {:<8} last price {:<8} volume {:<8} market {}",
-            m["kind"].as_str().unwrap_or(""),
-            format!("{:?}", m["region"].as_str().unwrap_or("")),
-            m["last_price"],
-            m["volume"],
-            m["id"].as_str().unwrap_or("")
+            m.kind,
+            format!("{:?}", m.region),
+            shown(m.last_price),
+            m.volume,
+            m.id
         ));
     }
     lines.join("\n")
 }
 
-fn describe_book(v: &Value) -> String {
+fn describe_book(v: &MarketBook) -> String {
+    let m = &v.market;
     let mut lines = vec![format!(
         "market {} in {:?}: last price {}, volume {}",
-        v["kind"].as_str().unwrap_or(""),
-        v["region"].as_str().unwrap_or(""),
-        v["last_price"],
-        v["volume"]
+        m.kind,
+        m.region,
+        shown(m.last_price),
+        m.volume
     )];
     lines.push("intents (highest limit first):".into());
-    for i in v["intents"].as_array().cloned().unwrap_or_default() {
+    for i in &v.intents {
         lines.push(format!(
             "  #{:<5} {} units at most {} by {}{}",
-            i["id"],
-            i["units"],
-            i["max_price"],
-            i["consumer"].as_str().unwrap_or(""),
-            if i["partial"] == Value::Bool(false) { " (all or nothing)" } else { "" }
+            i.id,
+            i.units,
+            i.max_price,
+            i.consumer,
+            if i.partial { "" } else { " (all or nothing)" }
         ));
     }
     lines.push("offers (lowest floor first):".into());
-    for o in v["offers"].as_array().cloned().unwrap_or_default() {
+    for o in &v.offers {
         lines.push(format!(
             "  #{:<5} {} units from {} by device {} (reputation {}){}",
-            o["id"],
-            o["capacity"],
-            o["floor_price"],
-            o["device"].as_str().unwrap_or(""),
-            o["reputation"],
-            if o["saleable"] == Value::Bool(true) { "" } else { " (not selling)" }
+            o.offer.id,
+            o.offer.capacity,
+            o.offer.floor_price,
+            o.offer.device,
+            shown(o.reputation.map(u64::from)),
+            if o.saleable { "" } else { " (not selling)" }
         ));
     }
     lines.join("\n")
@@ -527,7 +530,7 @@ pub fn solve_once(
     let (_, hash) = ctx.client.send(key, vec![Call::Market(proposal.call)])?;
     let status = ctx.client.wait(&hash, Duration::from_secs(30))?;
     if status.status != "finalized" {
-        let reason = status.error.map_or(status.status, |e| e.code);
+        let reason = status.error.map_or_else(|| status.status.to_string(), |e| e.code);
         bail!("the solution was refused: {reason}");
     }
     Ok(Some(json!({
@@ -547,7 +550,7 @@ pub fn run_solver(ctx: &DeviceCtx, signing: &Signing, interval_ms: u64) -> Resul
     eprintln!("solver {account}: watching the books every {interval_ms} ms (Ctrl-C to stop)");
     let mut last_batch = None;
     loop {
-        let batch = ctx.client.market()?["batch"].as_u64();
+        let batch = Some(ctx.client.market()?.batch);
         if batch.is_some() && batch != last_batch {
             match solve_once(ctx, &key.key) {
                 Ok(Some(report)) => {

@@ -96,16 +96,19 @@ impl Ctx {
         }
     }
 
-    fn print(&self, value: &Value, human: impl FnOnce() -> String) {
+    fn print(&self, value: &impl serde::Serialize, human: impl FnOnce() -> String) {
         output(self.json, value, human);
     }
 }
 
 /// Prints `value` as JSON with `json`, else the human text. A closed pipe (`| head`) ends the
 /// program quietly.
-pub fn output(json: bool, value: &Value, human: impl FnOnce() -> String) {
+pub fn output(json: bool, value: &impl serde::Serialize, human: impl FnOnce() -> String) {
     use std::io::Write as _;
-    let text = if json { value.to_string() } else { human() };
+    let text = match json {
+        true => serde_json::to_string(value).unwrap_or_else(|e| format!("unprintable: {e}")),
+        false => human(),
+    };
     if let Err(error) = writeln!(std::io::stdout(), "{text}")
         && error.kind() == std::io::ErrorKind::BrokenPipe
     {

@@ -1,6 +1,7 @@
 //! `machina query`: reading the chain through the API.
 
 use super::{tx::describe_tx, verify::describe_key, *};
+use machina_sdk::api::{FeedView, Readings, ReadingsQuery};
 
 /// Queries.
 #[derive(Subcommand, Debug)]
@@ -118,9 +119,7 @@ pub(super) fn query(ctx: &Ctx, cmd: QueryCommand) -> CmdResult {
         QueryCommand::Balance { who, asset: Some(asset) } => {
             let address = ctx.address(&who)?;
             let balance = client.asset_balance(&address, asset)?;
-            ctx.print(&json!({ "address": address, "asset": asset, "balance": balance }), || {
-                balance.to_string()
-            });
+            ctx.print(&balance, || balance.balance.to_string());
         }
         QueryCommand::Account { who } => {
             let account = client.account(&ctx.address(&who)?)?;
@@ -167,11 +166,11 @@ pub(super) fn query(ctx: &Ctx, cmd: QueryCommand) -> CmdResult {
                 device.parse().map_err(|_| anyhow!("not a device id: {device}"))?;
             let state = client.stream(&device, stream)?;
             ctx.print(&state, || {
-                let seq = |v: &Value| v.as_u64().map_or("-".into(), |s| s.to_string());
+                let seq = |v: Option<u64>| v.map_or("-".into(), |s| s.to_string());
                 format!(
                     "stored    {} readings (seq {} to {})\nanchored  {} readings in {} anchors (through seq {}) at height {}",
-                    state["stored"], seq(&state["first_stored_seq"]), seq(&state["last_stored_seq"]),
-                    state["anchored"], state["anchors"], seq(&state["last_anchored_seq"]), state["height"]
+                    state.stored, seq(state.first_stored_seq), seq(state.last_stored_seq),
+                    state.anchored, state.anchors, seq(state.last_anchored_seq), state.height
                 )
             });
         }
@@ -191,17 +190,14 @@ pub(super) fn query(ctx: &Ctx, cmd: QueryCommand) -> CmdResult {
             if let (Some(path), Some(seq)) = (proof_out, seq) {
                 return write_reading_proof(ctx, &client, device, stream, seq, &path);
             }
-            let mut query = format!("limit={limit}&proofs=false");
-            for (name, value) in [
-                ("from_seq", from_seq),
-                ("to_seq", to_seq),
-                ("since_ms", since_ms),
-                ("until_ms", until_ms),
-            ] {
-                if let Some(v) = value {
-                    query += &format!("&{name}={v}");
-                }
-            }
+            let query = ReadingsQuery {
+                from_seq,
+                to_seq,
+                since_ms,
+                until_ms,
+                limit: Some(limit as u64),
+                proofs: Some(false),
+            };
             let readings = client.readings(&device, stream, &query)?;
             ctx.print(&readings, || describe_readings(&readings));
         }
@@ -235,55 +231,53 @@ pub(super) fn query(ctx: &Ctx, cmd: QueryCommand) -> CmdResult {
     Ok(())
 }
 
-fn describe_feed(feed: &Value) -> String {
-    let decimals = feed["decimals"].as_u64().unwrap_or(0) as i32;
-    let unit = feed["unit"].as_str().unwrap_or("");
-    let shown = |v: &Value| match v.as_i64() {
-        Some(v) => format!("{} {unit}", v as f64 / 10f64.powi(decimals)),
+fn describe_feed(view: &FeedView) -> String {
+    let feed = &view.feed;
+    let unit = &feed.unit;
+    let shown = |v: Option<i64>| match v {
+        Some(v) => format!("{} {unit}", v as f64 / 10f64.powi(i32::from(feed.decimals))),
         None => "none".into(),
     };
-    let fresh = match feed["current"].is_null() {
-        true => format!(
+    let fresh = match view.current {
+        None => format!(
             "no current value (fewer than {} fresh sources within {} ms)",
-            feed["min_sources"], feed["max_staleness_ms"]
+            feed.min_sources, feed.max_staleness_ms
         ),
-        false => format!("current value {}", shown(&feed["current"])),
+        Some(current) => format!("current value {}", shown(Some(current))),
     };
+    let field = |v: Option<String>| v.unwrap_or_else(|| "null".into());
     format!(
         "feed {} {:?}: {fresh}\n  median of {} sources at height {}: {}\n  stream {}, eligibility {}, \
          at least {} sources, at most {} ms old\n  creator {}",
-        feed["id"],
-        feed["name"].as_str().unwrap_or(""),
-        feed["value"]["sources"],
-        feed["value"]["height"],
-        shown(&feed["value"]["value"]),
-        feed["stream"],
-        feed["eligibility"],
-        feed["min_sources"],
-        feed["max_staleness_ms"],
-        feed["creator"].as_str().unwrap_or(""),
+        feed.id,
+        feed.name,
+        field(feed.value.map(|v| v.sources.to_string())),
+        field(feed.value.map(|v| v.height.to_string())),
+        shown(feed.value.map(|v| v.value)),
+        feed.stream,
+        serde_json::to_string(&feed.eligibility).unwrap_or_default(),
+        feed.min_sources,
+        feed.max_staleness_ms,
+        feed.creator,
     )
 }
 
-fn describe_readings(readings: &Value) -> String {
-    let list = readings["readings"].as_array().cloned().unwrap_or_default();
-    if list.is_empty() {
+fn describe_readings(readings: &Readings) -> String {
+    if readings.readings.is_empty() {
         return "no readings".into();
     }
     let mut lines =
         vec![format!("{:>8}  {:>14}  {:>10}  anchored", "seq", "timestamp_ms", "value")];
-    for r in &list {
-        let value = &r["reading"]["value"];
-        let shown = match (value["value"].as_i64(), value["decimals"].as_u64()) {
-            (Some(v), Some(d)) => format!(
-                "{} {}",
-                v as f64 / 10f64.powi(d as i32),
-                value["unit"].as_str().unwrap_or("")
-            ),
-            _ => "bytes".into(),
+    for r in &readings.readings {
+        let shown = match &r.reading.reading.value {
+            machina_types::Value::Numeric { value, decimals, unit } => {
+                let scaled = *value as f64 / 10f64.powi(i32::from(*decimals));
+                format!("{scaled} {unit}")
+            }
+            machina_types::Value::Bytes { .. } => "bytes".into(),
         };
-        let (seq, ts) = (r["seq"].to_string(), r["timestamp_ms"].to_string());
-        lines.push(format!("{seq:>8}  {ts:>14}  {shown:>10}  {}", r["anchored"]));
+        let (seq, ts) = (r.seq, r.timestamp_ms);
+        lines.push(format!("{seq:>8}  {ts:>14}  {shown:>10}  {}", r.anchored));
     }
     lines.join("\n")
 }

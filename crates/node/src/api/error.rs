@@ -7,8 +7,8 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
+use machina_api::{ApiErrorBody, ErrorEnvelope};
 use machina_types::ErrorCode;
-use serde_json::json;
 
 /// An API error response.
 #[derive(Debug)]
@@ -21,31 +21,7 @@ pub struct ApiError {
     pub message: String,
 }
 
-/// API codes that are not transaction error codes.
-pub mod codes {
-    /// The request body is not valid JSON of the expected shape.
-    pub const MALFORMED_JSON: &str = "malformed_json";
-    /// The request body exceeds the size limit.
-    pub const BODY_TOO_LARGE: &str = "body_too_large";
-    /// The request needs a JSON body.
-    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
-    /// A path or query parameter is invalid.
-    pub const INVALID_PARAMETER: &str = "invalid_parameter";
-    /// Nothing exists at this id.
-    pub const NOT_FOUND: &str = "not_found";
-    /// The node cannot answer yet (starting up, or the data is not available here). The
-    /// same name as the transaction code [`machina_types::ErrorCode::Unavailable`].
-    pub const UNAVAILABLE: &str = "unavailable";
-    /// Every code above.
-    pub const ALL: &[&str] = &[
-        MALFORMED_JSON,
-        BODY_TOO_LARGE,
-        UNSUPPORTED_MEDIA_TYPE,
-        INVALID_PARAMETER,
-        NOT_FOUND,
-        UNAVAILABLE,
-    ];
-}
+pub use machina_api::error::codes;
 
 impl ApiError {
     /// A new error.
@@ -106,7 +82,7 @@ impl From<JsonRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, Json(body)).into_response()
+        let error = ApiErrorBody { code: self.code.into(), message: self.message, call: None };
+        (self.status, Json(ErrorEnvelope { error })).into_response()
     }
 }

@@ -1,8 +1,7 @@
 //! Route handlers.
 
 use super::proofs::Snapshot;
-use super::{ApiState, error::ApiError, openapi};
-use crate::views::{BlockEvent, BlockView};
+use super::{ApiState, error::ApiError};
 use axum::{
     Json,
     extract::{Path, State, rejection::JsonRejection},
@@ -14,6 +13,10 @@ use axum::{
 };
 use commonware_codec::{Decode, Encode};
 use commonware_consensus::{marshal::Identifier, types::Height};
+use machina_api::{
+    AccountInfo, ApiErrorBody, AssetBalance, BlockEvent, BlockView, GatewayStatus, Health, NftInfo,
+    Status, SubmitTx, Submitted, TxState, TxStatus, chain::HealthStatus,
+};
 use machina_app::{
     describe,
     exec::keys as chain_keys,
@@ -28,8 +31,7 @@ use machina_types::{
     Address, BlockEvents, ErrorCode, Hash, Outcome, Receipt, SignedTransaction,
     codec::{hex, parse_hex},
 };
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::convert::Infallible;
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -62,66 +64,55 @@ pub(super) async fn explorer() -> axum::response::Html<&'static str> {
 }
 
 /// `GET /health`: every subsystem's state; 503 while any is down.
-pub(super) async fn health(State(s): State<ApiState>) -> (StatusCode, Json<Value>) {
+pub(super) async fn health(State(s): State<ApiState>) -> (StatusCode, Json<Health>) {
     let (up, subsystems) = s.health.report();
-    let status = if up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = json!({
-        "status": if up { "ok" } else { "degraded" },
-        "height": s.chain.height(),
-        "subsystems": subsystems,
-    });
-    (status, Json(body))
+    let (status, health) = match up {
+        true => (StatusCode::OK, HealthStatus::Ok),
+        false => (StatusCode::SERVICE_UNAVAILABLE, HealthStatus::Degraded),
+    };
+    let subsystems = subsystems.into_iter().map(|(name, sub)| (name.to_string(), sub)).collect();
+    (status, Json(Health { status: health, height: s.chain.height(), subsystems }))
 }
 
 pub(super) async fn metrics(State(s): State<ApiState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], (s.metrics)())
 }
 
-pub(super) async fn openapi() -> Json<Value> {
-    Json(openapi::document())
+/// `GET /openapi.json`: the document machina-api generates from the route types, built once.
+pub(super) async fn openapi() -> Json<&'static Value> {
+    static DOCUMENT: std::sync::LazyLock<Value> =
+        std::sync::LazyLock::new(machina_api::openapi::document);
+    Json(&DOCUMENT)
 }
 
 pub(super) async fn no_route() -> ApiError {
     ApiError::not_found("no such route; see /openapi.json")
 }
 
-pub(super) async fn status(State(s): State<ApiState>) -> Json<Value> {
+pub(super) async fn status(State(s): State<ApiState>) -> Json<Status> {
     let genesis = s.chain.genesis();
     let tip = s.chain.tip();
-    Json(json!({
-        "chain_id": genesis.chain_id,
-        "genesis_hash": s.chain.genesis_hash(),
-        "height": tip.as_ref().map_or(0, |t| t.height),
-        "latest_digest": tip.as_ref().map(|t| t.digest),
-        "latest_timestamp_ms": tip.as_ref().map(|t| t.header.timestamp_ms),
-        "validators": genesis.validators,
-        "mempool_size": s.chain.mempool().len(),
-        "params": genesis.params,
-        "gateway": {
-            "account": s.gateway.account,
-            "mqtt": s.gateway.mqtt.map(|a| a.to_string()),
-            "mqtt_tls": s.gateway.mqtt_tls.map(|a| a.to_string()),
+    Json(Status {
+        chain_id: genesis.chain_id.clone(),
+        genesis_hash: s.chain.genesis_hash(),
+        height: tip.as_ref().map_or(0, |t| t.height),
+        latest_digest: tip.as_ref().map(|t| t.digest),
+        latest_timestamp_ms: tip.as_ref().map(|t| t.header.timestamp_ms),
+        validators: genesis.validators.clone(),
+        mempool_size: s.chain.mempool().len(),
+        params: genesis.params.clone(),
+        gateway: GatewayStatus {
+            account: s.gateway.account,
+            mqtt: s.gateway.mqtt.map(|a| a.to_string()),
+            mqtt_tls: s.gateway.mqtt_tls.map(|a| a.to_string()),
         },
-    }))
-}
-
-/// Body of `POST /v1/txs`.
-#[derive(Deserialize)]
-pub(super) struct SubmitTx {
-    /// Hex of the signed transaction's canonical encoding.
-    tx: String,
-}
-
-/// Response of `POST /v1/txs`.
-#[derive(Serialize)]
-struct Submitted {
-    hash: Hash,
+    })
 }
 
 pub(super) async fn submit(
     State(s): State<ApiState>,
     body: Result<Json<SubmitTx>, JsonRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Submitted>)> {
     let tx = decode_tx(body).inspect_err(|error| {
         if let Some(code) = ErrorCode::from_name(error.code) {
             s.chain.count_refusal(code);
@@ -131,7 +122,7 @@ pub(super) async fn submit(
     let hash = crate::ingress::admit(&s.chain, &s.db, vec![tx], now_ms(), true, &mut rng)
         .await
         .remove(0)?;
-    Ok((StatusCode::ACCEPTED, Json(json!(Submitted { hash }))))
+    Ok((StatusCode::ACCEPTED, Json(Submitted { hash })))
 }
 
 /// The transaction in a submission body: hex, size-limited before decoding.
@@ -144,32 +135,26 @@ fn decode_tx(body: Result<Json<SubmitTx>, JsonRejection>) -> ApiResult<SignedTra
 pub(super) async fn tx_status(
     State(s): State<ApiState>,
     Path(hash): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TxStatus>> {
     let hash: Hash = parse("transaction hash", &hash)?;
-    if let Some(receipt) = read::<Receipt>(&s, &chain_keys::receipt(&hash)).await? {
-        let status = match receipt.outcome {
-            Outcome::Success => "finalized",
-            Outcome::Failed { .. } => "failed",
-        };
-        let error = match receipt.outcome {
-            Outcome::Failed { code, call } => Some(json!({
-                "code": code.name(), "message": code.message(), "call": call,
-            })),
-            Outcome::Success => None,
-        };
-        return Ok(Json(
-            json!({ "hash": hash, "status": status, "error": error, "receipt": receipt }),
-        ));
-    }
-    let body = match s.chain.mempool().state(&hash) {
-        Some(crate::mempool::TxState::Pending) => json!({ "hash": hash, "status": "pending" }),
-        Some(crate::mempool::TxState::Dropped(code)) => json!({
-            "hash": hash, "status": "dropped",
-            "error": { "code": code.name(), "message": code.message() },
-        }),
-        None => json!({ "hash": hash, "status": "unknown" }),
+    let error = |code: ErrorCode, call| ApiErrorBody {
+        code: code.name().into(),
+        message: code.message().into(),
+        call,
     };
-    Ok(Json(body))
+    if let Some(receipt) = read::<Receipt>(&s, &chain_keys::receipt(&hash)).await? {
+        let (status, error) = match receipt.outcome {
+            Outcome::Success => (TxState::Finalized, None),
+            Outcome::Failed { code, call } => (TxState::Failed, Some(error(code, Some(call)))),
+        };
+        return Ok(Json(TxStatus { hash, status, error, receipt: Some(receipt) }));
+    }
+    let (status, error) = match s.chain.mempool().state(&hash) {
+        Some(crate::mempool::TxState::Pending) => (TxState::Pending, None),
+        Some(crate::mempool::TxState::Dropped(code)) => (TxState::Dropped, Some(error(code, None))),
+        None => (TxState::Unknown, None),
+    };
+    Ok(Json(TxStatus { hash, status, error, receipt: None }))
 }
 
 pub(super) async fn receipt(
@@ -186,30 +171,30 @@ pub(super) async fn receipt(
 pub(super) async fn account(
     State(s): State<ApiState>,
     Path(address): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AccountInfo>> {
     let address: Address = parse("address", &address)?;
     let account: Account = read(&s, &bank_keys::account(&address)).await?.unwrap_or_default();
     let next_nonce = s.chain.mempool().next_nonce(&address, account.nonce);
-    Ok(Json(json!({
-        "address": address,
-        "balance": account.balance,
-        "nonce": account.nonce,
-        "next_nonce": next_nonce,
-        "height": s.chain.height(),
-    })))
+    Ok(Json(AccountInfo {
+        address,
+        balance: account.balance,
+        nonce: account.nonce,
+        next_nonce,
+        height: s.chain.height(),
+    }))
 }
 
 pub(super) async fn asset_balance(
     State(s): State<ApiState>,
     Path((address, asset)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AssetBalance>> {
     let address: Address = parse("address", &address)?;
     let asset: u64 = parse("asset id", &asset)?;
     if read::<AssetInfo>(&s, &bank_keys::asset(asset)).await?.is_none() {
         return Err(ApiError::not_found(format!("no asset {asset}")));
     }
     let balance: u64 = read(&s, &bank_keys::asset_balance(asset, &address)).await?.unwrap_or(0);
-    Ok(Json(json!({ "address": address, "asset": asset, "balance": balance })))
+    Ok(Json(AssetBalance { address, asset, balance }))
 }
 
 pub(super) async fn asset(
@@ -226,14 +211,12 @@ pub(super) async fn asset(
 pub(super) async fn nft(
     State(s): State<ApiState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<NftInfo>> {
     let id: u64 = parse("token id", &id)?;
     let nft: Nft = read(&s, &bank_keys::nft(id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no token {id}")))?;
-    Ok(Json(
-        json!({ "id": id, "owner": nft.owner, "minter": nft.minter, "metadata_hash": nft.metadata_hash }),
-    ))
+    Ok(Json(NftInfo { id, owner: nft.owner, minter: nft.minter, metadata_hash: nft.metadata_hash }))
 }
 
 async fn block_view(s: &ApiState, height: u64) -> ApiResult<BlockView> {

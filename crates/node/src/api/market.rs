@@ -6,6 +6,11 @@ use axum::{
     Json,
     extract::{Path, Query, State},
 };
+use machina_api::{
+    AccountLeases, AccountStake, BookOffer, LeasesQuery, MarketBook, MarketOverview, MarketSummary,
+    Solutions,
+    market::{LEASES_PER_QUERY_DEFAULT, LEASES_PER_QUERY_MAX},
+};
 use machina_app::modules::{
     identity::{keys as identity_keys, state::Device},
     market::{
@@ -20,8 +25,6 @@ use machina_types::{
     Address,
     market::{MarketId, StakeKind},
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -29,12 +32,8 @@ fn parse<T: std::str::FromStr>(what: &str, text: &str) -> ApiResult<T> {
     text.parse().map_err(|_| ApiError::invalid(format!("invalid {what}: {text:?}")))
 }
 
-fn to_json(value: &impl serde::Serialize) -> Value {
-    serde_json::to_value(value).expect("serializable")
-}
-
 /// `GET /v1/market`: the batch schedule, parameters, totals and the active markets.
-pub(super) async fn overview(State(s): State<ApiState>) -> ApiResult<Json<Value>> {
+pub(super) async fn overview(State(s): State<ApiState>) -> ApiResult<Json<MarketOverview>> {
     let snapshot = Snapshot::take(&s).await?;
     let params = s.chain.genesis().params.market.clone();
     let height = snapshot.height();
@@ -43,35 +42,22 @@ pub(super) async fn overview(State(s): State<ApiState>) -> ApiResult<Json<Value>
     let mut markets = Vec::with_capacity(active.markets.len());
     for id in &active.markets {
         if let Some(record) = snapshot.get::<MarketRecord>(&keys::market(id)).await? {
-            markets.push(market_summary(&record));
+            markets.push(MarketSummary::from(&record));
         }
     }
     let totals: Totals = snapshot.get(&keys::totals()).await?.unwrap_or_default();
     let counters: Counters = snapshot.get(&keys::counters()).await?.unwrap_or_default();
-    Ok(Json(json!({
-        "height": height,
-        "batch": height / interval,
-        "next_clearing_height": (height / interval + 1) * interval,
-        "params": params,
-        "markets": markets,
-        "totals": totals,
-        "offers": counters.next_offer - 1,
-        "intents": counters.next_intent - 1,
-        "leases": counters.next_lease - 1,
-    })))
-}
-
-fn market_summary(record: &MarketRecord) -> Value {
-    json!({
-        "id": record.id,
-        "kind": record.kind.to_string(),
-        "region": record.region,
-        "intent_slots": record.intents.len(),
-        "offer_slots": record.offers.len(),
-        "last_price": record.last_price,
-        "last_batch": record.last_batch,
-        "volume": record.volume,
-    })
+    Ok(Json(MarketOverview {
+        height,
+        batch: height / interval,
+        next_clearing_height: (height / interval + 1) * interval,
+        params,
+        markets,
+        totals,
+        offers: counters.next_offer - 1,
+        intents: counters.next_intent - 1,
+        leases: counters.next_lease - 1,
+    }))
 }
 
 /// `GET /v1/markets/{id}`: a market and its open book: intents (highest limit first) and
@@ -79,7 +65,7 @@ fn market_summary(record: &MarketRecord) -> Value {
 pub(super) async fn book(
     State(s): State<ApiState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<MarketBook>> {
     let id: MarketId = parse("market id", &id)?;
     let snapshot = Snapshot::take(&s).await?;
     let record: MarketRecord = snapshot
@@ -101,7 +87,7 @@ pub(super) async fn book(
         }
     }
     intents.sort_by(|a, b| b.max_price.cmp(&a.max_price).then(a.tiebreak.cmp(&b.tiebreak)));
-    let mut offers: Vec<(Offer, Value)> = Vec::new();
+    let mut offers: Vec<BookOffer> = Vec::new();
     for slot in record.offers.head..record.offers.tail {
         let Some(offer_id) = snapshot.get::<u64>(&keys::offer_slot(&id, slot)).await? else {
             continue;
@@ -117,26 +103,14 @@ pub(super) async fn book(
             .unwrap_or_default();
         let reputation = device.as_ref().map(market::reputation);
         let active = device.as_ref().is_some_and(|d| d.status.refusal().is_none());
-        let extra =
-            json!({ "reputation": reputation, "saleable": active && stake.bonded >= min_stake });
-        offers.push((offer, extra));
+        let saleable = active && stake.bonded >= min_stake;
+        offers.push(BookOffer { offer, reputation, saleable });
     }
-    offers.sort_by(|(a, _), (b, _)| {
+    offers.sort_by(|a, b| {
+        let (a, b) = (&a.offer, &b.offer);
         a.floor_price.cmp(&b.floor_price).then(a.tiebreak.cmp(&b.tiebreak))
     });
-    let offers: Vec<Value> = offers
-        .into_iter()
-        .map(|(offer, extra)| {
-            let mut v = to_json(&offer);
-            v["reputation"] = extra["reputation"].clone();
-            v["saleable"] = extra["saleable"].clone();
-            v
-        })
-        .collect();
-    let mut body = market_summary(&record);
-    body["intents"] = to_json(&intents);
-    body["offers"] = Value::Array(offers);
-    Ok(Json(body))
+    Ok(Json(MarketBook { market: MarketSummary::from(&record), intents, offers }))
 }
 
 /// `GET /v1/offers/{id}`.
@@ -177,27 +151,18 @@ async fn record<T: commonware_codec::Decode<Cfg = ()>>(
         .ok_or_else(|| ApiError::not_found(format!("no {what} {id}")))
 }
 
-/// Query of `GET /v1/accounts/{address}/leases`.
-#[derive(Deserialize, Default)]
-pub(super) struct LeasesQuery {
-    limit: Option<u64>,
-}
-
-/// Most leases listed by one query.
-const LEASES_PER_QUERY_MAX: u64 = 500;
-
 /// `GET /v1/accounts/{address}/leases`: the account's leases (as consumer or seller), newest
 /// first.
 pub(super) async fn account_leases(
     State(s): State<ApiState>,
     Path(address): Path<String>,
     query: Result<Query<LeasesQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AccountLeases>> {
     let Query(q) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
     let address: Address = parse("address", &address)?;
     let snapshot = Snapshot::take(&s).await?;
     let count: u64 = snapshot.get(&keys::lease_count(&address)).await?.unwrap_or(0);
-    let limit = q.limit.unwrap_or(50).min(LEASES_PER_QUERY_MAX);
+    let limit = q.limit.unwrap_or(LEASES_PER_QUERY_DEFAULT).min(LEASES_PER_QUERY_MAX);
     let mut leases = Vec::new();
     for index in (count.saturating_sub(limit)..count).rev() {
         let Some(id) = snapshot.get::<u64>(&keys::account_lease(&address, index)).await? else {
@@ -207,28 +172,28 @@ pub(super) async fn account_leases(
             leases.push(lease);
         }
     }
-    Ok(Json(json!({ "account": address, "total": count, "leases": leases })))
+    Ok(Json(AccountLeases { account: address, total: count, leases }))
 }
 
 /// `GET /v1/accounts/{address}/stake`: provider and solver stake.
 pub(super) async fn stake(
     State(s): State<ApiState>,
     Path(address): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AccountStake>> {
     let address: Address = parse("address", &address)?;
     let snapshot = Snapshot::take(&s).await?;
     let provider: Stake =
         snapshot.get(&keys::stake(StakeKind::Provider, &address)).await?.unwrap_or_default();
     let solver: Stake =
         snapshot.get(&keys::stake(StakeKind::Solver, &address)).await?.unwrap_or_default();
-    Ok(Json(json!({ "account": address, "provider": provider, "solver": solver })))
+    Ok(Json(AccountStake { account: address, provider, solver }))
 }
 
 /// `GET /v1/market/batches/{batch}/solutions`: the solutions submitted for a batch.
 pub(super) async fn solutions(
     State(s): State<ApiState>,
     Path(batch): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Solutions>> {
     let batch: u64 = parse("batch", &batch)?;
     let snapshot = Snapshot::take(&s).await?;
     let index: SolutionIndex =
@@ -239,5 +204,5 @@ pub(super) async fn solutions(
             out.push(solution);
         }
     }
-    Ok(Json(json!({ "batch": batch, "solutions": out })))
+    Ok(Json(Solutions { batch, solutions: out }))
 }

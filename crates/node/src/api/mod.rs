@@ -2,7 +2,8 @@
 //!
 //! JSON over HTTP/1.1 (axum). Every error is `{"error": {"code", "message"}}` with a stable
 //! code: transaction refusals use the chain's [`ErrorCode`](machina_types::ErrorCode) names,
-//! other failures the codes in [`error::codes`]. `/openapi.json` describes every route.
+//! other failures the codes in [`error::codes`]. `/openapi.json` describes every route: the
+//! document [`machina_api::openapi`] generates from the route types the handlers answer.
 //! `/` serves the explorer, a single page that reads the same API.
 
 pub mod error;
@@ -10,7 +11,6 @@ mod handlers;
 pub mod limits;
 mod market;
 pub mod metrics;
-pub mod openapi;
 pub mod proofs;
 mod readings;
 
@@ -18,6 +18,7 @@ use crate::{application::Databases, chain::ChainInfo, engine::Marshal};
 use axum::{
     Router,
     extract::DefaultBodyLimit,
+    handler::Handler,
     routing::{get, post},
 };
 use std::sync::Arc;
@@ -48,47 +49,94 @@ pub struct ApiState {
 
 /// The API's routes.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/", get(handlers::explorer))
-        .route("/health", get(handlers::health))
-        .route("/metrics", get(handlers::metrics))
-        .route("/openapi.json", get(handlers::openapi))
-        .route("/v1/status", get(handlers::status))
-        .route("/v1/txs", post(handlers::submit))
-        .route("/v1/txs/{hash}", get(handlers::tx_status))
-        .route("/v1/receipts/{hash}", get(handlers::receipt))
-        .route("/v1/accounts/{address}", get(handlers::account))
-        .route("/v1/accounts/{address}/assets/{asset}", get(handlers::asset_balance))
-        .route("/v1/assets/{asset}", get(handlers::asset))
-        .route("/v1/nfts/{id}", get(handlers::nft))
-        .route("/v1/blocks/latest", get(handlers::latest_block))
-        .route("/v1/blocks/{height}", get(handlers::block))
-        .route("/v1/proofs/accounts/{address}", get(handlers::account_proof))
-        .route("/v1/proofs/keys/{key}", get(handlers::key_proof))
-        .route("/v1/events", get(handlers::events))
-        .route("/v1/readings", post(readings::submit))
-        .route("/v1/devices/{id}", get(readings::device))
-        .route("/v1/devices/{id}/roles/{account}/{role}", get(readings::role))
-        .route("/v1/devices/{id}/streams/{stream}", get(readings::stream))
-        .route("/v1/devices/{id}/streams/{stream}/readings", get(readings::readings))
-        .route(
-            "/v1/devices/{id}/streams/{stream}/readings/{seq}/proof",
-            get(readings::reading_proof),
-        )
-        .route("/v1/makers/{address}", get(readings::maker))
-        .route("/v1/feeds/{id}", get(readings::feed))
-        .route("/v1/proofs/feeds/{id}", get(readings::feed_proof))
-        .route("/v1/market", get(market::overview))
-        .route("/v1/market/batches/{batch}/solutions", get(market::solutions))
-        .route("/v1/markets/{id}", get(market::book))
-        .route("/v1/offers/{id}", get(market::offer))
-        .route("/v1/intents/{id}", get(market::intent))
-        .route("/v1/leases/{id}", get(market::lease))
-        .route("/v1/accounts/{address}/leases", get(market::account_leases))
-        .route("/v1/accounts/{address}/stake", get(market::stake))
+    routes()
+        .router
         .fallback(handlers::no_route)
         .layer(axum::middleware::from_fn_with_state(state.requests.clone(), metrics::track))
         .layer(axum::middleware::from_fn_with_state(state.limits.clone(), limits::limit))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+/// Every route with its handler; [`Routes::registered`] lists them for the test that holds
+/// the OpenAPI document to them.
+fn routes() -> Routes {
+    Routes::default()
+        .get("/", handlers::explorer)
+        .get("/health", handlers::health)
+        .get("/metrics", handlers::metrics)
+        .get("/openapi.json", handlers::openapi)
+        .get("/v1/status", handlers::status)
+        .post("/v1/txs", handlers::submit)
+        .get("/v1/txs/{hash}", handlers::tx_status)
+        .get("/v1/receipts/{hash}", handlers::receipt)
+        .get("/v1/accounts/{address}", handlers::account)
+        .get("/v1/accounts/{address}/assets/{asset}", handlers::asset_balance)
+        .get("/v1/assets/{asset}", handlers::asset)
+        .get("/v1/nfts/{id}", handlers::nft)
+        .get("/v1/blocks/latest", handlers::latest_block)
+        .get("/v1/blocks/{height}", handlers::block)
+        .get("/v1/proofs/accounts/{address}", handlers::account_proof)
+        .get("/v1/proofs/keys/{key}", handlers::key_proof)
+        .get("/v1/events", handlers::events)
+        .post("/v1/readings", readings::submit)
+        .get("/v1/devices/{id}", readings::device)
+        .get("/v1/devices/{id}/roles/{account}/{role}", readings::role)
+        .get("/v1/devices/{id}/streams/{stream}", readings::stream)
+        .get("/v1/devices/{id}/streams/{stream}/readings", readings::readings)
+        .get("/v1/devices/{id}/streams/{stream}/readings/{seq}/proof", readings::reading_proof)
+        .get("/v1/makers/{address}", readings::maker)
+        .get("/v1/feeds/{id}", readings::feed)
+        .get("/v1/proofs/feeds/{id}", readings::feed_proof)
+        .get("/v1/market", market::overview)
+        .get("/v1/market/batches/{batch}/solutions", market::solutions)
+        .get("/v1/markets/{id}", market::book)
+        .get("/v1/offers/{id}", market::offer)
+        .get("/v1/intents/{id}", market::intent)
+        .get("/v1/leases/{id}", market::lease)
+        .get("/v1/accounts/{address}/leases", market::account_leases)
+        .get("/v1/accounts/{address}/stake", market::stake)
+}
+
+/// A router under construction that remembers what it routes.
+#[derive(Default)]
+struct Routes {
+    router: Router<ApiState>,
+    /// `(method, path)` of every route.
+    registered: Vec<(&'static str, &'static str)>,
+}
+
+impl Routes {
+    fn get<H: Handler<T, ApiState>, T: 'static>(mut self, path: &'static str, handler: H) -> Self {
+        self.router = self.router.route(path, get(handler));
+        self.registered.push(("get", path));
+        self
+    }
+
+    fn post<H: Handler<T, ApiState>, T: 'static>(mut self, path: &'static str, handler: H) -> Self {
+        self.router = self.router.route(path, post(handler));
+        self.registered.push(("post", path));
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_in_the_openapi_document_with_its_method_and_nothing_else_is() {
+        let document = machina_api::openapi::document();
+        let paths = document["paths"].as_object().expect("paths");
+        let registered = routes().registered;
+        for (method, path) in &registered {
+            assert!(
+                paths.get(*path).is_some_and(|item| item[method].is_object()),
+                "{method} {path}"
+            );
+        }
+        let documented: usize =
+            paths.values().map(|item| item.as_object().map_or(0, |o| o.len())).sum();
+        assert_eq!(documented, registered.len(), "the document has operations no route serves");
+    }
 }

@@ -12,6 +12,11 @@ use axum::{
     http::StatusCode,
 };
 use commonware_codec::Encode;
+use machina_api::{
+    AcceptedReading, FeedView, ReadingEntry, Readings, ReadingsQuery, RoleView, StreamView,
+    SubmitReading,
+    data::{READINGS_PER_QUERY_DEFAULT, READINGS_PER_QUERY_MAX},
+};
 use machina_app::{
     describe,
     modules::{
@@ -32,21 +37,12 @@ use machina_types::{
     merkle,
     reading::StreamId,
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
 use std::ops::RangeInclusive;
 
 type ApiResult<T> = Result<T, ApiError>;
 
 fn parse<T: std::str::FromStr>(what: &str, text: &str) -> ApiResult<T> {
     text.parse().map_err(|_| ApiError::invalid(format!("invalid {what}: {text:?}")))
-}
-
-/// Body of `POST /v1/readings`.
-#[derive(Deserialize)]
-pub(super) struct SubmitReading {
-    /// Hex of the signed reading's canonical encoding.
-    reading: String,
 }
 
 impl From<Rejected> for ApiError {
@@ -58,13 +54,13 @@ impl From<Rejected> for ApiError {
 pub(super) async fn submit(
     State(s): State<ApiState>,
     body: Result<Json<SubmitReading>, JsonRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<AcceptedReading>)> {
     let Json(body) = body?;
     let bytes = parse_hex(&body.reading)
         .map_err(|_| ApiError::from(machina_types::ErrorCode::Malformed))?;
     let accepted = s.gateway.ingest.submit(bytes, None).await.await?;
     let (device, stream) = accepted.stream;
-    let body = json!({ "device": device, "stream": stream, "seq": accepted.seq, "duplicate": accepted.duplicate });
+    let body = AcceptedReading { device, stream, seq: accepted.seq, duplicate: accepted.duplicate };
     Ok((StatusCode::ACCEPTED, Json(body)))
 }
 
@@ -86,7 +82,7 @@ pub(super) async fn device(
 pub(super) async fn role(
     State(s): State<ApiState>,
     Path((id, account, role)): Path<(String, String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RoleView>> {
     let id: DeviceId = parse("device id", &id)?;
     let account: Address = parse("address", &account)?;
     if role.is_empty() || role.len() > machina_types::limits::ROLE_LEN_MAX {
@@ -99,11 +95,8 @@ pub(super) async fn role(
         .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
     let grant: Option<RoleGrant> = snapshot.get(&identity_keys::role(&id, &account, &role)).await?;
     let grant = grant.filter(|g| g.holds(&device, snapshot.height()));
-    let holds = device.owner == account || grant.is_some();
-    Ok(Json(json!({
-        "device": id, "account": account, "role": role,
-        "holds": holds, "owner": device.owner == account, "grant": grant,
-    })))
+    let owner = device.owner == account;
+    Ok(Json(RoleView { device: id, account, role, holds: owner || grant.is_some(), owner, grant }))
 }
 
 pub(super) async fn maker(
@@ -122,7 +115,7 @@ pub(super) async fn maker(
 pub(super) async fn feed(
     State(s): State<ApiState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<FeedView>> {
     let id: u64 = parse("feed id", &id)?;
     let snapshot = Snapshot::take(&s).await?;
     let feed: Feed = snapshot
@@ -130,9 +123,8 @@ pub(super) async fn feed(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no feed {id}")))?;
     let now = s.chain.tip().map_or(0, |t| t.header.timestamp_ms);
-    let mut body = serde_json::to_value(&feed).expect("serializable");
-    body["current"] = json!(feed.value_at(now));
-    Ok(Json(body))
+    let current = feed.value_at(now);
+    Ok(Json(FeedView { feed, current }))
 }
 
 pub(super) async fn feed_proof(
@@ -152,19 +144,6 @@ pub(super) async fn feed_proof(
     }))
 }
 
-/// Query of `GET /v1/devices/{id}/streams/{stream}/readings`.
-#[derive(Deserialize, Default)]
-pub(super) struct RangeQuery {
-    from_seq: Option<u64>,
-    to_seq: Option<u64>,
-    since_ms: Option<u64>,
-    until_ms: Option<u64>,
-    limit: Option<usize>,
-    proofs: Option<bool>,
-}
-
-/// Most readings returned by one query.
-const READINGS_PER_QUERY_MAX: usize = 1000;
 /// Most readings an anchor may cover for the API to rebuild its Merkle paths (a larger
 /// anchor's readings are served without proofs).
 const ANCHOR_PROVABLE_MAX: usize = 1 << 16;
@@ -185,33 +164,33 @@ fn stream_of(device: &str, stream: &str) -> ApiResult<StreamKey> {
 pub(super) async fn stream(
     State(s): State<ApiState>,
     Path((device, stream)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<StreamView>> {
     let key = stream_of(&device, &stream)?;
     let stored = s.gateway.store.summary(&key);
     let snapshot = Snapshot::take(&s).await?;
     let anchored: StreamState =
         snapshot.get(&data_keys::stream(&key.0, key.1)).await?.unwrap_or_default();
-    Ok(Json(json!({
-        "device": key.0,
-        "stream": key.1,
-        "stored": stored.stored,
-        "first_stored_seq": stored.first_seq,
-        "last_stored_seq": stored.last_seq,
-        "anchors": anchored.anchors,
-        "anchored": anchored.readings,
-        "last_anchored_seq": anchored.last_seq,
-        "height": snapshot.height(),
-    })))
+    Ok(Json(StreamView {
+        device: key.0,
+        stream: key.1,
+        stored: stored.stored as u64,
+        first_stored_seq: stored.first_seq,
+        last_stored_seq: stored.last_seq,
+        anchors: anchored.anchors,
+        anchored: anchored.readings,
+        last_anchored_seq: anchored.last_seq,
+        height: snapshot.height(),
+    }))
 }
 
 pub(super) async fn readings(
     State(s): State<ApiState>,
     Path((device, stream)): Path<(String, String)>,
-    query: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<Value>> {
+    query: Result<Query<ReadingsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Readings>> {
     let Query(q) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
     let key = stream_of(&device, &stream)?;
-    let limit = q.limit.unwrap_or(100).min(READINGS_PER_QUERY_MAX);
+    let limit = q.limit.unwrap_or(READINGS_PER_QUERY_DEFAULT).min(READINGS_PER_QUERY_MAX) as usize;
     let seqs =
         ordered("from_seq", q.from_seq.unwrap_or(0), "to_seq", q.to_seq.unwrap_or(u64::MAX))?;
     let times =
@@ -231,16 +210,16 @@ pub(super) async fn readings(
     let mut out = Vec::with_capacity(entries.len());
     for ((seq, entry), bundle) in entries.iter().zip(bundles) {
         let Some(stored) = s.gateway.store.read(entry.position).await else { continue };
-        out.push(json!({
-            "seq": seq,
-            "timestamp_ms": entry.timestamp_ms,
-            "reading": stored.reading,
-            "encoded": hex(&stored.reading.encode()),
-            "anchored": last_anchored.is_some_and(|last| *seq <= last),
-            "proof": bundle,
-        }));
+        out.push(ReadingEntry {
+            seq: *seq,
+            timestamp_ms: entry.timestamp_ms,
+            encoded: hex(&stored.reading.encode()),
+            reading: stored.reading,
+            anchored: last_anchored.is_some_and(|last| *seq <= last),
+            proof: bundle,
+        });
     }
-    Ok(Json(json!({ "device": key.0, "stream": key.1, "readings": out })))
+    Ok(Json(Readings { device: key.0, stream: key.1, readings: out }))
 }
 
 pub(super) async fn reading_proof(

@@ -25,6 +25,7 @@ pub type NftId = u64;
 
 /// A call to the bank module.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum BankCall {
     /// Move native tokens from the signer to `to`.
@@ -46,6 +47,7 @@ pub enum BankCall {
         max_supply: Option<Amount>,
         /// Free-form metadata (a URI or content hash), at most 256 bytes.
         #[serde(with = "crate::codec::hex_bytes", default)]
+        #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::hex_bytes))]
         metadata: Vec<u8>,
     },
     /// Mint units of an asset to `to` (issuer only).
@@ -238,6 +240,7 @@ impl Read for BankCall {
 
 /// What the bank module's calls did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum BankEvent {
     /// Native tokens moved.

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// An account's nonce and native balance.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Account {
     /// The nonce the account's next transaction must carry.
     pub nonce: u64,
@@ -27,6 +28,7 @@ impl Account {
 
 /// A user-issued fungible asset.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct AssetInfo {
     /// Its id.
     pub id: AssetId,
@@ -44,11 +46,13 @@ pub struct AssetInfo {
     pub supply: Amount,
     /// Free-form metadata.
     #[serde(with = "crate::codec::hex_bytes")]
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::hex_bytes))]
     pub metadata: Vec<u8>,
 }
 
 /// A non-fungible token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Nft {
     /// Current owner.
     pub owner: Address,

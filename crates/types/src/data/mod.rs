@@ -25,6 +25,7 @@ pub type FeedId = u64;
 
 /// Which devices may feed an oracle.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(tag = "by", rename_all = "snake_case")]
 pub enum Eligibility {
     /// Exactly these devices.
@@ -53,6 +54,7 @@ pub enum Eligibility {
 
 /// A call to the data module.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum DataCall {
     /// Commit to a batch of one stream's readings: the Merkle root over the signed readings
@@ -305,6 +307,7 @@ impl Read for DataCall {
 
 /// What the data module's calls did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum DataEvent {
     /// A batch of readings was anchored.

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// The data module's parameters.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct DataParams {
     /// Deposit a feed's creator locks until the feed is closed (prices feed spam).

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// A stream's anchoring state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct StreamState {
     /// Anchors so far (the next anchor's index).
     pub anchors: u64,
@@ -23,6 +24,7 @@ pub struct StreamState {
 
 /// An anchored batch of readings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct AnchorRecord {
     /// The device.
     pub device: DeviceId,
@@ -50,6 +52,7 @@ pub struct AnchorRecord {
 
 /// One device's latest value in a feed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Source {
     /// The device.
     pub device: DeviceId,
@@ -63,6 +66,7 @@ pub struct Source {
 
 /// A computed feed value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct FeedValue {
     /// The median of the fresh sources, in the feed's decimals.
     pub value: i64,
@@ -77,6 +81,7 @@ pub struct FeedValue {
 
 /// An oracle feed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Feed {
     /// Its id.
     pub id: FeedId,

@@ -38,6 +38,7 @@ pub mod roles {
 
 /// A call to the identity module.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum IdentityCall {
     /// Register the signer as a maker, bonding native tokens.
@@ -55,6 +56,7 @@ pub enum IdentityCall {
         certificate: DeviceCertificate,
         /// The device key's signature over the claim (chain, device, owner).
         #[serde(with = "crate::codec::hex_codec")]
+        #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::signature))]
         claim_signature: Signature,
     },
     /// Give the device to a new owner (owner only).
@@ -72,6 +74,7 @@ pub enum IdentityCall {
         new_key: Address,
         /// The current key's signature over the rotation (device, new key, epoch).
         #[serde(with = "crate::codec::hex_codec")]
+        #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::signature))]
         signature: Signature,
     },
     /// Release firmware (signer: a maker; signed by its maker key).
@@ -82,6 +85,7 @@ pub enum IdentityCall {
         version: String,
         /// The maker key's signature over (maker, firmware, version).
         #[serde(with = "crate::codec::hex_codec")]
+        #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::signature))]
         signature: Signature,
     },
     /// Record the firmware a device reports running (signed by the device key).
@@ -92,6 +96,7 @@ pub enum IdentityCall {
         firmware: Hash,
         /// The device key's signature over (device, firmware).
         #[serde(with = "crate::codec::hex_codec")]
+        #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::signature))]
         signature: Signature,
     },
     /// Set or clear a device attribute (owner only).
@@ -164,11 +169,13 @@ pub const SLASH_NAMESPACE: &[u8] = b"machina/slash-maker/v1";
 
 /// A validator's signature approving a call.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Approval {
     /// The validator.
     pub validator: Address,
     /// Its signature.
     #[serde(with = "crate::codec::hex_codec")]
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::signature))]
     pub signature: Signature,
 }
 
@@ -411,6 +418,7 @@ impl Read for IdentityCall {
 
 /// What the identity module's calls did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum IdentityEvent {
     /// A maker registered.

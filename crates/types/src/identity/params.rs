@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// The identity module's parameters.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct IdentityParams {
     /// Smallest bond a maker must lock to register.

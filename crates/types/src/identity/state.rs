@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// A registered maker.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Maker {
     /// The maker's account.
     pub account: Address,
@@ -31,6 +32,7 @@ pub struct Maker {
 
 /// A device's track record, moved by the modules that use it (markets, SLAs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Reputation {
     /// Deliveries and obligations met.
     pub good: u64,
@@ -40,6 +42,7 @@ pub struct Reputation {
 
 /// An attribute of a device.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Attribute {
     /// Key.
     pub key: String,
@@ -49,6 +52,7 @@ pub struct Attribute {
 
 /// An onboarded device.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Device {
     /// Its id.
     pub id: DeviceId,
@@ -101,6 +105,7 @@ impl Device {
 
 /// A role grant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct RoleGrant {
     /// Last height the grant holds, if limited.
     pub expiry_height: Option<u64>,
@@ -119,6 +124,7 @@ impl RoleGrant {
 
 /// A maker's firmware release.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Firmware {
     /// Version label.
     pub version: String,

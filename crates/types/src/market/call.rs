@@ -4,6 +4,7 @@ use super::*;
 
 /// A call to the market module.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum MarketCall {
     /// Bond native tokens as provider or solver stake.

@@ -22,11 +22,13 @@ pub fn receipt_message(chain_id: &str, lease: LeaseId) -> Vec<u8> {
 /// A device's acknowledgement of a leased command, as it publishes it on
 /// `machina/v1/<device>/acks`: the lease and its signature over [`ack_message`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct ActuationAck {
     /// The lease.
     pub lease: LeaseId,
     /// The device's signature.
     #[serde(with = "crate::codec::hex_codec")]
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::signature))]
     pub signature: Signature,
 }
 
@@ -37,6 +39,7 @@ pub const COMMAND_NAMESPACE: &[u8] = b"machina/command/v1";
 
 /// What a gateway signs when it sends a leased command to a device.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Command {
     /// The chain the lease is on.
     pub chain_id: String,
@@ -64,11 +67,13 @@ crate::struct_codec!(Command {
 /// A command with its gateway's signature, as published on `machina/v1/<device>/commands`
 /// (hex of this encoding under `"signed"` in the JSON message).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct SignedCommand {
     /// The command.
     pub command: Command,
     /// The gateway key's signature over the command's encoding.
     #[serde(with = "crate::codec::hex_codec")]
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::signature))]
     pub signature: Signature,
 }
 

@@ -4,6 +4,7 @@ use super::*;
 
 /// Something the market module did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum MarketEvent {
     /// Stake was bonded.
@@ -77,6 +78,7 @@ pub enum MarketEvent {
         solver: crate::Address,
         /// Its total surplus when submitted (a decimal string in JSON).
         #[serde(with = "crate::codec::u128_string")]
+        #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::u128_string))]
         surplus: u128,
     },
     /// A market cleared: leases `first_lease .. first_lease + leases` were made at `price`.

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// The market module's parameters.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct MarketParams {
     /// Blocks per auction batch: markets clear at every multiple of this height.

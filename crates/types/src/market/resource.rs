@@ -4,6 +4,7 @@ use super::*;
 
 /// A resource that can be traded.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ResourceKind {
     /// Access to a device's data stream.
@@ -136,6 +137,7 @@ pub fn market_id(kind: &ResourceKind, region: &str) -> MarketId {
 
 /// How a feed's value must compare to a threshold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Comparison {
     /// Value <= threshold.
@@ -156,6 +158,7 @@ impl Comparison {
 
 /// How delivery of a lease is proven (an offer's terms).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(tag = "by", rename_all = "snake_case")]
 pub enum Delivery {
     /// The consumer's receipt: a `confirm` call, or its signature relayed by anyone. The
@@ -224,6 +227,7 @@ impl Read for Delivery {
 
 /// One resource of an intent: `quantity` units of `kind` per unit of the intent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Component {
     /// The resource.
     pub kind: ResourceKind,
@@ -235,6 +239,7 @@ crate::struct_codec!(Component { kind: plain, quantity: plain });
 
 /// Which stake an account bonds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StakeKind {
     /// Backs offers; slashed when a lease times out undelivered.
@@ -266,6 +271,7 @@ impl Read for StakeKind {
 
 /// A market's uniform price in a solution.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct MarketPrice {
     /// The market.
     pub market: MarketId,
@@ -277,6 +283,7 @@ crate::struct_codec!(MarketPrice { market: plain, price: plain });
 
 /// Units of an offer allocated to an intent in a solution.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Fill {
     /// The intent.
     pub intent: IntentId,
@@ -290,18 +297,21 @@ crate::struct_codec!(Fill { intent: plain, offer: plain, units: plain });
 
 /// Evidence of a lease's delivery that anyone may relay.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(tag = "by", rename_all = "snake_case")]
 pub enum DeliveryProof {
     /// The consumer's signature over [`receipt_message`].
     ConsumerReceipt {
         /// The signature.
         #[serde(with = "crate::codec::hex_codec")]
+        #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::signature))]
         signature: Signature,
     },
     /// The provider device's signature over [`ack_message`] (actuation leases).
     DeviceAck {
         /// The signature.
         #[serde(with = "crate::codec::hex_codec")]
+        #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::signature))]
         signature: Signature,
     },
 }

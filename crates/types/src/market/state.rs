@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// An account's stake of one kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Stake {
     /// Bonded (counts toward the minimum; slashable).
     pub bonded: Amount,
@@ -37,6 +38,7 @@ impl Stake {
 
 /// Where an order stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     /// In the book.
@@ -76,6 +78,7 @@ impl Read for OrderStatus {
 
 /// An offer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Offer {
     /// Its id.
     pub id: OfferId,
@@ -133,6 +136,7 @@ struct_codec!(Offer {
 
 /// An intent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Intent {
     /// Its id.
     pub id: IntentId,
@@ -199,6 +203,7 @@ impl Intent {
 
 /// A range of book positions: `head..tail`, oldest first.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Slots {
     /// First position that may still hold an order.
     pub head: u64,
@@ -222,6 +227,7 @@ impl Slots {
 
 /// A market: one resource kind in one region.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct MarketRecord {
     /// Its id.
     pub id: MarketId,
@@ -254,6 +260,7 @@ struct_codec!(MarketRecord {
 
 /// Where a lease stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum LeaseStatus {
     /// Awaiting delivery.
@@ -317,6 +324,7 @@ impl Read for LeaseStatus {
 
 /// A lease: units of an offer sold to an intent, with their payment in escrow.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Lease {
     /// Its id.
     pub id: LeaseId,
@@ -373,6 +381,7 @@ struct_codec!(Lease {
 
 /// A solution submitted for a batch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Solution {
     /// Who submitted it.
     pub solver: Address,
@@ -394,6 +403,7 @@ struct_codec!(Solution {
 /// The solutions a batch keeps: one per solver, the best [`SOLUTIONS_PER_BATCH_MAX`] by
 /// surplus when submitted; entry `i` describes the solution stored at index `i`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct SolutionIndex {
     /// The solver and surplus of each stored solution.
     pub entries: Vec<SolutionEntry>,
@@ -401,11 +411,13 @@ pub struct SolutionIndex {
 
 /// One stored solution of a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct SolutionEntry {
     /// Who submitted it.
     pub solver: Address,
     /// Its surplus when submitted (a decimal string in JSON).
     #[serde(with = "crate::codec::u128_string")]
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::u128_string))]
     pub surplus: u128,
 }
 
@@ -417,6 +429,7 @@ struct_codec!(SolutionIndex { entries: vec(SOLUTIONS_PER_BATCH_MAX) });
 
 /// Where the settlement of due leases has got to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct DueCursor {
     /// The second (block time) whose due leases are being settled.
     pub second: u64,
@@ -432,36 +445,47 @@ struct_codec!(DueCursor { second: plain, offset: plain });
 /// `staked = withdrawn + slashed + (stake held)` and
 /// `deposited = deposits_returned + (deposits held)`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Totals {
     /// Escrowed by consumers.
     #[serde(with = "crate::codec::u128_string")]
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::u128_string))]
     pub escrowed: u128,
     /// Paid to sellers.
     #[serde(with = "crate::codec::u128_string")]
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::u128_string))]
     pub paid: u128,
     /// Protocol fees.
     #[serde(with = "crate::codec::u128_string")]
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::u128_string))]
     pub fees: u128,
     /// Returned to consumers (cancellations, lapsed units, savings, refunds).
     #[serde(with = "crate::codec::u128_string")]
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::u128_string))]
     pub refunded: u128,
     /// Paid to solvers.
     #[serde(with = "crate::codec::u128_string")]
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::u128_string))]
     pub solver_rewards: u128,
     /// Bonded as stake.
     #[serde(with = "crate::codec::u128_string")]
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::u128_string))]
     pub staked: u128,
     /// Withdrawn from stake.
     #[serde(with = "crate::codec::u128_string")]
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::u128_string))]
     pub withdrawn: u128,
     /// Slashed from stake.
     #[serde(with = "crate::codec::u128_string")]
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::u128_string))]
     pub slashed: u128,
     /// Order deposits taken.
     #[serde(with = "crate::codec::u128_string")]
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::u128_string))]
     pub deposited: u128,
     /// Order deposits returned.
     #[serde(with = "crate::codec::u128_string")]
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::u128_string))]
     pub deposits_returned: u128,
 }
 
@@ -480,6 +504,7 @@ struct_codec!(Totals {
 
 /// The ids the next offer, intent and lease get.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Counters {
     /// Next offer id.
     pub next_offer: OfferId,
@@ -502,6 +527,7 @@ pub const ACTIVE_MARKETS_MAX: usize = 1024;
 
 /// The markets with orders in their books.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct ActiveMarkets {
     /// Their ids, in the order they became active.
     pub markets: Vec<MarketId>,
@@ -514,6 +540,7 @@ pub const DUE_PAGE_LEN: u64 = 4096;
 
 /// A page of the leases due in one second.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct DuePage {
     /// The leases, in the order they were added.
     pub leases: Vec<LeaseId>,
