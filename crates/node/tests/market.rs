@@ -341,6 +341,16 @@ fn an_unlock_bought_by_a_device_from_a_lock_over_mqtt_is_acknowledged_and_paid()
     let delivered = m.wait_lease(lease.id, |l| l.status == LeaseStatus::Delivered);
     assert_eq!(delivered.price, 650);
     assert_eq!(m.balance(&m.addr(PROVIDER)) - seller_before, 650 - m.protocol_fee(650));
+    // The node's metrics saw the clearing and the settlement.
+    let metrics = m.node.get_text("/metrics");
+    let sample = |name: &str| -> u64 {
+        let line = metrics.lines().find(|l| !l.starts_with('#') && l.contains(name));
+        let line = line.unwrap_or_else(|| panic!("no {name} in\n{metrics}"));
+        line.rsplit(' ').next().and_then(|v| v.parse().ok()).expect("a count")
+    };
+    assert!(sample("market_clearings_total") >= 1);
+    assert!(sample("market_leases_made_total") >= 1);
+    assert_eq!(sample("market_leases_settled_total{outcome=\"delivered\"}"), 1);
 }
 
 /// The lock: connects to the node's broker, waits for its command, signs the
