@@ -35,6 +35,7 @@ pub mod identity;
 pub mod limits;
 pub mod market;
 pub mod merkle;
+pub mod ownership;
 pub mod reading;
 pub mod receipt;
 #[cfg(feature = "schema")]
