@@ -6,6 +6,10 @@
 //! partition and heal the network, and replace a validator with a Byzantine one. A run is a
 //! pure function of its seed: the same seed gives the same execution, bit for bit.
 //!
+//! [`gateway`] runs the gateway's core on validator 0 with in-process devices, for gateway
+//! and market scenarios that replay to the same state root and event log (see that module
+//! for the one known gap: a transfer workload beside the anchorer).
+//!
 //! After a run, [`properties`] check that honest validators finalized the same blocks, that
 //! each one's state matches the root its blocks commit to, that supply is conserved, and
 //! that an independent [`model`] of the bank, replaying the finalized blocks, agrees with

@@ -91,6 +91,8 @@ fn a_leased_unlock_is_relayed_performed_acknowledged_and_paid_and_replays_from_t
     );
     assert!(outcome.log.iter().any(|l| l.starts_with("lease 1 Delivered")), "{:?}", outcome.log);
     assert_eq!(count(&outcome, "\"action\":\"delivered\""), 1, "{:?}", scenario_events(&outcome));
+    let expected = "provider stake 1000000 of 1000000; lock reputation 1 good, 0 bad";
+    assert!(outcome.log.iter().any(|l| l == expected), "{:?}", outcome.log);
 }
 
 #[test]
@@ -101,4 +103,6 @@ fn a_silent_lock_is_slashed_and_the_consumer_refunded_and_this_replays_from_the_
     // gets it back and half of it (the default slash, 5000 bps) is taken from the stake.
     let settled = "\"action\":\"refunded\",\"lease\":1,\"refund\":650,\"slashed\":325";
     assert_eq!(count(&outcome, settled), 1, "{:?}", scenario_events(&outcome));
+    let expected = "provider stake 999675 of 1000000; lock reputation 0 good, 1 bad";
+    assert!(outcome.log.iter().any(|l| l == expected), "{:?}", outcome.log);
 }
