@@ -11,11 +11,6 @@
 //! After a run, [`Outcome`] holds the state root of the block at the plan's height, every
 //! event of the blocks up to it, and the script's log: two runs with one seed give the same
 //! outcome, bit for bit.
-//!
-//! Known gap: with the random transfer workload running beside the anchorer, two runs of
-//! one seed on a loaded machine have ordered a block's transfers differently (the workload's
-//! random draws diverge after the first anchor), so the scenarios run without that workload
-//! (docs/architecture.md, "Simulations").
 
 use crate::{engine::NodeState, properties::Check};
 use commonware_codec::Encode;

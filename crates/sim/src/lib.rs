@@ -7,8 +7,7 @@
 //! pure function of its seed: the same seed gives the same execution, bit for bit.
 //!
 //! [`gateway`] runs the gateway's core on validator 0 with in-process devices, for gateway
-//! and market scenarios that replay to the same state root and event log (see that module
-//! for the one known gap: a transfer workload beside the anchorer).
+//! and market scenarios that replay to the same state root and event log.
 //!
 //! After a run, [`properties`] check that honest validators finalized the same blocks, that
 //! each one's state matches the root its blocks commit to, that supply is conserved, and

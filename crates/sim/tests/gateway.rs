@@ -22,10 +22,8 @@ fn run(kind: Scenario, seed: u64, height: u64) -> Outcome {
     let scenario = GatewayScenario::new(kind);
     let outcome = Arc::new(Mutex::new(None));
     let record = RecordOutcome { height, scenario: scenario.clone(), outcome: outcome.clone() };
-    // No transfer workload beside the scenario: with one, two runs of a seed can order a
-    // block's transfers differently on a loaded machine (see docs/architecture.md,
-    // "Simulations"); the scenario's own transactions replay exactly.
-    let workload = Workload { tick: Duration::from_millis(200), txs_per_tick: 0 };
+    // A light transfer workload runs beside the scenario on every validator.
+    let workload = Workload { tick: Duration::from_millis(200), txs_per_tick: 1 };
     let engine = MachinaEngine::new(VALIDATORS, 8).with_workload(workload).with_gateway(scenario);
     let result = PlanBuilder::new(engine)
         .link(link(100))

@@ -188,7 +188,10 @@ impl<E: Runtime> Relay<E> {
                     }
                 };
             }
+            // Branches in a fixed order: an unbiased select starts at a random branch drawn
+            // outside the runtime, which a simulation cannot replay.
             tokio::select! {
+                biased;
                 block = blocks.recv() => match block {
                     Ok(block) => self.on_block(&block),
                     Err(broadcast::error::RecvError::Lagged(n)) => {
