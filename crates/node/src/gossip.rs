@@ -77,20 +77,25 @@ fn flush<S: Sender>(chain: &ChainInfo, sender: &mut S) {
     }
 }
 
-async fn admit<E>(
+/// Takes a peer's gossip message: at most [`TXS_PER_MESSAGE_MAX`] transactions, each through
+/// the one admission ([`crate::ingress::admit`], as a peer's) against the finalized state.
+/// Returns each transaction's outcome, or `None` (counted as a `malformed` refusal) if the
+/// message does not decode.
+pub async fn admit<E>(
     chain: &ChainInfo,
     db: &Databases<E>,
     bytes: impl commonware_codec::Buf,
     now_ms: u64,
     rng: &mut impl rand_core::CryptoRng,
-) where
+) -> Option<Vec<Result<machina_types::Hash, machina_types::ErrorCode>>>
+where
     E: Storage + Clock + Metrics + commonware_storage::Context,
 {
     let cfg = (commonware_codec::RangeCfg::new(0..=TXS_PER_MESSAGE_MAX), ());
     let Ok(txs) = Vec::<SignedTransaction>::decode_cfg(bytes, &cfg) else {
         chain.count_refusal(machina_types::ErrorCode::Malformed);
-        return;
+        return None;
     };
     chain.count_gossip_received(txs.len());
-    crate::ingress::admit(chain, db, txs, now_ms, false, rng).await;
+    Some(crate::ingress::admit(chain, db, txs, now_ms, false, rng).await)
 }

@@ -84,6 +84,10 @@ pub enum Scenario {
     /// As above, but the lock never answers: after the deadline the consumer is refunded
     /// and the provider slashed.
     SilentLockSlashed,
+    /// Peers' gossip goes through the same admission as the API, against state: a message
+    /// that does not decode and a transaction from an account that cannot pay its fee are
+    /// refused; a funded account's transaction is admitted and included.
+    GossipAdmission,
 }
 
 /// The scenario's actors: keys of funded accounts and of the maker.
@@ -177,6 +181,7 @@ impl GatewayScenario {
             Scenario::ReadingsAnchored => world.readings_anchored().await,
             Scenario::UnlockLeasedAndPaid => world.unlock(true).await,
             Scenario::SilentLockSlashed => world.unlock(false).await,
+            Scenario::GossipAdmission => world.gossip().await,
         }
         self.record("done".into());
     }
@@ -365,6 +370,45 @@ impl World {
             device.reputation.bad,
             stake_bonded = stake_amount,
         ));
+    }
+
+    /// Hands validator 0 three peer messages: garbage, an unfunded sender's transfer and a
+    /// funded one's.
+    async fn gossip(&mut self) {
+        let unfunded = ed25519::PrivateKey::from_seed(9_999);
+        let transfer = |key: &ed25519::PrivateKey, nonce: u64, world: &World| {
+            let to = Address::of(&world.scenario.actors.maker.public_key());
+            let genesis = world.chain.genesis();
+            Transaction {
+                chain_id: genesis.chain_id.clone(),
+                signer: Address::of(&key.public_key()),
+                nonce,
+                fee: 0,
+                expiry_height: world.chain.height() + 100,
+                calls: vec![machina_types::BankCall::Transfer { to, amount: 1 }.into()],
+            }
+            .sign_paying_fee(key, &genesis.params.fees)
+        };
+        let now = self.now_ms();
+        let garbage = bytes::Bytes::from_static(&[0xff, 0xff, 0xff]);
+        let outcome =
+            machina_node::gossip::admit(&self.chain, &self.db, garbage, now, &mut self.context)
+                .await;
+        self.scenario.record(format!("garbage: {outcome:?}"));
+        let message = vec![transfer(&unfunded, 0, self)].encode();
+        let outcome =
+            machina_node::gossip::admit(&self.chain, &self.db, message, now, &mut self.context)
+                .await;
+        let refused = outcome.expect("decodes").remove(0).expect_err("refused");
+        self.scenario.record(format!("unfunded sender: {}", refused.name()));
+        let consumer = self.scenario.actors.consumer.clone();
+        let message = vec![transfer(&consumer, 0, self)].encode();
+        let outcome =
+            machina_node::gossip::admit(&self.chain, &self.db, message, now, &mut self.context)
+                .await;
+        let hash = outcome.expect("decodes").remove(0).expect("admitted");
+        let receipt: Receipt = self.until("inclusion", ReceiptOf(hash)).await;
+        self.scenario.record(format!("funded sender: included, {:?}", receipt.outcome));
     }
 
     /// The lock: takes commands from the broker, checks each (signed by its gateway, for

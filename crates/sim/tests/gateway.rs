@@ -104,3 +104,12 @@ fn a_silent_lock_is_slashed_and_the_consumer_refunded_and_this_replays_from_the_
     let expected = "provider stake 999675 of 1000000; lock reputation 0 good, 1 bad";
     assert!(outcome.log.iter().any(|l| l == expected), "{:?}", outcome.log);
 }
+
+#[test]
+fn peers_gossip_is_admitted_against_state_like_the_api_and_replays_from_the_seed() {
+    let outcome = replayed(Scenario::GossipAdmission, 14, 60);
+    let log = &outcome.log;
+    assert!(log.iter().any(|l| l == "garbage: None"), "{log:?}");
+    assert!(log.iter().any(|l| l == "unfunded sender: cannot_pay_fee"), "{log:?}");
+    assert!(log.iter().any(|l| l == "funded sender: included, Success"), "{log:?}");
+}
