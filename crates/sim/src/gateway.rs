@@ -39,9 +39,9 @@ use machina_node::{
         Core, GatewayConfig,
         commands::{ACKS_QUEUE_MAX, Outbox, acks_topic, commands_topic},
         mqtt::{Identity, LocalClient},
+        submit::Submitter,
     },
     health::Health,
-    ingress,
 };
 use machina_sdk::device::{DeviceIdentity, numeric, telemetry_topic, verify_command};
 use machina_types::{
@@ -224,25 +224,13 @@ impl World {
         }
     }
 
-    /// Signs `calls` with `key`, admits them and waits for the receipt; panics unless they
+    /// Signs `calls` with `key` (next nonce, exact fee), admits them as the node admits its
+    /// own transactions ([`Submitter`]) and waits for the receipt; panics unless they
     /// succeeded (the script's transactions are valid by construction).
     async fn execute(&mut self, key: &ed25519::PrivateKey, calls: Vec<Call>) -> Receipt {
-        let signer = Address::of(&key.public_key());
-        let account: Account = self.read(&bank_keys::account(&signer)).await.unwrap_or_default();
-        let genesis = self.chain.genesis().clone();
-        let tx = Transaction {
-            chain_id: genesis.chain_id.clone(),
-            signer,
-            nonce: self.chain.mempool().next_nonce(&signer, account.nonce),
-            fee: 0,
-            expiry_height: self.chain.height() + 100,
-            calls,
-        }
-        .sign_paying_fee(key, &genesis.params.fees);
-        let now = self.now_ms();
-        let admitted =
-            ingress::admit(&self.chain, &self.db, vec![tx], now, true, &mut self.context).await;
-        let hash = admitted.into_iter().next().expect("one result").expect("admitted");
+        let (chain, db) = (self.chain.clone(), self.db.clone());
+        let submitter = Submitter::new(self.context.child("actor"), chain, db, key.clone());
+        let hash = submitter.submit(calls).await.expect("admitted").tx;
         let receipt: Receipt = self.until("inclusion", ReceiptOf(hash)).await;
         assert!(
             matches!(receipt.outcome, machina_types::Outcome::Success),
