@@ -237,6 +237,16 @@ impl<'a> Ctx<'a> {
         &mut self,
         f: impl FnOnce(&mut Ctx<'_>) -> ExecResult,
     ) -> ExecResult<Result<(), ErrorCode>> {
+        self.attempt_as(self.signer, f)
+    }
+
+    /// [`Ctx::attempt`] with `signer` as the nested context's signer: a machine's approved
+    /// proposal makes its calls as the machine's treasury this way.
+    pub fn attempt_as(
+        &mut self,
+        signer: Address,
+        f: impl FnOnce(&mut Ctx<'_>) -> ExecResult,
+    ) -> ExecResult<Result<(), ErrorCode>> {
         let events_max = self.events_max - self.events.len();
         let (result, writes, events, flow) = {
             let mut nested = Ctx {
@@ -245,7 +255,7 @@ impl<'a> Ctx<'a> {
                 events: Vec::new(),
                 events_max,
                 env: self.env,
-                signer: self.signer,
+                signer,
                 origin: self.origin,
                 native_flow: 0,
             };

@@ -4,11 +4,12 @@
 use crate::{
     exec::{Applied, BlockEnv, BlockExecutor},
     genesis::{Genesis, GenesisAccount, Params},
-    modules::{bank, data, identity, market},
+    modules::{bank, data, identity, market, ownership},
     state::MemState,
 };
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use machina_types::bank::BankEvent;
+use machina_types::ownership::OwnershipEvent;
 use machina_types::{
     Address, BankCall, Call, ErrorCode, Event, Outcome, SignedTransaction, Transaction,
 };
@@ -72,6 +73,7 @@ impl Chain {
         holders.extend([bank::fee_pool(), identity::bond_pool(), identity::slashed_pool()]);
         holders.extend([market::escrow_account(), market::stake_account(), market::treasury()]);
         holders.extend([market::deposits_account(), data::feed_deposits()]);
+        holders.insert(ownership::escrow_account());
         let mut chain = Self {
             state: MemState::default(),
             genesis: Arc::new(genesis),
@@ -163,6 +165,9 @@ impl Chain {
                     if let Event::Bank(BankEvent::AssetCreated { asset, .. }) = e {
                         self.assets.insert(*asset);
                     }
+                    if let Event::Ownership(OwnershipEvent::Tokenized { treasury, .. }) = e {
+                        self.holders.insert(*treasury);
+                    }
                 }
             }
         }
@@ -203,6 +208,71 @@ impl Chain {
         }
         self.check_market();
         self.check_feeds();
+        self.check_ownership();
+    }
+
+    /// Every machine's treasury holds its reserve and what holders are owed, and its shares
+    /// cover those offerings reserve; what holders are owed (settled now) plus the index's
+    /// remainder is exactly what was distributed and not claimed; the escrow holds the open
+    /// offerings' funds and the open proposals' deposits.
+    fn check_ownership(&self) {
+        use machina_types::ownership::revenue::INDEX_SCALE;
+        use ownership::state::{
+            Counters, Machine, Offering, OfferingStatus, Position, Proposal, ProposalStatus,
+            Purchase,
+        };
+        let c: Counters = self.state.get(&ownership::keys::counters()).unwrap_or_default();
+        for id in 1..c.machine {
+            let m: Machine = self.state.get(&ownership::keys::machine(id)).unwrap();
+            let shares = |a: &Address| {
+                self.state.get::<u64>(&bank::keys::asset_balance(m.shares, a)).unwrap_or(0)
+            };
+            assert!(self.balance(&m.treasury) >= m.reserve + m.pending, "treasury {id} short");
+            assert!(shares(&m.treasury) >= m.offered, "treasury {id} lacks offered shares");
+            let mut owed = m.index.remainder;
+            for a in &self.holders {
+                let Some(mut p) = self.state.get::<Position>(&ownership::keys::position(id, a))
+                else {
+                    assert_eq!(shares(a), 0, "holder {a} of machine {id} has no position");
+                    continue;
+                };
+                p.revenue.settle(&m.index, shares(a)).unwrap();
+                owed += p.revenue.owed;
+            }
+            assert_eq!(owed, u128::from(m.pending) * INDEX_SCALE, "machine {id} revenue");
+        }
+        let mut escrowed = 0u128;
+        for id in 1..c.offering {
+            let o: Offering = self.state.get(&ownership::keys::offering(id)).unwrap();
+            if o.asset.is_some() {
+                continue;
+            }
+            let purchase =
+                |i: u32| -> Purchase { self.state.get(&ownership::keys::purchase(id, i)).unwrap() };
+            escrowed += match o.status {
+                OfferingStatus::Open | OfferingStatus::Delivering => u128::from(o.raised),
+                OfferingStatus::Refunding => {
+                    (o.settled..o.buyers).map(|i| u128::from(purchase(i).paid)).sum()
+                }
+                OfferingStatus::Failed => 0,
+                OfferingStatus::Succeeded => {
+                    let all = ownership::tranches(&o);
+                    (0..all.len())
+                        .filter(|i| o.released & (1 << i) == 0)
+                        .map(|i| u128::from(ownership::tranche_amount(o.raised, &all, i)))
+                        .sum()
+                }
+            };
+        }
+        let mut deposits = 0u128;
+        for id in 1..c.proposal {
+            let p: Proposal = self.state.get(&ownership::keys::proposal(id)).unwrap();
+            if p.status == ProposalStatus::Open {
+                deposits += u128::from(p.deposit);
+            }
+        }
+        let held = u128::from(self.balance(&ownership::escrow_account()));
+        assert_eq!(held, deposits + escrowed, "ownership escrow differs from what it owes");
     }
 
     /// The feed deposit account holds exactly the deposits of open feeds.

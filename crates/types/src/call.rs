@@ -5,6 +5,7 @@
 
 use crate::{
     bank::BankCall, data::DataCall, error::ErrorCode, identity::IdentityCall, market::MarketCall,
+    ownership::OwnershipCall,
 };
 use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
 use serde::{Deserialize, Serialize};
@@ -113,6 +114,8 @@ calls! {
     Data(DataCall),
     /// A market call.
     Market(MarketCall),
+    /// An ownership call.
+    Ownership(OwnershipCall),
 }
 
 #[cfg(test)]

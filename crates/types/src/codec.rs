@@ -69,6 +69,12 @@ pub fn read_vec<T: Read>(buf: &mut impl Buf, max: usize, cfg: &T::Cfg) -> Result
     Vec::<T>::read_cfg(buf, &(RangeCfg::new(0..=max), cfg.clone()))
 }
 
+/// Reads the length prefix of a vector of at most `max` items (as `Vec`'s encoding
+/// writes it), for readers that check each item before reading it.
+pub fn read_len(buf: &mut impl Buf, max: usize) -> Result<usize, Error> {
+    usize::read_cfg(buf, &RangeCfg::new(0..=max))
+}
+
 /// Serde adapter: a byte vector as a hex string.
 pub mod hex_bytes {
     use alloc::{string::String, vec::Vec};
@@ -143,6 +149,56 @@ macro_rules! struct_codec {
     (@read $buf:ident, plain) => { $crate::__private::codec::ReadExt::read($buf)? };
     (@read $buf:ident, str, $max:expr) => { $crate::codec::read_str($buf, $max)? };
     (@read $buf:ident, vec, $max:expr) => { $crate::codec::read_vec($buf, $max, &())? };
+    (@write $v:expr, $buf:ident, with) => { $crate::__private::codec::Write::write(&$v, $buf) };
+    (@size $v:expr, with) => { $crate::__private::codec::EncodeSize::encode_size(&$v) };
+    (@read $buf:ident, with, $read:expr) => { $read($buf)? };
+}
+
+/// Implements `Write`, `EncodeSize` and `Read` (with `Cfg = ()`) for an enum whose variants
+/// all have named fields (a unit variant is written `Name {}`): a tag byte, then the
+/// variant's fields as [`struct_codec!`] writes them (plus `name: with(read_fn)`, a field
+/// that writes itself and reads with `read_fn(buf)`). Tags are listed explicitly so that
+/// reordering variants never changes an encoding.
+#[macro_export]
+macro_rules! enum_codec {
+    ($ty:ident {
+        $( $tag:literal => $variant:ident { $($field:ident : $kind:ident $(($max:expr))?),* $(,)? } ),* $(,)?
+    }) => {
+        impl $crate::__private::codec::Write for $ty {
+            fn write(&self, buf: &mut impl $crate::__private::bytes::BufMut) {
+                match self {
+                    $( Self::$variant { $($field),* } => {
+                        $crate::__private::codec::Write::write(&($tag as u8), buf);
+                        $( $crate::struct_codec!(@write *$field, buf, $kind); )*
+                    } )*
+                }
+            }
+        }
+        impl $crate::__private::codec::EncodeSize for $ty {
+            fn encode_size(&self) -> usize {
+                1 + match self {
+                    $( Self::$variant { $($field),* } => {
+                        0 $( + $crate::struct_codec!(@size *$field, $kind) )*
+                    } )*
+                }
+            }
+        }
+        impl $crate::__private::codec::Read for $ty {
+            type Cfg = ();
+            fn read_cfg(
+                buf: &mut impl $crate::__private::codec::Buf,
+                _: &(),
+            ) -> Result<Self, $crate::__private::codec::Error> {
+                let tag = <u8 as $crate::__private::codec::ReadExt>::read(buf)?;
+                match tag {
+                    $( $tag => Ok(Self::$variant {
+                        $( $field: $crate::struct_codec!(@read buf, $kind $(, $max)?), )*
+                    }), )*
+                    _ => Err($crate::__private::codec::Error::InvalidEnum(tag)),
+                }
+            }
+        }
+    };
 }
 
 /// Serde adapter: a `u128` as a decimal string (JSON numbers beyond 64 bits are not portable,

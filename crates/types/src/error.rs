@@ -203,6 +203,61 @@ error_codes! {
     OrderLimit = 421, "order_limit", "the account has too many open orders";
     /// The stake is locked as the potential slash of open leases.
     StakeLocked = 422, "stake_locked", "the stake is locked by open leases";
+    /// The device already belongs to a machine.
+    AlreadyTokenized = 500, "already_tokenized", "the device already belongs to a machine";
+    /// No machine has this id.
+    UnknownMachine = 501, "unknown_machine", "no such machine";
+    /// The signer may not do this for the machine (only its treasury, that is an approved
+    /// proposal, or its sponsor may).
+    NotMachineController = 502, "not_machine_controller", "only the machine's treasury (a holder decision) or sponsor may do this";
+    /// The account holds none of the machine's shares and has nothing to claim.
+    NothingToClaim = 503, "nothing_to_claim", "no revenue to claim";
+    /// No offering has this id.
+    UnknownOffering = 504, "unknown_offering", "no such offering";
+    /// The offering is not open for purchases (past its deadline, sold out or closed).
+    OfferingClosed = 505, "offering_closed", "the offering is not open";
+    /// The purchase is below the offering's minimum or above its per-buyer maximum or the
+    /// shares left.
+    PurchaseOutOfBounds = 506, "purchase_out_of_bounds", "the purchase is outside the offering's per-buyer limits or the shares left";
+    /// The treasury does not hold the shares (outside other offerings) this needs.
+    SharesUnavailable = 507, "shares_unavailable", "the treasury does not hold enough unreserved shares";
+    /// The deadline is not in the future or too far away.
+    BadOfferingDeadline = 508, "bad_offering_deadline", "the offering's deadline is in the past or too far ahead";
+    /// The offering has not succeeded, or the tranche does not exist or was released.
+    TrancheUnavailable = 509, "tranche_unavailable", "no such unreleased tranche of a successful offering";
+    /// The tranche's milestone is not met (and its time has not run out).
+    MilestoneUnmet = 510, "milestone_unmet", "the tranche's milestone is not met";
+    /// The offering has the most buyers it may have.
+    TooManyBuyers = 511, "too_many_buyers", "the offering has the most buyers it may have";
+    /// The chain has the most open offerings it may hold.
+    TooManyOfferings = 512, "too_many_offerings", "too many offerings are open";
+    /// The proposer holds fewer shares than the machine's proposal threshold.
+    BelowThreshold = 513, "below_threshold", "the proposer holds fewer shares than the threshold";
+    /// No proposal has this id.
+    UnknownProposal = 514, "unknown_proposal", "no such proposal";
+    /// The proposal's vote has ended.
+    VotingClosed = 515, "voting_closed", "the vote has ended";
+    /// The account has already voted on this proposal.
+    AlreadyVoted = 516, "already_voted", "already voted on this proposal";
+    /// The account held no shares when the proposal was made.
+    NoVotingShares = 517, "no_voting_shares", "no shares held when the proposal was made";
+    /// The proposal is approved and in its timelock.
+    TimelockActive = 518, "timelock_active", "the proposal's timelock has not passed";
+    /// The proposal was not approved.
+    NotApproved = 519, "not_approved", "the proposal was not approved";
+    /// The proposal's execution window has passed.
+    ProposalExpired = 520, "proposal_expired", "the proposal expired";
+    /// The proposal was already executed or closed.
+    ProposalFinished = 521, "proposal_finished", "the proposal was already executed or closed";
+    /// The proposal is approved and may still be executed, so it cannot be closed.
+    ProposalExecutable = 522, "proposal_executable", "the proposal is approved and still executable";
+    /// A proposal's calls would spend revenue owed to holders or shares reserved by
+    /// offerings.
+    TreasuryOverspent = 523, "treasury_overspent", "the calls would spend holders' revenue or reserved shares";
+    /// A machine's shares cannot be minted or burned.
+    SharesFixed = 524, "shares_fixed", "a machine's share supply is fixed";
+    /// The proposal's vote has not ended.
+    VotingOpen = 525, "voting_open", "the proposal's vote has not ended";
     /// The call hit a broken internal invariant; it failed and wrote nothing (a bug, logged
     /// and counted by the node).
     Internal = 900, "internal", "an internal error; nothing was written";
@@ -258,6 +313,7 @@ pub const RANGES: &[(&str, core::ops::RangeInclusive<u16>)] = &[
     ("identity", 310..=349),
     ("data", 350..=399),
     ("market", 400..=499),
+    ("ownership", 500..=549),
     ("internal", 900..=999),
 ];
 

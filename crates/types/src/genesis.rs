@@ -3,6 +3,7 @@
 use crate::{Address, Amount, Hash, limits::CHAIN_ID_LEN_MAX, tx::FeeSchedule};
 pub use crate::{
     data::params::DataParams, identity::params::IdentityParams, market::params::MarketParams,
+    ownership::params::OwnershipParams,
 };
 use commonware_cryptography::ed25519;
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,9 @@ pub struct Params {
     /// The market's rules.
     #[serde(default)]
     pub market: MarketParams,
+    /// The ownership module's rules.
+    #[serde(default)]
+    pub ownership: OwnershipParams,
 }
 
 impl Default for Params {
@@ -37,6 +41,7 @@ impl Default for Params {
             identity: IdentityParams::default(),
             data: DataParams::default(),
             market: MarketParams::default(),
+            ownership: OwnershipParams::default(),
         }
     }
 }
@@ -122,6 +127,7 @@ impl Genesis {
             return Err(GenesisError::Param("max_block_txs must be 1..=16384"));
         }
         self.params.market.validate().map_err(GenesisError::Param)?;
+        self.params.ownership.validate().map_err(GenesisError::Param)?;
         Ok(())
     }
 

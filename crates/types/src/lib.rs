@@ -55,6 +55,7 @@ pub use genesis::{Genesis, Params};
 pub use hash::Hash;
 pub use identity::IdentityCall;
 pub use market::MarketCall;
+pub use ownership::OwnershipCall;
 pub use reading::{Reading, SignedReading, Value};
 pub use receipt::{BlockEvents, Event, Outcome, Receipt};
 pub use tx::{SignedTransaction, Transaction};

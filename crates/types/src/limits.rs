@@ -64,3 +64,19 @@ pub const VALIDATORS_MAX: usize = 128;
 // Sums the state machine computes over values bounded above stay inside their types.
 const _: () = assert!((UNITS_MAX as u128) * (PRICE_MAX as u128) <= 1 << 96);
 const _: () = assert!(SEQ_MAX < u64::MAX / 2);
+
+/// Devices one machine (a fleet tokenized together) may hold.
+pub const MACHINE_DEVICES_MAX: usize = 16;
+/// Tranches an offering's funds may be released in.
+pub const OFFERING_TRANCHES_MAX: usize = 4;
+/// Buyers one offering may have (each is settled by a block-level step at its close).
+pub const OFFERING_BUYERS_MAX: u32 = 10_000;
+/// Offerings open at once across the chain (the close queue every block reads).
+pub const OPEN_OFFERINGS_MAX: usize = 1024;
+/// Longest an offering may stay open, and the latest its milestones may be met (blocks).
+pub const OFFERING_BLOCKS_MAX: u64 = 10_000_000;
+/// Calls one proposal may execute.
+pub const PROPOSAL_CALLS_MAX: usize = 4;
+/// Longest voting period, timelock and execution window of a proposal (blocks). Vote
+/// checkpoints older than the voting period are pruned.
+pub const GOVERNANCE_BLOCKS_MAX: u64 = 1_000_000;

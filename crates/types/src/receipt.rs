@@ -45,6 +45,8 @@ pub enum Event {
     Data(crate::data::DataEvent),
     /// The market module did something.
     Market(crate::market::MarketEvent),
+    /// The ownership module did something.
+    Ownership(crate::ownership::OwnershipEvent),
     /// A block-level step failed (a broken invariant): its writes were dropped, the same way
     /// on every node, and the chain went on.
     BlockStepFailed {
@@ -130,6 +132,10 @@ impl Write for Event {
                 3u8.write(buf);
                 event.write(buf);
             }
+            Self::Ownership(event) => {
+                5u8.write(buf);
+                event.write(buf);
+            }
             Self::BlockStepFailed { step, code } => {
                 4u8.write(buf);
                 write_str(step, buf);
@@ -146,6 +152,7 @@ impl EncodeSize for Event {
             Self::Identity(event) => event.encode_size(),
             Self::Data(event) => event.encode_size(),
             Self::Market(event) => event.encode_size(),
+            Self::Ownership(event) => event.encode_size(),
             Self::BlockStepFailed { step, .. } => str_size(step) + 2,
         }
     }
@@ -159,6 +166,7 @@ impl Read for Event {
             1 => Self::Identity(crate::identity::IdentityEvent::read(buf)?),
             2 => Self::Data(crate::data::DataEvent::read(buf)?),
             3 => Self::Market(crate::market::MarketEvent::read(buf)?),
+            5 => Self::Ownership(crate::ownership::OwnershipEvent::read(buf)?),
             4 => Self::BlockStepFailed {
                 step: read_str(buf, STEP_NAME_LEN_MAX)?,
                 code: ErrorCode::read(buf)?,

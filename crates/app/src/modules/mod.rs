@@ -9,6 +9,7 @@ pub mod bank;
 pub mod data;
 pub mod identity;
 pub mod market;
+pub mod ownership;
 
 use crate::{
     genesis::Genesis,
@@ -59,4 +60,5 @@ registry! {
     Identity => identity::Identity,
     Data => data::Data,
     Market => market::Market,
+    Ownership => ownership::Ownership,
 }

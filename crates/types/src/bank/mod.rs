@@ -129,7 +129,8 @@ impl crate::call::ModuleCall for BankCall {
     }
 }
 
-fn valid_symbol(symbol: &str) -> bool {
+/// Whether `symbol` is a valid asset ticker: 1-12 of `A-Z0-9`.
+pub fn valid_symbol(symbol: &str) -> bool {
     !symbol.is_empty()
         && symbol.len() <= ASSET_SYMBOL_LEN_MAX
         && symbol.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())

@@ -35,30 +35,40 @@ const _: () = assert!((u64::MAX as u128) * INDEX_SCALE <= u128::MAX >> 32);
 
 /// Revenue paid to a fixed supply of shares.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct RevenueIndex {
     /// Revenue per share so far, scaled by [`INDEX_SCALE`].
     #[serde(with = "crate::codec::u128_string")]
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::u128_string))]
     pub per_share: u128,
     /// The scaled parts of the payments so far that did not divide by the supply (less than
     /// the supply per payment); kept, never paid to holders.
     #[serde(with = "crate::codec::u128_string")]
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::u128_string))]
     pub remainder: u128,
     /// Revenue paid in so far, in units.
     #[serde(with = "crate::codec::u128_string")]
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::u128_string))]
     pub credited: u128,
 }
 
 /// One holder's position: the index its shares were last settled at, and what they have
 /// earned and it has not claimed (scaled by [`INDEX_SCALE`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Holding {
     /// [`RevenueIndex::per_share`] at the last settlement.
     #[serde(with = "crate::codec::u128_string")]
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::u128_string))]
     pub checkpoint: u128,
     /// Earned and not claimed, scaled by [`INDEX_SCALE`].
     #[serde(with = "crate::codec::u128_string")]
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::u128_string))]
     pub owed: u128,
 }
+
+crate::struct_codec!(RevenueIndex { per_share: plain, remainder: plain, credited: plain });
+crate::struct_codec!(Holding { checkpoint: plain, owed: plain });
 
 impl RevenueIndex {
     /// Pays `amount` units of revenue to `supply` shares.

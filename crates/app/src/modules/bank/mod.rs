@@ -10,6 +10,7 @@ pub use machina_types::bank::{keys, state};
 #[cfg(test)]
 mod tests;
 
+use super::ownership;
 use crate::{
     genesis::Genesis,
     module::{Ctx, ExecResult, Module},
@@ -75,9 +76,8 @@ impl Module for Bank {
         match call {
             BankCall::Transfer { to, amount } => transfer(ctx, &signer, to, *amount),
             BankCall::CreateAsset { symbol, name, decimals, max_supply, metadata } => {
-                let id = next_id(ctx, keys::next_asset_id())?;
                 let info = AssetInfo {
-                    id,
+                    id: 0,
                     issuer: signer,
                     symbol: symbol.clone(),
                     name: name.clone(),
@@ -86,21 +86,26 @@ impl Module for Bank {
                     supply: 0,
                     metadata: metadata.clone(),
                 };
-                ctx.put(keys::asset(id), &info);
-                ctx.emit(Event::Bank(BankEvent::AssetCreated { asset: id, issuer: signer }))
+                create_asset(ctx, info).map(|_| ())
             }
-            BankCall::MintAsset { asset, to, amount } => mint_asset(ctx, *asset, to, *amount),
+            BankCall::MintAsset { asset, to, amount } => {
+                refuse_shares(ctx, *asset)?;
+                if asset_info(ctx, *asset)?.issuer != signer {
+                    return Err(ErrorCode::NotIssuer.into());
+                }
+                issue_asset(ctx, *asset, to, *amount)
+            }
             BankCall::TransferAsset { asset, to, amount } => {
-                debit_asset(ctx, *asset, &signer, *amount)?;
-                credit_asset(ctx, *asset, to, *amount)?;
-                ctx.emit(Event::Bank(BankEvent::AssetTransferred {
-                    asset: *asset,
-                    from: signer,
-                    to: *to,
-                    amount: *amount,
-                }))
+                // A machine's shares carry revenue and votes: their module moves them.
+                match ownership::machine_of_asset(ctx, *asset)? {
+                    Some(machine) => ownership::transfer_shares(ctx, machine, &signer, to, *amount),
+                    None => move_asset(ctx, *asset, &signer, to, *amount),
+                }
             }
-            BankCall::BurnAsset { asset, amount } => burn_asset(ctx, *asset, *amount),
+            BankCall::BurnAsset { asset, amount } => {
+                refuse_shares(ctx, *asset)?;
+                burn_asset(ctx, *asset, *amount)
+            }
             BankCall::MintNft { to, metadata_hash } => mint_nft(ctx, to, metadata_hash),
             BankCall::TransferNft { id, to } => {
                 let mut nft = owned_nft(ctx, *id)?;
@@ -196,11 +201,58 @@ fn next_id(ctx: &mut Ctx<'_>, counter: Key) -> ExecResult<u64> {
     Ok(id)
 }
 
-fn asset_info(ctx: &Ctx<'_>, id: AssetId) -> ExecResult<AssetInfo> {
+/// Creates an asset (its id is assigned here) and records the event; returns its id.
+pub fn create_asset(ctx: &mut Ctx<'_>, mut info: AssetInfo) -> ExecResult<AssetId> {
+    let id = next_id(ctx, keys::next_asset_id())?;
+    info.id = id;
+    let issuer = info.issuer;
+    ctx.put(keys::asset(id), &info);
+    ctx.emit(Event::Bank(BankEvent::AssetCreated { asset: id, issuer }))?;
+    Ok(id)
+}
+
+/// A machine's shares are neither minted nor burned after tokenization.
+fn refuse_shares(ctx: &Ctx<'_>, id: AssetId) -> ExecResult {
+    match ownership::machine_of_asset(ctx, id)? {
+        Some(_) => Err(ErrorCode::SharesFixed.into()),
+        None => Ok(()),
+    }
+}
+
+/// Moves units of an asset and records the event.
+pub fn move_asset(
+    ctx: &mut Ctx<'_>,
+    id: AssetId,
+    from: &Address,
+    to: &Address,
+    amount: Amount,
+) -> ExecResult {
+    debit_asset(ctx, id, from, amount)?;
+    credit_asset(ctx, id, to, amount)?;
+    ctx.emit(Event::Bank(BankEvent::AssetTransferred { asset: id, from: *from, to: *to, amount }))
+}
+
+/// Moves `amount` of `asset` (the native token if `None`) and records the event.
+pub fn pay(
+    ctx: &mut Ctx<'_>,
+    asset: Option<AssetId>,
+    from: &Address,
+    to: &Address,
+    amount: Amount,
+) -> ExecResult {
+    match asset {
+        None => transfer(ctx, from, to, amount),
+        Some(id) => move_asset(ctx, id, from, to, amount),
+    }
+}
+
+/// The asset `id`.
+pub fn asset_info(ctx: &Ctx<'_>, id: AssetId) -> ExecResult<AssetInfo> {
     Ok(ctx.get(&keys::asset(id))?.ok_or(ErrorCode::UnknownAsset)?)
 }
 
-fn asset_balance(ctx: &Ctx<'_>, id: AssetId, holder: &Address) -> Result<Amount, Missing> {
+/// Units of asset `id` that `holder` holds.
+pub fn asset_balance(ctx: &Ctx<'_>, id: AssetId, holder: &Address) -> Result<Amount, Missing> {
     Ok(ctx.get(&keys::asset_balance(id, holder))?.unwrap_or(0))
 }
 
@@ -226,11 +278,10 @@ fn debit_asset(ctx: &mut Ctx<'_>, id: AssetId, from: &Address, amount: Amount) -
     Ok(())
 }
 
-fn mint_asset(ctx: &mut Ctx<'_>, id: AssetId, to: &Address, amount: Amount) -> ExecResult {
+/// Mints units of asset `id` to `to` within its cap (the caller checked who may) and
+/// records the event.
+pub fn issue_asset(ctx: &mut Ctx<'_>, id: AssetId, to: &Address, amount: Amount) -> ExecResult {
     let mut info = asset_info(ctx, id)?;
-    if info.issuer != ctx.signer() {
-        return Err(ErrorCode::NotIssuer.into());
-    }
     info.supply = info.supply.checked_add(amount).ok_or(ErrorCode::Overflow)?;
     if info.max_supply.is_some_and(|cap| info.supply > cap) {
         return Err(ErrorCode::SupplyCapExceeded.into());

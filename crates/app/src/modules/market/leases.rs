@@ -9,7 +9,7 @@ use super::{
 };
 use crate::{
     module::{Ctx, ExecResult},
-    modules::{bank, data, identity},
+    modules::{bank, data, identity, ownership},
 };
 use commonware_cryptography::Verifier as _;
 use machina_types::{
@@ -71,8 +71,10 @@ fn settled(ctx: &mut Ctx<'_>, l: &mut Lease, status: LeaseStatus) -> ExecResult 
 fn pay(ctx: &mut Ctx<'_>, mut l: Lease) -> ExecResult {
     let fee = protocol_fee(ctx, l.escrow);
     let paid = l.escrow - fee;
+    // A tokenized device's earnings go to its machine's treasury.
+    let payee = ownership::payee(ctx, &l.device, &l.seller)?;
     bank::debit(ctx, &escrow_account(), l.escrow)?;
-    bank::credit(ctx, &l.seller, paid)?;
+    bank::credit(ctx, &payee, paid)?;
     bank::credit(ctx, &treasury(), fee)?;
     update_totals(ctx, |t| {
         t.paid += u128::from(paid);

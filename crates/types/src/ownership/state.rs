@@ -1,0 +1,390 @@
+//! The ownership module's stored values.
+
+use super::{Governance, MachineId, OfferingId, ProposalId, Tranche, revenue};
+use crate::{
+    Address, Amount, Call, DeviceId, Hash,
+    bank::AssetId,
+    limits::{ASSET_NAME_LEN_MAX, MACHINE_DEVICES_MAX, OFFERING_TRANCHES_MAX, PROPOSAL_CALLS_MAX},
+};
+use serde::{Deserialize, Serialize};
+
+/// A tokenized device or fleet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct Machine {
+    /// Its id.
+    pub id: MachineId,
+    /// Its name.
+    pub name: String,
+    /// Who tokenized it (may open offerings of treasury shares).
+    pub sponsor: Address,
+    /// Its treasury: the devices' owner, which receives what they earn.
+    pub treasury: Address,
+    /// Its share asset.
+    pub shares: AssetId,
+    /// Shares in existence.
+    pub supply: u64,
+    /// Its devices.
+    pub devices: Vec<DeviceId>,
+    /// Part of income kept in the reserve (basis points).
+    pub reserve_bps: u16,
+    /// How holders decide.
+    pub governance: Governance,
+    /// Treasury funds the holders' proposals may spend.
+    pub reserve: Amount,
+    /// Treasury funds owed to holders and not yet claimed (with the rounding dust).
+    pub pending: Amount,
+    /// Revenue per share so far.
+    pub index: revenue::RevenueIndex,
+    /// Treasury shares reserved by open offerings.
+    pub offered: u64,
+    /// Height of tokenization.
+    pub created_height: u64,
+}
+
+crate::struct_codec!(Machine {
+    id: plain,
+    name: str(ASSET_NAME_LEN_MAX),
+    sponsor: plain,
+    treasury: plain,
+    shares: plain,
+    supply: plain,
+    devices: vec(MACHINE_DEVICES_MAX),
+    reserve_bps: plain,
+    governance: plain,
+    reserve: plain,
+    pending: plain,
+    index: plain,
+    offered: plain,
+    created_height: plain,
+});
+
+/// A holder's position in a machine: its revenue and the history of its share balance
+/// that open votes may need (checkpoints `first..count`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct Position {
+    /// Revenue settled and owed.
+    pub revenue: revenue::Holding,
+    /// Checkpoints written (the next one's number).
+    pub checkpoints: u32,
+    /// The oldest checkpoint kept.
+    pub first: u32,
+}
+
+crate::struct_codec!(Position { revenue: plain, checkpoints: plain, first: plain });
+
+/// A holder's share balance from a height on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct Checkpoint {
+    /// The height of the change.
+    pub height: u64,
+    /// Shares held at the end of that block.
+    pub shares: u64,
+}
+
+crate::struct_codec!(Checkpoint { height: plain, shares: plain });
+
+/// Where an offering is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum OfferingStatus {
+    /// Buying is open.
+    Open,
+    /// Closed with its minimum: purchases are being delivered.
+    Delivering,
+    /// Closed without its minimum: purchases are being refunded.
+    Refunding,
+    /// Every purchase was delivered.
+    Succeeded,
+    /// Every purchase was refunded.
+    Failed,
+}
+
+impl commonware_codec::Write for OfferingStatus {
+    fn write(&self, buf: &mut impl bytes::BufMut) {
+        (*self as u8).write(buf);
+    }
+}
+
+impl commonware_codec::FixedSize for OfferingStatus {
+    const SIZE: usize = 1;
+}
+
+impl commonware_codec::Read for OfferingStatus {
+    type Cfg = ();
+    fn read_cfg(
+        buf: &mut impl commonware_codec::Buf,
+        _: &(),
+    ) -> Result<Self, commonware_codec::Error> {
+        use commonware_codec::ReadExt;
+        match u8::read(buf)? {
+            0 => Ok(Self::Open),
+            1 => Ok(Self::Delivering),
+            2 => Ok(Self::Refunding),
+            3 => Ok(Self::Succeeded),
+            4 => Ok(Self::Failed),
+            other => Err(commonware_codec::Error::InvalidEnum(other)),
+        }
+    }
+}
+
+/// An offering of a machine's shares.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct Offering {
+    /// Its id.
+    pub id: OfferingId,
+    /// The machine.
+    pub machine: MachineId,
+    /// Who opened it.
+    pub creator: Address,
+    /// Shares offered (the cap).
+    pub shares: u64,
+    /// Price per share.
+    pub price: Amount,
+    /// The asset accepted (the native token if absent).
+    pub asset: Option<AssetId>,
+    /// Shares that must sell.
+    pub min_shares: u64,
+    /// Fewest shares per purchase.
+    pub buyer_min: u64,
+    /// Most shares per buyer.
+    pub buyer_max: u64,
+    /// Last height to buy.
+    pub deadline: u64,
+    /// Who receives the funds.
+    pub beneficiary: Address,
+    /// How the funds are released.
+    pub tranches: Vec<Tranche>,
+    /// Height after which unmet tranches go to the treasury.
+    pub milestones_by: u64,
+    /// Shares bought.
+    pub sold: u64,
+    /// Funds escrowed.
+    pub raised: Amount,
+    /// Buyers (purchase records `0..buyers`).
+    pub buyers: u32,
+    /// Purchases settled since the close.
+    pub settled: u32,
+    /// Tranches released (bit `i` for tranche `i`).
+    pub released: u8,
+    /// Where it is.
+    pub status: OfferingStatus,
+}
+
+crate::struct_codec!(Offering {
+    id: plain,
+    machine: plain,
+    creator: plain,
+    shares: plain,
+    price: plain,
+    asset: plain,
+    min_shares: plain,
+    buyer_min: plain,
+    buyer_max: plain,
+    deadline: plain,
+    beneficiary: plain,
+    tranches: vec(OFFERING_TRANCHES_MAX),
+    milestones_by: plain,
+    sold: plain,
+    raised: plain,
+    buyers: plain,
+    settled: plain,
+    released: plain,
+    status: plain,
+});
+
+/// One buyer's purchases in an offering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct Purchase {
+    /// The buyer.
+    pub buyer: Address,
+    /// Shares bought.
+    pub shares: u64,
+    /// Funds escrowed.
+    pub paid: Amount,
+}
+
+crate::struct_codec!(Purchase { buyer: plain, shares: plain, paid: plain });
+
+/// Where a proposal is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalStatus {
+    /// Voting, waiting for its timelock, or executable.
+    Open,
+    /// Its calls were made.
+    Executed,
+    /// Closed without execution.
+    Closed,
+}
+
+impl commonware_codec::Write for ProposalStatus {
+    fn write(&self, buf: &mut impl bytes::BufMut) {
+        (*self as u8).write(buf);
+    }
+}
+
+impl commonware_codec::FixedSize for ProposalStatus {
+    const SIZE: usize = 1;
+}
+
+impl commonware_codec::Read for ProposalStatus {
+    type Cfg = ();
+    fn read_cfg(
+        buf: &mut impl commonware_codec::Buf,
+        _: &(),
+    ) -> Result<Self, commonware_codec::Error> {
+        use commonware_codec::ReadExt;
+        match u8::read(buf)? {
+            0 => Ok(Self::Open),
+            1 => Ok(Self::Executed),
+            2 => Ok(Self::Closed),
+            other => Err(commonware_codec::Error::InvalidEnum(other)),
+        }
+    }
+}
+
+/// A holder proposal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct Proposal {
+    /// Its id.
+    pub id: ProposalId,
+    /// The machine.
+    pub machine: MachineId,
+    /// Who proposed it.
+    pub proposer: Address,
+    /// The calls the treasury makes if it is executed.
+    #[cfg_attr(feature = "schema", schema(no_recursion))]
+    pub calls: Vec<Call>,
+    /// Hash of its description.
+    pub description: Hash,
+    /// The rules it is decided by (the machine's when it was made).
+    pub governance: Governance,
+    /// Votes weigh the shares held at the end of this block (the one before the proposal).
+    pub snapshot: u64,
+    /// Shares outside the treasury at the snapshot (what the quorum is a part of).
+    pub circulating: u64,
+    /// Last height of the vote.
+    pub end: u64,
+    /// Shares voting for.
+    pub yes: u64,
+    /// Shares voting against.
+    pub no: u64,
+    /// Deposit locked.
+    pub deposit: Amount,
+    /// Where it is.
+    pub status: ProposalStatus,
+}
+
+crate::struct_codec!(Proposal {
+    id: plain,
+    machine: plain,
+    proposer: plain,
+    calls: vec(PROPOSAL_CALLS_MAX),
+    description: plain,
+    governance: plain,
+    snapshot: plain,
+    circulating: plain,
+    end: plain,
+    yes: plain,
+    no: plain,
+    deposit: plain,
+    status: plain,
+});
+
+/// How a proposal's vote came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Still voting.
+    Voting,
+    /// Too few votes.
+    NoQuorum,
+    /// Quorum, not enough approvals.
+    Rejected,
+    /// Approved: executable from `end + timelock + 1` to `end + timelock + execution`.
+    Approved,
+}
+
+impl Proposal {
+    /// The first height at which an approved proposal may be executed.
+    pub fn executable_from(&self) -> u64 {
+        self.end.saturating_add(self.governance.timelock_blocks).saturating_add(1)
+    }
+
+    /// The last height at which an approved proposal may be executed.
+    pub fn expires(&self) -> u64 {
+        self.end
+            .saturating_add(self.governance.timelock_blocks)
+            .saturating_add(self.governance.execution_blocks)
+    }
+
+    /// How the vote stands at `height`.
+    pub fn decision(&self, height: u64) -> Decision {
+        if height <= self.end {
+            return Decision::Voting;
+        }
+        let cast = u128::from(self.yes) + u128::from(self.no);
+        let g = &self.governance;
+        if cast == 0 || cast * 10_000 < u128::from(self.circulating) * u128::from(g.quorum_bps) {
+            Decision::NoQuorum
+        } else if u128::from(self.yes) * 10_000 < cast * u128::from(g.approval_bps) {
+            Decision::Rejected
+        } else {
+            Decision::Approved
+        }
+    }
+}
+
+/// A recorded vote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct Ballot {
+    /// For or against.
+    pub approve: bool,
+    /// Shares counted.
+    pub weight: u64,
+}
+
+crate::struct_codec!(Ballot { approve: plain, weight: plain });
+
+/// The next ids to assign.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// The next machine.
+    pub machine: MachineId,
+    /// The next offering.
+    pub offering: OfferingId,
+    /// The next proposal.
+    pub proposal: ProposalId,
+}
+
+crate::struct_codec!(Counters { machine: plain, offering: plain, proposal: plain });
+
+/// An offering in the close queue: it closes in the first block after `deadline`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Closing {
+    /// The last height to buy (lowered to the sell-out height when every share is sold).
+    pub deadline: u64,
+    /// The offering.
+    pub offering: OfferingId,
+}
+
+crate::struct_codec!(Closing { deadline: plain, offering: plain });
+
+/// Offerings waiting for their close, by deadline.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosingQueue {
+    /// Sorted by deadline, then offering.
+    pub entries: Vec<Closing>,
+}
+
+crate::struct_codec!(ClosingQueue { entries: vec(crate::limits::OPEN_OFFERINGS_MAX) });
