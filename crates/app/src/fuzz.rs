@@ -13,7 +13,7 @@
 
 use crate::{
     exec::Applied,
-    genesis::{MarketParams, Params},
+    genesis::{MarketParams, OwnershipParams, Params},
     modules::{identity::tests::Fixture, market},
     state::MemState,
     testing::{CHAIN, Chain},
@@ -31,6 +31,7 @@ use machina_types::{
         MarketPrice, RECEIPT_NAMESPACE, ResourceKind, StakeKind, ack_message, market_id,
         receipt_message,
     },
+    ownership::{Governance, Milestone, OwnershipCall, OwnershipEvent, Tranche},
 };
 use proptest::prelude::*;
 use std::{
@@ -45,12 +46,42 @@ const DEVICES: u64 = 3;
 /// Blocks per auction batch: small, so sequences cross many batch ends.
 const INTERVAL: u64 = 3;
 
+/// Short governance periods, so sequences vote, wait out timelocks and execute.
+const RULES: Governance = Governance {
+    threshold_bps: 100,
+    deposit: 1_000,
+    quorum_bps: 1_000,
+    approval_bps: 5_001,
+    voting_blocks: 3,
+    timelock_blocks: 1,
+    execution_blocks: 6,
+};
+
 /// Calls run by all fuzz cases of this process.
 static CALLS: AtomicU64 = AtomicU64::new(0);
 /// Transactions whose calls all succeeded.
 static SUCCEEDED: AtomicU64 = AtomicU64::new(0);
 /// Leases made (a sign the sequences reach deep into the market).
 static LEASES: AtomicU64 = AtomicU64::new(0);
+/// Machines tokenized, offerings closed and proposals executed (the same for ownership).
+static MACHINES: AtomicU64 = AtomicU64::new(0);
+static OFFERINGS_CLOSED: AtomicU64 = AtomicU64::new(0);
+static EXECUTED: AtomicU64 = AtomicU64::new(0);
+
+/// Counts the ownership milestones among `events`.
+fn count_ownership(events: &[Event]) {
+    for e in events {
+        let counter = match e {
+            Event::Ownership(OwnershipEvent::Tokenized { .. }) => &MACHINES,
+            Event::Ownership(
+                OwnershipEvent::OfferingSucceeded { .. } | OwnershipEvent::OfferingFailed { .. },
+            ) => &OFFERINGS_CLOSED,
+            Event::Ownership(OwnershipEvent::Executed { .. }) => &EXECUTED,
+            _ => continue,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 /// A numeric field: boundary values as often as ordinary ones.
 fn num() -> impl Strategy<Value = u64> {
@@ -94,6 +125,8 @@ enum Id {
     Existing(u8),
     /// This number.
     Raw(u64),
+    /// The newest one.
+    Newest,
 }
 
 impl Id {
@@ -102,6 +135,7 @@ impl Id {
         match self {
             Id::Existing(n) => 1 + u64::from(n) % next.saturating_sub(1).max(1),
             Id::Raw(id) => id,
+            Id::Newest => next.saturating_sub(1).max(1),
         }
     }
 }
@@ -136,41 +170,247 @@ fn term() -> impl Strategy<Value = u64> {
 /// One call, as a template filled in against the chain when it runs.
 #[derive(Clone, Debug)]
 enum Op {
-    Transfer { to: usize, amount: u64 },
-    CreateAsset { max_supply: Option<u64> },
-    MintAsset { asset: Id, to: usize, amount: u64 },
-    TransferAsset { asset: Id, to: usize, amount: u64 },
-    BurnAsset { asset: Id, amount: u64 },
-    MintNft { to: usize },
-    TransferNft { id: Id, to: usize },
-    BurnNft { id: Id },
-    RegisterMaker { bond: u64 },
-    Onboard { serial: u64 },
-    TransferDevice { device: usize, to: usize },
-    RotateKey { device: usize, seed: u64 },
-    SetAttribute { device: usize, value: Option<u8> },
-    Status { device: usize, to: u8 },
-    GrantRole { device: usize, to: usize, role: u8, expiry: Option<u64> },
-    RevokeRole { device: usize, to: usize, role: u8 },
-    AcceptRole { device: usize, role: u8 },
-    SlashMaker { amount: u64, approve: bool },
-    Anchor { device: usize, first: u64, last: u64, count: u32 },
-    CreateFeed { by: u8, min_sources: u8, staleness: u64 },
-    ReportFeed { feed: Id, device: usize, seq: u64, age: u64, value: i64 },
-    CloseFeed { feed: Id },
-    Stake { solver: bool, amount: u64 },
-    Unbond { solver: bool, amount: u64 },
-    Withdraw { solver: bool },
-    Offer { device: usize, kind: u8, capacity: u64, floor: u64, expiry: u64, feed: Option<Id> },
-    CloseOffer { offer: Id },
-    Intent { kind: u8, bundle: bool, units: u64, max_price: u64, deadline: u64, partial: bool },
-    Cancel { intent: Id },
-    Solve { late: bool, price: u64, fills: Vec<(Id, Id, u64)> },
-    Confirm { lease: Id },
-    Receipt { lease: Id, by: usize },
-    Ack { lease: Id, valid: bool },
-    Claim { lease: Id },
-    Dispute { lease: Id },
+    Transfer {
+        to: usize,
+        amount: u64,
+    },
+    CreateAsset {
+        max_supply: Option<u64>,
+    },
+    MintAsset {
+        asset: Id,
+        to: usize,
+        amount: u64,
+    },
+    TransferAsset {
+        asset: Id,
+        to: usize,
+        amount: u64,
+    },
+    BurnAsset {
+        asset: Id,
+        amount: u64,
+    },
+    MintNft {
+        to: usize,
+    },
+    TransferNft {
+        id: Id,
+        to: usize,
+    },
+    BurnNft {
+        id: Id,
+    },
+    RegisterMaker {
+        bond: u64,
+    },
+    Onboard {
+        serial: u64,
+    },
+    TransferDevice {
+        device: usize,
+        to: usize,
+    },
+    RotateKey {
+        device: usize,
+        seed: u64,
+    },
+    SetAttribute {
+        device: usize,
+        value: Option<u8>,
+    },
+    Status {
+        device: usize,
+        to: u8,
+    },
+    GrantRole {
+        device: usize,
+        to: usize,
+        role: u8,
+        expiry: Option<u64>,
+    },
+    RevokeRole {
+        device: usize,
+        to: usize,
+        role: u8,
+    },
+    AcceptRole {
+        device: usize,
+        role: u8,
+    },
+    SlashMaker {
+        amount: u64,
+        approve: bool,
+    },
+    Anchor {
+        device: usize,
+        first: u64,
+        last: u64,
+        count: u32,
+    },
+    CreateFeed {
+        by: u8,
+        min_sources: u8,
+        staleness: u64,
+    },
+    ReportFeed {
+        feed: Id,
+        device: usize,
+        seq: u64,
+        age: u64,
+        value: i64,
+    },
+    CloseFeed {
+        feed: Id,
+    },
+    Stake {
+        solver: bool,
+        amount: u64,
+    },
+    Unbond {
+        solver: bool,
+        amount: u64,
+    },
+    Withdraw {
+        solver: bool,
+    },
+    Offer {
+        device: usize,
+        kind: u8,
+        capacity: u64,
+        floor: u64,
+        expiry: u64,
+        feed: Option<Id>,
+    },
+    CloseOffer {
+        offer: Id,
+    },
+    Intent {
+        kind: u8,
+        bundle: bool,
+        units: u64,
+        max_price: u64,
+        deadline: u64,
+        partial: bool,
+    },
+    Cancel {
+        intent: Id,
+    },
+    Solve {
+        late: bool,
+        price: u64,
+        fills: Vec<(Id, Id, u64)>,
+    },
+    Confirm {
+        lease: Id,
+    },
+    Receipt {
+        lease: Id,
+        by: usize,
+    },
+    Ack {
+        lease: Id,
+        valid: bool,
+    },
+    Claim {
+        lease: Id,
+    },
+    Dispute {
+        lease: Id,
+    },
+    Tokenize {
+        device: usize,
+        supply: u64,
+        retained: u64,
+        reserve_bps: u16,
+        own_rules: bool,
+    },
+    ClaimRevenue {
+        machine: Id,
+    },
+    Configure {
+        machine: Id,
+        reserve_bps: u16,
+    },
+    CreateOffering {
+        machine: Id,
+        shares: u64,
+        price: u64,
+        min: u64,
+        buyer: (u64, u64),
+        blocks: u64,
+        tranches: u8,
+    },
+    Buy {
+        offering: Id,
+        shares: u64,
+    },
+    ReleaseTranche {
+        offering: Id,
+        tranche: u8,
+    },
+    Propose {
+        machine: Id,
+        action: u8,
+        amount: u64,
+        to: usize,
+    },
+    Vote {
+        proposal: Id,
+        approve: bool,
+    },
+    Execute {
+        proposal: Id,
+    },
+    CloseProposal {
+        proposal: Id,
+    },
+}
+
+/// Basis points: the edges and inside.
+fn bps() -> impl Strategy<Value = u16> {
+    prop_oneof![Just(0u16), Just(1), Just(9_999), Just(10_000), Just(10_001), 0u16..10_000]
+}
+
+/// Ownership calls: machines, offerings, revenue and governance.
+fn ownership_op() -> impl Strategy<Value = Op> {
+    let shares = || prop_oneof![4 => 1u64..2_000, 1 => num()];
+    prop_oneof![
+        (device_index(), shares(), shares(), bps(), any::<bool>()).prop_map(
+            |(device, supply, retained, reserve_bps, own_rules)| Op::Tokenize {
+                device,
+                supply,
+                retained: retained.min(supply.saturating_add(u64::from(own_rules))),
+                reserve_bps,
+                own_rules
+            }
+        ),
+        id().prop_map(|machine| Op::ClaimRevenue { machine }),
+        (id(), bps()).prop_map(|(machine, reserve_bps)| Op::Configure { machine, reserve_bps }),
+        (
+            id(),
+            shares(),
+            qty(),
+            shares(),
+            (shares(), shares()),
+            prop_oneof![Just(0u64), 1u64..8, num()],
+            0u8..4
+        )
+            .prop_map(|(machine, shares, price, min, buyer, blocks, tranches)| {
+                Op::CreateOffering { machine, shares, price, min, buyer, blocks, tranches }
+            }),
+        (id(), shares()).prop_map(|(offering, shares)| Op::Buy { offering, shares }),
+        (id(), 0u8..5).prop_map(|(offering, tranche)| Op::ReleaseTranche { offering, tranche }),
+        (id(), 0u8..5, amount(), account()).prop_map(|(machine, action, amount, to)| Op::Propose {
+            machine,
+            action,
+            amount,
+            to
+        }),
+        (id(), any::<bool>()).prop_map(|(proposal, approve)| Op::Vote { proposal, approve }),
+        id().prop_map(|proposal| Op::Execute { proposal }),
+        id().prop_map(|proposal| Op::CloseProposal { proposal }),
+    ]
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -265,7 +505,15 @@ fn op() -> impl Strategy<Value = Op> {
         id().prop_map(|lease| Op::Claim { lease }),
         id().prop_map(|lease| Op::Dispute { lease }),
     ];
-    prop_oneof![2 => bank, 3 => identity, 2 => data, 2 => stake, 6 => orders, 4 => leases]
+    prop_oneof![
+        2 => bank,
+        3 => identity,
+        2 => data,
+        2 => stake,
+        6 => orders,
+        4 => leases,
+        4 => ownership_op(),
+    ]
 }
 
 /// Who signs a transaction.
@@ -275,6 +523,8 @@ enum SignedBy {
     Account(usize),
     /// The current owner of the device the first call names (an account otherwise).
     Owner(usize),
+    /// The sponsor of the newest machine (account 2 if there is none).
+    Sponsor,
 }
 
 /// A transaction: its signer and its calls.
@@ -306,6 +556,52 @@ fn trade() -> impl Strategy<Value = Vec<TxOps>> {
     )
 }
 
+/// A machine tokenized, an offering of its shares opened and bought into, and its sponsor
+/// proposing and voting (the random ops then buy, vote, execute, claim and close).
+fn machine_flow() -> impl Strategy<Value = Vec<TxOps>> {
+    (
+        device_index(),
+        1u64..300,
+        1u64..6,
+        proptest::collection::vec((3..ACCOUNTS, 1u64..200), 1..4),
+        0u8..5,
+    )
+        .prop_map(|(device, min, blocks, buyers, action)| {
+            let tokenize = Op::Tokenize {
+                device,
+                supply: 1_000,
+                retained: 400,
+                reserve_bps: 2_000,
+                own_rules: false,
+            };
+            let offering = Op::CreateOffering {
+                machine: Id::Newest,
+                shares: 300,
+                price: 7,
+                min,
+                buyer: (1, 300),
+                blocks,
+                tranches: blocks as u8 % 4,
+            };
+            let mut txs = vec![
+                (SignedBy::Owner(0), vec![tokenize]),
+                (SignedBy::Sponsor, vec![offering]),
+                (
+                    SignedBy::Sponsor,
+                    vec![Op::Propose { machine: Id::Newest, action, amount: 10, to: 3 }],
+                ),
+                (SignedBy::Sponsor, vec![Op::Vote { proposal: Id::Newest, approve: true }]),
+            ];
+            for (buyer, shares) in buyers {
+                txs.push((
+                    SignedBy::Account(buyer),
+                    vec![Op::Buy { offering: Id::Newest, shares }],
+                ));
+            }
+            txs
+        })
+}
+
 fn block() -> impl Strategy<Value = BlockOps> {
     let advance = prop_oneof![
         8 => Just(0u64),
@@ -314,19 +610,22 @@ fn block() -> impl Strategy<Value = BlockOps> {
         1 => Just(3_700_000u64),
     ];
     let signer = prop_oneof![
-        1 => account().prop_map(SignedBy::Account),
-        1 => account().prop_map(SignedBy::Owner),
+        2 => account().prop_map(SignedBy::Account),
+        2 => account().prop_map(SignedBy::Owner),
+        1 => Just(SignedBy::Sponsor),
     ];
     let calls = prop_oneof![
         4 => proptest::collection::vec(op(), 1..2),
         1 => proptest::collection::vec(op(), 2..4),
     ];
     let trades = proptest::option::weighted(0.3, trade()).prop_map(Option::unwrap_or_default);
+    let flows = proptest::option::weighted(0.1, machine_flow()).prop_map(Option::unwrap_or_default);
     // A transaction is sometimes sent twice: the second meets the state the first left
     // (an anchor after an anchor, a claim after a claim), where boundary values bite.
     let tx = (signer, calls, proptest::bool::weighted(0.25));
-    (advance, trades, proptest::collection::vec(tx, 0..6)).prop_map(
-        |(advance_ms, mut txs, more)| {
+    (advance, trades, flows, proptest::collection::vec(tx, 0..6)).prop_map(
+        |(advance_ms, mut txs, flow, more)| {
+            txs.extend(flow);
             for (signer, calls, twice) in more {
                 if twice {
                     txs.push((signer, calls.clone()));
@@ -370,6 +669,7 @@ impl Run {
                 unbonding_blocks: 5,
                 ..MarketParams::default()
             },
+            ownership: OwnershipParams { governance: RULES },
             ..Params::default()
         };
         let mut f = Fixture::with_chain(Chain::with_params(ACCOUNTS, params));
@@ -467,9 +767,10 @@ impl Run {
                 BankCall::TransferNft { id: id.resolve(self.next_nft()), to: self.addr(to) }.into()
             }
             Op::BurnNft { id } => BankCall::BurnNft { id: id.resolve(self.next_nft()) }.into(),
-            op => {
-                self.identity_call(signer, op, now).unwrap_or_else(|op| self.market_call(op, now))
-            }
+            op => self
+                .identity_call(signer, op, now)
+                .or_else(|op| self.ownership_call(op))
+                .unwrap_or_else(|op| self.market_call(op, now)),
         }
     }
 
@@ -604,6 +905,109 @@ impl Run {
         })
     }
 
+    fn ownership(&self) -> crate::modules::ownership::state::Counters {
+        let key = crate::modules::ownership::keys::counters();
+        self.chain().state.get(&key).unwrap_or_default()
+    }
+
+    fn ownership_call(&self, op: Op) -> Result<Call, Op> {
+        let c = self.ownership();
+        let height = self.chain().height + 1;
+        Ok(match op {
+            Op::Tokenize { device, supply, retained, reserve_bps, own_rules } => {
+                OwnershipCall::Tokenize {
+                    devices: vec![self.device(device)],
+                    symbol: "SHARE".into(),
+                    name: "Fuzz machine".into(),
+                    supply,
+                    retained,
+                    reserve_bps,
+                    governance: own_rules.then_some(Governance { voting_blocks: 2, ..RULES }),
+                }
+            }
+            Op::ClaimRevenue { machine } => {
+                OwnershipCall::Claim { machine: machine.resolve(c.machine) }
+            }
+            Op::Configure { machine, reserve_bps } => OwnershipCall::Configure {
+                machine: machine.resolve(c.machine),
+                reserve_bps,
+                governance: RULES,
+            },
+            Op::CreateOffering { machine, shares, price, min, buyer, blocks, tranches } => {
+                let milestones = [
+                    Milestone::Close {},
+                    Milestone::DevicesActive {},
+                    Milestone::FirstAnchor { stream: 1 },
+                    Milestone::LeasesDelivered { count: 1 },
+                ];
+                let tranches = match tranches {
+                    0 => vec![],
+                    n => (0..n)
+                        .map(|i| Tranche {
+                            bps: if i + 1 == n { 10_000 - 1_000 * u16::from(n - 1) } else { 1_000 },
+                            milestone: milestones[usize::from(i)],
+                        })
+                        .collect(),
+                };
+                let deadline = height.saturating_add(blocks);
+                OwnershipCall::CreateOffering {
+                    machine: machine.resolve(c.machine),
+                    shares,
+                    price,
+                    asset: None,
+                    min_shares: min,
+                    buyer_min: buyer.0,
+                    buyer_max: buyer.1,
+                    deadline,
+                    beneficiary: self.addr(2),
+                    tranches,
+                    milestones_by: deadline.saturating_add(4),
+                }
+            }
+            Op::Buy { offering, shares } => {
+                OwnershipCall::Buy { offering: offering.resolve(c.offering), shares }
+            }
+            Op::ReleaseTranche { offering, tranche } => {
+                OwnershipCall::ReleaseTranche { offering: offering.resolve(c.offering), tranche }
+            }
+            Op::Propose { machine, action, amount, to } => {
+                let machine = machine.resolve(c.machine);
+                let m: Option<crate::modules::ownership::state::Machine> =
+                    self.chain().state.get(&crate::modules::ownership::keys::machine(machine));
+                let device = m.map_or(self.device(0), |m| m.devices[0]);
+                let to = self.addr(to);
+                let call: Call = match action {
+                    0 => BankCall::Transfer { to, amount }.into(),
+                    1 => {
+                        OwnershipCall::Configure { machine, reserve_bps: 5_000, governance: RULES }
+                            .into()
+                    }
+                    2 => IdentityCall::TransferDevice { device, to }.into(),
+                    3 => IdentityCall::GrantRole {
+                        device,
+                        account: to,
+                        role: "seller".into(),
+                        expiry_height: None,
+                    }
+                    .into(),
+                    _ => OwnershipCall::Claim { machine }.into(),
+                };
+                OwnershipCall::Propose { machine, calls: vec![call], description: Hash([4; 32]) }
+            }
+            Op::Vote { proposal, approve } => {
+                OwnershipCall::Vote { proposal: proposal.resolve(c.proposal), approve }
+            }
+            Op::Execute { proposal } => {
+                OwnershipCall::Execute { proposal: proposal.resolve(c.proposal) }
+            }
+            Op::CloseProposal { proposal } => {
+                OwnershipCall::Close { proposal: proposal.resolve(c.proposal) }
+            }
+            other => return Err(other),
+        }
+        .into())
+    }
+
     fn market_call(&self, op: Op, now: u64) -> Call {
         let stake_kind = |solver| if solver { StakeKind::Solver } else { StakeKind::Provider };
         let next_lease = self.counters().next_lease;
@@ -704,6 +1108,15 @@ impl Run {
         let (fallback, device) = match signer {
             SignedBy::Account(i) => return i,
             SignedBy::Owner(i) => (i, op_device(op)),
+            SignedBy::Sponsor => {
+                let newest = Id::Newest.resolve(self.ownership().machine);
+                let m: Option<crate::modules::ownership::state::Machine> =
+                    self.chain().state.get(&crate::modules::ownership::keys::machine(newest));
+                let sponsor = m.map(|m| m.sponsor);
+                return sponsor
+                    .and_then(|s| (0..ACCOUNTS).find(|i| self.addr(*i) == s))
+                    .unwrap_or(2);
+            }
         };
         let owner = device.and_then(|d| {
             let id = self.device(d);
@@ -753,6 +1166,7 @@ impl Run {
                 && r.outcome == Outcome::Success
             {
                 SUCCEEDED.fetch_add(1, Ordering::Relaxed);
+                count_ownership(&r.events);
             }
             if let Applied::Included(r) = result {
                 prop_assert!(
@@ -763,6 +1177,7 @@ impl Run {
                 );
             }
         }
+        count_ownership(&self.chain().block_events);
         for event in &self.chain().block_events {
             if let Event::Market(MarketEvent::MarketCleared { leases, .. }) = event {
                 LEASES.fetch_add(u64::from(*leases), Ordering::Relaxed);
@@ -794,7 +1209,8 @@ fn op_device(op: &Op) -> Option<usize> {
         | Op::AcceptRole { device, .. }
         | Op::Anchor { device, .. }
         | Op::ReportFeed { device, .. }
-        | Op::Offer { device, .. } => Some(*device),
+        | Op::Offer { device, .. }
+        | Op::Tokenize { device, .. } => Some(*device),
         _ => None,
     }
 }
@@ -836,9 +1252,12 @@ fn random_calls_with_boundary_values_never_break_an_invariant_and_replay_identic
     let calls = (CALLS.load(Ordering::Relaxed) - calls_before) / 2;
     let succeeded = SUCCEEDED.load(Ordering::Relaxed) / 2;
     let leases = LEASES.load(Ordering::Relaxed) / 2;
+    let [machines, offerings, executed] =
+        [&MACHINES, &OFFERINGS_CLOSED, &EXECUTED].map(|c| c.load(Ordering::Relaxed) / 2);
     eprintln!(
         "state-machine fuzzer: {} sequences, {calls} calls ({succeeded} transactions succeeded, \
-         {leases} leases made), no invariant broken",
+         {leases} leases made, {machines} machines tokenized, {offerings} offerings closed, \
+         {executed} proposals executed), no invariant broken",
         cases()
     );
     assert!(calls > 0);
