@@ -212,11 +212,10 @@ impl Chain {
     }
 
     /// Every machine's treasury holds its reserve and what holders are owed, and its shares
-    /// cover those offerings reserve; what holders are owed (settled now) plus the index's
-    /// remainder is exactly what was distributed and not claimed; the escrow holds the open
+    /// cover those offerings reserve; what holders are owed (settled now, with their
+    /// fractions) is exactly what was distributed and not claimed; the escrow holds the open
     /// offerings' funds and the open proposals' deposits.
     fn check_ownership(&self) {
-        use machina_types::ownership::revenue::INDEX_SCALE;
         use ownership::state::{
             Counters, Machine, Offering, OfferingStatus, Position, Proposal, ProposalStatus,
             Purchase,
@@ -229,17 +228,18 @@ impl Chain {
             };
             assert!(self.balance(&m.treasury) >= m.reserve + m.pending, "treasury {id} short");
             assert!(shares(&m.treasury) >= m.offered, "treasury {id} lacks offered shares");
-            let mut owed = m.index.remainder;
+            let supply = u128::from(m.supply);
+            let mut owed = 0u128;
             for a in &self.holders {
                 let Some(mut p) = self.state.get::<Position>(&ownership::keys::position(id, a))
                 else {
                     assert_eq!(shares(a), 0, "holder {a} of machine {id} has no position");
                     continue;
                 };
-                p.revenue.settle(&m.index, shares(a)).unwrap();
-                owed += p.revenue.owed;
+                p.revenue.settle(&m.index, shares(a), m.supply).unwrap();
+                owed += p.revenue.owed * supply + u128::from(p.revenue.fraction);
             }
-            assert_eq!(owed, u128::from(m.pending) * INDEX_SCALE, "machine {id} revenue");
+            assert_eq!(owed, u128::from(m.pending) * supply, "machine {id} revenue");
         }
         let mut escrowed = 0u128;
         for id in 1..c.offering {

@@ -106,6 +106,16 @@ pub enum MarketCall {
         /// The lease.
         lease: LeaseId,
     },
+    /// Change an open offer's floor price and capacity (at least the units already sold).
+    /// Signer: its seller, or the device's owner (for a machine, a holder decision).
+    AmendOffer {
+        /// The offer.
+        offer: OfferId,
+        /// The new lowest price per unit.
+        floor_price: Amount,
+        /// The new capacity.
+        capacity: u64,
+    },
 }
 
 impl crate::call::ModuleCall for MarketCall {
@@ -148,6 +158,9 @@ impl crate::call::ModuleCall for MarketCall {
                     && fills.len() <= SOLUTION_FILLS_MAX
                     && fills.iter().all(|f| units_ok(f.units))
             }
+            Self::AmendOffer { floor_price, capacity, .. } => {
+                units_ok(*capacity) && price_ok(*floor_price)
+            }
             Self::Withdraw { .. }
             | Self::CloseOffer { .. }
             | Self::Cancel { .. }
@@ -168,151 +181,34 @@ impl crate::call::ModuleCall for MarketCall {
     }
 }
 
-impl Write for MarketCall {
-    fn write(&self, buf: &mut impl bytes::BufMut) {
-        match self {
-            Self::Stake { kind, amount } => {
-                0u8.write(buf);
-                kind.write(buf);
-                amount.write(buf);
-            }
-            Self::Unbond { kind, amount } => {
-                1u8.write(buf);
-                kind.write(buf);
-                amount.write(buf);
-            }
-            Self::Withdraw { kind } => {
-                2u8.write(buf);
-                kind.write(buf);
-            }
-            Self::Offer { device, kind, region, capacity, floor_price, delivery, expiry_ms } => {
-                3u8.write(buf);
-                device.write(buf);
-                kind.write(buf);
-                write_str(region, buf);
-                capacity.write(buf);
-                floor_price.write(buf);
-                delivery.write(buf);
-                expiry_ms.write(buf);
-            }
-            Self::CloseOffer { offer } => {
-                4u8.write(buf);
-                offer.write(buf);
-            }
-            Self::Intent {
-                region,
-                components,
-                units,
-                max_price,
-                deadline_ms,
-                min_reputation,
-                partial,
-            } => {
-                5u8.write(buf);
-                write_str(region, buf);
-                components.write(buf);
-                units.write(buf);
-                max_price.write(buf);
-                deadline_ms.write(buf);
-                min_reputation.write(buf);
-                partial.write(buf);
-            }
-            Self::Cancel { intent } => {
-                6u8.write(buf);
-                intent.write(buf);
-            }
-            Self::Solve { batch, prices, fills } => {
-                7u8.write(buf);
-                batch.write(buf);
-                prices.write(buf);
-                fills.write(buf);
-            }
-            Self::Confirm { lease } => {
-                8u8.write(buf);
-                lease.write(buf);
-            }
-            Self::Deliver { lease, proof } => {
-                9u8.write(buf);
-                lease.write(buf);
-                proof.write(buf);
-            }
-            Self::Claim { lease } => {
-                10u8.write(buf);
-                lease.write(buf);
-            }
-            Self::Dispute { lease } => {
-                11u8.write(buf);
-                lease.write(buf);
-            }
-        }
-    }
-}
-
-impl EncodeSize for MarketCall {
-    fn encode_size(&self) -> usize {
-        1 + match self {
-            Self::Stake { .. } | Self::Unbond { .. } => 1 + 8,
-            Self::Withdraw { .. } => 1,
-            Self::Offer { device, kind, region, delivery, .. } => {
-                device.encode_size()
-                    + kind.encode_size()
-                    + str_size(region)
-                    + 8
-                    + 8
-                    + delivery.encode_size()
-                    + 8
-            }
-            Self::Intent { region, components, .. } => {
-                str_size(region) + components.encode_size() + 8 + 8 + 8 + 1 + 1
-            }
-            Self::Solve { prices, fills, .. } => 8 + prices.encode_size() + fills.encode_size(),
-            Self::Deliver { proof, .. } => 8 + proof.encode_size(),
-            Self::CloseOffer { .. }
-            | Self::Cancel { .. }
-            | Self::Confirm { .. }
-            | Self::Claim { .. }
-            | Self::Dispute { .. } => 8,
-        }
-    }
-}
-
-impl Read for MarketCall {
-    type Cfg = ();
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
-        Ok(match u8::read(buf)? {
-            0 => Self::Stake { kind: StakeKind::read(buf)?, amount: u64::read(buf)? },
-            1 => Self::Unbond { kind: StakeKind::read(buf)?, amount: u64::read(buf)? },
-            2 => Self::Withdraw { kind: StakeKind::read(buf)? },
-            3 => Self::Offer {
-                device: DeviceId::read(buf)?,
-                kind: ResourceKind::read(buf)?,
-                region: read_str(buf, REGION_LEN_MAX)?,
-                capacity: u64::read(buf)?,
-                floor_price: u64::read(buf)?,
-                delivery: Delivery::read(buf)?,
-                expiry_ms: u64::read(buf)?,
-            },
-            4 => Self::CloseOffer { offer: u64::read(buf)? },
-            5 => Self::Intent {
-                region: read_str(buf, REGION_LEN_MAX)?,
-                components: read_vec(buf, COMPONENTS_MAX, &())?,
-                units: u64::read(buf)?,
-                max_price: u64::read(buf)?,
-                deadline_ms: u64::read(buf)?,
-                min_reputation: u8::read(buf)?,
-                partial: bool::read(buf)?,
-            },
-            6 => Self::Cancel { intent: u64::read(buf)? },
-            7 => Self::Solve {
-                batch: u64::read(buf)?,
-                prices: read_vec(buf, SOLUTION_MARKETS_MAX, &())?,
-                fills: read_vec(buf, SOLUTION_FILLS_MAX, &())?,
-            },
-            8 => Self::Confirm { lease: u64::read(buf)? },
-            9 => Self::Deliver { lease: u64::read(buf)?, proof: DeliveryProof::read(buf)? },
-            10 => Self::Claim { lease: u64::read(buf)? },
-            11 => Self::Dispute { lease: u64::read(buf)? },
-            tag => return Err(Error::InvalidEnum(tag)),
-        })
-    }
-}
+crate::enum_codec!(MarketCall {
+    0 => Stake { kind: plain, amount: plain },
+    1 => Unbond { kind: plain, amount: plain },
+    2 => Withdraw { kind: plain },
+    3 => Offer {
+        device: plain,
+        kind: plain,
+        region: str(REGION_LEN_MAX),
+        capacity: plain,
+        floor_price: plain,
+        delivery: plain,
+        expiry_ms: plain,
+    },
+    4 => CloseOffer { offer: plain },
+    5 => Intent {
+        region: str(REGION_LEN_MAX),
+        components: vec(COMPONENTS_MAX),
+        units: plain,
+        max_price: plain,
+        deadline_ms: plain,
+        min_reputation: plain,
+        partial: plain,
+    },
+    6 => Cancel { intent: plain },
+    7 => Solve { batch: plain, prices: vec(SOLUTION_MARKETS_MAX), fills: vec(SOLUTION_FILLS_MAX) },
+    8 => Confirm { lease: plain },
+    9 => Deliver { lease: plain, proof: plain },
+    10 => Claim { lease: plain },
+    11 => Dispute { lease: plain },
+    12 => AmendOffer { offer: plain, floor_price: plain, capacity: plain },
+});

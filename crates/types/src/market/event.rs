@@ -134,178 +134,39 @@ pub enum MarketEvent {
         /// Why.
         code: ErrorCode,
     },
+    /// An open offer's floor price or capacity changed.
+    OfferAmended {
+        /// The offer.
+        offer: OfferId,
+        /// Its floor price now.
+        floor_price: Amount,
+        /// Its capacity now.
+        capacity: u64,
+    },
 }
 
-impl Write for MarketEvent {
-    fn write(&self, buf: &mut impl bytes::BufMut) {
-        match self {
-            Self::Staked { account, kind, amount } => {
-                0u8.write(buf);
-                account.write(buf);
-                kind.write(buf);
-                amount.write(buf);
-            }
-            Self::Unbonding { account, kind, amount, release_height } => {
-                1u8.write(buf);
-                account.write(buf);
-                kind.write(buf);
-                amount.write(buf);
-                release_height.write(buf);
-            }
-            Self::Withdrawn { account, kind, amount } => {
-                2u8.write(buf);
-                account.write(buf);
-                kind.write(buf);
-                amount.write(buf);
-            }
-            Self::OfferPosted { offer, market, device, seller } => {
-                3u8.write(buf);
-                offer.write(buf);
-                market.write(buf);
-                device.write(buf);
-                seller.write(buf);
-            }
-            Self::OfferClosed { offer } => {
-                4u8.write(buf);
-                offer.write(buf);
-            }
-            Self::IntentPosted { intent, market, consumer, escrow } => {
-                5u8.write(buf);
-                intent.write(buf);
-                market.write(buf);
-                consumer.write(buf);
-                escrow.write(buf);
-            }
-            Self::IntentCancelled { intent, refund } => {
-                6u8.write(buf);
-                intent.write(buf);
-                refund.write(buf);
-            }
-            Self::SolutionSubmitted { batch, solver, surplus } => {
-                7u8.write(buf);
-                batch.write(buf);
-                solver.write(buf);
-                surplus.write(buf);
-            }
-            Self::MarketCleared { batch, market, price, units, first_lease, leases, solver } => {
-                8u8.write(buf);
-                batch.write(buf);
-                market.write(buf);
-                price.write(buf);
-                units.write(buf);
-                first_lease.write(buf);
-                leases.write(buf);
-                solver.write(buf);
-            }
-            Self::Claimed { lease } => {
-                9u8.write(buf);
-                lease.write(buf);
-            }
-            Self::Disputed { lease } => {
-                10u8.write(buf);
-                lease.write(buf);
-            }
-            Self::Delivered { lease, paid, fee } => {
-                11u8.write(buf);
-                lease.write(buf);
-                paid.write(buf);
-                fee.write(buf);
-            }
-            Self::Refunded { lease, refund, slashed } => {
-                12u8.write(buf);
-                lease.write(buf);
-                refund.write(buf);
-                slashed.write(buf);
-            }
-            Self::SettlementFailed { lease, code } => {
-                13u8.write(buf);
-                lease.write(buf);
-                code.write(buf);
-            }
-        }
-    }
-}
-
-impl EncodeSize for MarketEvent {
-    fn encode_size(&self) -> usize {
-        1 + match self {
-            Self::Staked { .. } | Self::Withdrawn { .. } => 32 + 1 + 8,
-            Self::Unbonding { .. } => 32 + 1 + 8 + 8,
-            Self::OfferPosted { .. } => 8 + 32 + 32 + 32,
-            Self::IntentPosted { .. } => 8 + 32 + 32 + 8,
-            Self::IntentCancelled { .. } => 8 + 8,
-            Self::SolutionSubmitted { .. } => 8 + 32 + 16,
-            Self::MarketCleared { solver, .. } => 8 + 32 + 8 + 8 + 8 + 4 + solver.encode_size(),
-            Self::OfferClosed { .. } | Self::Claimed { .. } | Self::Disputed { .. } => 8,
-            Self::Delivered { .. } | Self::Refunded { .. } => 8 + 8 + 8,
-            Self::SettlementFailed { .. } => 8 + 2,
-        }
-    }
-}
-
-impl Read for MarketEvent {
-    type Cfg = ();
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
-        use crate::Address;
-        Ok(match u8::read(buf)? {
-            0 => Self::Staked {
-                account: Address::read(buf)?,
-                kind: StakeKind::read(buf)?,
-                amount: u64::read(buf)?,
-            },
-            1 => Self::Unbonding {
-                account: Address::read(buf)?,
-                kind: StakeKind::read(buf)?,
-                amount: u64::read(buf)?,
-                release_height: u64::read(buf)?,
-            },
-            2 => Self::Withdrawn {
-                account: Address::read(buf)?,
-                kind: StakeKind::read(buf)?,
-                amount: u64::read(buf)?,
-            },
-            3 => Self::OfferPosted {
-                offer: u64::read(buf)?,
-                market: Hash::read(buf)?,
-                device: DeviceId::read(buf)?,
-                seller: Address::read(buf)?,
-            },
-            4 => Self::OfferClosed { offer: u64::read(buf)? },
-            5 => Self::IntentPosted {
-                intent: u64::read(buf)?,
-                market: Hash::read(buf)?,
-                consumer: Address::read(buf)?,
-                escrow: u64::read(buf)?,
-            },
-            6 => Self::IntentCancelled { intent: u64::read(buf)?, refund: u64::read(buf)? },
-            7 => Self::SolutionSubmitted {
-                batch: u64::read(buf)?,
-                solver: Address::read(buf)?,
-                surplus: u128::read(buf)?,
-            },
-            8 => Self::MarketCleared {
-                batch: u64::read(buf)?,
-                market: Hash::read(buf)?,
-                price: u64::read(buf)?,
-                units: u64::read(buf)?,
-                first_lease: u64::read(buf)?,
-                leases: u32::read(buf)?,
-                solver: Option::<Address>::read(buf)?,
-            },
-            9 => Self::Claimed { lease: u64::read(buf)? },
-            10 => Self::Disputed { lease: u64::read(buf)? },
-            11 => Self::Delivered {
-                lease: u64::read(buf)?,
-                paid: u64::read(buf)?,
-                fee: u64::read(buf)?,
-            },
-            12 => Self::Refunded {
-                lease: u64::read(buf)?,
-                refund: u64::read(buf)?,
-                slashed: u64::read(buf)?,
-            },
-            13 => Self::SettlementFailed { lease: u64::read(buf)?, code: ErrorCode::read(buf)? },
-            tag => return Err(Error::InvalidEnum(tag)),
-        })
-    }
-}
+crate::enum_codec!(MarketEvent {
+    0 => Staked { account: plain, kind: plain, amount: plain },
+    1 => Unbonding { account: plain, kind: plain, amount: plain, release_height: plain },
+    2 => Withdrawn { account: plain, kind: plain, amount: plain },
+    3 => OfferPosted { offer: plain, market: plain, device: plain, seller: plain },
+    4 => OfferClosed { offer: plain },
+    5 => IntentPosted { intent: plain, market: plain, consumer: plain, escrow: plain },
+    6 => IntentCancelled { intent: plain, refund: plain },
+    7 => SolutionSubmitted { batch: plain, solver: plain, surplus: plain },
+    8 => MarketCleared {
+        batch: plain,
+        market: plain,
+        price: plain,
+        units: plain,
+        first_lease: plain,
+        leases: plain,
+        solver: plain,
+    },
+    9 => Claimed { lease: plain },
+    10 => Disputed { lease: plain },
+    11 => Delivered { lease: plain, paid: plain, fee: plain },
+    12 => Refunded { lease: plain, refund: plain, slashed: plain },
+    13 => SettlementFailed { lease: plain, code: plain },
+    14 => OfferAmended { offer: plain, floor_price: plain, capacity: plain },
+});

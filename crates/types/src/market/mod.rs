@@ -11,7 +11,7 @@
 use crate::{
     Amount,
     address::Address,
-    codec::{read_str, read_vec, str_size, write_str},
+    codec::{read_str, str_size, write_str},
     data::FeedId,
     device::DeviceId,
     error::ErrorCode,

@@ -1,51 +1,32 @@
-//! Revenue to share holders in O(1): a reward-per-share index.
+//! Revenue to share holders in O(1), exactly.
 //!
-//! A machine's shares have a fixed supply. Each payment of revenue raises one number, the
-//! revenue per share so far ([`RevenueIndex::per_share`], in units of `1 / INDEX_SCALE`
-//! of the smallest token unit). A holder's position ([`Holding`]) remembers the index it
-//! was last settled at; what it earned since is `shares * (per_share - checkpoint)`,
-//! computed only when the holder acts or its shares move. A share transfer settles both
-//! sides first, so revenue earned before a transfer stays with the seller and the buyer
-//! earns from the transfer on. The cost of a payment, a claim or a transfer does not depend
-//! on the number of holders.
+//! A machine's shares have a fixed supply. Each payment of revenue to the holders raises one
+//! number, the revenue paid so far ([`RevenueIndex::credited`]). A holder's position
+//! ([`Holding`]) remembers that number at its last settlement; what its shares earned since
+//! is `shares * (credited - checkpoint) / supply`, computed only when the holder acts or its
+//! shares move. A share transfer settles both sides first, so revenue earned before a
+//! transfer stays with the seller and the buyer earns from the transfer on. The cost of a
+//! payment, a claim or a transfer does not depend on the number of holders.
 //!
-//! Rounding is accounted, never lost or created: the index keeps the part of each payment
-//! that does not divide by the supply ([`RevenueIndex::remainder`]; it is never paid out,
-//! not even later, so nobody receives a fraction of revenue paid before it held shares),
-//! and each holding keeps the fraction of a unit it earned but cannot claim yet. With `C`
-//! the payments so far, `sum(claimed) * INDEX_SCALE + sum(owed) + remainder = C *
-//! INDEX_SCALE` exactly, so what no holder can claim ([`dust`]) is a whole number of units.
+//! The division is exact: a holding keeps what it is owed in whole units and the rest as a
+//! fraction over the supply ([`Holding::fraction`]), carried into its next settlement. So a
+//! holder of a quarter of the shares is owed exactly a quarter of every payment made while
+//! it held them, and with all holdings settled, `(claimed + owed) * supply + fractions =
+//! credited * supply`: the fractions add up to whole units, the dust ([`dust`]) nobody can
+//! claim, never lost and never created.
 //!
-//! Every sum is checked: a payment, settlement or claim that would overflow fails with
-//! [`ErrorCode::Overflow`] and changes nothing.
+//! Every sum is checked: a payment or settlement that would overflow fails with
+//! [`ErrorCode::Overflow`] and changes nothing. (A settlement multiplies the holding's shares
+//! by the revenue since its checkpoint: with at most `2^64` units paid between two
+//! settlements of one holding, the product fits.)
 
 use crate::{Amount, ErrorCode};
 use serde::{Deserialize, Serialize};
-
-/// Fixed-point scale of the index: revenue per share is counted in `1 / 2^32` of the
-/// smallest unit.
-pub const INDEX_SCALE: u128 = 1 << 32;
-
-// `per_share` grows by at most `amount * INDEX_SCALE / supply` per payment: one payment of
-// `u64::MAX` units to a single share raises it by `u64::MAX * INDEX_SCALE`, so the index
-// holds 2^32 such payments. A holding's earnings since its checkpoint,
-// `shares * (per_share - checkpoint)` with `shares <= supply`, are at most the revenue paid
-// since times `INDEX_SCALE`: within the same bound.
-const _: () = assert!((u64::MAX as u128) * INDEX_SCALE <= u128::MAX >> 32);
 
 /// Revenue paid to a fixed supply of shares.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct RevenueIndex {
-    /// Revenue per share so far, scaled by [`INDEX_SCALE`].
-    #[serde(with = "crate::codec::u128_string")]
-    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::u128_string))]
-    pub per_share: u128,
-    /// The scaled parts of the payments so far that did not divide by the supply (less than
-    /// the supply per payment); kept, never paid to holders.
-    #[serde(with = "crate::codec::u128_string")]
-    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::u128_string))]
-    pub remainder: u128,
     /// Revenue paid in so far, in units.
     #[serde(with = "crate::codec::u128_string")]
     #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::u128_string))]
@@ -53,37 +34,33 @@ pub struct RevenueIndex {
 }
 
 /// One holder's position: the index its shares were last settled at, and what they have
-/// earned and it has not claimed (scaled by [`INDEX_SCALE`]).
+/// earned and it has not claimed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Holding {
-    /// [`RevenueIndex::per_share`] at the last settlement.
+    /// [`RevenueIndex::credited`] at the last settlement.
     #[serde(with = "crate::codec::u128_string")]
     #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::u128_string))]
     pub checkpoint: u128,
-    /// Earned and not claimed, scaled by [`INDEX_SCALE`].
+    /// Earned and not claimed, in whole units.
     #[serde(with = "crate::codec::u128_string")]
     #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::u128_string))]
     pub owed: u128,
+    /// Earned beyond `owed`, in `1 / supply` of a unit (less than the supply).
+    pub fraction: u64,
 }
 
-crate::struct_codec!(RevenueIndex { per_share: plain, remainder: plain, credited: plain });
-crate::struct_codec!(Holding { checkpoint: plain, owed: plain });
+crate::struct_codec!(RevenueIndex { credited: plain });
+crate::struct_codec!(Holding { checkpoint: plain, owed: plain, fraction: plain });
 
 impl RevenueIndex {
-    /// Pays `amount` units of revenue to `supply` shares.
+    /// Pays `amount` units of revenue to the holders.
     ///
     /// # Errors
     ///
     /// [`ErrorCode::Overflow`] if the index would overflow; nothing changes then.
-    pub fn credit(&mut self, amount: Amount, supply: u64) -> Result<(), ErrorCode> {
-        debug_assert!(supply > 0, "shares have a positive supply");
-        let supply = u128::from(supply.max(1));
-        let scaled = u128::from(amount).checked_mul(INDEX_SCALE).ok_or(ErrorCode::Overflow)?;
-        let per_share = self.per_share.checked_add(scaled / supply).ok_or(ErrorCode::Overflow)?;
-        let remainder = self.remainder.checked_add(scaled % supply).ok_or(ErrorCode::Overflow)?;
-        let credited = self.credited.checked_add(u128::from(amount)).ok_or(ErrorCode::Overflow)?;
-        *self = Self { per_share, remainder, credited };
+    pub fn credit(&mut self, amount: Amount) -> Result<(), ErrorCode> {
+        self.credited = self.credited.checked_add(u128::from(amount)).ok_or(ErrorCode::Overflow)?;
         Ok(())
     }
 }
@@ -91,48 +68,57 @@ impl RevenueIndex {
 impl Holding {
     /// A holding that starts earning now (it earned nothing before).
     pub fn starting(index: &RevenueIndex) -> Self {
-        Self { checkpoint: index.per_share, owed: 0 }
+        Self { checkpoint: index.credited, owed: 0, fraction: 0 }
     }
 
-    /// Adds what `shares` earned since the checkpoint and moves the checkpoint to now.
-    /// Call it before the holding's shares change.
+    /// Adds what `shares` of `supply` earned since the checkpoint and moves the checkpoint
+    /// to now. Call it before the holding's shares change.
     ///
     /// # Errors
     ///
-    /// [`ErrorCode::Overflow`] if what is owed would overflow; nothing changes then.
-    pub fn settle(&mut self, index: &RevenueIndex, shares: u64) -> Result<(), ErrorCode> {
-        let since = index.per_share.checked_sub(self.checkpoint).ok_or(ErrorCode::Overflow)?;
-        let earned = since.checked_mul(u128::from(shares)).ok_or(ErrorCode::Overflow)?;
-        let owed = self.owed.checked_add(earned).ok_or(ErrorCode::Overflow)?;
-        *self = Self { checkpoint: index.per_share, owed };
+    /// [`ErrorCode::Overflow`] if the product or what is owed would overflow; nothing
+    /// changes then.
+    pub fn settle(
+        &mut self,
+        index: &RevenueIndex,
+        shares: u64,
+        supply: u64,
+    ) -> Result<(), ErrorCode> {
+        debug_assert!(supply > 0 && shares <= supply, "shares are part of a positive supply");
+        let supply = u128::from(supply.max(1));
+        let since = index.credited.checked_sub(self.checkpoint).ok_or(ErrorCode::Overflow)?;
+        let earned = since
+            .checked_mul(u128::from(shares))
+            .and_then(|e| e.checked_add(u128::from(self.fraction)))
+            .ok_or(ErrorCode::Overflow)?;
+        let owed = self.owed.checked_add(earned / supply).ok_or(ErrorCode::Overflow)?;
+        // Less than the supply, a u64.
+        let fraction = (earned % supply) as u64;
+        *self = Self { checkpoint: index.credited, owed, fraction };
         Ok(())
     }
 
-    /// The whole units owed (settle first); the fraction of a unit stays owed.
+    /// The whole units owed (settle first).
     pub fn claimable(&self) -> u128 {
-        self.owed / INDEX_SCALE
+        self.owed
     }
 
-    /// Takes the whole units owed (settle first) and returns them.
+    /// Takes the whole units owed (settle first) and returns them; the fraction stays.
     pub fn claim(&mut self) -> u128 {
-        let units = self.claimable();
-        self.owed -= units * INDEX_SCALE;
-        units
+        core::mem::take(&mut self.owed)
     }
 }
 
-/// What no holder can claim, in whole units, once every holding is settled: the index's
-/// remainder and the holdings' fractions of a unit. `None` if they do not add up to whole units
+/// What no holder can claim, in whole units, once every holding of a machine with `supply`
+/// shares is settled: their fractions added up. `None` if they do not add up to whole units
 /// (a broken invariant: some revenue was lost or created).
-pub fn dust<'a>(
-    index: &RevenueIndex,
-    holdings: impl IntoIterator<Item = &'a Holding>,
-) -> Option<u128> {
-    let mut fractions = index.remainder;
+pub fn dust<'a>(supply: u64, holdings: impl IntoIterator<Item = &'a Holding>) -> Option<u128> {
+    let supply = u128::from(supply.max(1));
+    let mut fractions: u128 = 0;
     for holding in holdings {
-        fractions = fractions.checked_add(holding.owed % INDEX_SCALE)?;
+        fractions = fractions.checked_add(u128::from(holding.fraction))?;
     }
-    fractions.is_multiple_of(INDEX_SCALE).then_some(fractions / INDEX_SCALE)
+    fractions.is_multiple_of(supply).then_some(fractions / supply)
 }
 
 #[cfg(test)]
@@ -197,20 +183,22 @@ mod tests {
         fn apply(&mut self, op: &Op) {
             match *op {
                 Op::Pay(amount) => {
-                    self.index.credit(amount, self.supply).unwrap();
+                    self.index.credit(amount).unwrap();
                     for h in 0..HOLDERS {
                         self.exact[h] += u128::from(amount) * u128::from(self.shares[h]);
                     }
                 }
                 Op::Transfer { from, to, shares } => {
                     let shares = shares.min(self.shares[from]);
-                    self.holdings[from].settle(&self.index, self.shares[from]).unwrap();
-                    self.holdings[to].settle(&self.index, self.shares[to]).unwrap();
+                    self.holdings[from]
+                        .settle(&self.index, self.shares[from], self.supply)
+                        .unwrap();
+                    self.holdings[to].settle(&self.index, self.shares[to], self.supply).unwrap();
                     self.shares[from] -= shares;
                     self.shares[to] += shares;
                 }
                 Op::Claim(h) => {
-                    self.holdings[h].settle(&self.index, self.shares[h]).unwrap();
+                    self.holdings[h].settle(&self.index, self.shares[h], self.supply).unwrap();
                     self.claimed[h] += self.holdings[h].claim();
                 }
             }
@@ -231,15 +219,14 @@ mod tests {
                 m.apply(&Op::Claim(h));
             }
             let claimed: u128 = m.claimed.iter().sum();
-            let dust = dust(&m.index, m.holdings.iter()).expect("fractions add up to whole units");
+            let dust = dust(m.supply, m.holdings.iter()).expect("fractions add up to whole units");
             prop_assert_eq!(claimed + dust, m.index.credited, "revenue is neither lost nor created");
-            let payments = ops.iter().filter(|o| matches!(o, Op::Pay(_))).count() as u128;
             let supply = u128::from(supply);
             for h in 0..HOLDERS {
-                // Never more than earned (in particular nothing paid before the holder held
-                // shares), and at most one unit short per payment plus one for the fraction.
+                // Exactly what was earned, less a fraction of a unit (in particular nothing
+                // paid before the holder held shares).
                 prop_assert!(m.claimed[h] * supply <= m.exact[h], "holder {} got more than it earned", h);
-                prop_assert!((m.claimed[h] + payments + 1) * supply > m.exact[h], "holder {} lost revenue", h);
+                prop_assert!((m.claimed[h] + 1) * supply > m.exact[h], "holder {} lost revenue", h);
             }
         }
     }
@@ -258,44 +245,50 @@ mod tests {
 
     #[test]
     fn rounding_is_kept_and_never_lost() {
-        // Three shares, one unit at a time: each unit splits into thirds, with a remainder
-        // of a 2^32th of a unit each time.
+        // Three shares, one unit at a time: each unit splits into thirds.
         let mut index = RevenueIndex::default();
         let mut holdings = [Holding::default(); 3];
-        for _ in 0..3 {
-            index.credit(1, 3).unwrap();
-        }
+        index.credit(1).unwrap();
         let mut claimed = 0;
         for holding in &mut holdings {
-            holding.settle(&index, 1).unwrap();
+            holding.settle(&index, 1, 3).unwrap();
             claimed += holding.claim();
         }
-        // Each holder is owed a hair under one unit (three times a third, rounded down):
-        // nothing is claimable yet, and the three units are all accounted as dust.
+        // Each holder is owed a third: nothing is claimable yet, the unit is dust.
         assert_eq!(claimed, 0);
-        assert_eq!(dust(&index, holdings.iter()), Some(3));
-        // Three more units divide exactly: each holder now claims one.
-        index.credit(3, 3).unwrap();
+        assert_eq!(dust(3, holdings.iter()), Some(1));
+        // Two more units: each holder has earned exactly one unit in all.
+        index.credit(2).unwrap();
         for holding in &mut holdings {
-            holding.settle(&index, 1).unwrap();
+            holding.settle(&index, 1, 3).unwrap();
             claimed += holding.claim();
         }
         assert_eq!(claimed, 3);
-        assert_eq!(claimed + dust(&index, holdings.iter()).unwrap(), 6);
+        assert_eq!(dust(3, holdings.iter()), Some(0));
     }
 
     #[test]
-    fn an_overflowing_payment_fails_and_changes_nothing() {
-        let mut index = RevenueIndex { per_share: u128::MAX - 1, remainder: 0, credited: 0 };
-        let before = index;
-        assert_eq!(index.credit(u64::MAX, 1), Err(ErrorCode::Overflow));
-        assert_eq!(index, before);
-        let mut holding = Holding { checkpoint: 0, owed: u128::MAX };
+    fn a_quarter_of_the_shares_earns_exactly_a_quarter() {
+        let mut index = RevenueIndex::default();
+        let mut holding = Holding::starting(&index);
+        index.credit(396).unwrap();
+        holding.settle(&index, 250, 1_000).unwrap();
+        assert_eq!(holding.claim(), 99);
+        assert_eq!(holding.fraction, 0);
+    }
+
+    #[test]
+    fn an_overflowing_settlement_fails_and_changes_nothing() {
+        let mut index = RevenueIndex { credited: u128::MAX - 1 };
+        assert_eq!(index.credit(u64::MAX), Err(ErrorCode::Overflow));
+        assert_eq!(index.credited, u128::MAX - 1);
+        let mut holding = Holding::default();
         let held = holding;
-        assert_eq!(
-            holding.settle(&RevenueIndex { per_share: 1, ..before }, 1),
-            Err(ErrorCode::Overflow)
-        );
+        assert_eq!(holding.settle(&index, 2, 2), Err(ErrorCode::Overflow));
         assert_eq!(holding, held);
+        let mut full = Holding { checkpoint: 0, owed: u128::MAX, fraction: 0 };
+        let held = full;
+        assert_eq!(full.settle(&RevenueIndex { credited: 1 }, 1, 1), Err(ErrorCode::Overflow));
+        assert_eq!(full, held);
     }
 }

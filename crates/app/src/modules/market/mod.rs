@@ -147,6 +147,7 @@ impl Module for Market {
                 out.push(keys::open_orders(signer));
                 out.push(bank::keys::account(&deposits_account()));
             }
+            MarketCall::AmendOffer { offer, .. } => out.push(keys::offer(*offer)),
             MarketCall::CloseOffer { offer } => {
                 out.push(keys::offer(*offer));
                 out.push(keys::open_orders(signer));
@@ -192,6 +193,9 @@ impl Module for Market {
             MarketCall::Withdraw { kind } => stake::withdraw(ctx, *kind),
             MarketCall::Offer { .. } => orders::post_offer(ctx, call),
             MarketCall::CloseOffer { offer } => orders::close_offer(ctx, *offer),
+            MarketCall::AmendOffer { offer, floor_price, capacity } => {
+                orders::amend_offer(ctx, *offer, *floor_price, *capacity)
+            }
             MarketCall::Intent { .. } => orders::post_intent(ctx, call),
             MarketCall::Cancel { intent } => orders::cancel(ctx, *intent),
             MarketCall::Solve { batch, prices, fills } => batch::solve(ctx, *batch, prices, fills),

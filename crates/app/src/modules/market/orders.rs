@@ -239,6 +239,28 @@ pub(super) fn close_offer(ctx: &mut Ctx<'_>, id: OfferId) -> ExecResult {
     emit(ctx, MarketEvent::OfferClosed { offer: id })
 }
 
+/// Sets an open offer's floor price and capacity: its seller may, and so may the device's
+/// owner (a machine's holders set its prices through a proposal).
+pub(super) fn amend_offer(
+    ctx: &mut Ctx<'_>,
+    id: OfferId,
+    floor_price: Amount,
+    capacity: u64,
+) -> ExecResult {
+    let mut offer = open_offer(ctx, id)?;
+    let signer = ctx.signer();
+    if offer.seller != signer && identity::device(ctx, &offer.device)?.owner != signer {
+        return Err(ErrorCode::Unauthorized.into());
+    }
+    if capacity < offer.sold {
+        return Err(ErrorCode::CapacityExceeded.into());
+    }
+    offer.floor_price = floor_price;
+    offer.capacity = capacity;
+    ctx.put(keys::offer(id), &offer);
+    emit(ctx, MarketEvent::OfferAmended { offer: id, floor_price, capacity })
+}
+
 pub(super) fn post_intent(ctx: &mut Ctx<'_>, call: &MarketCall) -> ExecResult {
     let MarketCall::Intent {
         region,

@@ -250,7 +250,7 @@ pub fn sync(ctx: &mut Ctx<'_>, m: &mut Machine) -> ExecResult {
         // At most `income` (reserve_bps <= 10000), so the cast cannot truncate.
         let reserved = (u128::from(income) * u128::from(m.reserve_bps) / u128::from(BPS)) as Amount;
         let distributed = income - reserved;
-        m.index.credit(distributed, m.supply)?;
+        m.index.credit(distributed)?;
         m.pending += distributed;
         m.reserve += reserved;
         emit(ctx, OwnershipEvent::Revenue { machine: m.id, distributed, reserved })?;
@@ -284,7 +284,7 @@ fn shares_of(ctx: &Ctx<'_>, m: &Machine, holder: &Address) -> ExecResult<u64> {
 /// Adds what `holder`'s shares earned since its last settlement to what it is owed.
 fn settle(ctx: &Ctx<'_>, m: &Machine, holder: &Address, p: &mut Position) -> ExecResult {
     let shares = shares_of(ctx, m, holder)?;
-    Ok(p.revenue.settle(&m.index, shares)?)
+    Ok(p.revenue.settle(&m.index, shares, m.supply)?)
 }
 
 /// Records `holder`'s new share balance at this height, and forgets checkpoints no vote

@@ -597,3 +597,93 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_tokenized_devices_lease_payments_land_in_its_treasury_and_holders_set_its_price() {
+    use machina_types::market::{
+        Component, Delivery, MarketCall, MarketEvent, ResourceKind, StakeKind,
+    };
+    let mut t = Machines::new();
+    let device = t.f.onboard(1, OWNER);
+    // The operator sells the device's energy under a seller role granted before the
+    // tokenization (grants survive it).
+    let operator = t.addr(OTHER);
+    let grant = IdentityCall::GrantRole {
+        device,
+        account: operator,
+        role: roles::SELLER.into(),
+        expiry_height: None,
+    };
+    t.chain().run(OWNER, grant).unwrap();
+    t.chain()
+        .run(OTHER, MarketCall::Stake { kind: StakeKind::Provider, amount: 1_000_000 })
+        .unwrap();
+    let tokenize = OwnershipCall::Tokenize {
+        devices: vec![device],
+        symbol: "WT".into(),
+        name: "Wind turbine".into(),
+        supply: 1_000,
+        retained: 1_000,
+        reserve_bps: 0,
+        governance: Some(rules()),
+    };
+    t.chain().run(OWNER, tokenize).unwrap();
+    let m = t.machine(1);
+    t.give(&m, OWNER, A, 250).unwrap();
+    let now = t.f.chain.now_ms;
+    let offer = MarketCall::Offer {
+        device,
+        kind: ResourceKind::Energy,
+        region: "u33d".into(),
+        capacity: 10,
+        floor_price: 100,
+        delivery: Delivery::Receipt,
+        expiry_ms: now + 3_600_000,
+    };
+    let events = t.chain().run(OTHER, offer).unwrap();
+    let Event::Market(MarketEvent::OfferPosted { offer, .. }) = events[0] else { panic!() };
+    let intent = MarketCall::Intent {
+        region: "u33d".into(),
+        components: vec![Component { kind: ResourceKind::Energy, quantity: 1 }],
+        units: 4,
+        max_price: 100,
+        deadline_ms: now + 60_000,
+        min_reputation: 0,
+        partial: false,
+    };
+    t.chain().run(B, intent).unwrap();
+    let mut lease = None;
+    while lease.is_none() {
+        t.chain().block(vec![]);
+        lease = t.f.chain.block_events.iter().find_map(|e| match e {
+            Event::Market(MarketEvent::MarketCleared { first_lease, leases: 1.., .. }) => {
+                Some(*first_lease)
+            }
+            _ => None,
+        });
+    }
+    let operator_before = t.balance(OTHER);
+    let events = t.chain().run(B, MarketCall::Confirm { lease: lease.unwrap() }).unwrap();
+    let paid = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Market(MarketEvent::Delivered { paid, .. }) => Some(*paid),
+            _ => None,
+        })
+        .unwrap();
+    assert!(paid > 0);
+    assert_eq!(t.f.chain.balance(&m.treasury), paid, "the treasury is paid, not the seller");
+    assert_eq!(t.balance(OTHER), operator_before);
+    assert_eq!(t.claim(&m, A).unwrap(), paid / 4, "A holds a quarter");
+
+    // Only the seller or the owner (the holders, through a proposal) may amend the offer.
+    let amend = MarketCall::AmendOffer { offer, floor_price: 150, capacity: 10 };
+    assert_eq!(t.chain().run(D, amend.clone()), Err(ErrorCode::Unauthorized));
+    let p = t.propose(&m, OWNER, vec![amend.into()]).unwrap();
+    t.vote(p, OWNER, true).unwrap();
+    t.until(t.proposal(p).executable_from());
+    t.chain().run(C, OwnershipCall::Execute { proposal: p }).unwrap();
+    let stored: crate::modules::market::state::Offer =
+        t.f.chain.state.get(&crate::modules::market::keys::offer(offer)).unwrap();
+    assert_eq!(stored.floor_price, 150);
+}
