@@ -59,6 +59,35 @@ crate::struct_codec!(Machine {
     created_height: plain,
 });
 
+impl Machine {
+    /// The treasury's income beyond what it has booked (its reserve and what holders are
+    /// owed), for a treasury holding `balance`.
+    pub fn income(&self, balance: Amount) -> Amount {
+        balance.saturating_sub(self.reserve.saturating_add(self.pending))
+    }
+
+    /// How `income` splits: `(reserved, distributed)`.
+    pub fn split(&self, income: Amount) -> (Amount, Amount) {
+        // At most `income` (reserve_bps <= 10000), so the cast cannot truncate.
+        let reserved =
+            (u128::from(income) * u128::from(self.reserve_bps) / u128::from(super::BPS)) as Amount;
+        (reserved, income - reserved)
+    }
+
+    /// What `holding` of `shares` could claim now if the treasury holds `balance`: the
+    /// income not yet split is counted as the next call would split it.
+    pub fn claimable(&self, balance: Amount, mut holding: revenue::Holding, shares: u64) -> u128 {
+        let (_, distributed) = self.split(self.income(balance));
+        let mut index = self.index;
+        if index.credit(distributed).is_err()
+            || holding.settle(&index, shares, self.supply).is_err()
+        {
+            return holding.owed;
+        }
+        holding.claimable()
+    }
+}
+
 /// A holder's position in a machine: its revenue and the history of its share balance
 /// that open votes may need (checkpoints `first..count`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -244,12 +244,10 @@ fn tokenize(
 pub fn sync(ctx: &mut Ctx<'_>, m: &mut Machine) -> ExecResult {
     let balance = bank::account(ctx, &m.treasury)?.balance;
     let booked = m.reserve.checked_add(m.pending).ok_or(ErrorCode::Overflow)?;
-    let income =
-        balance.checked_sub(booked).expect("a treasury holds its reserve and what it owes holders");
+    assert!(balance >= booked, "a treasury holds its reserve and what it owes holders");
+    let income = m.income(balance);
     if income > 0 {
-        // At most `income` (reserve_bps <= 10000), so the cast cannot truncate.
-        let reserved = (u128::from(income) * u128::from(m.reserve_bps) / u128::from(BPS)) as Amount;
-        let distributed = income - reserved;
+        let (reserved, distributed) = m.split(income);
         m.index.credit(distributed)?;
         m.pending += distributed;
         m.reserve += reserved;
