@@ -365,6 +365,32 @@ enum Op {
     CloseProposal {
         proposal: Id,
     },
+    MintRight {
+        device: usize,
+        kind: u8,
+        starts: u64,
+        length: u64,
+        units: u64,
+        to: usize,
+        price: Option<u64>,
+    },
+    ListRight {
+        right: Id,
+        price: Option<u64>,
+    },
+    BuyRight {
+        right: Id,
+        max_price: u64,
+    },
+    UseRight {
+        right: Id,
+        units: u64,
+    },
+    MintDataAsset {
+        device: usize,
+        stream: u32,
+        to: usize,
+    },
 }
 
 /// Basis points: the edges and inside.
@@ -410,6 +436,30 @@ fn ownership_op() -> impl Strategy<Value = Op> {
         (id(), any::<bool>()).prop_map(|(proposal, approve)| Op::Vote { proposal, approve }),
         id().prop_map(|proposal| Op::Execute { proposal }),
         id().prop_map(|proposal| Op::CloseProposal { proposal }),
+        rights_op(),
+    ]
+}
+
+/// Usage rights and data assets.
+fn rights_op() -> impl Strategy<Value = Op> {
+    let price = || proptest::option::of(amount());
+    prop_oneof![
+        (device_index(), kind_index(), term(), term(), qty(), account(), price()).prop_map(
+            |(device, kind, starts, length, units, to, price)| Op::MintRight {
+                device,
+                kind,
+                starts,
+                length,
+                units,
+                to,
+                price
+            }
+        ),
+        (id(), price()).prop_map(|(right, price)| Op::ListRight { right, price }),
+        (id(), amount()).prop_map(|(right, max_price)| Op::BuyRight { right, max_price }),
+        (id(), qty()).prop_map(|(right, units)| Op::UseRight { right, units }),
+        (device_index(), prop_oneof![Just(0u32), Just(1), Just(u32::MAX)], account())
+            .prop_map(|(device, stream, to)| Op::MintDataAsset { device, stream, to }),
     ]
 }
 
@@ -1003,6 +1053,32 @@ impl Run {
             Op::CloseProposal { proposal } => {
                 OwnershipCall::Close { proposal: proposal.resolve(c.proposal) }
             }
+            Op::MintRight { device, kind: k, starts, length, units, to, price } => {
+                let starts_ms = self.now().saturating_add(starts);
+                OwnershipCall::MintRight {
+                    device: self.device(device),
+                    kind: kind(k),
+                    starts_ms,
+                    ends_ms: starts_ms.saturating_add(length),
+                    units,
+                    to: self.addr(to),
+                    price,
+                }
+            }
+            Op::ListRight { right, price } => {
+                OwnershipCall::ListRight { right: right.resolve(self.next_nft()), price }
+            }
+            Op::BuyRight { right, max_price } => {
+                OwnershipCall::BuyRight { right: right.resolve(self.next_nft()), max_price }
+            }
+            Op::UseRight { right, units } => {
+                OwnershipCall::UseRight { right: right.resolve(self.next_nft()), units }
+            }
+            Op::MintDataAsset { device, stream, to } => OwnershipCall::MintDataAsset {
+                device: self.device(device),
+                stream,
+                to: self.addr(to),
+            },
             other => return Err(other),
         }
         .into())
@@ -1210,7 +1286,9 @@ fn op_device(op: &Op) -> Option<usize> {
         | Op::Anchor { device, .. }
         | Op::ReportFeed { device, .. }
         | Op::Offer { device, .. }
-        | Op::Tokenize { device, .. } => Some(*device),
+        | Op::Tokenize { device, .. }
+        | Op::MintRight { device, .. }
+        | Op::MintDataAsset { device, .. } => Some(*device),
         _ => None,
     }
 }

@@ -26,6 +26,7 @@ use machina_types::{
     block::{Block, Context, Header, OpsRange},
     device::parse_mqtt_password,
     market::{ActuationAck, Command, Component, ResourceKind, SignedCommand},
+    ownership::{Milestone, OwnershipCall, OwnershipEvent, Tranche},
 };
 use machina_types::{
     Event,
@@ -113,6 +114,54 @@ fn valid_transactions() -> Vec<SignedTransaction> {
             }
             .into(),
         ]),
+        transaction(ownership_calls(device.id())),
+    ]
+}
+
+/// Ownership calls: a tokenization, an offering with tranches, a proposal holding calls, a
+/// usage right.
+fn ownership_calls(device: Hash) -> Vec<Call> {
+    let transfer: Call = BankCall::Transfer { to: Address([1; 32]), amount: 7 }.into();
+    vec![
+        OwnershipCall::Tokenize {
+            devices: vec![device],
+            symbol: "WT1".into(),
+            name: "Wind turbine".into(),
+            supply: 1_000,
+            retained: 10,
+            reserve_bps: 500,
+            governance: None,
+        }
+        .into(),
+        OwnershipCall::CreateOffering {
+            machine: 1,
+            shares: 600,
+            price: 1_000,
+            asset: None,
+            min_shares: 300,
+            buyer_min: 1,
+            buyer_max: 300,
+            deadline: 90,
+            beneficiary: Address([5; 32]),
+            tranches: vec![
+                Tranche { bps: 6_000, milestone: Milestone::Close {} },
+                Tranche { bps: 4_000, milestone: Milestone::FirstAnchor { stream: 1 } },
+            ],
+            milestones_by: 900,
+        }
+        .into(),
+        OwnershipCall::Propose { machine: 1, calls: vec![transfer], description: Hash([7; 32]) }
+            .into(),
+        OwnershipCall::MintRight {
+            device,
+            kind: ResourceKind::Actuation { command: "unlock".into() },
+            starts_ms: 5,
+            ends_ms: 50,
+            units: 2,
+            to: Address([6; 32]),
+            price: Some(5),
+        }
+        .into(),
     ]
 }
 
@@ -238,6 +287,13 @@ fn random_and_mutated_encodings_never_panic_a_decoder_and_what_decodes_is_canoni
             kind: StakeKind::Solver,
             amount: 0,
         }),
+        Event::Ownership(OwnershipEvent::Voted {
+            proposal: 3,
+            voter: Address([8; 32]),
+            approve: true,
+            weight: 300,
+        }),
+        Event::Ownership(OwnershipEvent::RightListed { right: 4, price: Some(9) }),
         Event::BlockStepFailed {
             step: "market-clearing".into(),
             code: machina_types::ErrorCode::Internal,

@@ -258,6 +258,23 @@ error_codes! {
     SharesFixed = 524, "shares_fixed", "a machine's share supply is fixed";
     /// The proposal's vote has not ended.
     VotingOpen = 525, "voting_open", "the proposal's vote has not ended";
+    /// The device has the most outstanding usage rights it may have.
+    TooManyRights = 526, "too_many_rights", "the device has too many outstanding usage rights";
+    /// The usage right's window has not started or has ended.
+    RightOutsideWindow = 527, "right_outside_window", "outside the usage right's window";
+    /// The usage right has fewer units left.
+    RightExhausted = 528, "right_exhausted", "the usage right has fewer units left";
+    /// The usage right is not for sale, or costs more than the buyer's limit.
+    NotForSale = 529, "not_for_sale", "the right is not listed, or its price is above the limit";
+    /// No usage right has this NFT.
+    UnknownRight = 530, "unknown_right", "no such usage right";
+    /// The stream already has a data asset.
+    DataAssetExists = 531, "data_asset_exists", "the stream already has a data asset";
+    /// The token carries a usage right that has not ended, or a stream's data rights, and
+    /// cannot be burned.
+    TokenBound = 532, "token_bound", "the token carries a right and cannot be burned";
+    /// The usage right's window ends in the past.
+    RightEnded = 533, "right_ended", "the window ends in the past";
     /// The call hit a broken internal invariant; it failed and wrote nothing (a bug, logged
     /// and counted by the node).
     Internal = 900, "internal", "an internal error; nothing was written";

@@ -106,14 +106,14 @@ pub enum MarketCall {
         /// The lease.
         lease: LeaseId,
     },
-    /// Change an open offer's floor price and capacity (at least the units already sold).
-    /// Signer: its seller, or the device's owner (for a machine, a holder decision).
+    /// Change an open offer's floor price and remaining capacity. Signer: its seller, or the
+    /// device's owner (for a machine, a holder decision).
     AmendOffer {
         /// The offer.
         offer: OfferId,
         /// The new lowest price per unit.
         floor_price: Amount,
-        /// The new capacity.
+        /// The units it may still sell.
         capacity: u64,
     },
 }

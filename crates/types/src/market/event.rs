@@ -140,7 +140,7 @@ pub enum MarketEvent {
         offer: OfferId,
         /// Its floor price now.
         floor_price: Amount,
-        /// Its capacity now.
+        /// The units it may still sell.
         capacity: u64,
     },
 }

@@ -1,7 +1,10 @@
 //! The ownership module's events.
 
 use super::{MachineId, OfferingId, ProposalId};
-use crate::{Address, Amount, bank::AssetId};
+use crate::{
+    Address, Amount, DeviceId,
+    bank::{AssetId, NftId},
+};
 use serde::{Deserialize, Serialize};
 
 /// Something the ownership module did.
@@ -126,6 +129,55 @@ pub enum OwnershipEvent {
         /// The proposal.
         proposal: ProposalId,
     },
+    /// A usage right was minted.
+    RightMinted {
+        /// Its NFT.
+        right: NftId,
+        /// The device.
+        device: DeviceId,
+        /// First holder.
+        to: Address,
+    },
+    /// A usage right's listing changed.
+    RightListed {
+        /// Its NFT.
+        right: NftId,
+        /// Its price, or none (not for sale).
+        price: Option<Amount>,
+    },
+    /// A listed usage right was bought.
+    RightSold {
+        /// Its NFT.
+        right: NftId,
+        /// The seller.
+        from: Address,
+        /// The buyer.
+        to: Address,
+        /// Paid.
+        price: Amount,
+    },
+    /// A usage right was used.
+    RightUsed {
+        /// Its NFT.
+        right: NftId,
+        /// The device.
+        device: DeviceId,
+        /// The holder.
+        holder: Address,
+        /// Units used.
+        units: u64,
+    },
+    /// A stream's data asset was minted.
+    DataAssetMinted {
+        /// Its NFT.
+        asset: NftId,
+        /// The device.
+        device: DeviceId,
+        /// The stream.
+        stream: crate::reading::StreamId,
+        /// First holder.
+        to: Address,
+    },
     /// A proposal was closed without execution.
     ProposalClosed {
         /// The proposal.
@@ -150,4 +202,9 @@ crate::enum_codec!(OwnershipEvent {
     11 => Voted { proposal: plain, voter: plain, approve: plain, weight: plain },
     12 => Executed { proposal: plain },
     13 => ProposalClosed { proposal: plain, deposit_returned: plain },
+    14 => RightMinted { right: plain, device: plain, to: plain },
+    15 => RightListed { right: plain, price: plain },
+    16 => RightSold { right: plain, from: plain, to: plain, price: plain },
+    17 => RightUsed { right: plain, device: plain, holder: plain, units: plain },
+    18 => DataAssetMinted { asset: plain, device: plain, stream: plain, to: plain },
 });

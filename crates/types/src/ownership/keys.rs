@@ -2,7 +2,11 @@
 
 use super::{MachineId, OfferingId, ProposalId};
 use crate::state::{Key, key};
-use crate::{Address, DeviceId, bank::AssetId};
+use crate::{
+    Address, DeviceId,
+    bank::{AssetId, NftId},
+    reading::StreamId,
+};
 
 /// The next ids to assign.
 pub fn counters() -> Key {
@@ -62,4 +66,24 @@ pub fn proposal(id: ProposalId) -> Key {
 /// A voter's ballot on a proposal.
 pub fn ballot(proposal: ProposalId, voter: &Address) -> Key {
     key(&[b"ownership/ballot/", &proposal.to_be_bytes(), &voter.0])
+}
+
+/// A usage right, by its NFT.
+pub fn right(nft: NftId) -> Key {
+    key(&[b"ownership/right/", &nft.to_be_bytes()])
+}
+
+/// A device's outstanding usage rights.
+pub fn device_rights(device: &DeviceId) -> Key {
+    key(&[b"ownership/device-rights/", &device.0])
+}
+
+/// The NFT of a stream's data asset.
+pub fn data_asset(device: &DeviceId, stream: StreamId) -> Key {
+    key(&[b"ownership/data-asset/", &device.0, &stream.to_be_bytes()])
+}
+
+/// The stream a data asset NFT stands for.
+pub fn data_asset_of(nft: NftId) -> Key {
+    key(&[b"ownership/data-asset-of/", &nft.to_be_bytes()])
 }

@@ -24,7 +24,11 @@ pub mod state;
 pub use event::OwnershipEvent;
 
 use crate::{
-    Amount, Call, DeviceId, ErrorCode, Hash, address::Address, bank::AssetId, limits::*,
+    Amount, Call, DeviceId, ErrorCode, Hash,
+    address::Address,
+    bank::{AssetId, NftId},
+    limits::*,
+    market::ResourceKind,
     reading::StreamId,
 };
 use alloc::{string::String, vec::Vec};
@@ -250,6 +254,57 @@ pub enum OwnershipCall {
         /// The proposal.
         proposal: ProposalId,
     },
+    /// Mint a usage right: an NFT whose holder may use `units` of the device's `kind`
+    /// between `starts_ms` and `ends_ms` (block time) at no further charge. From minting to
+    /// its end the market does not sell those units. Signer: the device's owner (for a
+    /// machine, a holder decision). Not revocable; transferable like any NFT.
+    MintRight {
+        /// The device.
+        device: DeviceId,
+        /// The resource.
+        kind: ResourceKind,
+        /// Start of the window (ms).
+        starts_ms: u64,
+        /// End of the window (ms, exclusive).
+        ends_ms: u64,
+        /// Units it may use in the window.
+        units: u64,
+        /// First holder.
+        to: Address,
+        /// Listed for sale at this price (native token) if set.
+        price: Option<Amount>,
+    },
+    /// List a usage right the signer holds for sale at `price`, or withdraw it (`None`).
+    ListRight {
+        /// The right's NFT.
+        right: NftId,
+        /// The price (native token).
+        price: Option<Amount>,
+    },
+    /// Buy a listed usage right: its price goes to its holder, the right to the signer.
+    BuyRight {
+        /// The right's NFT.
+        right: NftId,
+        /// The most the buyer pays (the listed price must not exceed it).
+        max_price: Amount,
+    },
+    /// Use `units` of a usage right the signer holds, inside its window.
+    UseRight {
+        /// The right's NFT.
+        right: NftId,
+        /// Units used.
+        units: u64,
+    },
+    /// Mint a device stream's data asset: an NFT whose holder receives the stream's data
+    /// revenue and sets its access policy. One per stream. Signer: the device's owner.
+    MintDataAsset {
+        /// The device.
+        device: DeviceId,
+        /// The stream.
+        stream: StreamId,
+        /// First holder.
+        to: Address,
+    },
 }
 
 crate::enum_codec!(OwnershipCall {
@@ -283,7 +338,23 @@ crate::enum_codec!(OwnershipCall {
     7 => Vote { proposal: plain, approve: plain },
     8 => Execute { proposal: plain },
     9 => Close { proposal: plain },
+    10 => MintRight {
+        device: plain,
+        kind: plain,
+        starts_ms: plain,
+        ends_ms: plain,
+        units: plain,
+        to: plain,
+        price: plain,
+    },
+    11 => ListRight { right: plain, price: plain },
+    12 => BuyRight { right: plain, max_price: plain },
+    13 => UseRight { right: plain, units: plain },
+    14 => MintDataAsset { device: plain, stream: plain, to: plain },
 });
+
+/// Longest window a usage right may cover (ms): 400 days.
+pub const RIGHT_WINDOW_MAX_MS: u64 = 400 * 24 * 3600 * 1000;
 
 /// The encoding tag of [`OwnershipCall::Propose`].
 const PROPOSE_TAG: u8 = 6;
@@ -372,6 +443,14 @@ impl crate::call::ModuleCall for OwnershipCall {
                     && milestones_by >= deadline
             }
             Self::Buy { shares, .. } => *shares > 0,
+            Self::MintRight { kind, starts_ms, ends_ms, units, .. } => {
+                kind.is_valid()
+                    && starts_ms < ends_ms
+                    && ends_ms - starts_ms <= RIGHT_WINDOW_MAX_MS
+                    && (1..=UNITS_MAX).contains(units)
+            }
+            Self::UseRight { units, .. } => (1..=UNITS_MAX).contains(units),
+            Self::ListRight { .. } | Self::BuyRight { .. } | Self::MintDataAsset { .. } => true,
             Self::Propose { calls, .. } => {
                 (1..=PROPOSAL_CALLS_MAX).contains(&calls.len())
                     && calls.iter().all(|c| proposable(c) && c.check().is_ok())

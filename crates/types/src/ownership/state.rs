@@ -3,8 +3,9 @@
 use super::{Governance, MachineId, OfferingId, ProposalId, Tranche, revenue};
 use crate::{
     Address, Amount, Call, DeviceId, Hash,
-    bank::AssetId,
+    bank::{AssetId, NftId},
     limits::{ASSET_NAME_LEN_MAX, MACHINE_DEVICES_MAX, OFFERING_TRANCHES_MAX, PROPOSAL_CALLS_MAX},
+    market::ResourceKind,
 };
 use serde::{Deserialize, Serialize};
 
@@ -384,6 +385,70 @@ pub struct Ballot {
 }
 
 crate::struct_codec!(Ballot { approve: plain, weight: plain });
+
+/// A usage right (its NFT's holder holds it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct UsageRight {
+    /// Its NFT.
+    pub nft: NftId,
+    /// The device.
+    pub device: DeviceId,
+    /// The resource.
+    pub kind: ResourceKind,
+    /// Start of the window (ms).
+    pub starts_ms: u64,
+    /// End of the window (ms, exclusive).
+    pub ends_ms: u64,
+    /// Units it may use.
+    pub units: u64,
+    /// Units used.
+    pub used: u64,
+    /// Listed for sale at this price, if set (by its current holder).
+    pub price: Option<Amount>,
+}
+
+crate::struct_codec!(UsageRight {
+    nft: plain,
+    device: plain,
+    kind: plain,
+    starts_ms: plain,
+    ends_ms: plain,
+    units: plain,
+    used: plain,
+    price: plain,
+});
+
+impl UsageRight {
+    /// Units it keeps from the market at `now_ms`: those not used, until it ends.
+    pub fn reserved(&self, now_ms: u64) -> u64 {
+        if now_ms < self.ends_ms { self.units - self.used } else { 0 }
+    }
+}
+
+/// The stream a data asset NFT carries the data rights of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct DataAsset {
+    /// The device.
+    pub device: DeviceId,
+    /// The stream.
+    pub stream: crate::reading::StreamId,
+}
+
+crate::struct_codec!(DataAsset { device: plain, stream: plain });
+
+/// Usage rights a device may have outstanding at once.
+pub const RIGHTS_PER_DEVICE_MAX: usize = 16;
+
+/// The usage rights of a device that have not ended (or not been pruned yet).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRights {
+    /// Their NFTs.
+    pub rights: Vec<NftId>,
+}
+
+crate::struct_codec!(DeviceRights { rights: vec(RIGHTS_PER_DEVICE_MAX) });
 
 /// The next ids to assign.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

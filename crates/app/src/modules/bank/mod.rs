@@ -106,15 +106,14 @@ impl Module for Bank {
                 refuse_shares(ctx, *asset)?;
                 burn_asset(ctx, *asset, *amount)
             }
-            BankCall::MintNft { to, metadata_hash } => mint_nft(ctx, to, metadata_hash),
+            BankCall::MintNft { to, metadata_hash } => mint_nft(ctx, to, metadata_hash).map(drop),
             BankCall::TransferNft { id, to } => {
-                let mut nft = owned_nft(ctx, *id)?;
-                nft.owner = *to;
-                ctx.put(keys::nft(*id), &nft);
-                ctx.emit(Event::Bank(BankEvent::NftTransferred { id: *id, from: signer, to: *to }))
+                owned_nft(ctx, *id)?;
+                give_nft(ctx, *id, to)
             }
             BankCall::BurnNft { id } => {
                 owned_nft(ctx, *id)?;
+                ownership::before_nft_burn(ctx, *id)?;
                 ctx.delete(keys::nft(*id));
                 ctx.emit(Event::Bank(BankEvent::NftBurned { id: *id }))
             }
@@ -300,17 +299,36 @@ fn burn_asset(ctx: &mut Ctx<'_>, id: AssetId, amount: Amount) -> ExecResult {
     ctx.emit(Event::Bank(BankEvent::AssetBurned { asset: id, from: signer, amount }))
 }
 
-fn mint_nft(ctx: &mut Ctx<'_>, to: &Address, metadata_hash: &Hash) -> ExecResult {
+/// Mints an NFT to `to` with the signer as minter and records the event; returns its id.
+pub fn mint_nft(ctx: &mut Ctx<'_>, to: &Address, metadata_hash: &Hash) -> ExecResult<NftId> {
     let id = next_id(ctx, keys::next_nft_id())?;
     let nft = Nft { owner: *to, minter: ctx.signer(), metadata_hash: *metadata_hash };
     ctx.put(keys::nft(id), &nft);
-    ctx.emit(Event::Bank(BankEvent::NftMinted { id, to: *to }))
+    ctx.emit(Event::Bank(BankEvent::NftMinted { id, to: *to }))?;
+    Ok(id)
 }
 
-fn owned_nft(ctx: &Ctx<'_>, id: NftId) -> ExecResult<Nft> {
-    let nft: Nft = ctx.get(&keys::nft(id))?.ok_or(ErrorCode::UnknownNft)?;
-    if nft.owner != ctx.signer() {
+/// The NFT `id`.
+pub fn nft(ctx: &Ctx<'_>, id: NftId) -> ExecResult<Nft> {
+    Ok(ctx.get(&keys::nft(id))?.ok_or(ErrorCode::UnknownNft)?)
+}
+
+/// Gives NFT `id` to `to` (the caller checked who may) and records the event. A usage
+/// right's listing does not follow its token.
+pub fn give_nft(ctx: &mut Ctx<'_>, id: NftId, to: &Address) -> ExecResult {
+    let mut token = nft(ctx, id)?;
+    let from = token.owner;
+    token.owner = *to;
+    ctx.put(keys::nft(id), &token);
+    ownership::after_nft_transfer(ctx, id)?;
+    ctx.emit(Event::Bank(BankEvent::NftTransferred { id, from, to: *to }))
+}
+
+/// The NFT `id`, which the signer must own.
+pub fn owned_nft(ctx: &Ctx<'_>, id: NftId) -> ExecResult<Nft> {
+    let token = nft(ctx, id)?;
+    if token.owner != ctx.signer() {
         return Err(ErrorCode::NotOwner.into());
     }
-    Ok(nft)
+    Ok(token)
 }

@@ -424,11 +424,17 @@ fn settle_trades(
     let touched: BTreeSet<OfferId> =
         trades.values().flat_map(|t| t.fills.iter().map(|f| f.offer)).collect();
     for id in touched {
-        let (offer, _) = book.offers.get_mut(&id).ok_or(ErrorCode::Internal)?;
+        // The book's copy may sell less than the offer holds (usage rights reserve units):
+        // take off the stored offer what this batch sold.
+        let (sold, _) = book.offers.get(&id).ok_or(ErrorCode::Internal)?;
+        let mut offer: Offer = ctx.get(&keys::offer(id))?.ok_or(ErrorCode::Internal)?;
+        let units = sold.sold.checked_sub(offer.sold).ok_or(ErrorCode::Internal)?;
+        offer.capacity = offer.capacity.checked_sub(units).ok_or(ErrorCode::Internal)?;
+        offer.sold = sold.sold;
         if offer.capacity == 0 {
-            close_offer_as(ctx, offer, OrderStatus::Filled, returns);
+            close_offer_as(ctx, &mut offer, OrderStatus::Filled, returns);
         } else {
-            ctx.put(keys::offer(id), &*offer);
+            ctx.put(keys::offer(id), &offer);
         }
     }
 

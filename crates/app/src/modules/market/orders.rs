@@ -13,6 +13,7 @@ use crate::{
     modules::{
         bank, data,
         identity::{self, state::Device},
+        ownership,
     },
 };
 use machina_types::{
@@ -239,8 +240,8 @@ pub(super) fn close_offer(ctx: &mut Ctx<'_>, id: OfferId) -> ExecResult {
     emit(ctx, MarketEvent::OfferClosed { offer: id })
 }
 
-/// Sets an open offer's floor price and capacity: its seller may, and so may the device's
-/// owner (a machine's holders set its prices through a proposal).
+/// Sets an open offer's floor price and remaining capacity: its seller may, and so may the
+/// device's owner (a machine's holders set its prices through a proposal).
 pub(super) fn amend_offer(
     ctx: &mut Ctx<'_>,
     id: OfferId,
@@ -251,9 +252,6 @@ pub(super) fn amend_offer(
     let signer = ctx.signer();
     if offer.seller != signer && identity::device(ctx, &offer.device)?.owner != signer {
         return Err(ErrorCode::Unauthorized.into());
-    }
-    if capacity < offer.sold {
-        return Err(ErrorCode::CapacityExceeded.into());
     }
     offer.floor_price = floor_price;
     offer.capacity = capacity;
@@ -366,8 +364,9 @@ pub(super) fn cancel(ctx: &mut Ctx<'_>, id: IntentId) -> ExecResult {
 }
 
 /// The offer if it may sell now (open, not expired, device active, seller staked and
-/// allowed), with its provider's reputation.
-pub(super) fn saleable(ctx: &Ctx<'_>, offer: Offer) -> ExecResult<Option<(Offer, u8)>> {
+/// allowed), with its provider's reputation; its capacity is what it may sell now, less
+/// the units the device's usage rights keep from the market.
+pub(super) fn saleable(ctx: &Ctx<'_>, mut offer: Offer) -> ExecResult<Option<(Offer, u8)>> {
     let now = ctx.env().timestamp_ms;
     if offer.status != OrderStatus::Open || offer.expiry_ms <= now {
         return Ok(None);
@@ -382,6 +381,11 @@ pub(super) fn saleable(ctx: &Ctx<'_>, offer: Offer) -> ExecResult<Option<(Offer,
     {
         return Ok(None);
     }
+    let reserved = ownership::reserved(ctx, &offer.device, &offer.kind)?;
+    if reserved >= offer.capacity {
+        return Ok(None);
+    }
+    offer.capacity -= reserved;
     let score = reputation(&device);
     Ok(Some((offer, score)))
 }

@@ -15,11 +15,13 @@ mod tests;
 
 mod governance;
 mod offerings;
+mod rights;
 
 pub use governance::proposal;
 pub use offerings::{SETTLE_PER_BLOCK, offering};
 #[cfg(test)]
 pub(crate) use offerings::{tranche_amount, tranches};
+pub use rights::{after_nft_transfer, before_nft_burn, data_rights_holder, reserved, right};
 
 use super::{bank, identity};
 use crate::{
@@ -74,6 +76,21 @@ impl Module for Ownership {
             OwnershipCall::Execute { proposal } | OwnershipCall::Close { proposal } => {
                 keys.push(self::keys::proposal(*proposal))
             }
+            OwnershipCall::MintRight { device, .. } => keys.extend([
+                identity::keys::device(device),
+                self::keys::device_rights(device),
+                bank::keys::next_nft_id(),
+            ]),
+            OwnershipCall::ListRight { right, .. }
+            | OwnershipCall::BuyRight { right, .. }
+            | OwnershipCall::UseRight { right, .. } => {
+                keys.extend([self::keys::right(*right), bank::keys::nft(*right)])
+            }
+            OwnershipCall::MintDataAsset { device, stream, .. } => keys.extend([
+                identity::keys::device(device),
+                self::keys::data_asset(device, *stream),
+                bank::keys::next_nft_id(),
+            ]),
         }
     }
 
@@ -116,6 +133,24 @@ impl Module for Ownership {
             OwnershipCall::Vote { proposal, approve } => governance::vote(ctx, *proposal, *approve),
             OwnershipCall::Execute { proposal } => governance::execute(ctx, *proposal),
             OwnershipCall::Close { proposal } => governance::close(ctx, *proposal),
+            OwnershipCall::MintRight { device, kind, starts_ms, ends_ms, units, to, price } => {
+                let terms = rights::Terms {
+                    device: *device,
+                    kind: kind.clone(),
+                    starts_ms: *starts_ms,
+                    ends_ms: *ends_ms,
+                    units: *units,
+                    to: *to,
+                    price: *price,
+                };
+                rights::mint(ctx, terms)
+            }
+            OwnershipCall::ListRight { right, price } => rights::list(ctx, *right, *price),
+            OwnershipCall::BuyRight { right, max_price } => rights::buy(ctx, *right, *max_price),
+            OwnershipCall::UseRight { right, units } => rights::use_right(ctx, *right, *units),
+            OwnershipCall::MintDataAsset { device, stream, to } => {
+                rights::mint_data_asset(ctx, device, *stream, to)
+            }
         }
     }
 }

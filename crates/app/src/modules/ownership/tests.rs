@@ -687,3 +687,184 @@ fn a_tokenized_devices_lease_payments_land_in_its_treasury_and_holders_set_its_p
         t.f.chain.state.get(&crate::modules::market::keys::offer(offer)).unwrap();
     assert_eq!(stored.floor_price, 150);
 }
+
+fn nft_owner(t: &Machines, id: u64) -> Address {
+    let nft: crate::modules::bank::state::Nft =
+        t.f.chain.state.get(&crate::modules::bank::keys::nft(id)).unwrap();
+    nft.owner
+}
+
+#[test]
+fn a_usage_right_is_minted_by_holder_decision_sold_and_used_only_in_its_window() {
+    use machina_types::market::ResourceKind;
+    let mut t = Machines::new();
+    let m = t.held(0);
+    let now = t.f.chain.now_ms;
+    let (starts_ms, ends_ms) = (now + 5_000, now + 10_000);
+    let mint = OwnershipCall::MintRight {
+        device: m.devices[0],
+        kind: ResourceKind::Actuation { command: "unlock".into() },
+        starts_ms,
+        ends_ms,
+        units: 2,
+        to: m.treasury,
+        price: Some(5_000),
+    };
+    assert_eq!(t.chain().run(OWNER, mint.clone()), Err(ErrorCode::NotDeviceOwner));
+    let p = t.propose(&m, OWNER, vec![mint.into()]).unwrap();
+    t.vote(p, OWNER, true).unwrap();
+    t.until(t.proposal(p).executable_from());
+    let events = t.chain().run(C, OwnershipCall::Execute { proposal: p }).unwrap();
+    let right = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Ownership(OwnershipEvent::RightMinted { right, .. }) => Some(*right),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(nft_owner(&t, right), m.treasury);
+
+    // Sold at its listed price; the price is the machine's revenue.
+    let buy = |max_price| OwnershipCall::BuyRight { right, max_price };
+    assert_eq!(t.chain().run(D, buy(4_999)), Err(ErrorCode::NotForSale));
+    t.chain().run(D, buy(5_000)).unwrap();
+    assert_eq!(nft_owner(&t, right), t.addr(D));
+    assert_eq!(t.chain().run(C, buy(5_000)), Err(ErrorCode::NotForSale), "sold, unlisted");
+    assert_eq!(t.claim(&m, A).unwrap(), 1_500, "A holds 300 of 1,000 shares");
+
+    // Used by its holder inside its window only, up to its units.
+    let use_ = |units| OwnershipCall::UseRight { right, units };
+    assert_eq!(t.chain().run(D, use_(1)), Err(ErrorCode::RightOutsideWindow));
+    assert_eq!(t.chain().run(C, use_(1)), Err(ErrorCode::NotOwner));
+    while t.f.chain.now_ms + crate::testing::BLOCK_MS < starts_ms {
+        t.chain().block(vec![]);
+    }
+    t.chain().run(D, use_(1)).unwrap();
+    assert_eq!(t.chain().run(D, use_(2)), Err(ErrorCode::RightExhausted));
+    let burn = BankCall::BurnNft { id: right };
+    assert_eq!(t.chain().run(D, burn.clone()), Err(ErrorCode::TokenBound), "not before its end");
+    t.chain().run(D, use_(1)).unwrap();
+    t.f.chain.wait(ends_ms - t.f.chain.now_ms);
+    assert_eq!(t.chain().run(D, use_(1)), Err(ErrorCode::RightEnded));
+    t.chain().run(D, burn).unwrap();
+}
+
+#[test]
+fn a_listing_does_not_follow_the_token_and_the_window_must_not_have_ended() {
+    use machina_types::market::ResourceKind;
+    let mut t = Machines::new();
+    let device = t.f.onboard(1, OWNER);
+    let now = t.f.chain.now_ms;
+    let owner = t.addr(OWNER);
+    let mint = |ends_ms| OwnershipCall::MintRight {
+        device,
+        kind: ResourceKind::Compute,
+        starts_ms: 0,
+        ends_ms,
+        units: 10,
+        to: owner,
+        price: Some(100),
+    };
+    assert_eq!(t.chain().run(OWNER, mint(now)), Err(ErrorCode::RightEnded));
+    let events = t.chain().run(OWNER, mint(now + 60_000)).unwrap();
+    let Event::Bank(machina_types::bank::BankEvent::NftMinted { id: right, .. }) = events[0] else {
+        panic!("{events:?}")
+    };
+    let a = t.addr(A);
+    t.chain().run(OWNER, BankCall::TransferNft { id: right, to: a }).unwrap();
+    let buy = OwnershipCall::BuyRight { right, max_price: 100 };
+    assert_eq!(t.chain().run(B, buy), Err(ErrorCode::NotForSale), "A did not list it");
+    let list = OwnershipCall::ListRight { right, price: Some(80) };
+    assert_eq!(t.chain().run(OWNER, list.clone()), Err(ErrorCode::NotOwner));
+    t.chain().run(A, list).unwrap();
+    let a_before = t.balance(A);
+    t.chain().run(B, OwnershipCall::BuyRight { right, max_price: 100 }).unwrap();
+    assert_eq!(t.balance(A), a_before + 80);
+}
+
+#[test]
+fn the_market_does_not_sell_units_a_usage_right_reserves() {
+    use machina_types::market::{
+        Component, Delivery, MarketCall, MarketEvent, ResourceKind, StakeKind,
+    };
+    let mut t = Machines::new();
+    let device = t.f.onboard(1, OWNER);
+    t.chain()
+        .run(OWNER, MarketCall::Stake { kind: StakeKind::Provider, amount: 1_000_000 })
+        .unwrap();
+    let now = t.f.chain.now_ms;
+    let right = OwnershipCall::MintRight {
+        device,
+        kind: ResourceKind::Energy,
+        starts_ms: now + 3_600_000,
+        ends_ms: now + 7_200_000,
+        units: 2,
+        to: t.addr(D),
+        price: None,
+    };
+    t.chain().run(OWNER, right).unwrap();
+    let offer = MarketCall::Offer {
+        device,
+        kind: ResourceKind::Energy,
+        region: "u33d".into(),
+        capacity: 3,
+        floor_price: 10,
+        delivery: Delivery::Receipt,
+        expiry_ms: now + 3_600_000,
+    };
+    let events = t.chain().run(OWNER, offer).unwrap();
+    let Event::Market(MarketEvent::OfferPosted { offer, .. }) = events[0] else { panic!() };
+    let intent = |units, partial| MarketCall::Intent {
+        region: "u33d".into(),
+        components: vec![Component { kind: ResourceKind::Energy, quantity: 1 }],
+        units,
+        max_price: 20,
+        deadline_ms: now + 60_000,
+        min_reputation: 0,
+        partial,
+    };
+    t.chain().run(B, intent(3, true)).unwrap();
+    let mut sold = None;
+    while sold.is_none() {
+        t.chain().block(vec![]);
+        sold = t.f.chain.block_events.iter().find_map(|e| match e {
+            Event::Market(MarketEvent::MarketCleared { units, .. }) => Some(*units),
+            _ => None,
+        });
+    }
+    assert_eq!(sold, Some(1), "two of the three units are reserved by the right");
+    let stored: crate::modules::market::state::Offer =
+        t.f.chain.state.get(&crate::modules::market::keys::offer(offer)).unwrap();
+    assert_eq!((stored.capacity, stored.sold), (2, 1), "the reserved units stay on the offer");
+}
+
+#[test]
+fn a_streams_data_asset_carries_its_data_rights_and_is_minted_once() {
+    let mut t = Machines::new();
+    let device = t.f.onboard(1, OWNER);
+    let mint = OwnershipCall::MintDataAsset { device, stream: 1, to: t.addr(A) };
+    assert_eq!(t.chain().run(B, mint.clone()), Err(ErrorCode::NotDeviceOwner));
+    let holder = |t: &Machines, stream| {
+        let ctx_state = &t.f.chain.state;
+        match ctx_state.get::<u64>(&keys::data_asset(&device, stream)) {
+            Some(nft) => nft_owner(t, nft),
+            None => t.f.device(&device).owner,
+        }
+    };
+    assert_eq!(holder(&t, 1), t.addr(OWNER), "the owner holds a stream's rights by default");
+    let events = t.chain().run(OWNER, mint.clone()).unwrap();
+    let asset = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Ownership(OwnershipEvent::DataAssetMinted { asset, .. }) => Some(*asset),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(holder(&t, 1), t.addr(A));
+    assert_eq!(holder(&t, 2), t.addr(OWNER), "other streams stay with the owner");
+    assert_eq!(t.chain().run(OWNER, mint), Err(ErrorCode::DataAssetExists));
+    let b = t.addr(B);
+    t.chain().run(A, BankCall::TransferNft { id: asset, to: b }).unwrap();
+    assert_eq!(holder(&t, 1), t.addr(B));
+    assert_eq!(t.chain().run(B, BankCall::BurnNft { id: asset }), Err(ErrorCode::TokenBound));
+}
