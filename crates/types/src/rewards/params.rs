@@ -48,3 +48,41 @@ impl RewardsParams {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_the_protocol_limits_and_each_bound_is_checked() {
+        let ok = RewardsParams::default();
+        assert_eq!(ok.validate(), Ok(()));
+        let max = RewardsParams { claim_window_epochs: REWARD_EPOCHS_MAX, ..ok.clone() };
+        assert_eq!(max.validate(), Ok(()));
+        let low = RewardsParams {
+            epochs_max: 1,
+            epoch_blocks_max: 1,
+            devices_per_pool_max: 1,
+            claim_window_epochs: 0,
+        };
+        assert_eq!(low.validate(), Ok(()));
+        for bad in [
+            RewardsParams { epochs_max: 0, ..ok.clone() },
+            RewardsParams { epochs_max: REWARD_EPOCHS_MAX + 1, ..ok.clone() },
+            RewardsParams { epoch_blocks_max: 0, ..ok.clone() },
+            RewardsParams { epoch_blocks_max: REWARD_EPOCH_BLOCKS_MAX + 1, ..ok.clone() },
+            RewardsParams { devices_per_pool_max: 0, ..ok.clone() },
+            RewardsParams { devices_per_pool_max: REWARD_DEVICES_MAX + 1, ..ok.clone() },
+            RewardsParams { claim_window_epochs: REWARD_EPOCHS_MAX + 1, ..ok.clone() },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_genesis_without_rewards_parameters_takes_the_defaults() {
+        let json = serde_json::json!({"epochs_max": 5});
+        let params: RewardsParams = serde_json::from_value(json).unwrap();
+        assert_eq!(params, RewardsParams { epochs_max: 5, ..RewardsParams::default() });
+    }
+}
