@@ -13,7 +13,7 @@
 
 use crate::{
     exec::Applied,
-    genesis::{MarketParams, OwnershipParams, Params},
+    genesis::{MarketParams, OwnershipParams, Params, RewardsParams},
     modules::{identity::tests::Fixture, market},
     state::MemState,
     testing::{CHAIN, Chain},
@@ -21,21 +21,24 @@ use crate::{
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use machina_types::{
     Address, BankCall, Call, DataCall, ErrorCode, Event, Hash, IdentityCall, MarketCall, Outcome,
-    Reading, Value,
-    data::Eligibility,
+    Reading, RewardsCall, Value,
+    data::{Eligibility, state::StreamState},
     device,
     identity::{Approval, SLASH_NAMESPACE, slash_message},
-    limits::{PRICE_MAX, SEQ_MAX, UNITS_MAX},
+    limits::{
+        PRICE_MAX, REWARD_EPOCH_BLOCKS_MAX, REWARD_EPOCHS_MAX, REWARD_WORK_MAX, SEQ_MAX, UNITS_MAX,
+    },
     market::{
         ACK_NAMESPACE, Comparison, Component, Delivery, DeliveryProof, Fill, MarketEvent,
         MarketPrice, RECEIPT_NAMESPACE, ResourceKind, StakeKind, ack_message, market_id,
         receipt_message,
     },
     ownership::{Governance, Milestone, OwnershipCall, OwnershipEvent, Tranche},
+    rewards::{RewardsEvent, Work},
 };
 use proptest::prelude::*;
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     sync::atomic::{AtomicU64, Ordering},
 };
 
@@ -67,6 +70,12 @@ static LEASES: AtomicU64 = AtomicU64::new(0);
 static MACHINES: AtomicU64 = AtomicU64::new(0);
 static OFFERINGS_CLOSED: AtomicU64 = AtomicU64::new(0);
 static EXECUTED: AtomicU64 = AtomicU64::new(0);
+/// Reward pools created, pools that paid a device at least once, rewards paid (more than
+/// nothing) and pools closed.
+static POOLS: AtomicU64 = AtomicU64::new(0);
+static POOLS_PAID: AtomicU64 = AtomicU64::new(0);
+static REWARDS_PAID: AtomicU64 = AtomicU64::new(0);
+static POOLS_CLOSED: AtomicU64 = AtomicU64::new(0);
 
 /// Counts the ownership milestones among `events`.
 fn count_ownership(events: &[Event]) {
@@ -127,6 +136,8 @@ enum Id {
     Raw(u64),
     /// The newest one.
     Newest,
+    /// The one the next creation gets (a creation earlier in the same block).
+    Next,
 }
 
 impl Id {
@@ -136,6 +147,7 @@ impl Id {
             Id::Existing(n) => 1 + u64::from(n) % next.saturating_sub(1).max(1),
             Id::Raw(id) => id,
             Id::Newest => next.saturating_sub(1).max(1),
+            Id::Next => next,
         }
     }
 }
@@ -391,6 +403,37 @@ enum Op {
         stream: u32,
         to: usize,
     },
+    AnchorNext {
+        device: usize,
+        count: u32,
+    },
+    CreatePool {
+        asset: bool,
+        per_epoch: u64,
+        epochs: u32,
+        epoch_blocks: u64,
+        leases: bool,
+        by: u8,
+        min_reputation: u8,
+        max_work: u64,
+    },
+    Enroll {
+        pool: Id,
+        device: usize,
+    },
+    ReportWork {
+        pool: Id,
+        device: usize,
+    },
+    /// `epoch`: the latest whose claims are open if absent.
+    ClaimReward {
+        pool: Id,
+        epoch: Option<u32>,
+        device: usize,
+    },
+    ClosePool {
+        pool: Id,
+    },
 }
 
 /// Basis points: the edges and inside.
@@ -460,6 +503,92 @@ fn rights_op() -> impl Strategy<Value = Op> {
         (id(), qty()).prop_map(|(right, units)| Op::UseRight { right, units }),
         (device_index(), prop_oneof![Just(0u32), Just(1), Just(u32::MAX)], account())
             .prop_map(|(device, stream, to)| Op::MintDataAsset { device, stream, to }),
+    ]
+}
+
+/// A pool's epochs: a few, or the edges of the protocol's limit and of the type.
+fn epochs() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        6 => 1u32..5,
+        1 => Just(0u32),
+        1 => Just(REWARD_EPOCHS_MAX),
+        1 => Just(REWARD_EPOCHS_MAX + 1),
+        1 => Just(u32::MAX - 1),
+        1 => Just(u32::MAX),
+    ]
+}
+
+/// Blocks per epoch: short (so sequences cross epochs), or the edges.
+fn epoch_blocks() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        6 => 1u64..4,
+        1 => Just(0u64),
+        1 => Just(REWARD_EPOCH_BLOCKS_MAX),
+        1 => Just(REWARD_EPOCH_BLOCKS_MAX + 1),
+        1 => Just(u64::MAX - 1),
+        1 => Just(u64::MAX),
+    ]
+}
+
+/// A cap on an epoch's work: small, or the edges.
+fn max_work() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        6 => 1u64..50,
+        1 => Just(0u64),
+        1 => Just(REWARD_WORK_MAX),
+        1 => Just(REWARD_WORK_MAX + 1),
+        1 => Just(u64::MAX),
+    ]
+}
+
+/// An epoch to claim: the latest claimable one, or any number.
+fn claim_epoch() -> impl Strategy<Value = Option<u32>> {
+    prop_oneof![
+        4 => Just(None),
+        1 => prop_oneof![Just(0u32), Just(1), Just(u32::MAX - 1), Just(u32::MAX), 0u32..6]
+            .prop_map(Some),
+    ]
+}
+
+/// Rewards calls: pools, enrollments, reports, claims and closes.
+fn rewards_op() -> impl Strategy<Value = Op> {
+    let reputation = prop_oneof![Just(0u8), Just(50), Just(51), Just(100), Just(101), Just(255)];
+    let per_epoch = prop_oneof![4 => 1u64..10_000, 1 => num()];
+    prop_oneof![
+        (
+            proptest::bool::weighted(0.2),
+            per_epoch,
+            epochs(),
+            epoch_blocks(),
+            any::<bool>(),
+            0u8..4,
+            reputation,
+            max_work()
+        )
+            .prop_map(
+                |(asset, per_epoch, epochs, epoch_blocks, leases, by, min_reputation, max_work)| {
+                    Op::CreatePool {
+                        asset,
+                        per_epoch,
+                        epochs,
+                        epoch_blocks,
+                        leases,
+                        by,
+                        min_reputation,
+                        max_work,
+                    }
+                }
+            ),
+        (id(), device_index()).prop_map(|(pool, device)| Op::Enroll { pool, device }),
+        (id(), device_index()).prop_map(|(pool, device)| Op::ReportWork { pool, device }),
+        (id(), claim_epoch(), device_index()).prop_map(|(pool, epoch, device)| Op::ClaimReward {
+            pool,
+            epoch,
+            device
+        }),
+        id().prop_map(|pool| Op::ClosePool { pool }),
+        (device_index(), prop_oneof![4 => 1u32..20, 1 => Just(u32::MAX)])
+            .prop_map(|(device, count)| Op::AnchorNext { device, count }),
     ]
 }
 
@@ -563,6 +692,7 @@ fn op() -> impl Strategy<Value = Op> {
         6 => orders,
         4 => leases,
         4 => ownership_op(),
+        3 => rewards_op(),
     ]
 }
 
@@ -652,6 +782,47 @@ fn machine_flow() -> impl Strategy<Value = Vec<TxOps>> {
         })
 }
 
+/// A pool for the maker's devices with short epochs, created and joined by every device in
+/// one block (the random ops and [`rewards_round`] then anchor, report, claim and close).
+fn rewards_flow() -> impl Strategy<Value = Vec<TxOps>> {
+    (3..ACCOUNTS, 1u64..5_000, 1u32..4, 1u64..3, any::<bool>(), 1u64..40).prop_map(
+        |(funder, per_epoch, epochs, epoch_blocks, leases, max_work)| {
+            let create = Op::CreatePool {
+                asset: false,
+                per_epoch,
+                epochs,
+                epoch_blocks,
+                leases,
+                by: 0,
+                min_reputation: 0,
+                max_work,
+            };
+            let mut txs = vec![(SignedBy::Account(funder), vec![create])];
+            for device in 0..DEVICES as usize {
+                let enroll = Op::Enroll { pool: Id::Next, device };
+                txs.push((SignedBy::Account(funder), vec![enroll]));
+            }
+            txs
+        },
+    )
+}
+
+/// The devices' work for the newest pool: each anchors readings, is reported and claims its
+/// latest claimable reward.
+fn rewards_round() -> impl Strategy<Value = Vec<TxOps>> {
+    (1u32..10, 0..ACCOUNTS).prop_map(|(count, caller)| {
+        let mut txs = Vec::new();
+        for device in 0..DEVICES as usize {
+            txs.push((SignedBy::Owner(0), vec![Op::AnchorNext { device, count }]));
+            let report = Op::ReportWork { pool: Id::Newest, device };
+            let claim = Op::ClaimReward { pool: Id::Newest, epoch: None, device };
+            txs.push((SignedBy::Account(caller), vec![report]));
+            txs.push((SignedBy::Account(caller), vec![claim]));
+        }
+        txs
+    })
+}
+
 fn block() -> impl Strategy<Value = BlockOps> {
     let advance = prop_oneof![
         8 => Just(0u64),
@@ -670,12 +841,18 @@ fn block() -> impl Strategy<Value = BlockOps> {
     ];
     let trades = proptest::option::weighted(0.3, trade()).prop_map(Option::unwrap_or_default);
     let flows = proptest::option::weighted(0.1, machine_flow()).prop_map(Option::unwrap_or_default);
+    let pools = (
+        proptest::option::weighted(0.08, rewards_flow()).prop_map(Option::unwrap_or_default),
+        proptest::option::weighted(0.4, rewards_round()).prop_map(Option::unwrap_or_default),
+    );
     // A transaction is sometimes sent twice: the second meets the state the first left
     // (an anchor after an anchor, a claim after a claim), where boundary values bite.
     let tx = (signer, calls, proptest::bool::weighted(0.25));
-    (advance, trades, flows, proptest::collection::vec(tx, 0..6)).prop_map(
-        |(advance_ms, mut txs, flow, more)| {
+    (advance, trades, flows, pools, proptest::collection::vec(tx, 0..6)).prop_map(
+        |(advance_ms, mut txs, flow, (pool, round), more)| {
             txs.extend(flow);
+            txs.extend(pool);
+            txs.extend(round);
             for (signer, calls, twice) in more {
                 if twice {
                     txs.push((signer, calls.clone()));
@@ -693,6 +870,8 @@ struct Run {
     /// Each device's current key.
     keys: BTreeMap<Hash, PrivateKey>,
     devices: Vec<Hash>,
+    /// Reward pools that paid a device (counted once each).
+    paid_pools: BTreeSet<u64>,
 }
 
 fn kind(k: u8) -> ResourceKind {
@@ -720,6 +899,7 @@ impl Run {
                 ..MarketParams::default()
             },
             ownership: OwnershipParams { governance: RULES },
+            rewards: RewardsParams { claim_window_epochs: 1, ..RewardsParams::default() },
             ..Params::default()
         };
         let mut f = Fixture::with_chain(Chain::with_params(ACCOUNTS, params));
@@ -745,7 +925,7 @@ impl Run {
             decimals: 1,
         };
         f.chain.run(6, feed).expect("a feed");
-        Self { f, keys, devices }
+        Self { f, keys, devices, paid_pools: BTreeSet::new() }
     }
 
     fn chain(&self) -> &Chain {
@@ -772,6 +952,10 @@ impl Run {
 
     fn next_feed(&self) -> u64 {
         self.chain().state.get(&crate::modules::data::keys::next_feed_id()).unwrap_or(1)
+    }
+
+    fn next_pool(&self) -> u64 {
+        self.chain().state.get(&crate::modules::rewards::keys::next_pool_id()).unwrap_or(1)
     }
 
     fn counters(&self) -> market::state::Counters {
@@ -820,6 +1004,7 @@ impl Run {
             op => self
                 .identity_call(signer, op, now)
                 .or_else(|op| self.ownership_call(op))
+                .or_else(|op| self.rewards_call(op))
                 .unwrap_or_else(|op| self.market_call(op, now)),
         }
     }
@@ -920,15 +1105,27 @@ impl Run {
                 }
                 .into()
             }
+            Op::AnchorNext { device, count } => {
+                let id = self.device(device);
+                let key = self.keys.get(&id).map(|k| Address::of(&k.public_key()));
+                let stream: Option<StreamState> =
+                    self.chain().state.get(&crate::modules::data::keys::stream(&id, 1));
+                let first_seq = stream.and_then(|s| s.last_seq).map_or(0, |s| s.saturating_add(1));
+                DataCall::Anchor {
+                    device: id,
+                    stream: 1,
+                    first_seq,
+                    last_seq: first_seq.saturating_add(u64::from(count) - 1),
+                    count,
+                    root: Hash([9; 32]),
+                    device_key: key.unwrap_or(Address([1; 32])),
+                }
+                .into()
+            }
             Op::CreateFeed { by, min_sources, staleness } => DataCall::CreateFeed {
                 name: "fuzz feed".into(),
                 stream: 1,
-                eligibility: match by {
-                    0 => Eligibility::Maker { maker: self.addr(1) },
-                    1 => Eligibility::Devices { devices: self.devices.clone() },
-                    2 => Eligibility::Role { role: "sensors".into() },
-                    _ => Eligibility::Attribute { key: "city".into(), value: "berlin".into() },
-                },
+                eligibility: self.eligibility(by),
                 min_sources,
                 max_staleness_ms: staleness,
                 unit: "C".into(),
@@ -953,6 +1150,67 @@ impl Run {
             }
             other => return Err(other),
         })
+    }
+
+    /// An eligibility rule: the maker's devices, the devices listed, a role or an attribute.
+    fn eligibility(&self, by: u8) -> Eligibility {
+        match by {
+            0 => Eligibility::Maker { maker: self.addr(1) },
+            1 => Eligibility::Devices { devices: self.devices.clone() },
+            2 => Eligibility::Role { role: "sensors".into() },
+            _ => Eligibility::Attribute { key: "city".into(), value: "berlin".into() },
+        }
+    }
+
+    fn rewards_call(&self, op: Op) -> Result<Call, Op> {
+        let next = self.next_pool();
+        Ok(match op {
+            Op::CreatePool {
+                asset,
+                per_epoch,
+                epochs,
+                epoch_blocks,
+                leases,
+                by,
+                min_reputation,
+                max_work,
+            } => RewardsCall::CreatePool {
+                asset: asset.then(|| Id::Newest.resolve(self.next_asset())),
+                per_epoch,
+                epochs,
+                epoch_blocks,
+                work: match leases {
+                    true => Work::LeasesDelivered {},
+                    false => Work::AnchoredReadings { stream: 1 },
+                },
+                eligibility: self.eligibility(by),
+                min_reputation,
+                max_work_per_epoch: max_work,
+            },
+            Op::Enroll { pool, device } => {
+                RewardsCall::Enroll { pool: pool.resolve(next), device: self.device(device) }
+            }
+            Op::ReportWork { pool, device } => {
+                RewardsCall::Report { pool: pool.resolve(next), device: self.device(device) }
+            }
+            Op::ClaimReward { pool, epoch, device } => {
+                let pool = pool.resolve(next);
+                let epoch = epoch.unwrap_or_else(|| {
+                    let p: Option<crate::modules::rewards::state::Pool> =
+                        self.chain().state.get(&crate::modules::rewards::keys::pool(pool));
+                    // The latest epoch whose reporting closed before the next block.
+                    p.and_then(|p| {
+                        let latest = p.epoch_at(self.chain().height + 1)?.checked_sub(2)?;
+                        u32::try_from(latest.min(u64::from(p.epochs) - 1)).ok()
+                    })
+                    .unwrap_or(0)
+                });
+                RewardsCall::Claim { pool, epoch, device: self.device(device) }
+            }
+            Op::ClosePool { pool } => RewardsCall::Close { pool: pool.resolve(next) },
+            other => return Err(other),
+        }
+        .into())
     }
 
     fn ownership(&self) -> crate::modules::ownership::state::Counters {
@@ -1220,6 +1478,25 @@ impl Run {
         }
     }
 
+    /// Counts the rewards milestones among `events`.
+    fn count_rewards(&mut self, events: &[Event]) {
+        for e in events {
+            let Event::Rewards(e) = e else { continue };
+            let counter = match e {
+                RewardsEvent::PoolCreated { .. } => &POOLS,
+                RewardsEvent::Paid { pool, amount, .. } if *amount > 0 => {
+                    if self.paid_pools.insert(*pool) {
+                        POOLS_PAID.fetch_add(1, Ordering::Relaxed);
+                    }
+                    &REWARDS_PAID
+                }
+                RewardsEvent::Closed { .. } => &POOLS_CLOSED,
+                _ => continue,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Runs one block of the sequence and checks that nothing hit a broken invariant.
     fn block(&mut self, ops: &BlockOps) -> Result<(), TestCaseError> {
         self.f.chain.wait(ops.advance_ms);
@@ -1243,6 +1520,7 @@ impl Run {
             {
                 SUCCEEDED.fetch_add(1, Ordering::Relaxed);
                 count_ownership(&r.events);
+                self.count_rewards(&r.events);
             }
             if let Applied::Included(r) = result {
                 prop_assert!(
@@ -1288,7 +1566,8 @@ fn op_device(op: &Op) -> Option<usize> {
         | Op::Offer { device, .. }
         | Op::Tokenize { device, .. }
         | Op::MintRight { device, .. }
-        | Op::MintDataAsset { device, .. } => Some(*device),
+        | Op::MintDataAsset { device, .. }
+        | Op::AnchorNext { device, .. } => Some(*device),
         _ => None,
     }
 }
@@ -1332,10 +1611,13 @@ fn random_calls_with_boundary_values_never_break_an_invariant_and_replay_identic
     let leases = LEASES.load(Ordering::Relaxed) / 2;
     let [machines, offerings, executed] =
         [&MACHINES, &OFFERINGS_CLOSED, &EXECUTED].map(|c| c.load(Ordering::Relaxed) / 2);
+    let [pools, pools_paid, rewards, pools_closed] =
+        [&POOLS, &POOLS_PAID, &REWARDS_PAID, &POOLS_CLOSED].map(|c| c.load(Ordering::Relaxed) / 2);
     eprintln!(
         "state-machine fuzzer: {} sequences, {calls} calls ({succeeded} transactions succeeded, \
          {leases} leases made, {machines} machines tokenized, {offerings} offerings closed, \
-         {executed} proposals executed), no invariant broken",
+         {executed} proposals executed, {pools} reward pools created, {pools_paid} pools paid \
+         ({rewards} rewards), {pools_closed} pools closed), no invariant broken",
         cases()
     );
     assert!(calls > 0);

@@ -4,7 +4,7 @@
 use crate::{
     exec::{Applied, BlockEnv, BlockExecutor},
     genesis::{Genesis, GenesisAccount, Params},
-    modules::{bank, data, identity, market, ownership},
+    modules::{bank, data, identity, market, ownership, rewards},
     state::MemState,
 };
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
@@ -73,7 +73,7 @@ impl Chain {
         holders.extend([bank::fee_pool(), identity::bond_pool(), identity::slashed_pool()]);
         holders.extend([market::escrow_account(), market::stake_account(), market::treasury()]);
         holders.extend([market::deposits_account(), data::feed_deposits()]);
-        holders.insert(ownership::escrow_account());
+        holders.extend([ownership::escrow_account(), rewards::escrow_account()]);
         let mut chain = Self {
             state: MemState::default(),
             genesis: Arc::new(genesis),
@@ -209,6 +209,37 @@ impl Chain {
         self.check_market();
         self.check_feeds();
         self.check_ownership();
+        self.check_rewards();
+    }
+
+    /// The rewards escrow holds, per asset, exactly what its pools were funded less what
+    /// they paid and refunded; no pool paid more than it was funded, and a closed one
+    /// holds nothing.
+    fn check_rewards(&self) {
+        use rewards::state::Pool;
+        let next: u64 = self.state.get(&rewards::keys::next_pool_id()).unwrap_or(1);
+        let mut held: std::collections::BTreeMap<Option<u64>, u128> = Default::default();
+        for id in 1..next {
+            let p: Pool = self.state.get(&rewards::keys::pool(id)).unwrap();
+            assert!(p.paid <= p.funded, "pool {id} paid more than it was funded");
+            assert!(p.paid + p.refunded <= p.funded, "pool {id} gave out more than it held");
+            assert!(!p.closed || p.held() == 0, "closed pool {id} still holds funds");
+            *held.entry(p.asset).or_default() += u128::from(p.held());
+        }
+        let escrow = rewards::escrow_account();
+        let native = u128::from(self.balance(&escrow));
+        assert_eq!(
+            native,
+            held.remove(&None).unwrap_or(0),
+            "rewards escrow differs from what native pools hold at height {}",
+            self.height
+        );
+        for (asset, pools) in held {
+            let asset = asset.expect("native pools were taken out");
+            let balance: u64 =
+                self.state.get(&bank::keys::asset_balance(asset, &escrow)).unwrap_or(0);
+            assert_eq!(u128::from(balance), pools, "rewards escrow of asset {asset} differs");
+        }
     }
 
     /// Every machine's treasury holds its reserve and what holders are owed, and its shares

@@ -5,7 +5,7 @@
 
 use crate::{
     bank::BankCall, data::DataCall, error::ErrorCode, identity::IdentityCall, market::MarketCall,
-    ownership::OwnershipCall,
+    ownership::OwnershipCall, rewards::RewardsCall,
 };
 use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
 use serde::{Deserialize, Serialize};
@@ -116,6 +116,8 @@ calls! {
     Market(MarketCall),
     /// An ownership call.
     Ownership(OwnershipCall),
+    /// A rewards call.
+    Rewards(RewardsCall),
 }
 
 #[cfg(test)]

@@ -275,6 +275,49 @@ error_codes! {
     TokenBound = 532, "token_bound", "the token carries a right and cannot be burned";
     /// The usage right's window ends in the past.
     RightEnded = 533, "right_ended", "the window ends in the past";
+    /// A machine's shares cannot pay for an offering (only the ownership module moves them).
+    SharesNotAccepted = 534, "shares_not_accepted", "a machine's shares cannot pay for an offering";
+    /// No reward pool has this id.
+    UnknownPool = 550, "unknown_pool", "no such reward pool";
+    /// The pool's epochs or epoch length exceed the chain's `rewards` parameters.
+    PoolOutOfBounds = 551, "pool_out_of_bounds", "the pool's epochs or epoch length exceed the chain's limits";
+    /// A machine's shares cannot fund a reward pool (only the ownership module moves them).
+    UnrewardableAsset = 552, "unrewardable_asset", "a machine's shares cannot fund a reward pool";
+    /// The pool's last epoch has begun: a device enrolled now could never report.
+    EnrollmentClosed = 553, "enrollment_closed", "the pool no longer enrolls devices";
+    /// The device is already enrolled in the pool.
+    AlreadyEnrolled = 554, "already_enrolled", "the device is already enrolled in the pool";
+    /// The pool has enrolled the most devices a pool may.
+    PoolFull = 555, "pool_full", "the pool has the most devices it may enroll";
+    /// The device is not enrolled in the pool.
+    NotEnrolled = 556, "not_enrolled", "the device is not enrolled in the pool";
+    /// The device does not meet the pool's eligibility rule (its devices, maker, role or
+    /// attribute).
+    IneligibleDevice = 557, "ineligible_device", "the device does not meet the pool's eligibility rule";
+    /// The device's market reputation is below the pool's minimum.
+    ReputationBelowMinimum = 558, "reputation_below_minimum", "the device's reputation is below the pool's minimum";
+    /// The pool's epoch 0 has not ended: there is nothing to report yet.
+    ReportTooEarly = 559, "report_too_early", "the pool's first epoch has not ended";
+    /// The pool's reporting has ended (its last epoch was reported during the next).
+    ReportingClosed = 560, "reporting_closed", "the pool's reporting has ended";
+    /// The device already reported (or was enrolled) during this epoch: report in the next.
+    AlreadyReported = 561, "already_reported", "the device already reported or enrolled in this epoch";
+    /// The device's counter has not grown since its last report (or its enrollment).
+    NoNewWork = 562, "no_new_work", "the device did no new work since its last report";
+    /// The pool pays for no such epoch.
+    UnknownEpoch = 563, "unknown_epoch", "the pool has no such epoch";
+    /// The epoch's reporting has not closed (it closes at the end of the next epoch).
+    ClaimTooEarly = 564, "claim_too_early", "the epoch's reporting has not closed";
+    /// The pool's claim deadline has passed.
+    ClaimWindowClosed = 565, "claim_window_closed", "the pool's claim deadline has passed";
+    /// No work of the device was credited to the epoch.
+    NoCreditedWork = 566, "no_credited_work", "the device has no work credited to this epoch";
+    /// The device's reward for the epoch was already paid.
+    RewardClaimed = 567, "reward_claimed", "the reward was already paid";
+    /// The pool's claim deadline has not passed: it cannot be closed yet.
+    ClaimsOpen = 568, "claims_open", "the pool's claim deadline has not passed";
+    /// The pool was closed and its rest returned to its funder.
+    PoolClosed = 569, "pool_closed", "the pool is closed";
     /// The call hit a broken internal invariant; it failed and wrote nothing (a bug, logged
     /// and counted by the node).
     Internal = 900, "internal", "an internal error; nothing was written";
@@ -331,6 +374,7 @@ pub const RANGES: &[(&str, core::ops::RangeInclusive<u16>)] = &[
     ("data", 350..=399),
     ("market", 400..=499),
     ("ownership", 500..=549),
+    ("rewards", 550..=599),
     ("internal", 900..=999),
 ];
 

@@ -3,7 +3,7 @@
 use crate::{Address, Amount, Hash, limits::CHAIN_ID_LEN_MAX, tx::FeeSchedule};
 pub use crate::{
     data::params::DataParams, identity::params::IdentityParams, market::params::MarketParams,
-    ownership::params::OwnershipParams,
+    ownership::params::OwnershipParams, rewards::params::RewardsParams,
 };
 use commonware_cryptography::ed25519;
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,9 @@ pub struct Params {
     /// The ownership module's rules.
     #[serde(default)]
     pub ownership: OwnershipParams,
+    /// The rewards module's rules.
+    #[serde(default)]
+    pub rewards: RewardsParams,
 }
 
 impl Default for Params {
@@ -42,6 +45,7 @@ impl Default for Params {
             data: DataParams::default(),
             market: MarketParams::default(),
             ownership: OwnershipParams::default(),
+            rewards: RewardsParams::default(),
         }
     }
 }
@@ -128,6 +132,7 @@ impl Genesis {
         }
         self.params.market.validate().map_err(GenesisError::Param)?;
         self.params.ownership.validate().map_err(GenesisError::Param)?;
+        self.params.rewards.validate().map_err(GenesisError::Param)?;
         Ok(())
     }
 

@@ -38,6 +38,7 @@ pub mod merkle;
 pub mod ownership;
 pub mod reading;
 pub mod receipt;
+pub mod rewards;
 #[cfg(feature = "schema")]
 pub mod schema;
 #[cfg(feature = "std")]
@@ -58,6 +59,7 @@ pub use market::MarketCall;
 pub use ownership::OwnershipCall;
 pub use reading::{Reading, SignedReading, Value};
 pub use receipt::{BlockEvents, Event, Outcome, Receipt};
+pub use rewards::RewardsCall;
 pub use tx::{SignedTransaction, Transaction};
 
 /// The ed25519 private key type accounts and devices sign with.

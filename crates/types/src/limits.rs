@@ -80,3 +80,21 @@ pub const PROPOSAL_CALLS_MAX: usize = 4;
 /// Longest voting period, timelock and execution window of a proposal (blocks). Vote
 /// checkpoints older than the voting period are pruned.
 pub const GOVERNANCE_BLOCKS_MAX: u64 = 1_000_000;
+
+/// Most epochs a reward pool may pay for (the chain's `rewards.epochs_max` may be lower), and
+/// the longest claim window (in epochs) a chain may give.
+pub const REWARD_EPOCHS_MAX: u32 = 10_000;
+/// Most blocks in a reward pool's epoch (the chain's `rewards.epoch_blocks_max` may be lower).
+pub const REWARD_EPOCH_BLOCKS_MAX: u64 = 1_000_000;
+/// Most devices one reward pool may enroll (the chain's `rewards.devices_per_pool_max` may be
+/// lower).
+pub const REWARD_DEVICES_MAX: u32 = 10_000;
+/// Most work a reward pool may credit to one device for one epoch.
+pub const REWARD_WORK_MAX: u64 = 1 << 40;
+
+// An epoch's total work (every enrolled device at the cap) fits a u64, and a pool's last
+// height (its epochs, the epoch reporting the last, the next and the longest claim window)
+// stays far from u64::MAX.
+const _: () = assert!((REWARD_WORK_MAX as u128) * (REWARD_DEVICES_MAX as u128) <= 1 << 60);
+const _: () =
+    assert!((2 * REWARD_EPOCHS_MAX as u128 + 2) * (REWARD_EPOCH_BLOCKS_MAX as u128) <= 1 << 40);

@@ -47,6 +47,8 @@ pub enum Event {
     Market(crate::market::MarketEvent),
     /// The ownership module did something.
     Ownership(crate::ownership::OwnershipEvent),
+    /// The rewards module did something.
+    Rewards(crate::rewards::RewardsEvent),
     /// A block-level step failed (a broken invariant): its writes were dropped, the same way
     /// on every node, and the chain went on.
     BlockStepFailed {
@@ -136,6 +138,10 @@ impl Write for Event {
                 5u8.write(buf);
                 event.write(buf);
             }
+            Self::Rewards(event) => {
+                6u8.write(buf);
+                event.write(buf);
+            }
             Self::BlockStepFailed { step, code } => {
                 4u8.write(buf);
                 write_str(step, buf);
@@ -153,6 +159,7 @@ impl EncodeSize for Event {
             Self::Data(event) => event.encode_size(),
             Self::Market(event) => event.encode_size(),
             Self::Ownership(event) => event.encode_size(),
+            Self::Rewards(event) => event.encode_size(),
             Self::BlockStepFailed { step, .. } => str_size(step) + 2,
         }
     }
@@ -167,6 +174,7 @@ impl Read for Event {
             2 => Self::Data(crate::data::DataEvent::read(buf)?),
             3 => Self::Market(crate::market::MarketEvent::read(buf)?),
             5 => Self::Ownership(crate::ownership::OwnershipEvent::read(buf)?),
+            6 => Self::Rewards(crate::rewards::RewardsEvent::read(buf)?),
             4 => Self::BlockStepFailed {
                 step: read_str(buf, STEP_NAME_LEN_MAX)?,
                 code: ErrorCode::read(buf)?,
@@ -239,7 +247,7 @@ mod tests {
     use super::*;
     use crate::{
         bank::BankEvent, data::DataEvent, device::DeviceStatus, identity::IdentityEvent,
-        market::MarketEvent,
+        market::MarketEvent, rewards::RewardsEvent,
     };
     use commonware_codec::{DecodeExt, Encode};
 
@@ -273,6 +281,23 @@ mod tests {
                 kind: crate::market::StakeKind::Provider,
                 amount: 1,
             }),
+            Event::Rewards(RewardsEvent::PoolCreated {
+                pool: 1,
+                funder: a,
+                asset: Some(3),
+                funded: u64::MAX,
+                start: 9,
+            }),
+            Event::Rewards(RewardsEvent::Paid {
+                pool: u64::MAX,
+                epoch: u32::MAX,
+                device,
+                to: b,
+                amount: 7,
+                work: 1,
+                total_work: 3,
+            }),
+            Event::Rewards(RewardsEvent::Closed { pool: 2, refunded: 0 }),
             Event::BlockStepFailed { step: "market-clearing".into(), code: ErrorCode::Internal },
         ];
         for event in events {

@@ -10,6 +10,7 @@ pub mod data;
 pub mod identity;
 pub mod market;
 pub mod ownership;
+pub mod rewards;
 
 use crate::{
     genesis::Genesis,
@@ -61,4 +62,5 @@ registry! {
     Data => data::Data,
     Market => market::Market,
     Ownership => ownership::Ownership,
+    Rewards => rewards::Rewards,
 }

@@ -110,7 +110,9 @@ pub enum DataCall {
 }
 
 impl Eligibility {
-    fn is_valid(&self) -> bool {
+    /// Stateless validity: a non-empty list of at most [`FEED_SOURCES_MAX`] devices, or a
+    /// role or attribute name within its bounds.
+    pub fn is_valid(&self) -> bool {
         match self {
             Self::Devices { devices } => !devices.is_empty() && devices.len() <= FEED_SOURCES_MAX,
             Self::Maker { .. } => true,

@@ -79,6 +79,23 @@ pub struct FeedValue {
     pub oldest_ms: u64,
 }
 
+impl Eligibility {
+    /// Whether the rule admits `device`. For role and attribute rules, `accepted` says
+    /// whether the device granted the rule's owner (a feed's creator, a reward pool's funder)
+    /// the role (for attributes, the owner's attribute role) and the owner accepted it
+    /// (callers look it up).
+    pub fn admits(&self, device: &crate::identity::state::Device, accepted: bool) -> bool {
+        match self {
+            Eligibility::Devices { devices } => devices.contains(&device.id),
+            Eligibility::Maker { maker } => device.maker() == *maker,
+            Eligibility::Role { .. } => accepted,
+            Eligibility::Attribute { key, value } => {
+                accepted && device.attribute(key) == Some(value.as_str())
+            }
+        }
+    }
+}
+
 /// An oracle feed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
@@ -115,14 +132,7 @@ impl Feed {
     /// [`FEED_SOURCE`](crate::identity::roles::FEED_SOURCE)) and the creator accepted
     /// it (callers look it up).
     pub fn eligible(&self, device: &crate::identity::state::Device, accepted: bool) -> bool {
-        match &self.eligibility {
-            Eligibility::Devices { devices } => devices.contains(&device.id),
-            Eligibility::Maker { maker } => device.maker() == *maker,
-            Eligibility::Role { .. } => accepted,
-            Eligibility::Attribute { key, value } => {
-                accepted && device.attribute(key) == Some(value.as_str())
-            }
-        }
+        self.eligibility.admits(device, accepted)
     }
 
     /// The value usable at block time `now_ms`: computed, and not yet stale.

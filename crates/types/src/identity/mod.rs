@@ -34,6 +34,9 @@ pub mod roles {
     /// Granted to a feed's creator and accepted by it: the device may report to the
     /// creator's attribute-eligible feeds.
     pub const FEED_SOURCE: &str = "feed-source";
+    /// Granted to a reward pool's funder and accepted by it: the device may enroll in the
+    /// funder's attribute-eligible pools.
+    pub const REWARD_EARNER: &str = "reward-earner";
 }
 
 /// A call to the identity module.

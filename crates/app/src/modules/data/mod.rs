@@ -226,7 +226,7 @@ fn report(ctx: &mut Ctx<'_>, id: FeedId, readings: &[SignedReading]) -> ExecResu
 fn checked_source(ctx: &Ctx<'_>, f: &Feed, signed: &SignedReading) -> ExecResult<Source> {
     let r = &signed.reading;
     let d = identity::active_device(ctx, &r.device)?;
-    if !eligible(ctx, f, &d)? {
+    if !admits(ctx, &f.eligibility, &f.creator, roles::FEED_SOURCE, &d)? {
         return Err(ErrorCode::NotEligible.into());
     }
     let Value::Numeric { value, decimals, unit } = &r.value else {
@@ -247,15 +247,24 @@ fn checked_source(ctx: &Ctx<'_>, f: &Feed, signed: &SignedReading) -> ExecResult
     Ok(Source { device: r.device, value, timestamp_ms: r.timestamp_ms, seq: r.seq })
 }
 
-fn eligible(ctx: &Ctx<'_>, f: &Feed, d: &Device) -> ExecResult<bool> {
-    let accepted = match &f.eligibility {
-        Eligibility::Role { role } => identity::has_accepted_role(ctx, d, &f.creator, role)?,
+/// Whether `eligibility`, a rule `owner` set (a feed's creator, a reward pool's funder),
+/// admits `d`: for a role rule, `d` granted `owner` the role and `owner` accepted it; for an
+/// attribute rule, likewise with `attribute_role`.
+pub fn admits(
+    ctx: &Ctx<'_>,
+    eligibility: &Eligibility,
+    owner: &Address,
+    attribute_role: &str,
+    d: &Device,
+) -> ExecResult<bool> {
+    let accepted = match eligibility {
+        Eligibility::Role { role } => identity::has_accepted_role(ctx, d, owner, role)?,
         Eligibility::Attribute { .. } => {
-            identity::has_accepted_role(ctx, d, &f.creator, roles::FEED_SOURCE)?
+            identity::has_accepted_role(ctx, d, owner, attribute_role)?
         }
         _ => false,
     };
-    Ok(f.eligible(d, accepted))
+    Ok(eligibility.admits(d, accepted))
 }
 
 /// `value * 10^-from` expressed with `to` decimals (truncating toward zero when dropping

@@ -63,6 +63,10 @@ pub(super) fn create(ctx: &mut Ctx<'_>, call: &OwnershipCall) -> ExecResult {
     }
     if let Some(asset) = asset {
         bank::asset_info(ctx, *asset)?;
+        // Shares move only with their revenue and votes, which escrow does not carry.
+        if machine_of_asset(ctx, *asset)?.is_some() {
+            return Err(ErrorCode::SharesNotAccepted.into());
+        }
     }
     let free = shares_of(ctx, &m, &m.treasury)?.saturating_sub(m.offered);
     if free < *shares {

@@ -360,6 +360,11 @@ fn offerings_refuse_deadlines_in_the_past_and_more_shares_than_the_treasury_has(
     assert_eq!(t.chain().run(OWNER, rest), Err(ErrorCode::SharesUnavailable), "400 reserved");
     let stranger = offering_call(m.id, 10, 10, t.height() + 5, owner, vec![]);
     assert_eq!(t.chain().run(A, stranger), Err(ErrorCode::NotMachineController));
+    let mut in_shares = offering_call(m.id, 100, 10, t.height() + 5, owner, vec![]);
+    if let OwnershipCall::CreateOffering { asset, .. } = &mut in_shares {
+        *asset = Some(m.shares);
+    }
+    assert_eq!(t.chain().run(OWNER, in_shares), Err(ErrorCode::SharesNotAccepted));
 }
 
 #[test]
