@@ -12,19 +12,20 @@
 //!   from many accounts) are posted to `POST /v1/txs` by concurrent clients; the figure is
 //!   intents finalized per second, from the first request to the block holding the last.
 
-use super::{Machine, Nodes, Report, bench_homes, data_dir, expiry_height};
+use super::{
+    InMemoryChain, Machine, Nodes, Report, bench_homes, data_dir, expiry_height, unsigned,
+};
 use anyhow::{Result, bail};
 use clap::Args;
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use machina_app::{
-    BlockEnv, BlockExecutor, Genesis, MemState, Params,
-    exec::Applied,
+    Genesis, MemState, Params,
     genesis::{GenesisAccount, MarketParams},
     modules::market::state::Counters,
 };
 use machina_sdk::{Client, device::DeviceIdentity, tx::TxParams};
 use machina_types::{
-    Address, Call, IdentityCall, MarketCall, Outcome, SignedTransaction, Transaction,
+    Address, Call, IdentityCall, MarketCall, SignedTransaction,
     market::{Component, Delivery, GEOHASH_ALPHABET, MarketEvent, ResourceKind, StakeKind},
 };
 use serde::Serialize;
@@ -150,67 +151,6 @@ pub fn run(args: &MarketArgs) -> Result<MarketReport> {
         report.api_of_verify_limit = report.machine.fraction(report.api_intents_per_s);
     }
     Ok(report)
-}
-
-/// The in-memory chain the clearing benchmark runs.
-struct InMemoryChain {
-    state: MemState,
-    genesis: Arc<Genesis>,
-    height: u64,
-    now_ms: u64,
-}
-
-impl InMemoryChain {
-    fn block(
-        &mut self,
-        txs: &[SignedTransaction],
-    ) -> Result<(Duration, machina_app::exec::BlockOutput)> {
-        self.height += 1;
-        self.now_ms += 100;
-        let env = BlockEnv {
-            height: self.height,
-            timestamp_ms: self.now_ms,
-            proposer: self.genesis.validators[0],
-            genesis: self.genesis.clone(),
-        };
-        let mut exec = BlockExecutor::new(env);
-        let started = Instant::now();
-        if exec.begin(&self.state).is_err() {
-            bail!("an in-memory state never misses keys");
-        }
-        let begin = started.elapsed();
-        for tx in txs {
-            match exec.apply(&self.state, tx, tx.hash()) {
-                Ok(Applied::Included(r)) if r.outcome == Outcome::Success => {}
-                other => bail!("a setup transaction failed: {other:?}"),
-            }
-        }
-        let out = exec.finish();
-        self.state.apply(&out.writes);
-        Ok((begin, out))
-    }
-}
-
-/// A transaction of `calls` from `signer` with `nonce`; the signature is a placeholder (the
-/// executor runs on transactions whose signatures were checked before).
-fn unsigned(
-    chain_id: &str,
-    signer: Address,
-    nonce: u64,
-    calls: Vec<Call>,
-    placeholder: &machina_types::Signature,
-) -> SignedTransaction {
-    let tx = Transaction {
-        chain_id: chain_id.into(),
-        signer,
-        nonce,
-        fee: 0,
-        expiry_height: u64::MAX,
-        calls,
-    };
-    let mut signed = SignedTransaction { tx, signature: placeholder.clone() };
-    signed.tx.fee = signed.required_fee(&Params::default().fees);
-    signed
 }
 
 fn clearing(args: &MarketArgs, machine: Machine) -> Result<MarketReport> {

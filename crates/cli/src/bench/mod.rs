@@ -6,23 +6,28 @@
 mod gateway;
 mod load;
 mod market;
+mod ownership;
 mod transfers;
 
+use anyhow::bail;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
-use machina_app::{Genesis, Params, genesis::GenesisAccount};
+use machina_app::{
+    BlockEnv, BlockExecutor, Genesis, MemState, Params, exec::Applied, genesis::GenesisAccount,
+};
 use machina_node::execute::verify_signatures;
 use machina_node::{
     home::{Home, NodeConfig, Peer},
     ports::unused_local_addr,
     run::{self, Started},
 };
-use machina_types::{Address, BankCall, Call, Hash, SignedTransaction, Transaction};
+use machina_types::{Address, BankCall, Call, Hash, Outcome, SignedTransaction, Transaction};
 use serde::Serialize;
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
+    sync::Arc,
     sync::mpsc,
     thread::JoinHandle,
     time::{Duration, Instant},
@@ -39,6 +44,9 @@ pub enum BenchCommand {
     /// Market batch clearing inside the state machine (leases/s), and intents through the
     /// API of a running node (intents/s).
     Market(market::MarketArgs),
+    /// A machine's revenue inside the state machine: payments split to holders, claims and
+    /// share transfers, per operation, for machines with more and more holders.
+    Ownership(ownership::OwnershipArgs),
 }
 
 /// Runs a benchmark; prints its report as JSON with `json`, else as text.
@@ -50,6 +58,7 @@ pub fn run(cmd: BenchCommand, json: bool) -> Result<()> {
         BenchCommand::Transfers(args) => print(&transfers::run(&args)?, json),
         BenchCommand::Gateway(args) => print(&gateway::run(&args)?, json),
         BenchCommand::Market(args) => print(&market::run(&args)?, json),
+        BenchCommand::Ownership(args) => print(&ownership::run(&args)?, json),
     }
 }
 
@@ -295,4 +304,68 @@ impl Nodes {
         }
         Ok(())
     }
+}
+
+/// An in-memory chain for benchmarks of the state machine: blocks run through the executor
+/// on a `MemState`.
+struct InMemoryChain {
+    state: MemState,
+    genesis: Arc<Genesis>,
+    height: u64,
+    now_ms: u64,
+}
+
+impl InMemoryChain {
+    /// Runs a block of `txs` (each must succeed); returns the time of its block-level
+    /// steps and its output.
+    fn block(
+        &mut self,
+        txs: &[SignedTransaction],
+    ) -> Result<(Duration, machina_app::exec::BlockOutput)> {
+        self.height += 1;
+        self.now_ms += 100;
+        let env = BlockEnv {
+            height: self.height,
+            timestamp_ms: self.now_ms,
+            proposer: self.genesis.validators[0],
+            genesis: self.genesis.clone(),
+        };
+        let mut exec = BlockExecutor::new(env);
+        let started = Instant::now();
+        if exec.begin(&self.state).is_err() {
+            bail!("an in-memory state never misses keys");
+        }
+        let begin = started.elapsed();
+        for tx in txs {
+            match exec.apply(&self.state, tx, tx.hash()) {
+                Ok(Applied::Included(r)) if r.outcome == Outcome::Success => {}
+                other => bail!("a setup transaction failed: {other:?}"),
+            }
+        }
+        let out = exec.finish();
+        self.state.apply(&out.writes);
+        Ok((begin, out))
+    }
+}
+
+/// A transaction of `calls` from `signer` with `nonce`; the signature is a placeholder (the
+/// executor runs on transactions whose signatures were checked before).
+fn unsigned(
+    chain_id: &str,
+    signer: Address,
+    nonce: u64,
+    calls: Vec<Call>,
+    placeholder: &machina_types::Signature,
+) -> SignedTransaction {
+    let tx = Transaction {
+        chain_id: chain_id.into(),
+        signer,
+        nonce,
+        fee: 0,
+        expiry_height: u64::MAX,
+        calls,
+    };
+    let mut signed = SignedTransaction { tx, signature: placeholder.clone() };
+    signed.tx.fee = signed.required_fee(&Params::default().fees);
+    signed
 }
