@@ -7,6 +7,8 @@
 //!   the event stream;
 //! - [`data`]: readings, devices, roles, streams, makers and feeds;
 //! - [`market`]: the market overview, books, leases, stakes and solutions;
+//! - [`ownership`]: machines and their holders, offerings, proposals and the machine of a
+//!   device;
 //! - [`error`]: the error envelope every failure is served in, and the API's own codes;
 //! - `openapi` (feature `openapi`): the OpenAPI 3.1 document generated from these types, with
 //!   each area's routes registered in `openapi/<area>.rs`.
@@ -26,6 +28,7 @@ pub mod error;
 pub mod market;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+pub mod ownership;
 
 pub use chain::{
     AccountInfo, AssetBalance, BlockEvent, BlockView, GatewayStatus, HeaderView, Health, NftInfo,
@@ -40,3 +43,4 @@ pub use market::{
     AccountLeases, AccountStake, BookOffer, LeasesQuery, MarketBook, MarketOverview, MarketSummary,
     Solutions,
 };
+pub use ownership::{DeviceMachine, HolderView, MachineView, ProposalView};

@@ -136,6 +136,34 @@ pub enum Command {
         #[command(subcommand)]
         command: commands::market::MarketCommand,
     },
+    /// Tokenize devices into a machine whose shares earn its revenue; show machines and
+    /// holdings; claim revenue.
+    Machine {
+        /// Signing options.
+        #[command(flatten)]
+        signing: commands::device::Signing,
+        /// What to do.
+        #[command(subcommand)]
+        command: commands::ownership::MachineCommand,
+    },
+    /// Sell a machine's shares: create offerings, buy, release tranches of the funds.
+    Offering {
+        /// Signing options.
+        #[command(flatten)]
+        signing: commands::device::Signing,
+        /// What to do.
+        #[command(subcommand)]
+        command: commands::ownership::OfferingCommand,
+    },
+    /// Govern a machine as its holders: propose calls for its treasury, vote, execute, close.
+    Dao {
+        /// Signing options.
+        #[command(flatten)]
+        signing: commands::device::Signing,
+        /// What to do.
+        #[command(subcommand)]
+        command: commands::ownership::DaoCommand,
+    },
     /// Run the reference solver: every batch, propose an allocation that adds surplus over the
     /// built-in clearing (needs solver stake: `machina market stake --solver`).
     Solver {

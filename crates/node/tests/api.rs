@@ -162,6 +162,13 @@ fn a_transfer_is_finalized_and_readable_through_every_route() {
         "/v1/accounts/{address}/leases",
         "/v1/accounts/{address}/stake",
         "/v1/market/batches/{batch}/solutions",
+        "/v1/machines/{id}",
+        "/v1/machines/{id}/holders/{address}",
+        "/v1/devices/{id}/machine",
+        "/v1/offerings/{id}",
+        "/v1/offerings/{id}/purchases/{address}",
+        "/v1/proposals/{id}",
+        "/v1/proposals/{id}/ballots/{address}",
         "/metrics",
         "/health",
     ] {

@@ -4,9 +4,9 @@ use crate::{Error, Result, tx};
 use commonware_codec::Encode;
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use machina_api::{
-    AcceptedReading, AccountLeases, AccountStake, AssetBalance, BlockView, FeedView, MarketBook,
-    MarketOverview, NftInfo, Readings, ReadingsQuery, RoleView, Solutions, StreamView,
-    SubmitReading, SubmitTx,
+    AcceptedReading, AccountLeases, AccountStake, AssetBalance, BlockView, DeviceMachine, FeedView,
+    HolderView, MachineView, MarketBook, MarketOverview, NftInfo, ProposalView, Readings,
+    ReadingsQuery, RoleView, Solutions, StreamView, SubmitReading, SubmitTx,
 };
 use machina_store::{ProofBundle, ReadingBundle};
 use machina_types::{
@@ -17,6 +17,10 @@ use machina_types::{
     market::{
         MarketId,
         state::{Intent, Lease, Offer},
+    },
+    ownership::{
+        MachineId, OfferingId, ProposalId,
+        state::{Ballot, Offering, Purchase},
     },
     reading::StreamId,
 };
@@ -84,6 +88,15 @@ impl Client {
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         let url = format!("{}{path}", self.base);
         Self::handle(&url, self.agent.get(&url).call())
+    }
+
+    /// `GET` a path whose 404 is an answer (nothing there): `None` then.
+    fn get_optional<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
+        match self.get(path) {
+            Ok(value) => Ok(Some(value)),
+            Err(Error::Api { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// `POST` a JSON body to a path and decode the JSON answer.
@@ -239,6 +252,43 @@ impl Client {
     /// The solutions submitted for a batch.
     pub fn solutions(&self, batch: u64) -> Result<Solutions> {
         self.get(&format!("/v1/market/batches/{batch}/solutions"))
+    }
+
+    /// A machine, its treasury's balance and where its shares are (`GET /v1/machines/{id}`).
+    pub fn machine(&self, id: MachineId) -> Result<MachineView> {
+        self.get(&format!("/v1/machines/{id}"))
+    }
+
+    /// An account's shares of a machine and what a claim would pay it now.
+    pub fn holder(&self, id: MachineId, holder: &Address) -> Result<HolderView> {
+        self.get(&format!("/v1/machines/{id}/holders/{holder}"))
+    }
+
+    /// The machine a device was tokenized into, if any.
+    pub fn device_machine(&self, device: &DeviceId) -> Result<DeviceMachine> {
+        self.get(&format!("/v1/devices/{device}/machine"))
+    }
+
+    /// An offering of a machine's shares (`GET /v1/offerings/{id}`).
+    pub fn offering(&self, id: OfferingId) -> Result<Offering> {
+        self.get(&format!("/v1/offerings/{id}"))
+    }
+
+    /// An account's purchase in an offering; `None` if it bought nothing there (or there is
+    /// no such offering).
+    pub fn purchase(&self, id: OfferingId, buyer: &Address) -> Result<Option<Purchase>> {
+        self.get_optional(&format!("/v1/offerings/{id}/purchases/{buyer}"))
+    }
+
+    /// A holder proposal, how its vote stands and its execution window.
+    pub fn proposal(&self, id: ProposalId) -> Result<ProposalView> {
+        self.get(&format!("/v1/proposals/{id}"))
+    }
+
+    /// An account's vote on a proposal; `None` if it did not vote (or there is no such
+    /// proposal).
+    pub fn ballot(&self, id: ProposalId, voter: &Address) -> Result<Option<Ballot>> {
+        self.get_optional(&format!("/v1/proposals/{id}/ballots/{voter}"))
     }
 
     /// A device stream: readings the gateway stores and readings the chain has anchored.

@@ -1,15 +1,17 @@
 //! The OpenAPI 3.1 document of the API (feature `openapi`), generated from the route types.
 //!
 //! Each area registers its routes in the file of the same name (`openapi/chain.rs`,
-//! `openapi/data.rs`, `openapi/market.rs`): method, path, parameters with the exact form the node parses (hex patterns,
-//! integer bounds), request body and every response with its type's schema. Schemas come
-//! from the types' `ToSchema` derives, so a field added to a response type appears here.
+//! `openapi/data.rs`, `openapi/market.rs`, `openapi/ownership.rs`): method, path, parameters
+//! with the exact form the node parses (hex patterns, integer bounds), request body and every
+//! response with its type's schema. Schemas come from the types' `ToSchema` derives, so a
+//! field added to a response type appears here.
 //! Every route answers 503 `unavailable` when the node is overloaded or has no finalized
 //! block yet, and every error is the [`ErrorEnvelope`].
 
 mod chain;
 mod data;
 mod market;
+mod ownership;
 
 use crate::error::{ErrorEnvelope, codes};
 use machina_types::{ErrorCode, schema::HASH_PATTERN};
@@ -32,6 +34,7 @@ pub fn document() -> Value {
     chain::register(&mut routes);
     data::register(&mut routes);
     market::register(&mut routes);
+    ownership::register(&mut routes);
     let mut components = ComponentsBuilder::new();
     for (name, schema) in routes.schemas {
         components = components.schema(name, schema);

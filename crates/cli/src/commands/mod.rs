@@ -7,6 +7,7 @@ mod keys;
 pub mod maker;
 pub mod market;
 mod node;
+pub mod ownership;
 mod query;
 mod simulate;
 mod tx;
@@ -146,6 +147,13 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         Command::Device { signing, command } => device::device(&ctx.devices(), &signing, command),
         Command::Feed { signing, command } => feed::feed(&ctx.devices(), &signing, command),
         Command::Market { signing, command } => market::market(&ctx.devices(), &signing, command),
+        Command::Machine { signing, command } => {
+            ownership::machine(&ctx.devices(), &signing, command)
+        }
+        Command::Offering { signing, command } => {
+            ownership::offering(&ctx.devices(), &signing, command)
+        }
+        Command::Dao { signing, command } => ownership::dao(&ctx.devices(), &signing, command),
         Command::Solver { signing, interval_ms } => {
             market::run_solver(&ctx.devices(), &signing, interval_ms)
         }

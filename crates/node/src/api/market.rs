@@ -137,7 +137,8 @@ pub(super) async fn lease(
     record(&s, keys::lease(parse("lease id", &id)?), "lease", &id).await
 }
 
-async fn record<T: commonware_codec::Decode<Cfg = ()>>(
+/// The record at `key`, or 404 naming `what` and `id`.
+pub(super) async fn record<T: commonware_codec::Decode<Cfg = ()>>(
     s: &ApiState,
     key: machina_app::Key,
     what: &str,

@@ -11,6 +11,7 @@ mod handlers;
 pub mod limits;
 mod market;
 pub mod metrics;
+mod ownership;
 pub mod proofs;
 mod readings;
 
@@ -96,6 +97,13 @@ fn routes() -> Routes {
         .get("/v1/leases/{id}", market::lease)
         .get("/v1/accounts/{address}/leases", market::account_leases)
         .get("/v1/accounts/{address}/stake", market::stake)
+        .get("/v1/machines/{id}", ownership::machine)
+        .get("/v1/machines/{id}/holders/{address}", ownership::holder)
+        .get("/v1/devices/{id}/machine", ownership::device_machine)
+        .get("/v1/offerings/{id}", ownership::offering)
+        .get("/v1/offerings/{id}/purchases/{address}", ownership::purchase)
+        .get("/v1/proposals/{id}", ownership::proposal)
+        .get("/v1/proposals/{id}/ballots/{address}", ownership::ballot)
 }
 
 /// A router under construction that remembers what it routes.
