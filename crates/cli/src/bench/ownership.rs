@@ -5,11 +5,11 @@
 //! tokenizes it into 10 shares per holder and gives each holder its 10 shares (one share
 //! transfer each). Then, timed phase by phase (the blocks' execution, signatures aside as
 //! everywhere in the state machine's benchmarks):
-//! - **payments**: `--payments` transactions, each paying the treasury and claiming once, so
-//!   that each payment is split between reserve and holders (one index update) and one
-//!   holding settled;
-//! - **claims**: `--claims` holders (all of them if fewer) each claim what every payment so
-//!   far earned them;
+//! - **payments**: `--payments` transactions from one holder, each paying the treasury (100
+//!   units per holder, so that every holding earns whole units) and claiming, so that each
+//!   payment is split between reserve and holders (one index update) and one holding settled;
+//! - **claims**: `--claims` other holders (all of them if fewer) each claim what every
+//!   payment earned them;
 //! - **transfers**: `--transfers` share transfers between holders (both sides settled and
 //!   checkpointed for votes).
 //!
@@ -130,7 +130,11 @@ fn scale(args: &OwnershipArgs, holders: usize) -> Result<Scale> {
     let keys: Vec<PrivateKey> =
         (0..holders as u64).map(|i| PrivateKey::from_seed(1_000_000 + i)).collect();
     let addresses: Vec<Address> = keys.iter().map(|k| Address::of(&k.public_key())).collect();
-    let funded = |address: Address| GenesisAccount { address, balance: 1 << 40 };
+    // Holder 0 pays the machine (and claims) every time: the others' revenue accumulates.
+    let funded = |(i, address): (usize, Address)| GenesisAccount {
+        address,
+        balance: if i == 2 { 1 << 56 } else { 1 << 40 },
+    };
     let genesis = Genesis {
         chain_id: "machina-bench".into(),
         genesis_time_ms: 0,
@@ -139,6 +143,7 @@ fn scale(args: &OwnershipArgs, holders: usize) -> Result<Scale> {
             .iter()
             .map(|k| Address::of(&k.public_key()))
             .chain(addresses.iter().copied())
+            .enumerate()
             .map(funded)
             .collect(),
         params: Params::default(),
@@ -207,9 +212,10 @@ fn scale(args: &OwnershipArgs, holders: usize) -> Result<Scale> {
     let pay_to = treasury(machine);
     let payments: Vec<SignedTransaction> = (0..args.payments)
         .map(|i| {
-            let payer = i % holders;
+            let payer = 0;
             let calls = vec![
-                BankCall::Transfer { to: pay_to, amount: 1_000 + (i % 7) as u64 }.into(),
+                BankCall::Transfer { to: pay_to, amount: holders as u64 * 100 + (i % 7) as u64 }
+                    .into(),
                 OwnershipCall::Claim { machine }.into(),
             ];
             tx(addresses[payer], next(payer), calls)
@@ -218,10 +224,10 @@ fn scale(args: &OwnershipArgs, holders: usize) -> Result<Scale> {
     let paying = timed(&mut chain, &payments)?;
 
     // Claims by distinct holders.
-    let claims = args.claims.min(holders);
+    let claims = args.claims.min(holders - 1);
     eprintln!("{holders} holders: {claims} claims...");
     let claim_txs: Vec<SignedTransaction> = (0..claims)
-        .map(|i| tx(addresses[i], next(i), vec![OwnershipCall::Claim { machine }.into()]))
+        .map(|i| tx(addresses[i + 1], next(i + 1), vec![OwnershipCall::Claim { machine }.into()]))
         .collect();
     let claiming = timed(&mut chain, &claim_txs)?;
 
