@@ -24,7 +24,7 @@ pub struct MachineView {
     /// Shares the treasury holds (offered or not).
     pub unsold: u64,
     /// Shares outside the treasury (the supply less `unsold`).
-    pub holders_outside_treasury: u64,
+    pub circulating: u64,
 }
 
 /// `GET /v1/machines/{id}/holders/{address}`: an account's shares of a machine and the
@@ -122,12 +122,7 @@ mod tests {
             offered: 100,
             created_height: 9,
         };
-        let view = MachineView {
-            machine,
-            treasury_balance: 12,
-            unsold: 800,
-            holders_outside_treasury: 200,
-        };
+        let view = MachineView { machine, treasury_balance: 12, unsold: 800, circulating: 200 };
         round_trip(&view, |json| {
             assert_eq!(json["id"], 1);
             assert_eq!(json["index"]["credited"], "18446744073709551616");

@@ -532,7 +532,7 @@ fn describe_machine(v: &MachineView) -> String {
     [
         format!(
             "machine {} {:?}: {} shares (asset {}), {} outside the treasury, {} in it ({} offered)",
-            m.id, m.name, m.supply, m.shares, v.holders_outside_treasury, v.unsold, m.offered
+            m.id, m.name, m.supply, m.shares, v.circulating, v.unsold, m.offered
         ),
         format!("  sponsor {}, since height {}", m.sponsor, m.created_height),
         format!(

@@ -53,8 +53,8 @@ pub(super) async fn machine(
     let machine = machine_at(&snapshot, id).await?;
     let treasury_balance = balance(&snapshot, &machine.treasury).await?;
     let unsold = shares(&snapshot, &machine, &machine.treasury).await?;
-    let holders_outside_treasury = machine.supply.saturating_sub(unsold);
-    Ok(Json(MachineView { machine, treasury_balance, unsold, holders_outside_treasury }))
+    let circulating = machine.supply.saturating_sub(unsold);
+    Ok(Json(MachineView { machine, treasury_balance, unsold, circulating }))
 }
 
 /// `GET /v1/machines/{id}/holders/{address}`: an account's shares of a machine and what a

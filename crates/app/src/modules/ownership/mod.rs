@@ -63,11 +63,14 @@ impl Module for Ownership {
             OwnershipCall::CreateOffering { machine, .. } => {
                 keys.extend([self::keys::machine(*machine), self::keys::counters()])
             }
-            OwnershipCall::Buy { offering, .. }
-            | OwnershipCall::ReleaseTranche { offering, .. } => keys.extend([
+            OwnershipCall::Buy { offering, .. } => keys.extend([
                 self::keys::offering(*offering),
                 self::keys::purchase_of(*offering, signer),
+                self::keys::closing(),
             ]),
+            OwnershipCall::ReleaseTranche { offering, .. } => {
+                keys.push(self::keys::offering(*offering))
+            }
             OwnershipCall::Propose { machine, .. } => {
                 keys.extend([self::keys::machine(*machine), self::keys::position(*machine, signer)])
             }
