@@ -13,7 +13,11 @@
 //! - **transfers**: `--transfers` share transfers between holders (both sides settled and
 //!   checkpointed for votes).
 //!
-//! The per-operation figures should not grow with the number of holders.
+//! - **native transfers**: as many plain native-token transfers between the same accounts,
+//!   a control: what a minimal transaction costs on a state of that size.
+//!
+//! The per-operation figures should not grow with the number of holders faster than the
+//! control does (a larger state costs every transaction a little more).
 
 use super::{InMemoryChain, Machine, Report, unsigned};
 use anyhow::{Result, bail};
@@ -64,6 +68,8 @@ pub struct Scale {
     pub transfers: usize,
     /// Microseconds per share transfer.
     pub us_per_transfer: f64,
+    /// Microseconds per native transfer between the same accounts (the control).
+    pub us_per_native_transfer: f64,
     /// Revenue claimed by all holders (units), and what the claims phase paid.
     pub claimed: u128,
 }
@@ -80,18 +86,19 @@ pub struct OwnershipReport {
 impl Report for OwnershipReport {
     fn text(&self) -> String {
         let mut out = String::from(
-            "holders      payments   us/payment   claims   us/claim   transfers   us/transfer\n",
+            "holders      payments   us/payment   claims   us/claim   transfers   us/transfer   us/native transfer\n",
         );
         for s in &self.scales {
             out.push_str(&format!(
-                "{:>7} {:>13} {:>12.1} {:>8} {:>10.1} {:>11} {:>13.1}\n",
+                "{:>7} {:>13} {:>12.1} {:>8} {:>10.1} {:>11} {:>13.1} {:>20.1}\n",
                 s.holders,
                 s.payments,
                 s.us_per_payment,
                 s.claims,
                 s.us_per_claim,
                 s.transfers,
-                s.us_per_transfer
+                s.us_per_transfer,
+                s.us_per_native_transfer
             ));
         }
         out.push_str(&self.machine.text());
@@ -243,6 +250,16 @@ fn scale(args: &OwnershipArgs, holders: usize) -> Result<Scale> {
         .collect();
     let transferring = timed(&mut chain, &transfer_txs)?;
 
+    // The control: native transfers between the same accounts.
+    let native_txs: Vec<SignedTransaction> = (0..args.transfers)
+        .map(|i| {
+            let from = i % holders;
+            let to = addresses[(from + 1 + i / holders) % holders];
+            tx(addresses[from], next(from), vec![BankCall::Transfer { to, amount: 1 }.into()])
+        })
+        .collect();
+    let native = timed(&mut chain, &native_txs)?;
+
     let m: machina_app::modules::ownership::state::Machine =
         chain.state.get(&machina_app::modules::ownership::keys::machine(machine)).unwrap();
     Ok(Scale {
@@ -253,6 +270,7 @@ fn scale(args: &OwnershipArgs, holders: usize) -> Result<Scale> {
         us_per_claim: micros(claiming, claims),
         transfers: args.transfers,
         us_per_transfer: micros(transferring, args.transfers),
+        us_per_native_transfer: micros(native, args.transfers),
         claimed: m.index.credited - u128::from(m.pending),
     })
 }
