@@ -161,7 +161,7 @@ pub enum DaoCommand {
         /// The new lowest price per unit.
         #[arg(long)]
         floor_price: u64,
-        /// The new capacity (at least the units already sold).
+        /// The units it may still sell.
         #[arg(long)]
         capacity: u64,
     },
