@@ -282,7 +282,11 @@ fn tokenize(
 pub fn sync(ctx: &mut Ctx<'_>, m: &mut Machine) -> ExecResult {
     let balance = bank::account(ctx, &m.treasury)?.balance;
     let booked = m.reserve.checked_add(m.pending).ok_or(ErrorCode::Overflow)?;
-    assert!(balance >= booked, "a treasury holds its reserve and what it owes holders");
+    // Only a proposal's calls spend from the treasury; one that spent what holders are owed
+    // fails here if a later call of it touches the machine, or after its calls otherwise.
+    if balance < booked {
+        return Err(ErrorCode::TreasuryOverspent.into());
+    }
     let income = m.income(balance);
     if income > 0 {
         let (reserved, distributed) = m.split(income);

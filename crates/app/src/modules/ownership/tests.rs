@@ -480,6 +480,14 @@ fn a_proposal_cannot_spend_what_holders_are_owed() {
     let owner_before = t.balance(OWNER);
     t.chain().run(C, close).unwrap();
     assert_eq!(t.balance(OWNER), owner_before + 50_000);
+    // A proposal spending first and moving shares after does not get further.
+    let spend = BankCall::Transfer { to: t.addr(D), amount: 1 };
+    let move_shares = BankCall::TransferAsset { asset: m.shares, to: t.addr(D), amount: 1 };
+    let q = t.propose(&m, OWNER, vec![spend.into(), move_shares.into()]).unwrap();
+    t.vote(q, OWNER, true).unwrap();
+    t.until(t.proposal(q).executable_from());
+    let execute = OwnershipCall::Execute { proposal: q };
+    assert_eq!(t.chain().run(C, execute), Err(ErrorCode::TreasuryOverspent));
 }
 
 #[test]
