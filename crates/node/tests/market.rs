@@ -292,7 +292,12 @@ fn a_data_stream_purchase_is_delivered_by_the_consumers_receipt() {
     let fee = m.protocol_fee(lease.escrow);
     assert_eq!(
         events,
-        vec![MarketEvent::Delivered { lease: lease.id, paid: lease.escrow - fee, fee }]
+        vec![MarketEvent::Delivered {
+            lease: lease.id,
+            to: m.addr(PROVIDER),
+            paid: lease.escrow - fee,
+            fee
+        }]
     );
     assert_eq!(m.balance(&m.addr(PROVIDER)) - seller_before, lease.escrow - fee);
     assert_eq!(m.client().lease(lease.id).unwrap().status, LeaseStatus::Delivered);

@@ -369,8 +369,8 @@ fn settle(ctx: &DeviceCtx, signing: &Signing, call: MarketCall) -> Result<()> {
     let event = market_event(&status);
     let body = json!({ "tx": status.hash, "event": event });
     ctx.print(&body, || match event {
-        Some(MarketEvent::Delivered { lease, paid, fee }) => {
-            format!("lease {lease} delivered: {paid} paid to the seller, {fee} protocol fee")
+        Some(MarketEvent::Delivered { lease, to, paid, fee }) => {
+            format!("lease {lease} delivered: {paid} paid to {to}, {fee} protocol fee")
         }
         Some(MarketEvent::Claimed { lease }) => {
             format!("lease {lease}: delivery claimed; it pays when the dispute window closes")

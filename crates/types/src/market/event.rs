@@ -108,11 +108,14 @@ pub enum MarketEvent {
         /// The lease.
         lease: LeaseId,
     },
-    /// A lease was delivered: the seller was paid.
+    /// A lease was delivered: the seller (or, for a tokenized device, its machine's
+    /// treasury) was paid.
     Delivered {
         /// The lease.
         lease: LeaseId,
-        /// Paid to the seller.
+        /// Who was paid.
+        to: crate::Address,
+        /// Paid.
         paid: Amount,
         /// Protocol fee.
         fee: Amount,
@@ -165,7 +168,7 @@ crate::enum_codec!(MarketEvent {
     },
     9 => Claimed { lease: plain },
     10 => Disputed { lease: plain },
-    11 => Delivered { lease: plain, paid: plain, fee: plain },
+    11 => Delivered { lease: plain, to: plain, paid: plain, fee: plain },
     12 => Refunded { lease: plain, refund: plain, slashed: plain },
     13 => SettlementFailed { lease: plain, code: plain },
     14 => OfferAmended { offer: plain, floor_price: plain, capacity: plain },

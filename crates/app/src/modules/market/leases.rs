@@ -82,7 +82,7 @@ fn pay(ctx: &mut Ctx<'_>, mut l: Lease) -> ExecResult {
     })?;
     settled(ctx, &mut l, LeaseStatus::Delivered)?;
     record_reputation(ctx, &l, true)?;
-    emit(ctx, MarketEvent::Delivered { lease: l.id, paid, fee })
+    emit(ctx, MarketEvent::Delivered { lease: l.id, to: payee, paid, fee })
 }
 
 /// Returns a lease's escrow to its consumer; with `slash`, takes `slash_bps` of its value
