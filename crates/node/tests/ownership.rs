@@ -9,13 +9,24 @@
 mod common;
 
 use common::TestNode;
+use commonware_codec::DecodeExt;
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
-use machina_sdk::{Client, client::TxStatus, device::DeviceIdentity};
+use machina_sdk::{
+    Client,
+    client::TxStatus,
+    device::{DeviceIdentity, numeric},
+    verify::verify_bundle,
+};
 use machina_types::{
     Address, BankCall, Call, Event, Hash, IdentityCall, MarketCall, OwnershipCall,
+    data::Eligibility,
     identity::roles,
     market::{Component, Delivery, MarketEvent, ResourceKind, StakeKind},
     ownership::{Governance, MachineId, OfferingId, OwnershipEvent, treasury},
+    rewards::{
+        RewardsCall, RewardsEvent, Work, keys as rewards_keys,
+        state::{DeviceWork, EpochTotal},
+    },
 };
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -417,4 +428,117 @@ fn a_wind_turbine_is_financed_earns_pays_its_holders_and_is_governed_by_them() {
     assert_eq!(w.balance(&w.addr(A)), a_paid + 50 * PRICE);
     assert_eq!(w.balance(&w.addr(C)), c_paid + 60 * PRICE);
     assert_eq!(w.shares(second_machine, A), 0);
+}
+
+fn rewards_event(events: &[Event]) -> Vec<RewardsEvent> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Rewards(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_reward_pool_pays_three_devices_for_anchored_readings_and_each_payout_is_provable() {
+    let mut w = World::new();
+    let devices: Vec<DeviceIdentity> =
+        [SPONSOR, A, B].into_iter().map(|owner| w.device(owner, "anemometer")).collect();
+    // The first device is a machine: its reward is its holders' revenue.
+    let machine = w.tokenize(&devices[0], "AN1");
+    let epoch_blocks = 60;
+    let create = RewardsCall::CreatePool {
+        asset: None,
+        per_epoch: 90_000,
+        epochs: 5,
+        epoch_blocks,
+        work: Work::AnchoredReadings { stream: 1 },
+        eligibility: Eligibility::Maker { maker: w.addr(MAKER) },
+        min_reputation: 0,
+        max_work_per_epoch: 1_000,
+    };
+    let status = w.run(CONSUMER, create);
+    let created = status.receipt.expect("included");
+    let [RewardsEvent::PoolCreated { pool, .. }] = rewards_event(&created.events)[..] else {
+        panic!("{:?}", created.events)
+    };
+    let start = created.height + 1;
+    let epoch_of = |height: u64| (height - start) / epoch_blocks;
+    let each = |call: &dyn Fn(&DeviceIdentity) -> RewardsCall| -> Vec<Call> {
+        devices.iter().map(|d| call(d).into()).collect()
+    };
+    let enrolled = w.client().execute(
+        &w.node.accounts[CONSUMER],
+        each(&|d| RewardsCall::Enroll { pool, device: d.id() }),
+        WAIT,
+    );
+    let enrolled_at = enrolled.unwrap().receipt.expect("included").height;
+    let epoch = epoch_of(enrolled_at);
+
+    // The devices sign 3, 6 and 9 readings; the gateway anchors them.
+    for (i, device) in devices.iter().enumerate() {
+        for seq in 0..3 * (i as u64 + 1) {
+            let reading = device.reading(1, seq, now_ms(), numeric(100 + seq as i64, 1, "m/s"));
+            w.client().submit_reading(&reading).unwrap();
+        }
+    }
+    w.until("the readings' anchors", |w| {
+        devices
+            .iter()
+            .enumerate()
+            .all(|(i, d)| w.client().stream(&d.id(), 1).unwrap().anchored == 3 * (i as u64 + 1))
+    });
+    // Reports in the next epoch credit the work to this one; claims open the epoch after.
+    w.until("the next epoch", |w| epoch_of(w.height() + 1) > epoch);
+    let reported = w.client().execute(
+        &w.node.accounts[E],
+        each(&|d| RewardsCall::Report { pool, device: d.id() }),
+        WAIT,
+    );
+    // (On a slow machine the reports may land an epoch later: they credit the one before.)
+    let epoch = epoch_of(reported.unwrap().receipt.expect("included").height) - 1;
+    w.until("the claims", |w| epoch_of(w.height() + 1) > epoch + 1);
+    let treasury_before = w.balance(&treasury(machine));
+    let claimed = w
+        .client()
+        .execute(
+            &w.node.accounts[E],
+            each(&|d| RewardsCall::Claim { pool, epoch: epoch as u32, device: d.id() }),
+            WAIT,
+        )
+        .unwrap();
+    let paid: Vec<(Address, u64, u64)> = rewards_event(&claimed.receipt.expect("included").events)
+        .into_iter()
+        .filter_map(|e| match e {
+            RewardsEvent::Paid { to, amount, work, .. } => Some((to, amount, work)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        paid,
+        vec![(treasury(machine), 15_000, 3), (w.addr(A), 30_000, 6), (w.addr(B), 45_000, 9),],
+        "pro rata to 3, 6 and 9 anchored readings of 18"
+    );
+    assert_eq!(w.balance(&treasury(machine)), treasury_before + 15_000);
+
+    // Each payout is provable from state against the genesis validators: the device's
+    // counted work (paid) and the epoch's total.
+    for (device, (_, _, work)) in devices.iter().zip(&paid) {
+        let key = rewards_keys::work(pool, epoch as u32, &device.id());
+        let bundle = w.client().key_proof(&key).unwrap();
+        let verified = verify_bundle(&bundle, &w.node.genesis).unwrap();
+        let value = verified.value.expect("the work is in state");
+        let counted = DeviceWork::decode(commonware_codec::Copying(value.as_slice())).unwrap();
+        assert_eq!(counted, DeviceWork { work: *work, claimed: true });
+    }
+    let bundle = w.client().key_proof(&rewards_keys::epoch(pool, epoch as u32)).unwrap();
+    let value = verify_bundle(&bundle, &w.node.genesis).unwrap().value.unwrap();
+    assert_eq!(
+        EpochTotal::decode(commonware_codec::Copying(value.as_slice())).unwrap().total_work,
+        18
+    );
+    // Nobody is paid twice.
+    let again = RewardsCall::Claim { pool, epoch: epoch as u32, device: devices[1].id() };
+    w.refused(E, again, "reward_claimed");
 }
