@@ -7,8 +7,9 @@
 //!   the event stream;
 //! - [`data`]: readings, devices, roles, streams, makers and feeds;
 //! - [`market`]: the market overview, books, leases, stakes and solutions;
-//! - [`ownership`]: machines and their holders, offerings, proposals and the machine of a
-//!   device;
+//! - [`ownership`]: machines and their holders, offerings, proposals, the machine of a
+//!   device, usage rights and a stream's data rights;
+//! - [`rewards`]: reward pools, their epochs' total work, enrollments and devices' work;
 //! - [`error`]: the error envelope every failure is served in, and the API's own codes;
 //! - `openapi` (feature `openapi`): the OpenAPI 3.1 document generated from these types, with
 //!   each area's routes registered in `openapi/<area>.rs`.
@@ -29,6 +30,7 @@ pub mod market;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod ownership;
+pub mod rewards;
 
 pub use chain::{
     AccountInfo, AssetBalance, BlockEvent, BlockView, GatewayStatus, HeaderView, Health, NftInfo,
@@ -43,4 +45,7 @@ pub use market::{
     AccountLeases, AccountStake, BookOffer, LeasesQuery, MarketBook, MarketOverview, MarketSummary,
     Solutions,
 };
-pub use ownership::{DeviceMachine, HolderView, MachineView, ProposalView};
+pub use ownership::{
+    DataRights, DeviceMachine, DeviceRightsView, HolderView, MachineView, ProposalView, RightView,
+};
+pub use rewards::{PoolView, WorkView};

@@ -1,13 +1,16 @@
 //! The ownership module's routes: machines and their holders, offerings and purchases,
-//! proposals and ballots, and the machine a device belongs to. Offerings, purchases and
-//! ballots answer the [`machina_types::ownership::state`] records themselves.
+//! proposals and ballots, the machine a device belongs to, usage rights and who holds a
+//! stream's data rights. Offerings, purchases and ballots answer the
+//! [`machina_types::ownership::state`] records themselves.
 
 use machina_types::{
     Address, Amount, DeviceId,
+    bank::NftId,
     ownership::{
         MachineId,
-        state::{Decision, Machine, Proposal},
+        state::{Decision, Machine, Proposal, UsageRight},
     },
+    reading::StreamId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +73,47 @@ pub struct DeviceMachine {
     pub device: DeviceId,
     /// The machine it was tokenized into, null if none (or no such device).
     pub machine: Option<MachineId>,
+}
+
+/// `GET /v1/rights/{nft}`: a usage right with its holder and what it keeps from the market.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RightView {
+    /// The right.
+    #[serde(flatten)]
+    pub right: UsageRight,
+    /// Who holds it (its token's owner); null once the token was burned, which only a
+    /// right that ended allows.
+    pub holder: Option<Address>,
+    /// Units it keeps from the market now (at the latest finalized block's time): those not
+    /// used, until it ends.
+    pub reserved: u64,
+}
+
+/// `GET /v1/devices/{id}/rights`: a device's usage rights that have not ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceRightsView {
+    /// The device.
+    pub device: DeviceId,
+    /// Its rights that have not ended at the latest finalized block's time, in minting
+    /// order.
+    pub rights: Vec<RightView>,
+}
+
+/// `GET /v1/devices/{id}/streams/{stream}/data-rights`: who holds a stream's data rights
+/// (receives its data revenue and sets its access policy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DataRights {
+    /// The device.
+    pub device: DeviceId,
+    /// The stream.
+    pub stream: StreamId,
+    /// The stream's data asset (an NFT), null if none was minted.
+    pub asset: Option<NftId>,
+    /// The data asset's holder, else the device's owner.
+    pub holder: Address,
 }
 
 #[cfg(test)]
@@ -165,5 +209,26 @@ mod tests {
         });
         let device = DeviceMachine { device: Hash([2; 32]), machine: None };
         round_trip(&device, |json| assert!(json["machine"].is_null()));
+        let right = UsageRight {
+            nft: 3,
+            device: Hash([2; 32]),
+            kind: machina_types::market::ResourceKind::Compute,
+            starts_ms: 1_000,
+            ends_ms: 2_000,
+            units: 10,
+            used: 4,
+            price: Some(50),
+        };
+        let view = RightView { right, holder: None, reserved: 6 };
+        round_trip(&view, |json| {
+            assert_eq!(json["nft"], 3);
+            assert!(json["holder"].is_null());
+            assert_eq!(json["reserved"], 6);
+        });
+        let rights = DeviceRightsView { device: Hash([2; 32]), rights: vec![view] };
+        round_trip(&rights, |json| assert_eq!(json["rights"][0]["used"], 4));
+        let data =
+            DataRights { device: Hash([2; 32]), stream: 1, asset: None, holder: Address([1; 32]) };
+        round_trip(&data, |json| assert!(json["asset"].is_null()));
     }
 }

@@ -164,6 +164,36 @@ pub enum Command {
         #[command(subcommand)]
         command: commands::ownership::DaoCommand,
     },
+    /// Usage rights: NFTs to use units of a device's resource in a window; mint, list, buy,
+    /// use, show.
+    Right {
+        /// Signing options.
+        #[command(flatten)]
+        signing: commands::device::Signing,
+        /// What to do.
+        #[command(subcommand)]
+        command: commands::rights::RightCommand,
+    },
+    /// Data assets: NFTs carrying a stream's data rights (its data revenue, its access
+    /// policy); mint, show who holds them.
+    DataAsset {
+        /// Signing options.
+        #[command(flatten)]
+        signing: commands::device::Signing,
+        /// What to do.
+        #[command(subcommand)]
+        command: commands::rights::DataAssetCommand,
+    },
+    /// Reward pools paying devices per epoch for the work the chain counts: create, enroll,
+    /// report, claim, close, show, and proofs of a payout.
+    Rewards {
+        /// Signing options.
+        #[command(flatten)]
+        signing: commands::device::Signing,
+        /// What to do.
+        #[command(subcommand)]
+        command: commands::rewards::RewardsCommand,
+    },
     /// Run the reference solver: every batch, propose an allocation that adds surplus over the
     /// built-in clearing (needs solver stake: `machina market stake --solver`).
     Solver {

@@ -5,8 +5,21 @@
 mod common;
 
 use common::{BALANCE, TestNode, code};
-use machina_sdk::tx::build;
-use machina_types::{Address, BankCall, Call};
+use machina_sdk::{
+    client::TxStatus,
+    device::numeric,
+    tx::build,
+    verify::{Verified, verify_bundle},
+};
+use machina_store::ProofBundle;
+use machina_types::{
+    Address, BankCall, Call, Event, Hash, OwnershipCall, RewardsCall,
+    data::Eligibility,
+    limits::REWARD_WORK_MAX,
+    market::ResourceKind,
+    ownership::OwnershipEvent,
+    rewards::{RewardsEvent, Work},
+};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -169,6 +182,16 @@ fn a_transfer_is_finalized_and_readable_through_every_route() {
         "/v1/offerings/{id}/purchases/{address}",
         "/v1/proposals/{id}",
         "/v1/proposals/{id}/ballots/{address}",
+        "/v1/rights/{nft}",
+        "/v1/devices/{id}/rights",
+        "/v1/devices/{id}/streams/{stream}/data-rights",
+        "/v1/reward-pools/{id}",
+        "/v1/reward-pools/{id}/epochs/{epoch}",
+        "/v1/reward-pools/{id}/devices/{device}",
+        "/v1/reward-pools/{id}/epochs/{epoch}/devices/{device}",
+        "/v1/proofs/reward-pools/{id}",
+        "/v1/proofs/reward-pools/{id}/epochs/{epoch}",
+        "/v1/proofs/reward-pools/{id}/epochs/{epoch}/devices/{device}",
         "/metrics",
         "/health",
     ] {
@@ -242,4 +265,157 @@ fn the_event_stream_delivers_finalized_blocks_with_receipts() {
             break;
         }
     }
+}
+
+/// The events of a finalized transaction.
+fn events(status: &TxStatus) -> Vec<Event> {
+    status.receipt.as_ref().map(|r| r.events.clone()).unwrap_or_default()
+}
+
+/// Checks `bundle` offline against the genesis; `present` whether it proves a value.
+fn verified(node: &TestNode, bundle: &ProofBundle, present: bool) -> Verified {
+    let verified = verify_bundle(bundle, &node.genesis).expect("the proof verifies");
+    assert_eq!(verified.value.is_some(), present, "{:?}", bundle.entry.description);
+    verified
+}
+
+/// Polls `done` until it holds (or 30 s pass).
+fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(30), "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_reward_is_earned_claimed_and_proven_and_rights_are_readable() {
+    let wait = Duration::from_secs(30);
+    let node = TestNode::start_with(|config| config.gateway.anchor_interval_ms = 200);
+    let (fleet, _) = node.onboard_fleet(1);
+    let device = fleet[0].id();
+    let funder = &node.accounts[1];
+
+    // A pool paying 1,000 per epoch of 5 blocks for readings anchored on stream 1.
+    let create = RewardsCall::CreatePool {
+        asset: None,
+        per_epoch: 1_000,
+        epochs: 1_000,
+        epoch_blocks: 5,
+        work: Work::AnchoredReadings { stream: 1 },
+        eligibility: Eligibility::Maker { maker: node.addr(0) },
+        min_reputation: 0,
+        max_work_per_epoch: REWARD_WORK_MAX,
+    };
+    let status = node.client.execute(funder, vec![create.into()], wait).unwrap();
+    let pool = events(&status)
+        .iter()
+        .find_map(|e| match e {
+            Event::Rewards(RewardsEvent::PoolCreated { pool, .. }) => Some(*pool),
+            _ => None,
+        })
+        .expect("a pool");
+    let view = node.client.reward_pool(pool).unwrap();
+    assert_eq!((view.escrow_left, view.pool.funded), (1_000_000, 1_000_000));
+    assert!(view.enrollment_open && !view.claims_open && !view.closable);
+    let enroll = RewardsCall::Enroll { pool, device };
+    node.client.execute(funder, vec![enroll.into()], wait).unwrap();
+    let enrollment = node.client.reward_enrollment(pool, &device).unwrap().expect("enrolled");
+    assert_eq!(enrollment.last_counter, 0);
+    assert_eq!(node.client.reward_enrollment(pool, &Hash([9; 32])).unwrap(), None);
+
+    // One reading anchored after the enrollment is the device's work.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let reading = fleet[0].reading(1, 1, now.as_millis() as u64, numeric(21, 0, "C"));
+    node.client.submit_reading(&reading).unwrap();
+    until("the reading is anchored", || node.client.stream(&device, 1).unwrap().anchored == 1);
+    let enrolled_in = u64::from(enrollment.last_report_epoch);
+    until("the epoch after the enrollment's", || {
+        node.client.reward_pool(pool).unwrap().epoch.is_some_and(|e| e > enrolled_in)
+    });
+    let report = RewardsCall::Report { pool, device };
+    let status = node.client.execute(funder, vec![report.into()], wait).unwrap();
+    let epoch = events(&status)
+        .iter()
+        .find_map(|e| match e {
+            Event::Rewards(RewardsEvent::Reported { epoch, work, .. }) => {
+                assert_eq!(*work, 1);
+                Some(*epoch)
+            }
+            _ => None,
+        })
+        .expect("work credited");
+    let total = node.client.reward_epoch(pool, epoch).unwrap().expect("a total");
+    assert_eq!((total.total_work, total.devices), (1, 1));
+    let work = node.client.reward_work(pool, epoch, &device).unwrap().expect("work");
+    assert_eq!((work.work.work, work.work.claimed, work.reward), (1, false, 1_000));
+    assert_eq!(node.client.reward_work(pool, epoch + 1, &device).unwrap(), None);
+
+    // Claimed once the epoch's reporting has closed: the device's owner is paid.
+    until("the epoch's claims open", || {
+        node.client.reward_pool(pool).unwrap().claimable_through.is_some_and(|e| e >= epoch)
+    });
+    let before = node.client.account(&node.addr(0)).unwrap().balance;
+    let claim = RewardsCall::Claim { pool, epoch, device };
+    let status = node.client.execute(funder, vec![claim.into()], wait).unwrap();
+    assert!(events(&status).iter().any(|e| matches!(
+        e,
+        Event::Rewards(RewardsEvent::Paid { amount: 1_000, to, .. }) if *to == node.addr(0)
+    )));
+    assert_eq!(node.client.account(&node.addr(0)).unwrap().balance, before + 1_000);
+    let view = node.client.reward_pool(pool).unwrap();
+    assert_eq!((view.pool.paid, view.escrow_left), (1_000, 999_000));
+
+    // The payout, proven offline from its three keys: the pool's rule, the epoch's total
+    // and the device's work, now paid.
+    let proof = node.client.reward_work_proof(pool, epoch, &device).unwrap();
+    verified(&node, &proof, true);
+    assert_eq!(proof.entry.decoded, Some(json!({ "work": 1, "claimed": true })));
+    let proof = node.client.reward_epoch_proof(pool, epoch).unwrap();
+    verified(&node, &proof, true);
+    assert_eq!(proof.entry.decoded, Some(json!({ "total_work": 1, "devices": 1 })));
+    let proof = node.client.reward_pool_proof(pool).unwrap();
+    verified(&node, &proof, true);
+    assert_eq!(proof.entry.decoded.as_ref().unwrap()["paid"], 1_000);
+    let absent = node.client.reward_work_proof(pool, epoch + 1, &device).unwrap();
+    verified(&node, &absent, false);
+    let (status, body) = node.get_raw(&format!("/v1/reward-pools/{pool}/epochs/4294967296"));
+    assert_eq!((status, code(&body)), (400, "invalid_parameter"));
+    assert_eq!(node.get_raw("/v1/reward-pools/999").0, 404);
+
+    // A usage right and a data asset on the device, minted by its owner.
+    let owner = &node.accounts[0];
+    let ms = now.as_millis() as u64;
+    let mint = OwnershipCall::MintRight {
+        device,
+        kind: ResourceKind::Compute,
+        starts_ms: ms,
+        ends_ms: ms + 3_600_000,
+        units: 10,
+        to: node.addr(2),
+        price: Some(5),
+    };
+    let data = OwnershipCall::MintDataAsset { device, stream: 1, to: node.addr(3) };
+    let status = node.client.execute(owner, vec![mint.into(), data.into()], wait).unwrap();
+    let (mut right, mut asset) = (None, None);
+    for event in events(&status) {
+        match event {
+            Event::Ownership(OwnershipEvent::RightMinted { right: nft, .. }) => right = Some(nft),
+            Event::Ownership(OwnershipEvent::DataAssetMinted { asset: nft, .. }) => {
+                asset = Some(nft)
+            }
+            _ => {}
+        }
+    }
+    let (right, asset) = (right.expect("a right"), asset.expect("a data asset"));
+    let view = node.client.right(right).unwrap();
+    assert_eq!((view.holder, view.reserved, view.right.price), (Some(node.addr(2)), 10, Some(5)));
+    let rights = node.client.device_rights(&device).unwrap();
+    assert_eq!(rights.rights, vec![view]);
+    let holder = node.client.data_rights(&device, 1).unwrap();
+    assert_eq!((holder.asset, holder.holder), (Some(asset), node.addr(3)));
+    let holder = node.client.data_rights(&device, 2).unwrap();
+    assert_eq!((holder.asset, holder.holder), (None, node.addr(0)));
+    assert_eq!(node.get_raw(&format!("/v1/rights/{asset}")).0, 404, "a data asset is no right");
+    assert_eq!(node.get_raw(&format!("/v1/devices/{}/rights", Hash([9; 32]))).0, 404);
 }

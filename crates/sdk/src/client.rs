@@ -4,14 +4,15 @@ use crate::{Error, Result, tx};
 use commonware_codec::Encode;
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use machina_api::{
-    AcceptedReading, AccountLeases, AccountStake, AssetBalance, BlockView, DeviceMachine, FeedView,
-    HolderView, MachineView, MarketBook, MarketOverview, NftInfo, ProposalView, Readings,
-    ReadingsQuery, RoleView, Solutions, StreamView, SubmitReading, SubmitTx,
+    AcceptedReading, AccountLeases, AccountStake, AssetBalance, BlockView, DataRights,
+    DeviceMachine, DeviceRightsView, FeedView, HolderView, MachineView, MarketBook, MarketOverview,
+    NftInfo, PoolView, ProposalView, Readings, ReadingsQuery, RightView, RoleView, Solutions,
+    StreamView, SubmitReading, SubmitTx, WorkView,
 };
 use machina_store::{ProofBundle, ReadingBundle};
 use machina_types::{
     Address, Call, DeviceId, Hash, Receipt, SignedReading, SignedTransaction,
-    bank::state::AssetInfo,
+    bank::{NftId, state::AssetInfo},
     codec::hex,
     identity::state::{Device, Maker},
     market::{
@@ -23,6 +24,10 @@ use machina_types::{
         state::{Ballot, Offering, Purchase},
     },
     reading::StreamId,
+    rewards::{
+        Epoch, PoolId,
+        state::{Enrollment, EpochTotal},
+    },
 };
 use serde::{Serialize, de::DeserializeOwned};
 use std::time::{Duration, Instant};
@@ -289,6 +294,73 @@ impl Client {
     /// proposal).
     pub fn ballot(&self, id: ProposalId, voter: &Address) -> Result<Option<Ballot>> {
         self.get_optional(&format!("/v1/proposals/{id}/ballots/{voter}"))
+    }
+
+    /// A usage right, its holder and the units it keeps from the market now (`GET
+    /// /v1/rights/{nft}`).
+    pub fn right(&self, nft: NftId) -> Result<RightView> {
+        self.get(&format!("/v1/rights/{nft}"))
+    }
+
+    /// A device's usage rights that have not ended.
+    pub fn device_rights(&self, device: &DeviceId) -> Result<DeviceRightsView> {
+        self.get(&format!("/v1/devices/{device}/rights"))
+    }
+
+    /// Who holds a device stream's data rights: its data asset (if minted) and that asset's
+    /// holder, else the device's owner.
+    pub fn data_rights(&self, device: &DeviceId, stream: StreamId) -> Result<DataRights> {
+        self.get(&format!("/v1/devices/{device}/streams/{stream}/data-rights"))
+    }
+
+    /// A reward pool, what its escrow still holds and where it stands for the next block
+    /// (`GET /v1/reward-pools/{id}`).
+    pub fn reward_pool(&self, id: PoolId) -> Result<PoolView> {
+        self.get(&format!("/v1/reward-pools/{id}"))
+    }
+
+    /// The work credited to an epoch of a pool; `None` if none was (or there is no such
+    /// pool).
+    pub fn reward_epoch(&self, id: PoolId, epoch: Epoch) -> Result<Option<EpochTotal>> {
+        self.get_optional(&format!("/v1/reward-pools/{id}/epochs/{epoch}"))
+    }
+
+    /// A device's enrollment in a pool; `None` if it is not enrolled (or there is no such
+    /// pool).
+    pub fn reward_enrollment(&self, id: PoolId, device: &DeviceId) -> Result<Option<Enrollment>> {
+        self.get_optional(&format!("/v1/reward-pools/{id}/devices/{device}"))
+    }
+
+    /// A device's work in an epoch of a pool, whether it was paid and its reward; `None` if
+    /// no work of the device was credited to the epoch (or there is no such pool).
+    pub fn reward_work(
+        &self,
+        id: PoolId,
+        epoch: Epoch,
+        device: &DeviceId,
+    ) -> Result<Option<WorkView>> {
+        self.get_optional(&format!("/v1/reward-pools/{id}/epochs/{epoch}/devices/{device}"))
+    }
+
+    /// A proof of a reward pool (its rule and accounts) at the latest finalized block.
+    pub fn reward_pool_proof(&self, id: PoolId) -> Result<ProofBundle> {
+        self.get(&format!("/v1/proofs/reward-pools/{id}"))
+    }
+
+    /// A proof of an epoch's total work in a pool at the latest finalized block.
+    pub fn reward_epoch_proof(&self, id: PoolId, epoch: Epoch) -> Result<ProofBundle> {
+        self.get(&format!("/v1/proofs/reward-pools/{id}/epochs/{epoch}"))
+    }
+
+    /// A proof of a device's work in an epoch of a pool (and whether it was paid) at the
+    /// latest finalized block; with the pool's and the epoch's proofs it proves the payout.
+    pub fn reward_work_proof(
+        &self,
+        id: PoolId,
+        epoch: Epoch,
+        device: &DeviceId,
+    ) -> Result<ProofBundle> {
+        self.get(&format!("/v1/proofs/reward-pools/{id}/epochs/{epoch}/devices/{device}"))
     }
 
     /// A device stream: readings the gateway stores and readings the chain has anchored.

@@ -1,9 +1,9 @@
 //! The OpenAPI 3.1 document of the API (feature `openapi`), generated from the route types.
 //!
 //! Each area registers its routes in the file of the same name (`openapi/chain.rs`,
-//! `openapi/data.rs`, `openapi/market.rs`, `openapi/ownership.rs`): method, path, parameters
-//! with the exact form the node parses (hex patterns, integer bounds), request body and every
-//! response with its type's schema. Schemas come from the types' `ToSchema` derives, so a
+//! `openapi/data.rs`, `openapi/market.rs`, `openapi/ownership.rs`, `openapi/rewards.rs`):
+//! method, path, parameters with the exact form the node parses (hex patterns, integer
+//! bounds), request body and every response with its type's schema. Schemas come from the types' `ToSchema` derives, so a
 //! field added to a response type appears here.
 //! Every route answers 503 `unavailable` when the node is overloaded or has no finalized
 //! block yet, and every error is the [`ErrorEnvelope`].
@@ -12,6 +12,7 @@ mod chain;
 mod data;
 mod market;
 mod ownership;
+mod rewards;
 
 use crate::error::{ErrorEnvelope, codes};
 use machina_types::{ErrorCode, schema::HASH_PATTERN};
@@ -35,6 +36,7 @@ pub fn document() -> Value {
     data::register(&mut routes);
     market::register(&mut routes);
     ownership::register(&mut routes);
+    rewards::register(&mut routes);
     let mut components = ComponentsBuilder::new();
     for (name, schema) in routes.schemas {
         components = components.schema(name, schema);

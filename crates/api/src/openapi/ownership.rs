@@ -1,8 +1,10 @@
 //! Routes of the ownership module: machines and their holders, offerings and purchases,
-//! proposals and ballots, and the machine of a device.
+//! proposals and ballots, the machine of a device, usage rights and data rights.
 
-use super::{Op, Routes, hex32, path, u64_any};
-use crate::ownership::{DeviceMachine, HolderView, MachineView, ProposalView};
+use super::{Op, Routes, hex32, path, u64_any, uint};
+use crate::ownership::{
+    DataRights, DeviceMachine, DeviceRightsView, HolderView, MachineView, ProposalView, RightView,
+};
 use machina_types::ownership::state::{Ballot, Offering, Purchase};
 use utoipa::openapi::{HttpMethod::Get, path::Parameter};
 
@@ -11,6 +13,7 @@ pub(super) fn register(r: &mut Routes) {
     machines(r);
     offerings(r);
     proposals(r);
+    rights(r);
 }
 
 /// The account path parameter.
@@ -92,4 +95,40 @@ fn proposals(r: &mut Routes) {
         .error(r, 404, "No such proposal, or the account did not vote on it (`not_found`).")
         .fails(r, &[503]);
     r.add(Get, "/v1/proposals/{id}/ballots/{address}", op);
+}
+
+fn rights(r: &mut Routes) {
+    let device = || path("id", "Device id (hex).", hex32());
+    let right = r.schema::<RightView>();
+    let op = Op::new(
+        "A usage right (an NFT): the device, resource kind, window (ms, block time), units and \
+         units used, listed price; with its holder and the units it keeps from the market now.",
+    )
+    .param(path("nft", "The right's token id.", u64_any()))
+    .ok(200, "Usage right.", right)
+    .fails(r, &[400, 404, 503]);
+    r.add(Get, "/v1/rights/{nft}", op);
+    let rights = r.schema::<DeviceRightsView>();
+    let op = Op::new(
+        "A device's usage rights that have not ended, with their holders and the units each \
+         keeps from the market now.",
+    )
+    .param(device())
+    .ok(200, "The device's rights.", rights)
+    .error(r, 400, "An invalid parameter (`invalid_parameter`).")
+    .error(r, 404, "No such device (`not_found`).")
+    .fails(r, &[503]);
+    r.add(Get, "/v1/devices/{id}/rights", op);
+    let data = r.schema::<DataRights>();
+    let op = Op::new(
+        "Who holds a stream's data rights (receives its data revenue, sets its access \
+         policy): its data asset's holder, else the device's owner.",
+    )
+    .param(device())
+    .param(path("stream", "Stream id.", uint(u32::MAX.into())))
+    .ok(200, "The stream's data rights.", data)
+    .error(r, 400, "An invalid parameter (`invalid_parameter`).")
+    .error(r, 404, "No such device (`not_found`).")
+    .fails(r, &[503]);
+    r.add(Get, "/v1/devices/{id}/streams/{stream}/data-rights", op);
 }

@@ -76,19 +76,7 @@ pub fn feed(ctx: &DeviceCtx, signing: &Signing, cmd: FeedCommand) -> Result<()> 
         });
         return Ok(());
     };
-    let eligibility = if !devices.is_empty() {
-        Eligibility::Devices {
-            devices: devices.iter().map(|d| device_id(d)).collect::<Result<_>>()?,
-        }
-    } else if let Some(maker) = maker {
-        Eligibility::Maker { maker: ctx.address(&maker)? }
-    } else if let Some(role) = role {
-        Eligibility::Role { role }
-    } else if let Some(attribute) = attribute {
-        let (key, value) =
-            attribute.split_once('=').ok_or_else(|| anyhow!("--attribute must be key=value"))?;
-        Eligibility::Attribute { key: key.into(), value: value.into() }
-    } else {
+    let Some(eligibility) = eligibility(ctx, &devices, maker, role, attribute)? else {
         bail!("say which devices may report: --devices, --maker, --role or --attribute");
     };
     let call = DataCall::CreateFeed {
@@ -113,4 +101,30 @@ pub fn feed(ctx: &DeviceCtx, signing: &Signing, cmd: FeedCommand) -> Result<()> 
         .ok_or_else(|| anyhow!("no feed created"))?;
     ctx.print(&json!({ "feed": feed }), || format!("created feed {feed}"));
     Ok(())
+}
+
+/// The eligibility rule the options name (the first given of devices, maker, role and
+/// attribute), if any.
+pub(super) fn eligibility(
+    ctx: &DeviceCtx,
+    devices: &[String],
+    maker: Option<String>,
+    role: Option<String>,
+    attribute: Option<String>,
+) -> Result<Option<Eligibility>> {
+    Ok(Some(if !devices.is_empty() {
+        Eligibility::Devices {
+            devices: devices.iter().map(|d| device_id(d)).collect::<Result<_>>()?,
+        }
+    } else if let Some(maker) = maker {
+        Eligibility::Maker { maker: ctx.address(&maker)? }
+    } else if let Some(role) = role {
+        Eligibility::Role { role }
+    } else if let Some(attribute) = attribute {
+        let (key, value) =
+            attribute.split_once('=').ok_or_else(|| anyhow!("--attribute must be key=value"))?;
+        Eligibility::Attribute { key: key.into(), value: value.into() }
+    } else {
+        return Ok(None);
+    }))
 }

@@ -165,7 +165,7 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn parse_kind(text: &str) -> Result<ResourceKind> {
+pub(super) fn parse_kind(text: &str) -> Result<ResourceKind> {
     text.parse().map_err(|_| {
         anyhow!("unknown kind {text:?} (data, compute, storage, bandwidth, energy, actuation:<command>, custom:<name>)")
     })

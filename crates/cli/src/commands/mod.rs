@@ -9,6 +9,8 @@ pub mod market;
 mod node;
 pub mod ownership;
 mod query;
+pub mod rewards;
+pub mod rights;
 mod simulate;
 mod tx;
 mod verify;
@@ -154,6 +156,13 @@ pub fn dispatch(cli: Cli) -> CmdResult {
             ownership::offering(&ctx.devices(), &signing, command)
         }
         Command::Dao { signing, command } => ownership::dao(&ctx.devices(), &signing, command),
+        Command::Right { signing, command } => rights::right(&ctx.devices(), &signing, command),
+        Command::DataAsset { signing, command } => {
+            rights::data_asset(&ctx.devices(), &signing, command)
+        }
+        Command::Rewards { signing, command } => {
+            rewards::rewards(&ctx.devices(), &signing, command)
+        }
         Command::Solver { signing, interval_ms } => {
             market::run_solver(&ctx.devices(), &signing, interval_ms)
         }

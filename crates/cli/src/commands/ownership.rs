@@ -1,7 +1,10 @@
 //! `machina machine`, `machina offering` and `machina dao`: machines (tokenized devices) and
 //! their revenue, offerings of their shares, and their holders' proposals and votes.
 
-use super::device::{DeviceCtx, Signing, device_id};
+use super::{
+    device::{DeviceCtx, Signing, device_id},
+    rights::RightTerms,
+};
 use anyhow::{Context as _, Result, anyhow, bail};
 use clap::{ArgGroup, Subcommand};
 use machina_sdk::{
@@ -165,6 +168,17 @@ pub enum DaoCommand {
         #[arg(long)]
         capacity: u64,
     },
+    /// Propose minting a usage right on a machine's device (its treasury owns it, so holders
+    /// decide). The window counts from now: it must not have ended when the proposal is
+    /// executed, after its vote and timelock.
+    ProposeRight {
+        /// The machine.
+        #[arg(long)]
+        machine: u64,
+        /// The right's terms (`--to` defaults to the machine's treasury).
+        #[command(flatten)]
+        terms: RightTerms,
+    },
     /// Vote on an open proposal with the shares you held when it was made.
     #[command(group(ArgGroup::new("side").required(true)))]
     Vote {
@@ -201,7 +215,7 @@ pub enum DaoCommand {
 }
 
 /// The ownership events of a transaction's receipt.
-fn events(status: &TxStatus) -> Vec<OwnershipEvent> {
+pub(super) fn events(status: &TxStatus) -> Vec<OwnershipEvent> {
     let Some(receipt) = &status.receipt else { return Vec::new() };
     receipt
         .events
@@ -214,12 +228,12 @@ fn events(status: &TxStatus) -> Vec<OwnershipEvent> {
 }
 
 /// Signs and submits one ownership call from the signing key and waits until it is final.
-fn execute(ctx: &DeviceCtx, signing: &Signing, call: OwnershipCall) -> Result<TxStatus> {
+pub(super) fn execute(ctx: &DeviceCtx, signing: &Signing, call: OwnershipCall) -> Result<TxStatus> {
     ctx.execute(&signing.from, vec![Call::Ownership(call)])
 }
 
 /// The signer's address.
-fn signer(ctx: &DeviceCtx, signing: &Signing) -> Result<Address> {
+pub(super) fn signer(ctx: &DeviceCtx, signing: &Signing) -> Result<Address> {
     Ok(ctx.keyring.get(&signing.from)?.address())
 }
 
@@ -424,6 +438,20 @@ pub fn dao(ctx: &DeviceCtx, signing: &Signing, cmd: DaoCommand) -> Result<()> {
             let call = MarketCall::AmendOffer { offer, floor_price, capacity };
             let description =
                 format!("offer {offer}: floor price {floor_price}, capacity {capacity}");
+            propose(ctx, signing, machine, vec![call.into()], &description)?;
+        }
+        DaoCommand::ProposeRight { machine, terms } => {
+            let treasury = ctx.client.machine(machine)?.machine.treasury;
+            let call = terms.call(ctx, treasury)?;
+            let OwnershipCall::MintRight { device, kind, starts_ms, ends_ms, units, to, .. } =
+                &call
+            else {
+                unreachable!("RightTerms builds a MintRight")
+            };
+            let description = format!(
+                "usage right: {units} x {kind} of device {device} from {starts_ms} to {ends_ms} \
+                 (ms) to {to}"
+            );
             propose(ctx, signing, machine, vec![call.into()], &description)?;
         }
         DaoCommand::Vote { proposal, yes, .. } => {

@@ -14,6 +14,7 @@ pub mod metrics;
 mod ownership;
 pub mod proofs;
 mod readings;
+mod rewards;
 
 use crate::{application::Databases, chain::ChainInfo, engine::Marshal};
 use axum::{
@@ -104,6 +105,16 @@ fn routes() -> Routes {
         .get("/v1/offerings/{id}/purchases/{address}", ownership::purchase)
         .get("/v1/proposals/{id}", ownership::proposal)
         .get("/v1/proposals/{id}/ballots/{address}", ownership::ballot)
+        .get("/v1/rights/{nft}", ownership::right)
+        .get("/v1/devices/{id}/rights", ownership::device_rights)
+        .get("/v1/devices/{id}/streams/{stream}/data-rights", ownership::data_rights)
+        .get("/v1/reward-pools/{id}", rewards::pool)
+        .get("/v1/reward-pools/{id}/epochs/{epoch}", rewards::epoch_total)
+        .get("/v1/reward-pools/{id}/devices/{device}", rewards::enrollment)
+        .get("/v1/reward-pools/{id}/epochs/{epoch}/devices/{device}", rewards::work)
+        .get("/v1/proofs/reward-pools/{id}", rewards::pool_proof)
+        .get("/v1/proofs/reward-pools/{id}/epochs/{epoch}", rewards::epoch_proof)
+        .get("/v1/proofs/reward-pools/{id}/epochs/{epoch}/devices/{device}", rewards::work_proof)
 }
 
 /// A router under construction that remembers what it routes.

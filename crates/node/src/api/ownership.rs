@@ -1,22 +1,33 @@
 //! The ownership module: machines and their holders, offerings and purchases, proposals and
-//! ballots, the machine of a device. Everything is read from the latest finalized state.
+//! ballots, the machine of a device, usage rights and a stream's data rights. Everything is
+//! read from the latest finalized state.
 
 use super::{ApiState, error::ApiError, market::record, proofs::Snapshot};
 use axum::{
     Json,
     extract::{Path, State},
 };
-use machina_api::{DeviceMachine, HolderView, MachineView, ProposalView};
+use machina_api::{
+    DataRights, DeviceMachine, DeviceRightsView, HolderView, MachineView, ProposalView, RightView,
+};
 use machina_app::modules::{
-    bank::{keys as bank_keys, state::Account},
+    bank::{
+        keys as bank_keys,
+        state::{Account, Nft},
+    },
+    identity::{keys as identity_keys, state::Device},
     ownership::{
         keys,
-        state::{Ballot, Machine, Offering, Position, Proposal, Purchase},
+        state::{
+            Ballot, DeviceRights, Machine, Offering, Position, Proposal, Purchase, UsageRight,
+        },
     },
 };
 use machina_types::{
     Address, Amount, DeviceId,
+    bank::NftId,
     ownership::{MachineId, revenue::Holding},
+    reading::StreamId,
 };
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -142,4 +153,83 @@ pub(super) async fn ballot(
     let voter: Address = parse("address", &address)?;
     let what = format!("ballot of {voter} on proposal");
     record(&s, keys::ballot(proposal, &voter), &what, &id).await
+}
+
+/// The latest finalized block's time (ms), which a usage right's window is compared with.
+fn now_ms(s: &ApiState) -> u64 {
+    s.chain.tip().map_or(0, |t| t.header.timestamp_ms)
+}
+
+/// The holder of the token `nft` (`None` if it was burned).
+async fn nft_owner(snapshot: &Snapshot<'_>, nft: NftId) -> ApiResult<Option<Address>> {
+    let token: Option<Nft> = snapshot.get(&bank_keys::nft(nft)).await?;
+    Ok(token.map(|t| t.owner))
+}
+
+/// A usage right with its holder and what it reserves at `now`.
+async fn right_view(snapshot: &Snapshot<'_>, right: UsageRight, now: u64) -> ApiResult<RightView> {
+    let holder = nft_owner(snapshot, right.nft).await?;
+    Ok(RightView { reserved: right.reserved(now), holder, right })
+}
+
+/// The device `id`, or 404.
+async fn device_at(snapshot: &Snapshot<'_>, id: &DeviceId) -> ApiResult<Device> {
+    snapshot
+        .get(&identity_keys::device(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no device {id}")))
+}
+
+/// `GET /v1/rights/{nft}`: a usage right, its holder and the units it reserves now.
+pub(super) async fn right(
+    State(s): State<ApiState>,
+    Path(nft): Path<String>,
+) -> ApiResult<Json<RightView>> {
+    let nft: NftId = parse("token id", &nft)?;
+    let snapshot = Snapshot::take(&s).await?;
+    let right: UsageRight = snapshot
+        .get(&keys::right(nft))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no usage right {nft}")))?;
+    Ok(Json(right_view(&snapshot, right, now_ms(&s)).await?))
+}
+
+/// `GET /v1/devices/{id}/rights`: a device's usage rights that have not ended.
+pub(super) async fn device_rights(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<DeviceRightsView>> {
+    let device: DeviceId = parse("device id", &id)?;
+    let snapshot = Snapshot::take(&s).await?;
+    device_at(&snapshot, &device).await?;
+    let now = now_ms(&s);
+    let list: DeviceRights = snapshot.get(&keys::device_rights(&device)).await?.unwrap_or_default();
+    let mut rights = Vec::with_capacity(list.rights.len());
+    for nft in list.rights {
+        // The list keeps rights that ended until the device's next minting prunes them.
+        if let Some(right) = snapshot.get::<UsageRight>(&keys::right(nft)).await?
+            && right.ends_ms > now
+        {
+            rights.push(right_view(&snapshot, right, now).await?);
+        }
+    }
+    Ok(Json(DeviceRightsView { device, rights }))
+}
+
+/// `GET /v1/devices/{id}/streams/{stream}/data-rights`: who holds a stream's data rights.
+pub(super) async fn data_rights(
+    State(s): State<ApiState>,
+    Path((id, stream)): Path<(String, String)>,
+) -> ApiResult<Json<DataRights>> {
+    let device: DeviceId = parse("device id", &id)?;
+    let stream: StreamId = parse("stream id", &stream)?;
+    let snapshot = Snapshot::take(&s).await?;
+    let owner = device_at(&snapshot, &device).await?.owner;
+    let asset: Option<NftId> = snapshot.get(&keys::data_asset(&device, stream)).await?;
+    // A data asset's token cannot be burned: its holder is always there.
+    let holder = match asset {
+        Some(nft) => nft_owner(&snapshot, nft).await?.unwrap_or(owner),
+        None => owner,
+    };
+    Ok(Json(DataRights { device, stream, asset, holder }))
 }
