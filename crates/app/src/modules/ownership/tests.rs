@@ -881,3 +881,35 @@ fn a_streams_data_asset_carries_its_data_rights_and_is_minted_once() {
     assert_eq!(holder(&t, 1), t.addr(B));
     assert_eq!(t.chain().run(B, BankCall::BurnNft { id: asset }), Err(ErrorCode::TokenBound));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// Shares moving between holders while a proposal is open never count twice: whoever
+    /// votes, in whatever order with whatever transfers between, the votes add up to at most
+    /// the shares outside the treasury when it was made, and each voter's weight is what it
+    /// held then.
+    #[test]
+    fn votes_are_never_double_counted_across_transfers(
+        steps in prop::collection::vec((0..4usize, 0..4usize, 1..400u64, any::<bool>()), 1..16),
+    ) {
+        let mut t = Machines::new();
+        let m = t.held(0);
+        let p = t.propose(&m, OWNER, vec![BankCall::Transfer { to: t.addr(D), amount: 1 }.into()])
+            .unwrap();
+        let snapshot = t.proposal(p).snapshot;
+        let held_then: Vec<u64> = HOLDERS.iter().map(|h| t.shares(&m, &t.addr(*h))).collect();
+        let mut voted = std::collections::BTreeSet::new();
+        for (from, to, shares, vote) in steps {
+            let _ = t.give(&m, HOLDERS[from], HOLDERS[to], shares);
+            if vote && t.vote(p, HOLDERS[to], true).is_ok() {
+                prop_assert!(voted.insert(to), "a second vote was accepted");
+            }
+        }
+        let proposal = t.proposal(p);
+        prop_assert_eq!(proposal.snapshot, snapshot);
+        let expected: u64 = voted.iter().map(|i| held_then[*i]).sum();
+        prop_assert_eq!(proposal.yes, expected);
+        prop_assert!(proposal.yes + proposal.no <= proposal.circulating);
+    }
+}
