@@ -162,7 +162,7 @@ pub enum Command {
         signing: commands::device::Signing,
         /// What to do.
         #[command(subcommand)]
-        command: commands::ownership::DaoCommand,
+        command: commands::dao::DaoCommand,
     },
     /// Usage rights: NFTs to use units of a device's resource in a window; mint, list, buy,
     /// use, show.

@@ -1,6 +1,7 @@
 //! Command implementations, one file per command (or family of commands); this file holds
 //! what they share and the dispatch.
 
+pub mod dao;
 pub mod device;
 pub mod feed;
 mod keys;
@@ -155,7 +156,7 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         Command::Offering { signing, command } => {
             ownership::offering(&ctx.devices(), &signing, command)
         }
-        Command::Dao { signing, command } => ownership::dao(&ctx.devices(), &signing, command),
+        Command::Dao { signing, command } => dao::dao(&ctx.devices(), &signing, command),
         Command::Right { signing, command } => rights::right(&ctx.devices(), &signing, command),
         Command::DataAsset { signing, command } => {
             rights::data_asset(&ctx.devices(), &signing, command)
