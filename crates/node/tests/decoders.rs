@@ -24,6 +24,7 @@ use machina_types::{
     Address, BankCall, BlockEvents, Call, DataCall, Hash, IdentityCall, MarketCall, Receipt,
     SignedReading, SignedTransaction, Transaction,
     block::{Block, Context, Header, OpsRange},
+    channel::{SignedVoucher, Voucher},
     device::parse_mqtt_password,
     market::{ActuationAck, Command, Component, ResourceKind, SignedCommand},
     ownership::{Milestone, OwnershipCall, OwnershipEvent, Tranche},
@@ -239,6 +240,18 @@ fn random_and_mutated_encodings_never_panic_a_decoder_and_what_decodes_is_canoni
     let ack = ActuationAck { lease: 4, signature: gateway.sign(b"x", b"y") };
     total += fuzz(&mut rng, "acknowledgements", &[ack.encode().to_vec()], |bytes| {
         canonical::<ActuationAck, _>(bytes, &())
+    });
+    let payer = PrivateKey::from_seed(8);
+    let payer_address = Address::of(&payer.public_key());
+    let voucher = SignedVoucher::sign(&payer, "fuzz", Voucher { channel: 3, cumulative: 500 });
+    total += fuzz(&mut rng, "payment-channel vouchers", &[voucher.encode().to_vec()], |bytes| {
+        canonical::<SignedVoucher, _>(bytes, &());
+        if let Ok(v) = SignedVoucher::decode_cfg(commonware_codec::Copying(bytes), &()) {
+            // A mutated voucher verifies only if it still says the same thing.
+            if v.verify("fuzz", &payer_address) {
+                assert_eq!(v.voucher, voucher.voucher);
+            }
+        }
     });
     let password = machina_types::device::mqtt_password(&gateway, "fuzz", &device.id(), "c", 9);
     total += fuzz(&mut rng, "MQTT passwords", &[password.into_bytes()], |bytes| {

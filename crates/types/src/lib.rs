@@ -22,6 +22,7 @@ pub mod bank;
 #[cfg(feature = "std")]
 pub mod block;
 pub mod call;
+pub mod channel;
 pub mod codec;
 pub mod data;
 #[cfg(feature = "std")]
