@@ -96,7 +96,10 @@ pub struct BookOffer {
     pub offer: Offer,
     /// The offering device's reputation (0-100), null if the device is gone.
     pub reputation: Option<u8>,
-    /// Whether the seller may sell now: its device is active and its stake bonded.
+    /// Units of the offer's kind the device's usage rights keep from the market now.
+    pub reserved: u64,
+    /// Whether the seller may sell now: its device is active, its stake bonded, and not all
+    /// its units are reserved.
     pub saleable: bool,
 }
 

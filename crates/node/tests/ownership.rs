@@ -21,7 +21,7 @@ use machina_types::{
     Address, BankCall, Call, Event, Hash, IdentityCall, MarketCall, OwnershipCall,
     data::Eligibility,
     identity::roles,
-    market::{Component, Delivery, MarketEvent, ResourceKind, StakeKind},
+    market::{Component, Delivery, MarketEvent, ResourceKind, StakeKind, market_id},
     ownership::{Governance, MachineId, OfferingId, OwnershipEvent, treasury},
     rewards::{
         RewardsCall, RewardsEvent, Work, keys as rewards_keys,
@@ -413,6 +413,10 @@ fn a_wind_turbine_is_financed_earns_pays_its_holders_and_is_governed_by_them() {
             .any(|e| matches!(e, Event::Ownership(OwnershipEvent::RightUsed { units: 2, .. })))
     );
     w.refused(C, OwnershipCall::UseRight { right, units: 4 }, "right_exhausted");
+    // The market keeps the unused units from sale, and its book says so.
+    let book = w.client().market_book(&market_id(&ResourceKind::Energy, "u33d")).unwrap();
+    let listed = book.offers.iter().find(|o| o.offer.id == offer).expect("the offer");
+    assert_eq!(listed.reserved, 3);
 
     // A second turbine's offering misses its minimum: every buyer is refunded in full.
     let second_turbine = w.device(SPONSOR, "turbine");

@@ -494,9 +494,14 @@ fn describe_book(v: &MarketBook) -> String {
     lines.push("offers (lowest floor first):".into());
     for o in &v.offers {
         lines.push(format!(
-            "  #{:<5} {} units from {} by device {} (reputation {}){}",
+            "  #{:<5} {} units{} from {} by device {} (reputation {}){}",
             o.offer.id,
             o.offer.capacity,
+            if o.reserved > 0 {
+                format!(" ({} reserved by usage rights)", o.reserved)
+            } else {
+                String::new()
+            },
             o.offer.floor_price,
             o.offer.device,
             shown(o.reputation.map(u64::from)),

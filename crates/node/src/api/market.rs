@@ -20,6 +20,10 @@ use machina_app::modules::{
             SolutionIndex, Stake, Totals,
         },
     },
+    ownership::{
+        self,
+        state::{DeviceRights, UsageRight},
+    },
 };
 use machina_types::{
     Address,
@@ -103,14 +107,31 @@ pub(super) async fn book(
             .unwrap_or_default();
         let reputation = device.as_ref().map(market::reputation);
         let active = device.as_ref().is_some_and(|d| d.status.refusal().is_none());
-        let saleable = active && stake.bonded >= min_stake;
-        offers.push(BookOffer { offer, reputation, saleable });
+        let reserved = reserved(&snapshot, &offer, now).await?;
+        let saleable = active && stake.bonded >= min_stake && reserved < offer.capacity;
+        offers.push(BookOffer { offer, reputation, reserved, saleable });
     }
     offers.sort_by(|a, b| {
         let (a, b) = (&a.offer, &b.offer);
         a.floor_price.cmp(&b.floor_price).then(a.tiebreak.cmp(&b.tiebreak))
     });
     Ok(Json(MarketBook { market: MarketSummary::from(&record), intents, offers }))
+}
+
+/// Units of `offer`'s kind its device's usage rights keep from the market at `now` (as the
+/// clearing counts them).
+async fn reserved(snapshot: &Snapshot<'_>, offer: &Offer, now: u64) -> ApiResult<u64> {
+    let rights: Option<DeviceRights> =
+        snapshot.get(&ownership::keys::device_rights(&offer.device)).await?;
+    let mut total: u64 = 0;
+    for nft in rights.map(|r| r.rights).unwrap_or_default() {
+        if let Some(right) = snapshot.get::<UsageRight>(&ownership::keys::right(nft)).await?
+            && right.kind == offer.kind
+        {
+            total = total.saturating_add(right.reserved(now));
+        }
+    }
+    Ok(total)
 }
 
 /// `GET /v1/offers/{id}`.
