@@ -164,6 +164,7 @@ mod tests {
             pending: 7,
             index: RevenueIndex { credited: u128::from(u64::MAX) + 1 },
             offered: 100,
+            open_offerings: 1,
             created_height: 9,
         };
         let view = MachineView { machine, treasury_balance: 12, unsold: 800, circulating: 200 };

@@ -506,39 +506,33 @@ fn rights_op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Mostly a value from `small`, else an edge: 0, the protocol's `limit` and one past it,
+/// and the type's `max` and one below.
+fn edges(small: std::ops::Range<u64>, limit: u64, max: u64) -> impl Strategy<Value = u64> {
+    prop_oneof![
+        6 => small,
+        1 => Just(0u64),
+        1 => Just(limit),
+        1 => Just(limit + 1),
+        1 => Just(max - 1),
+        1 => Just(max),
+    ]
+}
+
 /// A pool's epochs: a few, or the edges of the protocol's limit and of the type.
 fn epochs() -> impl Strategy<Value = u32> {
-    prop_oneof![
-        6 => 1u32..5,
-        1 => Just(0u32),
-        1 => Just(REWARD_EPOCHS_MAX),
-        1 => Just(REWARD_EPOCHS_MAX + 1),
-        1 => Just(u32::MAX - 1),
-        1 => Just(u32::MAX),
-    ]
+    // Every value is at most u32::MAX, so the cast is exact.
+    edges(1..5, u64::from(REWARD_EPOCHS_MAX), u64::from(u32::MAX)).prop_map(|v| v as u32)
 }
 
 /// Blocks per epoch: short (so sequences cross epochs), or the edges.
 fn epoch_blocks() -> impl Strategy<Value = u64> {
-    prop_oneof![
-        6 => 1u64..4,
-        1 => Just(0u64),
-        1 => Just(REWARD_EPOCH_BLOCKS_MAX),
-        1 => Just(REWARD_EPOCH_BLOCKS_MAX + 1),
-        1 => Just(u64::MAX - 1),
-        1 => Just(u64::MAX),
-    ]
+    edges(1..4, REWARD_EPOCH_BLOCKS_MAX, u64::MAX)
 }
 
 /// A cap on an epoch's work: small, or the edges.
 fn max_work() -> impl Strategy<Value = u64> {
-    prop_oneof![
-        6 => 1u64..50,
-        1 => Just(0u64),
-        1 => Just(REWARD_WORK_MAX),
-        1 => Just(REWARD_WORK_MAX + 1),
-        1 => Just(u64::MAX),
-    ]
+    edges(1..50, REWARD_WORK_MAX, u64::MAX)
 }
 
 /// An epoch to claim: the latest claimable one, or any number.

@@ -229,8 +229,9 @@ error_codes! {
     MilestoneUnmet = 510, "milestone_unmet", "the tranche's milestone is not met";
     /// The offering has the most buyers it may have.
     TooManyBuyers = 511, "too_many_buyers", "the offering has the most buyers it may have";
-    /// The chain has the most open offerings it may hold.
-    TooManyOfferings = 512, "too_many_offerings", "too many offerings are open";
+    /// The machine has the most open offerings one machine may have, or the chain the most
+    /// it may hold.
+    TooManyOfferings = 512, "too_many_offerings", "too many offerings are open (for the machine or the chain)";
     /// The proposer holds fewer shares than the machine's proposal threshold.
     BelowThreshold = 513, "below_threshold", "the proposer holds fewer shares than the threshold";
     /// No proposal has this id.

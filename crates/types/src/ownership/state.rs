@@ -39,6 +39,8 @@ pub struct Machine {
     pub index: revenue::RevenueIndex,
     /// Treasury shares reserved by open offerings.
     pub offered: u64,
+    /// Offerings of its shares not yet closed (at most [`OFFERINGS_PER_MACHINE_MAX`]).
+    pub open_offerings: u8,
     /// Height of tokenization.
     pub created_height: u64,
 }
@@ -57,6 +59,7 @@ crate::struct_codec!(Machine {
     pending: plain,
     index: plain,
     offered: plain,
+    open_offerings: plain,
     created_height: plain,
 });
 
@@ -88,6 +91,10 @@ impl Machine {
         holding.claimable()
     }
 }
+
+/// Offerings one machine may have open at once: the chain-wide close queue is bounded, and
+/// one machine must not fill it.
+pub const OFFERINGS_PER_MACHINE_MAX: u8 = 4;
 
 /// A holder's position in a machine: its revenue and the history of its share balance
 /// that open votes may need (checkpoints `first..count`).
@@ -133,33 +140,13 @@ pub enum OfferingStatus {
     Failed,
 }
 
-impl commonware_codec::Write for OfferingStatus {
-    fn write(&self, buf: &mut impl bytes::BufMut) {
-        (*self as u8).write(buf);
-    }
-}
-
-impl commonware_codec::FixedSize for OfferingStatus {
-    const SIZE: usize = 1;
-}
-
-impl commonware_codec::Read for OfferingStatus {
-    type Cfg = ();
-    fn read_cfg(
-        buf: &mut impl commonware_codec::Buf,
-        _: &(),
-    ) -> Result<Self, commonware_codec::Error> {
-        use commonware_codec::ReadExt;
-        match u8::read(buf)? {
-            0 => Ok(Self::Open),
-            1 => Ok(Self::Delivering),
-            2 => Ok(Self::Refunding),
-            3 => Ok(Self::Succeeded),
-            4 => Ok(Self::Failed),
-            other => Err(commonware_codec::Error::InvalidEnum(other)),
-        }
-    }
-}
+crate::enum_codec!(OfferingStatus {
+    0 => Open {},
+    1 => Delivering {},
+    2 => Refunding {},
+    3 => Succeeded {},
+    4 => Failed {},
+});
 
 /// An offering of a machine's shares.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,31 +241,11 @@ pub enum ProposalStatus {
     Closed,
 }
 
-impl commonware_codec::Write for ProposalStatus {
-    fn write(&self, buf: &mut impl bytes::BufMut) {
-        (*self as u8).write(buf);
-    }
-}
-
-impl commonware_codec::FixedSize for ProposalStatus {
-    const SIZE: usize = 1;
-}
-
-impl commonware_codec::Read for ProposalStatus {
-    type Cfg = ();
-    fn read_cfg(
-        buf: &mut impl commonware_codec::Buf,
-        _: &(),
-    ) -> Result<Self, commonware_codec::Error> {
-        use commonware_codec::ReadExt;
-        match u8::read(buf)? {
-            0 => Ok(Self::Open),
-            1 => Ok(Self::Executed),
-            2 => Ok(Self::Closed),
-            other => Err(commonware_codec::Error::InvalidEnum(other)),
-        }
-    }
-}
+crate::enum_codec!(ProposalStatus {
+    0 => Open {},
+    1 => Executed {},
+    2 => Closed {},
+});
 
 /// A holder proposal.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -249,6 +249,7 @@ fn tokenize(
         pending: 0,
         index: Default::default(),
         offered: 0,
+        open_offerings: 0,
         created_height: ctx.env().height,
     };
     for (holder, amount) in [(treasury, plan.supply - plan.retained), (sponsor, plan.retained)] {

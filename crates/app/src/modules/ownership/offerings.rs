@@ -8,7 +8,9 @@ use machina_types::{
     limits::{OFFERING_BLOCKS_MAX, OFFERING_BUYERS_MAX, OPEN_OFFERINGS_MAX},
     ownership::{
         Milestone, OfferingId, Tranche,
-        state::{Closing, ClosingQueue, Offering, OfferingStatus, Purchase},
+        state::{
+            Closing, ClosingQueue, OFFERINGS_PER_MACHINE_MAX, Offering, OfferingStatus, Purchase,
+        },
     },
 };
 
@@ -73,10 +75,11 @@ pub(super) fn create(ctx: &mut Ctx<'_>, call: &OwnershipCall) -> ExecResult {
         return Err(ErrorCode::SharesUnavailable.into());
     }
     let mut q = queue(ctx)?;
-    if q.entries.len() >= OPEN_OFFERINGS_MAX {
+    if q.entries.len() >= OPEN_OFFERINGS_MAX || m.open_offerings >= OFFERINGS_PER_MACHINE_MAX {
         return Err(ErrorCode::TooManyOfferings.into());
     }
     m.offered += shares;
+    m.open_offerings += 1;
     store_machine(ctx, &m);
     let mut counters: Counters = ctx.get(&keys::counters())?.unwrap_or_default();
     let offering = counters.offering.max(1);
@@ -197,6 +200,7 @@ fn settle_offering(ctx: &mut Ctx<'_>, id: OfferingId, budget: &mut u32) -> ExecR
         // Shares that will not be delivered are free again; sold ones stay reserved until
         // their buyer receives them.
         m.offered -= if success { o.shares - o.sold } else { o.shares };
+        m.open_offerings -= 1;
         store_machine(ctx, &m);
         if success {
             o.status = OfferingStatus::Delivering;

@@ -913,3 +913,21 @@ proptest! {
         prop_assert!(proposal.yes + proposal.no <= proposal.circulating);
     }
 }
+
+#[test]
+fn one_machine_cannot_fill_the_chains_close_queue_with_small_offerings() {
+    let mut t = Machines::new();
+    let m = t.tokenize(1, 1_000, 0, 0);
+    let first_deadline = t.height() + 10;
+    t.offer(&m, 10, 10, first_deadline);
+    for _ in 1..super::state::OFFERINGS_PER_MACHINE_MAX {
+        t.offer(&m, 10, 10, t.height() + 1_000);
+    }
+    let owner = t.addr(OWNER);
+    let one_more = offering_call(m.id, 10, 10, t.height() + 1_000, owner, vec![]);
+    assert_eq!(t.chain().run(OWNER, one_more.clone()), Err(ErrorCode::TooManyOfferings));
+    // Once one closes (unsold, it fails), another may open.
+    t.until(first_deadline + 1);
+    assert_eq!(t.offering(1).status, OfferingStatus::Failed);
+    t.chain().run(OWNER, one_more).unwrap();
+}
