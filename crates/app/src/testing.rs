@@ -4,14 +4,15 @@
 use crate::{
     exec::{Applied, BlockEnv, BlockExecutor},
     genesis::{Genesis, GenesisAccount, Params},
-    modules::{bank, data, identity, market, ownership, rewards},
+    modules::{bank, channels, data, identity, market, ownership, rewards},
     state::MemState,
 };
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use machina_types::bank::BankEvent;
 use machina_types::ownership::OwnershipEvent;
 use machina_types::{
-    Address, BankCall, Call, ErrorCode, Event, Outcome, SignedTransaction, Transaction,
+    Address, BankCall, Call, ChannelsCall, ErrorCode, Event, Outcome, SignedTransaction,
+    Transaction,
 };
 use std::{collections::BTreeSet, sync::Arc};
 
@@ -74,6 +75,7 @@ impl Chain {
         holders.extend([market::escrow_account(), market::stake_account(), market::treasury()]);
         holders.extend([market::deposits_account(), data::feed_deposits()]);
         holders.extend([ownership::escrow_account(), rewards::escrow_account()]);
+        holders.insert(channels::escrow_account());
         let mut chain = Self {
             state: MemState::default(),
             genesis: Arc::new(genesis),
@@ -137,6 +139,29 @@ impl Chain {
         }
     }
 
+    /// Creates an asset `KWH` as account `i` and mints `amount` of it to `i`; its id.
+    pub(crate) fn create_asset(&mut self, i: usize, amount: u64) -> u64 {
+        let create = BankCall::CreateAsset {
+            symbol: "KWH".into(),
+            name: "Kilowatt hours".into(),
+            decimals: 0,
+            max_supply: None,
+            metadata: vec![],
+        };
+        let events = self.run(i, create).unwrap();
+        let Event::Bank(BankEvent::AssetCreated { asset, .. }) = events[0] else {
+            panic!("an asset is created")
+        };
+        let to = self.addr(i);
+        self.run(i, BankCall::MintAsset { asset, to, amount }).unwrap();
+        asset
+    }
+
+    /// Account `i`'s balance of `asset`.
+    pub(crate) fn asset_balance(&self, asset: u64, who: &Address) -> u64 {
+        self.state.get(&bank::keys::asset_balance(asset, who)).unwrap_or(0)
+    }
+
     /// Advances block time by `ms` (the next block is that much later).
     pub(crate) fn wait(&mut self, ms: u64) {
         self.now_ms += ms;
@@ -188,6 +213,12 @@ impl Chain {
             {
                 self.holders.insert(*to);
             }
+            if let Call::Channels(
+                ChannelsCall::Open { payee, .. } | ChannelsCall::OpenStream { payee, .. },
+            ) = call
+            {
+                self.holders.insert(*payee);
+            }
         }
     }
 
@@ -210,6 +241,7 @@ impl Chain {
         self.check_feeds();
         self.check_ownership();
         self.check_rewards();
+        self.check_channels();
     }
 
     /// The rewards escrow holds, per asset, exactly what its pools were funded less what
@@ -226,19 +258,43 @@ impl Chain {
             assert!(!p.closed || p.held() == 0, "closed pool {id} still holds funds");
             *held.entry(p.asset).or_default() += u128::from(p.held());
         }
-        let escrow = rewards::escrow_account();
-        let native = u128::from(self.balance(&escrow));
+        self.check_escrow("rewards", &rewards::escrow_account(), held);
+    }
+
+    /// The channels escrow holds, per asset, what its open channels were deposited less
+    /// what they paid; a closed channel holds nothing and paid at most its deposit.
+    fn check_channels(&self) {
+        use channels::state::Channel;
+        let next: u64 = self.state.get(&channels::keys::next_channel_id()).unwrap_or(1);
+        let mut held: std::collections::BTreeMap<Option<u64>, u128> = Default::default();
+        for id in 1..next {
+            let c: Channel = self.state.get(&channels::keys::channel(id)).unwrap();
+            assert!(c.paid + c.refunded <= c.deposit, "channel {id} paid out more than it held");
+            assert!(!c.is_closed() || c.held() == 0, "closed channel {id} still holds funds");
+            *held.entry(c.asset).or_default() += u128::from(c.held());
+        }
+        self.check_escrow("channels", &channels::escrow_account(), held);
+    }
+
+    /// `escrow` holds exactly `held` of each asset (`None`: the native token).
+    fn check_escrow(
+        &self,
+        module: &str,
+        escrow: &Address,
+        mut held: std::collections::BTreeMap<Option<u64>, u128>,
+    ) {
+        let native = u128::from(self.balance(escrow));
         assert_eq!(
             native,
             held.remove(&None).unwrap_or(0),
-            "rewards escrow differs from what native pools hold at height {}",
+            "{module} escrow differs from what it holds in native tokens at height {}",
             self.height
         );
-        for (asset, pools) in held {
-            let asset = asset.expect("native pools were taken out");
+        for (asset, expected) in held {
+            let asset = asset.expect("native holdings were taken out");
             let balance: u64 =
-                self.state.get(&bank::keys::asset_balance(asset, &escrow)).unwrap_or(0);
-            assert_eq!(u128::from(balance), pools, "rewards escrow of asset {asset} differs");
+                self.state.get(&bank::keys::asset_balance(asset, escrow)).unwrap_or(0);
+            assert_eq!(u128::from(balance), expected, "{module} escrow of asset {asset} differs");
         }
     }
 

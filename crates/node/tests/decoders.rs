@@ -21,10 +21,10 @@ use machina_sdk::{
 };
 use machina_store::{ProofBundle, ReadingBundle};
 use machina_types::{
-    Address, BankCall, BlockEvents, Call, DataCall, Hash, IdentityCall, MarketCall, Receipt,
-    SignedReading, SignedTransaction, Transaction,
+    Address, BankCall, BlockEvents, Call, ChannelsCall, DataCall, Hash, IdentityCall, MarketCall,
+    Receipt, SignedReading, SignedTransaction, Transaction,
     block::{Block, Context, Header, OpsRange},
-    channel::{SignedVoucher, Voucher},
+    channels::{ChannelsEvent, SignedVoucher, Voucher},
     device::parse_mqtt_password,
     market::{ActuationAck, Command, Component, ResourceKind, SignedCommand},
     ownership::{Milestone, OwnershipCall, OwnershipEvent, Tranche},
@@ -116,6 +116,33 @@ fn valid_transactions() -> Vec<SignedTransaction> {
             .into(),
         ]),
         transaction(ownership_calls(device.id())),
+        transaction(channel_calls()),
+    ]
+}
+
+/// Channel calls: an open, a stream, a settlement and a close with vouchers.
+fn channel_calls() -> Vec<Call> {
+    let payer = PrivateKey::from_seed(12);
+    let voucher =
+        |cumulative| SignedVoucher::sign(&payer, "fuzz", Voucher { channel: 4, cumulative });
+    vec![
+        ChannelsCall::Open {
+            payee: Address([2; 32]),
+            asset: None,
+            deposit: 9,
+            challenge_blocks: 1,
+        }
+        .into(),
+        ChannelsCall::OpenStream {
+            payee: Address([2; 32]),
+            asset: Some(3),
+            deposit: u64::MAX,
+            rate_per_sec: 1,
+        }
+        .into(),
+        ChannelsCall::Settle { channel: 4, voucher: voucher(5) }.into(),
+        ChannelsCall::Close { channel: 4, voucher: Some(voucher(u64::MAX)) }.into(),
+        ChannelsCall::StartClose { channel: 0 }.into(),
     ]
 }
 
@@ -307,6 +334,13 @@ fn random_and_mutated_encodings_never_panic_a_decoder_and_what_decodes_is_canoni
             weight: 300,
         }),
         Event::Ownership(OwnershipEvent::RightListed { right: 4, price: Some(9) }),
+        Event::Channels(ChannelsEvent::Paid {
+            channel: 4,
+            to: Address([2; 32]),
+            amount: 1,
+            total: u64::MAX,
+        }),
+        Event::Channels(ChannelsEvent::Closed { channel: 4, paid: 0, refunded: 9 }),
         Event::BlockStepFailed {
             step: "market-clearing".into(),
             code: machina_types::ErrorCode::Internal,

@@ -4,8 +4,8 @@
 //! module never changes the encoding of another's calls.
 
 use crate::{
-    bank::BankCall, data::DataCall, error::ErrorCode, identity::IdentityCall, market::MarketCall,
-    ownership::OwnershipCall, rewards::RewardsCall,
+    bank::BankCall, channels::ChannelsCall, data::DataCall, error::ErrorCode,
+    identity::IdentityCall, market::MarketCall, ownership::OwnershipCall, rewards::RewardsCall,
 };
 use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
 use serde::{Deserialize, Serialize};
@@ -118,6 +118,8 @@ calls! {
     Ownership(OwnershipCall),
     /// A rewards call.
     Rewards(RewardsCall),
+    /// A payment channels call.
+    Channels(ChannelsCall),
 }
 
 #[cfg(test)]

@@ -319,6 +319,38 @@ error_codes! {
     ClaimsOpen = 568, "claims_open", "the pool's claim deadline has not passed";
     /// The pool was closed and its rest returned to its funder.
     PoolClosed = 569, "pool_closed", "the pool is closed";
+    /// No channel has this id.
+    UnknownChannel = 600, "unknown_channel", "no such payment channel";
+    /// The channel is closed: nothing more can be paid, refunded or closed.
+    ChannelClosed = 601, "channel_closed", "the channel is closed";
+    /// Only the channel's payer may do this.
+    NotPayer = 602, "not_payer", "only the channel's payer may do this";
+    /// Only the channel's payee may do this.
+    NotPayee = 603, "not_payee", "only the channel's payee may do this";
+    /// The voucher names another channel than the call.
+    VoucherForAnotherChannel = 604, "voucher_for_another_channel", "the voucher is for another channel";
+    /// The voucher is not signed by the channel's payer for this chain.
+    BadVoucher = 605, "bad_voucher", "the voucher is not signed by the channel's payer for this chain";
+    /// The voucher does not raise what was settled before.
+    StaleVoucher = 606, "stale_voucher", "the voucher does not exceed the amount already settled";
+    /// The voucher promises more than the channel's deposit.
+    VoucherOverDeposit = 607, "voucher_over_deposit", "the voucher exceeds the channel's deposit";
+    /// The payer already started closing the channel.
+    ChannelClosing = 608, "channel_closing", "the channel is closing";
+    /// The close's challenge period has not passed.
+    ChallengeOpen = 609, "challenge_open", "the challenge period has not passed";
+    /// Nobody started closing the channel.
+    NotClosing = 610, "not_closing", "nobody started closing the channel";
+    /// The call is for the other mode (a voucher channel or a stream).
+    WrongChannelMode = 611, "wrong_channel_mode", "the call does not apply to this kind of channel";
+    /// Nothing has accrued to the stream's payee since the last withdrawal.
+    NothingAccrued = 612, "nothing_accrued", "nothing has accrued since the last withdrawal";
+    /// The stream's deposit has all flowed: it cannot be topped up.
+    StreamEnded = 613, "stream_ended", "the stream has run dry";
+    /// A machine's shares cannot fund a channel.
+    UnchannelableAsset = 614, "unchannelable_asset", "a machine's shares cannot fund a channel";
+    /// The payer and the payee are the same account.
+    SelfChannel = 615, "self_channel", "a channel needs two different accounts";
     /// The call hit a broken internal invariant; it failed and wrote nothing (a bug, logged
     /// and counted by the node).
     Internal = 900, "internal", "an internal error; nothing was written";
@@ -376,6 +408,7 @@ pub const RANGES: &[(&str, core::ops::RangeInclusive<u16>)] = &[
     ("market", 400..=499),
     ("ownership", 500..=549),
     ("rewards", 550..=599),
+    ("channels", 600..=649),
     ("internal", 900..=999),
 ];
 

@@ -22,7 +22,7 @@ pub mod bank;
 #[cfg(feature = "std")]
 pub mod block;
 pub mod call;
-pub mod channel;
+pub mod channels;
 pub mod codec;
 pub mod data;
 #[cfg(feature = "std")]
@@ -49,6 +49,7 @@ pub mod tx;
 pub use address::Address;
 pub use bank::BankCall;
 pub use call::{Call, ModuleCall};
+pub use channels::ChannelsCall;
 pub use data::DataCall;
 pub use device::{DeviceCertificate, DeviceId};
 pub use error::ErrorCode;

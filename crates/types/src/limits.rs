@@ -98,3 +98,7 @@ pub const REWARD_WORK_MAX: u64 = 1 << 40;
 const _: () = assert!((REWARD_WORK_MAX as u128) * (REWARD_DEVICES_MAX as u128) <= 1 << 60);
 const _: () =
     assert!((2 * REWARD_EPOCHS_MAX as u128 + 2) * (REWARD_EPOCH_BLOCKS_MAX as u128) <= 1 << 40);
+
+/// Longest challenge period of a payment channel (blocks): how long a payer's close waits
+/// for the payee's latest voucher.
+pub const CHANNEL_CHALLENGE_BLOCKS_MAX: u64 = 1_000_000;

@@ -11,6 +11,8 @@
 //! `cargo test` runs a bounded number of sequences; `MACHINA_FUZZ_CASES=N` runs `N` (each of
 //! about 60 calls) and prints how many calls ran.
 
+mod channels;
+
 use crate::{
     exec::Applied,
     genesis::{MarketParams, OwnershipParams, Params, RewardsParams},
@@ -182,6 +184,8 @@ fn term() -> impl Strategy<Value = u64> {
 /// One call, as a template filled in against the chain when it runs.
 #[derive(Clone, Debug)]
 enum Op {
+    /// A payment-channel call.
+    Channel(channels::ChannelOp),
     Transfer {
         to: usize,
         amount: u64,
@@ -687,6 +691,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => leases,
         4 => ownership_op(),
         3 => rewards_op(),
+        3 => channels::op(),
     ]
 }
 
@@ -838,15 +843,17 @@ fn block() -> impl Strategy<Value = BlockOps> {
     let pools = (
         proptest::option::weighted(0.08, rewards_flow()).prop_map(Option::unwrap_or_default),
         proptest::option::weighted(0.4, rewards_round()).prop_map(Option::unwrap_or_default),
+        proptest::option::weighted(0.15, channels::flow()).prop_map(Option::unwrap_or_default),
     );
     // A transaction is sometimes sent twice: the second meets the state the first left
     // (an anchor after an anchor, a claim after a claim), where boundary values bite.
     let tx = (signer, calls, proptest::bool::weighted(0.25));
     (advance, trades, flows, pools, proptest::collection::vec(tx, 0..6)).prop_map(
-        |(advance_ms, mut txs, flow, (pool, round), more)| {
+        |(advance_ms, mut txs, flow, (pool, round, channel), more)| {
             txs.extend(flow);
             txs.extend(pool);
             txs.extend(round);
+            txs.extend(channel);
             for (signer, calls, twice) in more {
                 if twice {
                     txs.push((signer, calls.clone()));
@@ -995,6 +1002,7 @@ impl Run {
                 BankCall::TransferNft { id: id.resolve(self.next_nft()), to: self.addr(to) }.into()
             }
             Op::BurnNft { id } => BankCall::BurnNft { id: id.resolve(self.next_nft()) }.into(),
+            Op::Channel(op) => self.channel_call(&op),
             op => self
                 .identity_call(signer, op, now)
                 .or_else(|op| self.ownership_call(op))
@@ -1515,6 +1523,7 @@ impl Run {
                 SUCCEEDED.fetch_add(1, Ordering::Relaxed);
                 count_ownership(&r.events);
                 self.count_rewards(&r.events);
+                channels::count(&r.events);
             }
             if let Applied::Included(r) = result {
                 prop_assert!(
@@ -1607,11 +1616,14 @@ fn random_calls_with_boundary_values_never_break_an_invariant_and_replay_identic
         [&MACHINES, &OFFERINGS_CLOSED, &EXECUTED].map(|c| c.load(Ordering::Relaxed) / 2);
     let [pools, pools_paid, rewards, pools_closed] =
         [&POOLS, &POOLS_PAID, &REWARDS_PAID, &POOLS_CLOSED].map(|c| c.load(Ordering::Relaxed) / 2);
+    let [opened, payments, closed] = [&channels::OPENED, &channels::PAYMENTS, &channels::CLOSED]
+        .map(|c| c.load(Ordering::Relaxed) / 2);
     eprintln!(
         "state-machine fuzzer: {} sequences, {calls} calls ({succeeded} transactions succeeded, \
          {leases} leases made, {machines} machines tokenized, {offerings} offerings closed, \
          {executed} proposals executed, {pools} reward pools created, {pools_paid} pools paid \
-         ({rewards} rewards), {pools_closed} pools closed), no invariant broken",
+         ({rewards} rewards), {pools_closed} pools closed, {opened} channels opened, \
+         {payments} channel payments, {closed} channels closed), no invariant broken",
         cases()
     );
     assert!(calls > 0);

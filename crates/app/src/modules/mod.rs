@@ -6,6 +6,7 @@
 //! `machina_types::call`).
 
 pub mod bank;
+pub mod channels;
 pub mod data;
 pub mod identity;
 pub mod market;
@@ -63,4 +64,5 @@ registry! {
     Market => market::Market,
     Ownership => ownership::Ownership,
     Rewards => rewards::Rewards,
+    Channels => channels::Channels,
 }

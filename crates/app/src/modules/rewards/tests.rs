@@ -12,9 +12,8 @@ use crate::modules::{
 use crate::testing::{CHAIN, Chain};
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use machina_types::{
-    Address, BankCall, DataCall, DeviceId, ErrorCode, Event, Hash, IdentityCall, MarketCall,
-    OwnershipCall, RewardsCall,
-    bank::BankEvent,
+    Address, DataCall, DeviceId, ErrorCode, Event, Hash, IdentityCall, MarketCall, OwnershipCall,
+    RewardsCall,
     data::{Eligibility, state::StreamState},
     device::{self, CertificateBody},
     identity::roles,
@@ -603,17 +602,8 @@ fn a_pool_of_delivered_leases_counts_deliveries_since_enrollment() {
 fn an_asset_pool_pays_and_refunds_in_its_asset() {
     let mut t = Pools::new();
     let ds = devices(&mut t, 1);
-    let create = BankCall::CreateAsset {
-        symbol: "KWH".into(),
-        name: "Kilowatt hours".into(),
-        decimals: 0,
-        max_supply: None,
-        metadata: vec![],
-    };
-    let events = t.chain().run(FUNDER, create).unwrap();
-    let Event::Bank(BankEvent::AssetCreated { asset, .. }) = events[0] else { panic!() };
+    let asset = t.chain().create_asset(FUNDER, 10_000);
     let funder = t.addr(FUNDER);
-    t.chain().run(FUNDER, BankCall::MintAsset { asset, to: funder, amount: 10_000 }).unwrap();
     let call = RewardsCall::CreatePool {
         asset: Some(asset),
         per_epoch: 500,

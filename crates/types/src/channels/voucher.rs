@@ -1,4 +1,4 @@
-//! Payment-channel vouchers: what a payer signs off chain to pay a payee cumulatively,
+//! Vouchers: what a payer signs off chain to pay a payee cumulatively,
 //! per reading, per request or per kWh, without a transaction each time.
 //!
 //! A voucher names its chain, its channel and the cumulative amount the payee may take
@@ -8,12 +8,10 @@
 //! signed by the channel's payer, does not verify; one that does not raise the cumulative
 //! amount is worth nothing new (the channel module refuses it).
 
+use super::ChannelId;
 use crate::{Address, Amount, Signature, codec::write_str};
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
-
-/// Identifies a payment channel (assigned in opening order, from 1).
-pub type ChannelId = u64;
 
 /// Namespace of a payer's signature on a voucher.
 pub const VOUCHER_NAMESPACE: &[u8] = b"machina/channel-voucher/v1";
