@@ -194,6 +194,16 @@ pub enum Command {
         #[command(subcommand)]
         command: commands::rewards::RewardsCommand,
     },
+    /// Payment channels: open one with a deposit, pay it off chain with signed vouchers,
+    /// settle or close with the latest; or stream a deposit by the second.
+    Channel {
+        /// Signing options.
+        #[command(flatten)]
+        signing: commands::device::Signing,
+        /// What to do.
+        #[command(subcommand)]
+        command: commands::channels::ChannelCommand,
+    },
     /// Run the reference solver: every batch, propose an allocation that adds surplus over the
     /// built-in clearing (needs solver stake: `machina market stake --solver`).
     Solver {

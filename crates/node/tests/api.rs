@@ -192,6 +192,8 @@ fn a_transfer_is_finalized_and_readable_through_every_route() {
         "/v1/proofs/reward-pools/{id}",
         "/v1/proofs/reward-pools/{id}/epochs/{epoch}",
         "/v1/proofs/reward-pools/{id}/epochs/{epoch}/devices/{device}",
+        "/v1/channels/{id}",
+        "/v1/proofs/channels/{id}",
         "/metrics",
         "/health",
     ] {

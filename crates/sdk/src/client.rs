@@ -13,6 +13,7 @@ use machina_store::{ProofBundle, ReadingBundle};
 use machina_types::{
     Address, Call, DeviceId, Hash, Receipt, SignedReading, SignedTransaction,
     bank::{NftId, state::AssetInfo},
+    channels::{ChannelId, state::Channel},
     codec::hex,
     identity::state::{Device, Maker},
     market::{
@@ -345,6 +346,16 @@ impl Client {
     /// A proof of a reward pool (its rule and accounts) at the latest finalized block.
     pub fn reward_pool_proof(&self, id: PoolId) -> Result<ProofBundle> {
         self.get(&format!("/v1/proofs/reward-pools/{id}"))
+    }
+
+    /// A payment channel or stream (`GET /v1/channels/{id}`).
+    pub fn channel(&self, id: ChannelId) -> Result<Channel> {
+        self.get(&format!("/v1/channels/{id}"))
+    }
+
+    /// A proof of a payment channel at the latest finalized block.
+    pub fn channel_proof(&self, id: ChannelId) -> Result<ProofBundle> {
+        self.get(&format!("/v1/proofs/channels/{id}"))
     }
 
     /// A proof of an epoch's total work in a pool at the latest finalized block.

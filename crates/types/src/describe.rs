@@ -29,6 +29,7 @@ pub(crate) fn decode_json<T: Decode<Cfg = ()> + Serialize>(
 
 pub use crate::{
     bank::keys::describe_account as account,
+    channels::keys::describe_channel as channel,
     data::keys::{describe_anchor as anchor, describe_feed as feed},
     identity::keys::{describe_device as device, describe_maker as maker},
     rewards::keys::{

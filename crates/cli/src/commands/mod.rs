@@ -1,6 +1,7 @@
 //! Command implementations, one file per command (or family of commands); this file holds
 //! what they share and the dispatch.
 
+pub mod channels;
 pub mod dao;
 pub mod device;
 pub mod feed;
@@ -120,6 +121,11 @@ pub fn output(json: bool, value: &impl serde::Serialize, human: impl FnOnce() ->
     }
 }
 
+/// How an amount's asset reads: `asset <id>`, or the native token.
+pub(crate) fn asset_name(asset: Option<u64>) -> String {
+    asset.map_or_else(|| "native token".into(), |a| format!("asset {a}"))
+}
+
 /// The address `who` names: 64 hex characters, or a key name in `keyring`.
 pub fn resolve_address(keyring: &Keyring, who: &str) -> Result<Address> {
     if let Ok(address) = who.parse::<Address>() {
@@ -163,6 +169,9 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         }
         Command::Rewards { signing, command } => {
             rewards::rewards(&ctx.devices(), &signing, command)
+        }
+        Command::Channel { signing, command } => {
+            channels::channel(&ctx.devices(), &signing, command)
         }
         Command::Solver { signing, interval_ms } => {
             market::run_solver(&ctx.devices(), &signing, interval_ms)

@@ -1,7 +1,10 @@
 //! `machina machine` and `machina offering`: machines (tokenized devices) and their
 //! revenue, and offerings of their shares (holder proposals are in `dao.rs`).
 
-use super::device::{DeviceCtx, Signing, device_id};
+use super::{
+    asset_name,
+    device::{DeviceCtx, Signing, device_id},
+};
 use anyhow::{Result, anyhow, bail};
 use clap::Subcommand;
 use machina_sdk::{
@@ -346,10 +349,6 @@ pub fn offering(ctx: &DeviceCtx, signing: &Signing, cmd: OfferingCommand) -> Res
 /// Basis points as a percentage.
 pub(super) fn percent(bps: u16) -> String {
     format!("{}.{:02}%", bps / 100, bps % 100)
-}
-
-fn asset_name(asset: Option<u64>) -> String {
-    asset.map_or_else(|| "native token".into(), |a| format!("asset {a}"))
 }
 
 fn describe_machine(v: &MachineView) -> String {

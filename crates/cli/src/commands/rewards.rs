@@ -2,6 +2,7 @@
 //! counts (readings anchored on a stream, or leases delivered), and the proofs of a payout.
 
 use super::{
+    asset_name,
     device::{DeviceCtx, Signing, device_id},
     feed::eligibility,
     output,
@@ -336,7 +337,11 @@ fn show(ctx: &DeviceCtx, pool: u64, epoch: Option<u32>, device: Option<String>) 
 }
 
 /// Writes `bundle` to `out`, or prints it.
-fn write_proof(ctx: &DeviceCtx, bundle: &ProofBundle, out: Option<PathBuf>) -> Result<()> {
+pub(super) fn write_proof(
+    ctx: &DeviceCtx,
+    bundle: &ProofBundle,
+    out: Option<PathBuf>,
+) -> Result<()> {
     let text = serde_json::to_string_pretty(bundle)?;
     let Some(path) = out else {
         output(false, &Value::Null, || text);
@@ -362,10 +367,6 @@ fn write_proof(ctx: &DeviceCtx, bundle: &ProofBundle, out: Option<PathBuf>) -> R
         )
     });
     Ok(())
-}
-
-fn asset_name(asset: Option<u64>) -> String {
-    asset.map_or_else(|| "native token".into(), |a| format!("asset {a}"))
 }
 
 fn describe_work(work: &Work) -> String {

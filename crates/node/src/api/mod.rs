@@ -6,6 +6,7 @@
 //! document [`machina_api::openapi`] generates from the route types the handlers answer.
 //! `/` serves the explorer, a single page that reads the same API.
 
+mod channels;
 pub mod error;
 mod handlers;
 pub mod limits;
@@ -115,6 +116,8 @@ fn routes() -> Routes {
         .get("/v1/proofs/reward-pools/{id}", rewards::pool_proof)
         .get("/v1/proofs/reward-pools/{id}/epochs/{epoch}", rewards::epoch_proof)
         .get("/v1/proofs/reward-pools/{id}/epochs/{epoch}/devices/{device}", rewards::work_proof)
+        .get("/v1/channels/{id}", channels::channel)
+        .get("/v1/proofs/channels/{id}", channels::channel_proof)
 }
 
 /// A router under construction that remembers what it routes.

@@ -98,7 +98,7 @@ pub(super) async fn work(
 }
 
 /// A proof bundle of the key `description` names, at the latest finalized block.
-async fn prove(s: &ApiState, description: String) -> ApiResult<Json<ProofBundle>> {
+pub(super) async fn prove(s: &ApiState, description: String) -> ApiResult<Json<ProofBundle>> {
     let snapshot = Snapshot::take(s).await?;
     let entry = snapshot.described(description).await?;
     let sealed = snapshot.seal(s).await?;
