@@ -42,6 +42,7 @@ pub mod receipt;
 pub mod rewards;
 #[cfg(feature = "schema")]
 pub mod schema;
+pub mod sealed;
 #[cfg(feature = "std")]
 pub mod state;
 pub mod tx;

@@ -15,6 +15,7 @@ use crate::{
     hash::Hash,
     limits::{READING_BYTES_MAX, UNIT_LEN_MAX},
     merkle,
+    sealed::{SEALED_BYTES_MAX, TAG_BYTES},
 };
 use alloc::{string::String, vec::Vec};
 use commonware_codec::{Buf, Encode, EncodeSize, Error, FixedSize, Read, ReadExt, Write};
@@ -31,7 +32,7 @@ pub const READING_NAMESPACE: &[u8] = b"machina/reading/v1";
 pub const DECIMALS_MAX: u8 = 18;
 
 /// Largest encoded signed reading, in bytes.
-pub const SIGNED_READING_SIZE_MAX: usize = 32 + 4 + 8 + 8 + 1 + 5 + READING_BYTES_MAX + 64;
+pub const SIGNED_READING_SIZE_MAX: usize = 32 + 4 + 8 + 8 + 1 + 4 + 24 + 5 + SEALED_BYTES_MAX + 64;
 
 /// A measured value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +54,20 @@ pub enum Value {
         #[serde(with = "crate::codec::hex_bytes")]
         #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::hex_bytes))]
         bytes: Vec<u8>,
+    },
+    /// A numeric or bytes value sealed under the stream's key of `epoch`
+    /// ([`crate::sealed`]): only the stream's subscribers can read it.
+    Sealed {
+        /// The stream key's epoch.
+        epoch: u32,
+        /// The XChaCha20-Poly1305 nonce.
+        #[serde(with = "crate::codec::hex_codec")]
+        #[cfg_attr(feature = "schema", schema(value_type = String))]
+        nonce: [u8; 24],
+        /// The encrypted value's encoding with its tag.
+        #[serde(with = "crate::codec::hex_bytes")]
+        #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::hex_bytes))]
+        ciphertext: Vec<u8>,
     },
 }
 
@@ -93,6 +108,30 @@ impl Value {
                 *decimals <= DECIMALS_MAX && unit.len() <= UNIT_LEN_MAX
             }
             Self::Bytes { bytes } => bytes.len() <= READING_BYTES_MAX,
+            Self::Sealed { ciphertext, .. } => {
+                (TAG_BYTES..=SEALED_BYTES_MAX).contains(&ciphertext.len())
+            }
+        }
+    }
+}
+
+impl core::fmt::Display for Value {
+    /// A number with its decimals and unit (`21.5 C`), `<n bytes>`, or `sealed (epoch e)`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Numeric { value, decimals, unit } => {
+                let scale = 10u64.pow(u32::from(*decimals).min(19));
+                let sign = if *value < 0 { "-" } else { "" };
+                let abs = value.unsigned_abs();
+                if *decimals == 0 {
+                    write!(f, "{sign}{abs} {unit}")
+                } else {
+                    let width = usize::from(*decimals);
+                    write!(f, "{sign}{}.{:0width$} {unit}", abs / scale, abs % scale)
+                }
+            }
+            Self::Bytes { bytes } => write!(f, "<{} bytes>", bytes.len()),
+            Self::Sealed { epoch, .. } => write!(f, "sealed (epoch {epoch})"),
         }
     }
 }
@@ -147,6 +186,12 @@ impl Write for Value {
                 1u8.write(buf);
                 bytes.write(buf);
             }
+            Self::Sealed { epoch, nonce, ciphertext } => {
+                2u8.write(buf);
+                epoch.write(buf);
+                nonce.write(buf);
+                ciphertext.write(buf);
+            }
         }
     }
 }
@@ -156,6 +201,7 @@ impl EncodeSize for Value {
         1 + match self {
             Self::Numeric { unit, .. } => 8 + 1 + str_size(unit),
             Self::Bytes { bytes } => bytes.encode_size(),
+            Self::Sealed { nonce, ciphertext, .. } => 4 + nonce.len() + ciphertext.encode_size(),
         }
     }
 }
@@ -170,6 +216,11 @@ impl Read for Value {
                 unit: read_str(buf, UNIT_LEN_MAX)?,
             }),
             1 => Ok(Self::Bytes { bytes: read_bytes(buf, READING_BYTES_MAX)? }),
+            2 => Ok(Self::Sealed {
+                epoch: u32::read(buf)?,
+                nonce: <[u8; 24]>::read(buf)?,
+                ciphertext: read_bytes(buf, SEALED_BYTES_MAX)?,
+            }),
             tag => Err(Error::InvalidEnum(tag)),
         }
     }

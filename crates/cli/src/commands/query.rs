@@ -269,13 +269,7 @@ fn describe_readings(readings: &Readings) -> String {
     let mut lines =
         vec![format!("{:>8}  {:>14}  {:>10}  anchored", "seq", "timestamp_ms", "value")];
     for r in &readings.readings {
-        let shown = match &r.reading.reading.value {
-            machina_types::Value::Numeric { value, decimals, unit } => {
-                let scaled = *value as f64 / 10f64.powi(i32::from(*decimals));
-                format!("{scaled} {unit}")
-            }
-            machina_types::Value::Bytes { .. } => "bytes".into(),
-        };
+        let shown = r.reading.reading.value.to_string();
         let (seq, ts) = (r.seq, r.timestamp_ms);
         lines.push(format!("{seq:>8}  {ts:>14}  {shown:>10}  {}", r.anchored));
     }
