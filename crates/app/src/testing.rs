@@ -4,7 +4,7 @@
 use crate::{
     exec::{Applied, BlockEnv, BlockExecutor},
     genesis::{Genesis, GenesisAccount, Params},
-    modules::{bank, channels, data, identity, market, ownership, rewards},
+    modules::{bank, channels, data, identity, market, ownership, products, rewards},
     state::MemState,
 };
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
@@ -242,6 +242,7 @@ impl Chain {
         self.check_ownership();
         self.check_rewards();
         self.check_channels();
+        self.check_products();
     }
 
     /// The rewards escrow holds, per asset, exactly what its pools were funded less what
@@ -274,6 +275,30 @@ impl Chain {
             *held.entry(c.asset).or_default() += u128::from(c.held());
         }
         self.check_escrow("channels", &channels::escrow_account(), held);
+    }
+
+    /// A listed product's streams name it, and a stream is in at most one listed product;
+    /// a product's subscribers are subscriptions to it, at most its bound.
+    fn check_products(&self) {
+        use products::state::{Counters, Product, StreamKeys, Subscription};
+        let c: Counters = self.state.get(&products::keys::counters()).unwrap_or_default();
+        for id in 1..c.product {
+            let p: Product = self.state.get(&products::keys::product(id)).unwrap();
+            for s in &p.streams {
+                let k: StreamKeys =
+                    self.state.get(&products::keys::stream(&p.device, *s)).unwrap_or_default();
+                if p.listed {
+                    assert_eq!(k.product, Some(id), "listed product {id} lost stream {s}");
+                }
+            }
+            assert!(p.subscribers.len() <= machina_types::limits::PRODUCT_SUBSCRIBERS_MAX);
+            for entry in &p.subscribers {
+                let sub: Subscription =
+                    self.state.get(&products::keys::subscription(entry.subscription)).unwrap();
+                assert_eq!((sub.product, sub.until_ms), (id, entry.until_ms));
+                assert_eq!(sub.status, products::state::SubscriptionStatus::Active {});
+            }
+        }
     }
 
     /// `escrow` holds exactly `held` of each asset (`None`: the native token).

@@ -22,12 +22,14 @@ use machina_sdk::{
 use machina_store::{ProofBundle, ReadingBundle};
 use machina_types::{
     Address, BankCall, BlockEvents, Call, ChannelsCall, DataCall, Hash, IdentityCall, MarketCall,
-    Receipt, SignedReading, SignedTransaction, Transaction,
+    ProductsCall, Receipt, SignedReading, SignedTransaction, Transaction,
     block::{Block, Context, Header, OpsRange},
     channels::{ChannelsEvent, SignedVoucher, Voucher},
     device::parse_mqtt_password,
     market::{ActuationAck, Command, Component, ResourceKind, SignedCommand},
     ownership::{Milestone, OwnershipCall, OwnershipEvent, Tranche},
+    products::{Access, KeyGrant, Payment, PeriodPrice, ProductsEvent},
+    sealed::WrappedKey,
 };
 use machina_types::{
     Event,
@@ -117,6 +119,44 @@ fn valid_transactions() -> Vec<SignedTransaction> {
         ]),
         transaction(ownership_calls(device.id())),
         transaction(channel_calls()),
+        transaction(product_calls()),
+    ]
+}
+
+/// Data-product calls: a listing, subscriptions both ways, wrapped keys.
+fn product_calls() -> Vec<Call> {
+    let key = WrappedKey { ephemeral: [1; 32], sealed: [2; 48] };
+    vec![
+        ProductsCall::List {
+            device: Hash([3; 32]),
+            streams: vec![1, 2],
+            asset: Some(4),
+            per_reading: Some(5),
+            per_period: Some(PeriodPrice { price: 0, period_ms: 60_000 }),
+            licence: Hash([6; 32]),
+            access: Access::AllowList { buyers: vec![Address([7; 32])] },
+            history: true,
+            sealed: true,
+        }
+        .into(),
+        ProductsCall::Subscribe {
+            product: 1,
+            payment: Payment::Periods { periods: 3 },
+            encryption_key: [8; 32],
+        }
+        .into(),
+        ProductsCall::Subscribe {
+            product: 1,
+            payment: Payment::Channel { channel: 2 },
+            encryption_key: [8; 32],
+        }
+        .into(),
+        ProductsCall::PublishKeys {
+            product: 1,
+            keys: vec![KeyGrant { subscription: 1, stream: 2, epoch: 0, key }],
+        }
+        .into(),
+        ProductsCall::Revoke { subscription: 1 }.into(),
     ]
 }
 
@@ -238,10 +278,13 @@ fn random_and_mutated_encodings_never_panic_a_decoder_and_what_decodes_is_canoni
         "m",
         "s",
     );
-    let readings: Vec<Vec<u8>> = [numeric(-5, 2, "kWh"), numeric(i64::MAX, 18, "")]
+    let mut readings: Vec<Vec<u8>> = [numeric(-5, 2, "kWh"), numeric(i64::MAX, 18, "")]
         .into_iter()
         .map(|v| device.reading(2, u64::from(u8::MAX), 6, v).encode().to_vec())
         .collect();
+    let plain = device.reading(2, 9, 6, numeric(215, 1, "C")).reading;
+    let sealed = machina_types::sealed::seal(plain, &[4; 32], 3, [5; 24]).unwrap();
+    readings.push(sealed.sign(&device.key).encode().to_vec());
     total += fuzz(&mut rng, "signed readings", &readings, |bytes| {
         if let Some(r) = SignedReading::decode_checked(bytes) {
             assert_eq!(r.encode().to_vec(), bytes);
@@ -341,6 +384,14 @@ fn random_and_mutated_encodings_never_panic_a_decoder_and_what_decodes_is_canoni
             total: u64::MAX,
         }),
         Event::Channels(ChannelsEvent::Closed { channel: 4, paid: 0, refunded: 9 }),
+        Event::Products(ProductsEvent::Subscribed {
+            subscription: 1,
+            product: 2,
+            subscriber: Address([3; 32]),
+            paid: 4,
+            until_ms: u64::MAX,
+        }),
+        Event::Products(ProductsEvent::Rotated { device: Hash([5; 32]), stream: 6, epoch: 7 }),
         Event::BlockStepFailed {
             step: "market-clearing".into(),
             code: machina_types::ErrorCode::Internal,

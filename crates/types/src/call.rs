@@ -5,7 +5,8 @@
 
 use crate::{
     bank::BankCall, channels::ChannelsCall, data::DataCall, error::ErrorCode,
-    identity::IdentityCall, market::MarketCall, ownership::OwnershipCall, rewards::RewardsCall,
+    identity::IdentityCall, market::MarketCall, ownership::OwnershipCall, products::ProductsCall,
+    rewards::RewardsCall,
 };
 use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
 use serde::{Deserialize, Serialize};
@@ -120,6 +121,8 @@ calls! {
     Rewards(RewardsCall),
     /// A payment channels call.
     Channels(ChannelsCall),
+    /// A data products call.
+    Products(ProductsCall),
 }
 
 #[cfg(test)]

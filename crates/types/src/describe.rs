@@ -32,6 +32,7 @@ pub use crate::{
     channels::keys::describe_channel as channel,
     data::keys::{describe_anchor as anchor, describe_feed as feed},
     identity::keys::{describe_device as device, describe_maker as maker},
+    products::keys::describe_subscription as subscription,
     rewards::keys::{
         describe_enrollment as reward_enrollment, describe_epoch as reward_epoch,
         describe_pool as reward_pool, describe_work as reward_work,
@@ -48,6 +49,7 @@ const MODULES: &[Described] = &[
     crate::data::keys::described,
     crate::rewards::keys::described,
     crate::channels::keys::described,
+    crate::products::keys::described,
 ];
 
 /// The key a description names, if it is one of the described kinds.

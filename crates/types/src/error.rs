@@ -351,6 +351,39 @@ error_codes! {
     UnchannelableAsset = 614, "unchannelable_asset", "a machine's shares cannot fund a channel";
     /// The payer and the payee are the same account.
     SelfChannel = 615, "self_channel", "a channel needs two different accounts";
+    /// No data product has this id.
+    UnknownProduct = 700, "unknown_product", "no such data product";
+    /// The product was delisted.
+    ProductDelisted = 701, "product_delisted", "the data product is no longer listed";
+    /// Only the product's seller may do this.
+    NotSeller = 702, "not_seller", "only the data product's seller may do this";
+    /// The signer does not hold the stream's data rights.
+    NotDataRightsHolder = 703, "not_data_rights_holder", "the signer does not hold the stream's data rights";
+    /// The stream is already in a listed product.
+    StreamListed = 704, "stream_listed", "the stream is already in a listed data product";
+    /// The product does not offer this way of paying.
+    PaymentNotOffered = 705, "payment_not_offered", "the data product does not offer this way of paying";
+    /// The product's access policy does not admit the buyer.
+    AccessDenied = 706, "access_denied", "the data product's access policy does not admit the buyer";
+    /// No subscription has this id.
+    UnknownSubscription = 707, "unknown_subscription", "no such subscription";
+    /// The subscription has ended (lapsed, cancelled or revoked).
+    SubscriptionEnded = 708, "subscription_ended", "the subscription has ended";
+    /// Only the subscriber may do this.
+    NotSubscriber = 709, "not_subscriber", "only the subscriber may do this";
+    /// The product has the most active subscriptions it may have.
+    ProductFull = 710, "product_full", "the data product has the most subscriptions it may have";
+    /// The channel is not an open voucher channel from the buyer to the seller in the
+    /// product's asset.
+    ChannelMismatch = 711, "channel_mismatch", "the channel is not an open voucher channel from the buyer to the seller in the product's asset";
+    /// The channel holds less than one reading's price.
+    ChannelUnfunded = 712, "channel_unfunded", "the channel holds less than one reading's price";
+    /// The key's epoch has not begun.
+    EpochNotReached = 713, "epoch_not_reached", "the stream has not reached this key epoch";
+    /// The product does not include history: keys start at the subscription's epoch.
+    HistoryNotIncluded = 714, "history_not_included", "the data product does not include history";
+    /// The stream is not one of the product's.
+    StreamNotInProduct = 715, "stream_not_in_product", "the stream is not in the data product";
     /// The call hit a broken internal invariant; it failed and wrote nothing (a bug, logged
     /// and counted by the node).
     Internal = 900, "internal", "an internal error; nothing was written";
@@ -409,6 +442,7 @@ pub const RANGES: &[(&str, core::ops::RangeInclusive<u16>)] = &[
     ("ownership", 500..=549),
     ("rewards", 550..=599),
     ("channels", 600..=649),
+    ("products", 700..=749),
     ("internal", 900..=999),
 ];
 

@@ -102,3 +102,16 @@ const _: () =
 /// Longest challenge period of a payment channel (blocks): how long a payer's close waits
 /// for the payee's latest voucher.
 pub const CHANNEL_CHALLENGE_BLOCKS_MAX: u64 = 1_000_000;
+
+/// Most streams one data product lists.
+pub const PRODUCT_STREAMS_MAX: usize = 8;
+/// Most accounts a data product's allow list names.
+pub const PRODUCT_ALLOW_LIST_MAX: usize = 32;
+/// Longest period a data product prices (366 days, in ms).
+pub const PRODUCT_PERIOD_MS_MAX: u64 = 366 * 24 * 3_600 * 1_000;
+/// Most periods one subscription pays for.
+pub const PRODUCT_PERIODS_MAX: u32 = 10_000;
+/// Most active subscriptions one data product has (the gateway delivers to each).
+pub const PRODUCT_SUBSCRIBERS_MAX: usize = 64;
+/// Most wrapped keys one call publishes.
+pub const KEY_GRANTS_PER_CALL_MAX: usize = 32;

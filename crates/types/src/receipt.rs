@@ -51,6 +51,8 @@ pub enum Event {
     Rewards(crate::rewards::RewardsEvent),
     /// The channels module did something.
     Channels(crate::channels::ChannelsEvent),
+    /// The products module did something.
+    Products(crate::products::ProductsEvent),
     /// A block-level step failed (a broken invariant): its writes were dropped, the same way
     /// on every node, and the chain went on.
     BlockStepFailed {
@@ -148,6 +150,10 @@ impl Write for Event {
                 7u8.write(buf);
                 event.write(buf);
             }
+            Self::Products(event) => {
+                9u8.write(buf);
+                event.write(buf);
+            }
             Self::BlockStepFailed { step, code } => {
                 4u8.write(buf);
                 write_str(step, buf);
@@ -167,6 +173,7 @@ impl EncodeSize for Event {
             Self::Ownership(event) => event.encode_size(),
             Self::Rewards(event) => event.encode_size(),
             Self::Channels(event) => event.encode_size(),
+            Self::Products(event) => event.encode_size(),
             Self::BlockStepFailed { step, .. } => str_size(step) + 2,
         }
     }
@@ -183,6 +190,7 @@ impl Read for Event {
             5 => Self::Ownership(crate::ownership::OwnershipEvent::read(buf)?),
             6 => Self::Rewards(crate::rewards::RewardsEvent::read(buf)?),
             7 => Self::Channels(crate::channels::ChannelsEvent::read(buf)?),
+            9 => Self::Products(crate::products::ProductsEvent::read(buf)?),
             4 => Self::BlockStepFailed {
                 step: read_str(buf, STEP_NAME_LEN_MAX)?,
                 code: ErrorCode::read(buf)?,

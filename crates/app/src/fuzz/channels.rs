@@ -82,7 +82,7 @@ fn voucher_by() -> impl Strategy<Value = VoucherBy> {
 }
 
 /// Channel calls, one at a time.
-pub(super) fn op() -> impl Strategy<Value = Op> {
+pub(super) fn op() -> BoxedStrategy<Op> {
     let channel = || super::id();
     let cumulative = prop_oneof![4 => 0u64..100_000, 1 => num()];
     prop_oneof![
@@ -112,11 +112,12 @@ pub(super) fn op() -> impl Strategy<Value = Op> {
         channel().prop_map(|channel| ChannelOp::Cancel { channel }),
     ]
     .prop_map(Op::Channel)
+    .boxed()
 }
 
 /// A channel's life in one block: the payer opens it, the payee settles rising vouchers and
 /// sometimes closes, the payer sometimes starts a close.
-pub(super) fn flow() -> impl Strategy<Value = Vec<TxOps>> {
+pub(super) fn flow() -> BoxedStrategy<Vec<TxOps>> {
     (0..ACCOUNTS, 0..ACCOUNTS, 1u64..10_000, proptest::collection::vec(0u64..12_000, 1..5), 0u8..3)
         .prop_map(|(payer, payee, deposit, amounts, end)| {
             let open = ChannelOp::Open {
@@ -153,6 +154,7 @@ pub(super) fn flow() -> impl Strategy<Value = Vec<TxOps>> {
             }
             txs
         })
+        .boxed()
 }
 
 impl Run {

@@ -12,6 +12,7 @@
 //! about 60 calls) and prints how many calls ran.
 
 mod channels;
+mod products;
 
 use crate::{
     exec::Applied,
@@ -186,6 +187,8 @@ fn term() -> impl Strategy<Value = u64> {
 enum Op {
     /// A payment-channel call.
     Channel(channels::ChannelOp),
+    /// A data-product call.
+    Product(products::ProductOp),
     Transfer {
         to: usize,
         amount: u64,
@@ -692,6 +695,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => ownership_op(),
         3 => rewards_op(),
         3 => channels::op(),
+        3 => products::op(),
     ]
 }
 
@@ -844,16 +848,18 @@ fn block() -> impl Strategy<Value = BlockOps> {
         proptest::option::weighted(0.08, rewards_flow()).prop_map(Option::unwrap_or_default),
         proptest::option::weighted(0.4, rewards_round()).prop_map(Option::unwrap_or_default),
         proptest::option::weighted(0.15, channels::flow()).prop_map(Option::unwrap_or_default),
+        proptest::option::weighted(0.1, products::flow()).prop_map(Option::unwrap_or_default),
     );
     // A transaction is sometimes sent twice: the second meets the state the first left
     // (an anchor after an anchor, a claim after a claim), where boundary values bite.
     let tx = (signer, calls, proptest::bool::weighted(0.25));
     (advance, trades, flows, pools, proptest::collection::vec(tx, 0..6)).prop_map(
-        |(advance_ms, mut txs, flow, (pool, round, channel), more)| {
+        |(advance_ms, mut txs, flow, (pool, round, channel, product), more)| {
             txs.extend(flow);
             txs.extend(pool);
             txs.extend(round);
             txs.extend(channel);
+            txs.extend(product);
             for (signer, calls, twice) in more {
                 if twice {
                     txs.push((signer, calls.clone()));
@@ -1003,6 +1009,7 @@ impl Run {
             }
             Op::BurnNft { id } => BankCall::BurnNft { id: id.resolve(self.next_nft()) }.into(),
             Op::Channel(op) => self.channel_call(&op),
+            Op::Product(op) => self.product_call(&op),
             op => self
                 .identity_call(signer, op, now)
                 .or_else(|op| self.ownership_call(op))
@@ -1524,6 +1531,7 @@ impl Run {
                 count_ownership(&r.events);
                 self.count_rewards(&r.events);
                 channels::count(&r.events);
+                products::count(&r.events);
             }
             if let Applied::Included(r) = result {
                 prop_assert!(
@@ -1571,6 +1579,7 @@ fn op_device(op: &Op) -> Option<usize> {
         | Op::MintRight { device, .. }
         | Op::MintDataAsset { device, .. }
         | Op::AnchorNext { device, .. } => Some(*device),
+        Op::Product(op) => products::device(op),
         _ => None,
     }
 }
@@ -1618,12 +1627,17 @@ fn random_calls_with_boundary_values_never_break_an_invariant_and_replay_identic
         [&POOLS, &POOLS_PAID, &REWARDS_PAID, &POOLS_CLOSED].map(|c| c.load(Ordering::Relaxed) / 2);
     let [opened, payments, closed] = [&channels::OPENED, &channels::PAYMENTS, &channels::CLOSED]
         .map(|c| c.load(Ordering::Relaxed) / 2);
+    let [listed, subscribed, ended, keys] =
+        [&products::LISTED, &products::SUBSCRIBED, &products::ENDED, &products::KEYS]
+            .map(|c| c.load(Ordering::Relaxed) / 2);
     eprintln!(
         "state-machine fuzzer: {} sequences, {calls} calls ({succeeded} transactions succeeded, \
          {leases} leases made, {machines} machines tokenized, {offerings} offerings closed, \
          {executed} proposals executed, {pools} reward pools created, {pools_paid} pools paid \
          ({rewards} rewards), {pools_closed} pools closed, {opened} channels opened, \
-         {payments} channel payments, {closed} channels closed), no invariant broken",
+         {payments} channel payments, {closed} channels closed, {listed} products listed, \
+         {subscribed} subscriptions, {ended} ended early, {keys} key publications), no \
+         invariant broken",
         cases()
     );
     assert!(calls > 0);

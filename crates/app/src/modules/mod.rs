@@ -11,6 +11,7 @@ pub mod data;
 pub mod identity;
 pub mod market;
 pub mod ownership;
+pub mod products;
 pub mod rewards;
 
 use crate::{
@@ -65,4 +66,5 @@ registry! {
     Ownership => ownership::Ownership,
     Rewards => rewards::Rewards,
     Channels => channels::Channels,
+    Products => products::Products,
 }
