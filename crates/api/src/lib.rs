@@ -30,6 +30,7 @@ pub mod market;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod ownership;
+pub mod products;
 pub mod rewards;
 
 pub use chain::{
@@ -48,4 +49,5 @@ pub use market::{
 pub use ownership::{
     DataRights, DeviceMachine, DeviceRightsView, HolderView, MachineView, ProposalView, RightView,
 };
+pub use products::PaymentState;
 pub use rewards::{PoolView, WorkView};

@@ -194,6 +194,13 @@ fn a_transfer_is_finalized_and_readable_through_every_route() {
         "/v1/proofs/reward-pools/{id}/epochs/{epoch}/devices/{device}",
         "/v1/channels/{id}",
         "/v1/proofs/channels/{id}",
+        "/v1/products/{id}",
+        "/v1/subscriptions/{id}",
+        "/v1/subscriptions/{id}/keys/{stream}/{epoch}",
+        "/v1/subscriptions/{id}/vouchers",
+        "/v1/subscriptions/{id}/voucher",
+        "/v1/devices/{id}/streams/{stream}/keys",
+        "/v1/proofs/subscriptions/{id}",
         "/metrics",
         "/health",
     ] {

@@ -13,7 +13,7 @@ use machina_store::{ProofBundle, ReadingBundle};
 use machina_types::{
     Address, Call, DeviceId, Hash, Receipt, SignedReading, SignedTransaction,
     bank::{NftId, state::AssetInfo},
-    channels::{ChannelId, state::Channel},
+    channels::{ChannelId, SignedVoucher, state::Channel},
     codec::hex,
     identity::state::{Device, Maker},
     market::{
@@ -24,17 +24,22 @@ use machina_types::{
         MachineId, OfferingId, ProposalId,
         state::{Ballot, Offering, Purchase},
     },
+    products::{
+        ProductId, SubscriptionId,
+        state::{Product, StreamKeys, Subscription},
+    },
     reading::StreamId,
     rewards::{
         Epoch, PoolId,
         state::{Enrollment, EpochTotal},
     },
+    sealed::{KeyEpoch, WrappedKey},
 };
 use serde::{Serialize, de::DeserializeOwned};
 use std::time::{Duration, Instant};
 
 pub use machina_api::{
-    AccountInfo, ApiErrorBody, GatewayStatus, Status, Submitted, TxState, TxStatus,
+    AccountInfo, ApiErrorBody, GatewayStatus, PaymentState, Status, Submitted, TxState, TxStatus,
     error::ErrorEnvelope,
 };
 
@@ -356,6 +361,51 @@ impl Client {
     /// A proof of a payment channel at the latest finalized block.
     pub fn channel_proof(&self, id: ChannelId) -> Result<ProofBundle> {
         self.get(&format!("/v1/proofs/channels/{id}"))
+    }
+
+    /// A data product (`GET /v1/products/{id}`).
+    pub fn product(&self, id: ProductId) -> Result<Product> {
+        self.get(&format!("/v1/products/{id}"))
+    }
+
+    /// A subscription: who may read what, when (`GET /v1/subscriptions/{id}`).
+    pub fn subscription(&self, id: SubscriptionId) -> Result<Subscription> {
+        self.get(&format!("/v1/subscriptions/{id}"))
+    }
+
+    /// A stream's epoch key wrapped for a subscription; `None` if none was published.
+    pub fn subscription_key(
+        &self,
+        id: SubscriptionId,
+        stream: StreamId,
+        epoch: KeyEpoch,
+    ) -> Result<Option<WrappedKey>> {
+        self.get_optional(&format!("/v1/subscriptions/{id}/keys/{stream}/{epoch}"))
+    }
+
+    /// A stream's current key epoch and the listed product that has it.
+    pub fn stream_keys(&self, device: &DeviceId, stream: StreamId) -> Result<StreamKeys> {
+        self.get(&format!("/v1/devices/{device}/streams/{stream}/keys"))
+    }
+
+    /// A proof of a subscription at the latest finalized block.
+    pub fn subscription_proof(&self, id: SubscriptionId) -> Result<ProofBundle> {
+        self.get(&format!("/v1/proofs/subscriptions/{id}"))
+    }
+
+    /// Pays a by-reading subscription with a voucher of its channel (kept by the gateway).
+    pub fn pay_subscription(
+        &self,
+        id: SubscriptionId,
+        voucher: &SignedVoucher,
+    ) -> Result<PaymentState> {
+        self.post(&format!("/v1/subscriptions/{id}/vouchers"), voucher)
+    }
+
+    /// The latest voucher the gateway holds for a by-reading subscription, and the readings
+    /// it delivered.
+    pub fn subscription_payment(&self, id: SubscriptionId) -> Result<PaymentState> {
+        self.get(&format!("/v1/subscriptions/{id}/voucher"))
     }
 
     /// A proof of an epoch's total work in a pool at the latest finalized block.

@@ -11,6 +11,7 @@
 pub mod client;
 pub mod device;
 pub mod keys;
+pub mod privacy;
 pub mod tx;
 pub mod verify;
 

@@ -157,9 +157,49 @@ pub fn mqtt_password(
     client_id: &str,
     timestamp_ms: u64,
 ) -> alloc::string::String {
-    use commonware_cryptography::Signer as _;
     let message = mqtt_login_message(chain_id, device, client_id, timestamp_ms);
-    let signature = key.sign(MQTT_LOGIN_NAMESPACE, &message);
+    signed_token(key, MQTT_LOGIN_NAMESPACE, &message, timestamp_ms)
+}
+
+/// Namespace of an account's MQTT login signature (a subscriber receiving its data).
+pub const MQTT_ACCOUNT_LOGIN_NAMESPACE: &[u8] = b"machina/mqtt-account-login/v1";
+
+/// The MQTT username prefix of an account logging in (`account:<address>`).
+pub const MQTT_ACCOUNT_PREFIX: &str = "account:";
+
+/// The message an account key signs to log in to a chain's MQTT broker: the device login's
+/// message with the account's address in the device's place, under its own namespace.
+pub fn mqtt_account_login_message(
+    chain_id: &str,
+    account: &crate::Address,
+    client_id: &str,
+    timestamp_ms: u64,
+) -> Vec<u8> {
+    mqtt_login_message(chain_id, &crate::Hash(account.0), client_id, timestamp_ms)
+}
+
+/// The MQTT password of an account: `<timestamp_ms>.<hex signature>` over
+/// [`mqtt_account_login_message`], signed with the account's key.
+pub fn mqtt_account_password(
+    key: &ed25519::PrivateKey,
+    chain_id: &str,
+    client_id: &str,
+    timestamp_ms: u64,
+) -> alloc::string::String {
+    use commonware_cryptography::Signer as _;
+    let account = crate::Address::of(&key.public_key());
+    let message = mqtt_account_login_message(chain_id, &account, client_id, timestamp_ms);
+    signed_token(key, MQTT_ACCOUNT_LOGIN_NAMESPACE, &message, timestamp_ms)
+}
+
+fn signed_token(
+    key: &ed25519::PrivateKey,
+    namespace: &[u8],
+    message: &[u8],
+    timestamp_ms: u64,
+) -> alloc::string::String {
+    use commonware_cryptography::Signer as _;
+    let signature = key.sign(namespace, message);
     alloc::format!("{timestamp_ms}.{}", crate::codec::hex(signature.as_ref()))
 }
 

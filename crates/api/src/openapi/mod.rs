@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document of the API (feature `openapi`), generated from the route types.
 //!
 //! Each area registers its routes in the file of the same name (`openapi/chain.rs`,
-//! `openapi/data.rs`, `openapi/market.rs`, `openapi/ownership.rs`, `openapi/rewards.rs`, `openapi/channels.rs`):
+//! `openapi/data.rs`, `openapi/market.rs`, `openapi/ownership.rs`, `openapi/rewards.rs`, `openapi/channels.rs`, `openapi/products.rs`):
 //! method, path, parameters with the exact form the node parses (hex patterns, integer
 //! bounds), request body and every response with its type's schema. Schemas come from the types' `ToSchema` derives, so a
 //! field added to a response type appears here.
@@ -13,6 +13,7 @@ mod channels;
 mod data;
 mod market;
 mod ownership;
+mod products;
 mod rewards;
 
 use crate::error::{ErrorEnvelope, codes};
@@ -39,6 +40,7 @@ pub fn document() -> Value {
     ownership::register(&mut routes);
     rewards::register(&mut routes);
     channels::register(&mut routes);
+    products::register(&mut routes);
     let mut components = ComponentsBuilder::new();
     for (name, schema) in routes.schemas {
         components = components.schema(name, schema);

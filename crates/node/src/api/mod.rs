@@ -13,6 +13,7 @@ pub mod limits;
 mod market;
 pub mod metrics;
 mod ownership;
+mod products;
 pub mod proofs;
 mod readings;
 mod rewards;
@@ -118,6 +119,13 @@ fn routes() -> Routes {
         .get("/v1/proofs/reward-pools/{id}/epochs/{epoch}/devices/{device}", rewards::work_proof)
         .get("/v1/channels/{id}", channels::channel)
         .get("/v1/proofs/channels/{id}", channels::channel_proof)
+        .get("/v1/products/{id}", products::product)
+        .get("/v1/subscriptions/{id}", products::subscription)
+        .get("/v1/subscriptions/{id}/keys/{stream}/{epoch}", products::grant)
+        .post("/v1/subscriptions/{id}/vouchers", products::post_voucher)
+        .get("/v1/subscriptions/{id}/voucher", products::voucher)
+        .get("/v1/devices/{id}/streams/{stream}/keys", products::stream_keys)
+        .get("/v1/proofs/subscriptions/{id}", products::subscription_proof)
 }
 
 /// A router under construction that remembers what it routes.

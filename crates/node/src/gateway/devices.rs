@@ -80,11 +80,23 @@ impl<E> Runtime for E where
 pub trait DeviceLookup: Send + Sync {
     /// The device `id`, if onboarded.
     fn device<'a>(&'a self, id: &'a DeviceId) -> BoxFuture<'a, Option<Arc<CachedDevice>>>;
+
+    /// The account of data-product subscription `id` (who may receive its readings).
+    fn subscriber(&self, id: u64) -> BoxFuture<'_, Option<machina_types::Address>>;
 }
 
 impl<E: Runtime> DeviceLookup for DeviceCache<E> {
     fn device<'a>(&'a self, id: &'a DeviceId) -> BoxFuture<'a, Option<Arc<CachedDevice>>> {
         Box::pin(self.get(id))
+    }
+
+    fn subscriber(&self, id: u64) -> BoxFuture<'_, Option<machina_types::Address>> {
+        use machina_app::modules::products::{keys as product_keys, state::Subscription};
+        Box::pin(async move {
+            let key = product_keys::subscription(id);
+            let bytes = self.read_raw(&key).await?;
+            Some(decode_value::<Subscription>(&key, &bytes).subscriber)
+        })
     }
 }
 
@@ -123,26 +135,26 @@ impl<E: Runtime> DeviceCache<E> {
         device
     }
 
+    /// The value of `key` in the finalized state (not cached).
+    pub async fn read_raw(&self, key: &machina_app::Key) -> Option<Vec<u8>> {
+        let guard = self.db.read().await;
+        guard.get(&key.digest()).await.expect("state read").map(|v| v.0)
+    }
+
     /// The native balance of `account` in the finalized state.
     pub async fn balance(&self, account: &machina_types::Address) -> u64 {
         use machina_app::modules::bank::{keys as bank_keys, state::Account};
         let key = bank_keys::account(account);
-        let bytes = {
-            let guard = self.db.read().await;
-            guard.get(&key.digest()).await.expect("state read")
-        };
-        bytes.map_or(0, |v| decode_value::<Account>(&key, &v.0).balance)
+        let bytes = self.read_raw(&key).await;
+        bytes.map_or(0, |v| decode_value::<Account>(&key, &v).balance)
     }
 
     /// The last sequence number the finalized chain has anchored on `stream`, if any.
     pub async fn anchored_last_seq(&self, stream: &(DeviceId, u32)) -> Option<u64> {
         use machina_app::modules::data::{keys as data_keys, state::StreamState};
         let key = data_keys::stream(&stream.0, stream.1);
-        let bytes = {
-            let guard = self.db.read().await;
-            guard.get(&key.digest()).await.expect("state read")
-        };
-        bytes.and_then(|v| decode_value::<StreamState>(&key, &v.0).last_seq)
+        let bytes = self.read_raw(&key).await;
+        bytes.and_then(|v| decode_value::<StreamState>(&key, &v).last_seq)
     }
 
     /// Drops the devices a finalized block's events changed.

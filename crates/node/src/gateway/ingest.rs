@@ -14,6 +14,7 @@
 //! drops the connection so the device resends; HTTP answers 503).
 
 use super::{
+    deliver::Delivery,
     devices::{DeviceCache, Runtime},
     store::{Admission, ReadingStore, StoredReading, StreamKey},
 };
@@ -143,6 +144,7 @@ pub fn start<E: Runtime>(
     context: &E,
     store: Arc<ReadingStore<E>>,
     devices: Arc<DeviceCache<E>>,
+    delivery: Arc<Delivery<E>>,
     workers: impl Workers,
     health: Arc<Health>,
 ) -> Ingest {
@@ -158,7 +160,7 @@ pub fn start<E: Runtime>(
                     Err(_) => break,
                 }
             }
-            let run = process(&context, batch, &store, &devices, &workers, &metered);
+            let run = process(&context, batch, &store, &devices, &delivery, &workers, &metered);
             if let Err(panic) = std::panic::AssertUnwindSafe(run).catch_unwind().await {
                 // The batch's answers were dropped with it: its submitters see `unavailable`.
                 health.panicked(SUBSYSTEM, panic_message(&*panic));
@@ -183,6 +185,7 @@ async fn process<E: Runtime>(
     batch: Vec<Submission>,
     store: &ReadingStore<E>,
     devices: &DeviceCache<E>,
+    delivery: &Delivery<E>,
     workers: &impl Workers,
     metered: &Metered,
 ) {
@@ -209,6 +212,10 @@ async fn process<E: Runtime>(
                 let (stream, seq) = (Some(accepted.stream), Some(accepted.seq));
                 *verdict = Err(Rejected { code: ErrorCode::Unavailable, stream, seq });
             }
+        }
+    } else {
+        for stored in to_store {
+            delivery.stored(stored.reading);
         }
     }
     for (submission, verdict) in batch.into_iter().zip(verdicts) {

@@ -18,6 +18,7 @@
 pub mod anchor;
 pub mod bridge;
 pub mod commands;
+pub mod deliver;
 pub mod devices;
 pub mod feeds;
 pub mod ingest;
@@ -32,6 +33,7 @@ use crate::{
 };
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use commonware_runtime::{Strategizer, tokio::Context};
+use deliver::Delivery;
 use devices::{DeviceCache, Runtime};
 use ingest::Ingest;
 use machina_types::Address;
@@ -156,6 +158,8 @@ pub struct Gateway {
     pub ingest: Ingest,
     /// The embedded broker's subscriptions (also used to publish errors and commands).
     pub broker: Arc<Broker>,
+    /// Delivery of data products to their subscriptions (and their vouchers).
+    pub delivery: Arc<Delivery<Context>>,
     /// The account that signs anchors, feed reports, deliveries and commands.
     pub account: Address,
     /// Where the embedded broker listens, if it runs.
@@ -178,6 +182,8 @@ pub struct Core<E: Runtime> {
     pub ingest: Ingest,
     /// The broker's subscriptions and routing.
     pub broker: Arc<Broker>,
+    /// Delivery of data products to their subscriptions.
+    pub delivery: Arc<Delivery<E>>,
     submitter: Arc<submit::Submitter<E>>,
     key: PrivateKey,
     interval: Duration,
@@ -200,20 +206,31 @@ impl<E: Runtime> Core<E> {
         let cache = machina_store::page_cache(commonware_utils::NZUsize!(1024));
         let store = ReadingStore::open(context.child("readings"), "machina-readings", cache).await;
         let devices = Arc::new(DeviceCache::new(db.clone()));
-        let ingest =
-            ingest::start(context, store.clone(), devices.clone(), workers, health.clone());
+        let chain_id = chain.genesis().chain_id.clone();
         let broker_config = BrokerConfig {
-            chain_id: chain.genesis().chain_id.clone(),
+            chain_id: chain_id.clone(),
             max_connections: config.mqtt_max_connections,
             allow_anonymous: config.mqtt_allow_anonymous,
             users: config.mqtt_users.clone(),
         };
         let lookup: Arc<dyn devices::DeviceLookup> = devices.clone();
         let broker = Arc::new(Broker::new(broker_config, Some(lookup)));
-        let cache = devices.clone();
+        let delivery =
+            Delivery::start(context, devices.clone(), broker.clone(), chain_id, health.clone())
+                .await;
+        let ingest = ingest::start(
+            context,
+            store.clone(),
+            devices.clone(),
+            delivery.clone(),
+            workers,
+            health.clone(),
+        );
+        let (cache, delivery_) = (devices.clone(), delivery.clone());
         chain.observe(move |block| {
             for receipt in block.receipts.iter() {
                 cache.invalidate(&receipt.events);
+                delivery_.invalidate(&receipt.events);
             }
         });
         let interval = Duration::from_millis(config.anchor_interval_ms.max(10));
@@ -240,7 +257,7 @@ impl<E: Runtime> Core<E> {
         });
         let account = Address::of(&key.public_key());
         watch_account(context, health.clone(), chain.clone(), devices.clone(), account);
-        Self { store, devices, ingest, broker, submitter, key, interval, health, chain }
+        Self { store, devices, ingest, broker, delivery, submitter, key, interval, health, chain }
     }
 
     /// Starts the command relay: leased commands go out through `outbox`, devices'
@@ -368,6 +385,7 @@ pub async fn start(
         devices: core.devices,
         ingest: core.ingest,
         broker: core.broker,
+        delivery: core.delivery,
         account: Address::of(&key.public_key()),
         mqtt,
         mqtt_tls,

@@ -307,6 +307,15 @@ impl RawMqtt {
         }
     }
 
+    /// The next packet if one arrives within `wait` (`None` if none did, or the broker
+    /// closed the connection).
+    pub fn next_within(&mut self, wait: Duration) -> Option<rumqttc::mqttbytes::v4::Packet> {
+        let _ = self.stream.set_read_timeout(Some(wait));
+        let packet = self.next();
+        let _ = self.stream.set_read_timeout(Some(Duration::from_secs(30)));
+        packet
+    }
+
     /// Reads what the broker sent so far (waiting at most `wait`); `false` once it closed.
     pub fn drain(&mut self, wait: Duration) -> bool {
         use std::io::Read;

@@ -42,8 +42,11 @@ use bytes::{Bytes, BytesMut};
 use commonware_cryptography::Verifier as _;
 use futures::{StreamExt, stream::FuturesOrdered};
 use machina_types::{
-    DeviceId, ErrorCode, Hash,
-    device::{MQTT_LOGIN_NAMESPACE, mqtt_login_message, parse_mqtt_password},
+    Address, DeviceId, ErrorCode, Hash,
+    device::{
+        MQTT_ACCOUNT_LOGIN_NAMESPACE, MQTT_ACCOUNT_PREFIX, MQTT_LOGIN_NAMESPACE,
+        mqtt_account_login_message, mqtt_login_message, parse_mqtt_password,
+    },
 };
 use rumqttc::mqttbytes::{
     self, QoS,
@@ -126,6 +129,8 @@ pub enum Identity {
     Operator,
     /// A client without credentials (telemetry only).
     Anonymous,
+    /// An account, authenticated by its key: a subscriber receiving its data products.
+    Account(Address),
 }
 
 /// The broker's state: connected clients and their subscriptions, and who may connect.
@@ -257,8 +262,6 @@ impl Broker {
                 false => Err(ConnectReturnCode::BadUserNamePassword),
             };
         }
-        let device: DeviceId =
-            login.username.parse().map_err(|_| ConnectReturnCode::BadUserNamePassword)?;
         let (timestamp_ms, signature) = parse_mqtt_password(login.password.as_bytes())
             .ok_or(ConnectReturnCode::BadUserNamePassword)?;
         let skew = LOGIN_SKEW.as_millis() as u64;
@@ -266,6 +269,24 @@ impl Broker {
         if timestamp_ms.abs_diff(now) > skew {
             return Err(ConnectReturnCode::BadUserNamePassword);
         }
+        if let Some(account) = login.username.strip_prefix(MQTT_ACCOUNT_PREFIX) {
+            let account: Address =
+                account.parse().map_err(|_| ConnectReturnCode::BadUserNamePassword)?;
+            let key = account.public_key().ok_or(ConnectReturnCode::BadUserNamePassword)?;
+            let message = mqtt_account_login_message(
+                &self.config.chain_id,
+                &account,
+                &connect.client_id,
+                timestamp_ms,
+            );
+            if !key.verify(MQTT_ACCOUNT_LOGIN_NAMESPACE, &message, &signature) {
+                return Err(ConnectReturnCode::BadUserNamePassword);
+            }
+            self.fresh_token(&signature, now)?;
+            return Ok(Identity::Account(account));
+        }
+        let device: DeviceId =
+            login.username.parse().map_err(|_| ConnectReturnCode::BadUserNamePassword)?;
         let devices = self.devices.as_ref().ok_or(ConnectReturnCode::NotAuthorized)?;
         let record = devices.device(&device).await.ok_or(ConnectReturnCode::NotAuthorized)?;
         if record.record.status.refusal().is_some() {
@@ -276,6 +297,17 @@ impl Broker {
         if !record.key.verify(MQTT_LOGIN_NAMESPACE, &message, &signature) {
             return Err(ConnectReturnCode::BadUserNamePassword);
         }
+        self.fresh_token(&signature, now)?;
+        Ok(Identity::Device(device))
+    }
+
+    /// Remembers a login token, refusing one seen before (a replay).
+    fn fresh_token(
+        &self,
+        signature: &commonware_cryptography::ed25519::Signature,
+        now: u64,
+    ) -> Result<(), ConnectReturnCode> {
+        let skew = LOGIN_SKEW.as_millis() as u64;
         let mut token = [0u8; 64];
         token.copy_from_slice(signature.as_ref());
         let mut tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
@@ -289,7 +321,17 @@ impl Broker {
             return Err(ConnectReturnCode::BadUserNamePassword); // a replayed token
         }
         tokens.order.push_back((now, token));
-        Ok(Identity::Device(device))
+        Ok(())
+    }
+
+    /// Whether a client may subscribe to `filter`: by its identity, and for an account, only
+    /// to the delivery topic of a subscription of its own.
+    async fn may_subscribe(&self, identity: Identity, filter: &str) -> bool {
+        let Identity::Account(account) = identity else { return may_subscribe(identity, filter) };
+        let (Some(id), Some(lookup)) = (super::deliver::parse_topic(filter), &self.devices) else {
+            return false;
+        };
+        lookup.subscriber(id).await == Some(account)
     }
 }
 
@@ -341,6 +383,7 @@ fn may_publish(identity: Identity, topic: &str) -> bool {
         Identity::Operator => {
             telemetry_topic(topic).is_some() || super::commands::parse_acks_topic(topic).is_some()
         }
+        Identity::Account(_) => false,
     }
 }
 
@@ -349,7 +392,8 @@ fn may_subscribe(identity: Identity, filter: &str) -> bool {
     match identity {
         Identity::Device(device) => filter.starts_with(&format!("machina/v1/{device}/")),
         Identity::Operator => filter.starts_with("machina/v1/") || filter == "#",
-        Identity::Anonymous => false,
+        // Checked against the chain by `Broker::may_subscribe`.
+        Identity::Anonymous | Identity::Account(_) => false,
     }
 }
 
@@ -541,17 +585,15 @@ async fn handle(
             replies.push_back(publish_reply(publish, ingest, broker).await);
         }
         Packet::Subscribe(subscribe) => {
-            let codes = subscribe
-                .filters
-                .into_iter()
-                .map(|f| {
-                    let allowed = valid_filter(&f.path) && may_subscribe(identity, &f.path);
-                    match allowed && broker.subscribe(id, f.path) {
-                        true => SubscribeReasonCode::Success(QoS::AtMostOnce),
-                        false => SubscribeReasonCode::Failure,
-                    }
-                })
-                .collect();
+            let mut codes = Vec::with_capacity(subscribe.filters.len());
+            for f in subscribe.filters {
+                let allowed =
+                    valid_filter(&f.path) && broker.may_subscribe(identity, &f.path).await;
+                codes.push(match allowed && broker.subscribe(id, f.path) {
+                    true => SubscribeReasonCode::Success(QoS::AtMostOnce),
+                    false => SubscribeReasonCode::Failure,
+                });
+            }
             write(output, Packet::SubAck(SubAck::new(subscribe.pkid, codes)));
         }
         Packet::Unsubscribe(unsubscribe) => {
