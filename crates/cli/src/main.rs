@@ -194,6 +194,26 @@ pub enum Command {
         #[command(subcommand)]
         command: commands::rewards::RewardsCommand,
     },
+    /// Data products you sell: a stream secret for sealed readings, listings, subscribers'
+    /// keys, revocations, and collecting by-reading payments.
+    Product {
+        /// Signing options.
+        #[command(flatten)]
+        signing: commands::device::Signing,
+        /// What to do.
+        #[command(subcommand)]
+        command: commands::products::ProductCommand,
+    },
+    /// Data you buy: subscribe to a product, read its readings decrypted (history and live,
+    /// paying per reading), cancel.
+    Data {
+        /// Signing options.
+        #[command(flatten)]
+        signing: commands::device::Signing,
+        /// What to do.
+        #[command(subcommand)]
+        command: commands::products::DataCommand,
+    },
     /// Payment channels: open one with a deposit, pay it off chain with signed vouchers,
     /// settle or close with the latest; or stream a deposit by the second.
     Channel {

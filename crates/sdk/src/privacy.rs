@@ -39,6 +39,13 @@ impl DeviceIdentity {
     }
 }
 
+/// The X25519 encryption secret of an account, derived from its ed25519 key: a subscriber
+/// needs no second secret to keep (its public key is [`sealed::encryption_key`] of it).
+pub fn encryption_secret(key: &PrivateKey) -> Key {
+    use commonware_codec::Encode;
+    machina_types::Hash::of(&[b"machina/encryption-secret/v1", &key.encode()]).0
+}
+
 /// The MQTT username and password an account with `key` logs in to chain `chain_id`'s
 /// broker with, as client `client_id`, now (to receive its subscriptions' readings).
 pub fn account_mqtt_login(key: &PrivateKey, chain_id: &str, client_id: &str) -> (String, String) {

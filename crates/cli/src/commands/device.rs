@@ -230,6 +230,10 @@ pub struct ReadingArgs {
     /// Write the encoded reading here (sign-reading only).
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
+    /// Seal the value with this stream secret (a file from `machina product secret`), under
+    /// the stream's current key epoch: only the stream's subscribers can read it.
+    #[arg(long)]
+    pub seal_secret: Option<std::path::PathBuf>,
 }
 
 /// What device commands need from the CLI.
@@ -406,7 +410,15 @@ fn sign_reading(ctx: &DeviceCtx, args: &ReadingArgs) -> Result<SignedReading> {
         timestamp_ms: args.timestamp_ms.unwrap_or_else(now_ms),
         value,
     };
-    Ok(reading.sign(&key.key))
+    let Some(path) = &args.seal_secret else { return Ok(reading.sign(&key.key)) };
+    let secret = super::products::read_secret(path)?;
+    let epoch = ctx.client.stream_keys(&reading.device, reading.stream)?.epoch;
+    let epoch_key =
+        machina_types::sealed::epoch_key(&secret, &reading.device, reading.stream, epoch);
+    let nonce = machina_sdk::privacy::random();
+    let sealed = machina_types::sealed::seal(reading, &epoch_key, epoch, nonce)
+        .ok_or_else(|| anyhow!("the value cannot be sealed"))?;
+    Ok(sealed.sign(&key.key))
 }
 
 pub(super) fn broker_address(ctx: &DeviceCtx, mqtt: Option<String>) -> Result<(String, u16)> {

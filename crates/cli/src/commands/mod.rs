@@ -10,6 +10,7 @@ pub mod maker;
 pub mod market;
 mod node;
 pub mod ownership;
+pub mod products;
 mod query;
 pub mod rewards;
 pub mod rights;
@@ -170,6 +171,10 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         Command::Rewards { signing, command } => {
             rewards::rewards(&ctx.devices(), &signing, command)
         }
+        Command::Product { signing, command } => {
+            products::product(&ctx.devices(), &signing, command)
+        }
+        Command::Data { signing, command } => products::data(&ctx.devices(), &signing, command),
         Command::Channel { signing, command } => {
             channels::channel(&ctx.devices(), &signing, command)
         }
