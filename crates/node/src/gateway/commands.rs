@@ -90,7 +90,9 @@ pub enum Outbox {
 impl Outbox {
     async fn publish(&self, topic: String, payload: Bytes) {
         match self {
-            Self::Embedded(broker) => broker.route(&topic, payload),
+            Self::Embedded(broker) => {
+                broker.route(&topic, payload);
+            }
             Self::External(client) => {
                 let qos = rumqttc::QoS::AtLeastOnce;
                 if let Err(error) = client.publish_bytes(topic, qos, false, payload).await {

@@ -5,7 +5,8 @@
 //!
 //! - A subscription by periods gets every reading until it lapses, is cancelled or revoked.
 //! - A subscription by reading gets a reading only while every reading delivered before it
-//!   is paid: the subscriber posts vouchers of its channel
+//!   is paid (a reading counts as delivered when a connected client of the topic got it):
+//!   the subscriber posts vouchers of its channel
 //!   (`POST /v1/subscriptions/<id>/vouchers`), and reading `n + 1` goes out once the latest
 //!   voucher covers `n` readings at the product's price. The subscriber therefore owes at
 //!   most one reading at a time, and its last voucher pays exactly the readings it got. A
@@ -128,6 +129,7 @@ pub struct Delivery<E: Runtime> {
     paid: Mutex<HashMap<SubscriptionId, Paid>>,
     store: tokio::sync::Mutex<Option<Store<E>>>,
     work: mpsc::Sender<Work>,
+    health: Arc<Health>,
     delivered: Counter,
     withheld: Counter,
 }
@@ -144,6 +146,7 @@ impl<E: Runtime> Delivery<E> {
         let config = metadata::Config { partition: "machina-vouchers".into(), codec_config: () };
         let store = Store::init(context.child("vouchers"), config).await;
         let mut paid = HashMap::new();
+        health.up(SUBSYSTEM);
         let store = match store {
             Ok(store) => {
                 for key in store.keys() {
@@ -151,7 +154,6 @@ impl<E: Runtime> Delivery<E> {
                     let id = u64::from_be_bytes(key.as_ref().try_into().expect("8 bytes"));
                     paid.insert(id, Paid { voucher, delivered: 0 });
                 }
-                health.up(SUBSYSTEM);
                 Some(store)
             }
             Err(e) => {
@@ -163,6 +165,7 @@ impl<E: Runtime> Delivery<E> {
         let (work, mut receiver) = mpsc::channel::<Work>(QUEUE);
         let delivery = Arc::new(Self {
             work,
+            health,
             devices,
             broker,
             chain_id,
@@ -292,16 +295,22 @@ impl<E: Runtime> Delivery<E> {
                     None => paid.entry(sub.id).or_default(),
                 };
                 // Every reading delivered so far must be paid before the next goes out (the
-                // first goes out on credit).
+                // first goes out on credit). A reading nobody was connected to receive is not
+                // delivered (and not owed).
                 let owed = u128::from(p.delivered) * u128::from(price);
                 if !open || owed > u128::from(p.covered()) {
                     self.withheld.inc();
                     continue;
                 }
-                p.delivered += 1;
+                if self.broker.route(&topic(sub.id), bytes.clone()) > 0 {
+                    p.delivered += 1;
+                    self.delivered.inc();
+                }
+                continue;
             }
-            self.broker.route(&topic(sub.id), bytes.clone());
-            self.delivered.inc();
+            if self.broker.route(&topic(sub.id), bytes.clone()) > 0 {
+                self.delivered.inc();
+            }
         }
     }
 
@@ -353,7 +362,10 @@ impl<E: Runtime> Delivery<E> {
         };
         match s.put_sync(U64::new(id), voucher.clone()).await {
             Ok(s) => *store = Some(s),
-            Err(e) => return Err(VoucherError::Unavailable(e.to_string())),
+            Err(e) => {
+                self.health.down(SUBSYSTEM, format!("the voucher store failed: {e}"));
+                return Err(VoucherError::Unavailable(e.to_string()));
+            }
         }
         let mut paid = self.paid();
         let entry = paid.entry(id).or_default();
@@ -428,7 +440,10 @@ impl<E: Runtime> Delivery<E> {
             for id in &gone {
                 s.remove(&U64::new(*id));
             }
-            *store = s.sync().await.ok();
+            match s.sync().await {
+                Ok(s) => *store = Some(s),
+                Err(e) => self.health.down(SUBSYSTEM, format!("the voucher store failed: {e}")),
+            }
         }
     }
 }

@@ -194,15 +194,17 @@ impl Broker {
 
     /// Delivers a message (QoS 0) to every client subscribed to a matching filter. A client
     /// whose queue is full is disconnected.
-    pub fn route(&self, topic: &str, payload: Bytes) {
+    pub fn route(&self, topic: &str, payload: Bytes) -> usize {
         let mut clients = self.clients();
         let mut slow = Vec::new();
+        let mut sent = 0;
         for (id, client) in clients.iter() {
             if client.filters.iter().any(|f| topic_matches(topic, f)) {
                 let mut publish = Publish::new(topic, QoS::AtMostOnce, Vec::new());
                 publish.payload = payload.clone();
-                if client.outgoing.try_send(publish).is_err() {
-                    slow.push(*id);
+                match client.outgoing.try_send(publish) {
+                    Ok(()) => sent += 1,
+                    Err(_) => slow.push(*id),
                 }
             }
         }
@@ -211,6 +213,7 @@ impl Broker {
             clients.remove(&id);
             tracing::info!(client = id, "dropped an MQTT subscriber that stopped reading");
         }
+        sent
     }
 
     fn register(&self, identity: Identity, outgoing: mpsc::Sender<Publish>) -> u64 {
