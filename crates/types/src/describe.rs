@@ -46,6 +46,7 @@ const MODULES: &[Described] = &[
     crate::identity::keys::described,
     crate::data::keys::described,
     crate::rewards::keys::described,
+    crate::wallets::keys::described,
 ];
 
 /// The key a description names, if it is one of the described kinds.

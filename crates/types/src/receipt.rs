@@ -49,6 +49,8 @@ pub enum Event {
     Ownership(crate::ownership::OwnershipEvent),
     /// The rewards module did something.
     Rewards(crate::rewards::RewardsEvent),
+    /// The wallets module did something.
+    Wallets(crate::wallets::WalletsEvent),
     /// A block-level step failed (a broken invariant): its writes were dropped, the same way
     /// on every node, and the chain went on.
     BlockStepFailed {
@@ -142,6 +144,10 @@ impl Write for Event {
                 6u8.write(buf);
                 event.write(buf);
             }
+            Self::Wallets(event) => {
+                8u8.write(buf);
+                event.write(buf);
+            }
             Self::BlockStepFailed { step, code } => {
                 4u8.write(buf);
                 write_str(step, buf);
@@ -160,6 +166,7 @@ impl EncodeSize for Event {
             Self::Market(event) => event.encode_size(),
             Self::Ownership(event) => event.encode_size(),
             Self::Rewards(event) => event.encode_size(),
+            Self::Wallets(event) => event.encode_size(),
             Self::BlockStepFailed { step, .. } => str_size(step) + 2,
         }
     }
@@ -175,6 +182,7 @@ impl Read for Event {
             3 => Self::Market(crate::market::MarketEvent::read(buf)?),
             5 => Self::Ownership(crate::ownership::OwnershipEvent::read(buf)?),
             6 => Self::Rewards(crate::rewards::RewardsEvent::read(buf)?),
+            8 => Self::Wallets(crate::wallets::WalletsEvent::read(buf)?),
             4 => Self::BlockStepFailed {
                 step: read_str(buf, STEP_NAME_LEN_MAX)?,
                 code: ErrorCode::read(buf)?,
