@@ -28,6 +28,7 @@ use crate::{
     modules::{
         self,
         bank::{self, ChargeError},
+        wallets::enforce::{GuardError, TxGuard},
     },
     state::{Collecting, Key, Missing, StateRead, Writes, encode_value},
 };
@@ -189,6 +190,7 @@ impl BlockExecutor {
         let signer = &tx.tx.signer;
         keys.push(bank::keys::account(signer));
         keys.push(bank::keys::account(&bank::fee_pool()));
+        TxGuard::hint(signer, keys);
         for call in &tx.tx.calls {
             modules::hint(call, signer, keys);
         }
@@ -215,6 +217,13 @@ impl BlockExecutor {
         let signer = tx.tx.signer;
 
         let block_view = Layered { top: &self.writes, base };
+        // The signer's wallet policy: a frozen or expired account, or one in its cooldown,
+        // cannot be included.
+        let mut guard = match TxGuard::load(&block_view, signer, self.env.timestamp_ms) {
+            Ok(guard) => guard,
+            Err(GuardError::Reject(code)) => return Ok(Applied::Rejected(code)),
+            Err(GuardError::Missing(missing)) => return Err(missing),
+        };
         let mut ctx = Ctx::new(&block_view, &self.env, signer);
         // A panic while charging (a broken invariant) rejects the transaction, like any
         // transaction that cannot be included.
@@ -230,15 +239,23 @@ impl BlockExecutor {
             Err(ChargeError::Missing(k)) => return Err(Missing(k)),
         }
         debug_assert_eq!(ctx.native_flow(), 0, "charging the fee moves it to the fee pool");
+        guard.note_included(&mut ctx);
         let (mut writes, _) = ctx.into_parts();
 
         let (outcome, events) = {
             let charged_view = Layered { top: &writes, base: &block_view };
             let mut calls_ctx = Ctx::new(&charged_view, &self.env, signer);
             let mut outcome = Outcome::Success;
+            guard.begin(&calls_ctx)?;
             for (i, call) in tx.tx.calls.iter().enumerate() {
                 calls_ctx.set_origin(&tx_hash, i);
-                let result = guarded(|| modules::execute(&mut calls_ctx, call));
+                // The call runs only if the signer's policy allows it, and counts only if
+                // what the calls have spent so far stays within the policy's limits.
+                let result = guarded(|| {
+                    guard.allows(call)?;
+                    modules::execute(&mut calls_ctx, call)?;
+                    guard.check(&calls_ctx)
+                });
                 match result {
                     Ok(()) => {}
                     Err(ExecError::Missing(k)) => return Err(Missing(k)),
@@ -253,6 +270,9 @@ impl BlockExecutor {
                 "transaction {tx_hash} created or destroyed {} native tokens",
                 calls_ctx.native_flow()
             );
+            if outcome == Outcome::Success {
+                guard.commit(&mut calls_ctx)?;
+            }
             let (call_writes, events) = calls_ctx.into_parts();
             if outcome == Outcome::Success {
                 writes.extend(call_writes);

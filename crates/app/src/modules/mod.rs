@@ -11,6 +11,7 @@ pub mod identity;
 pub mod market;
 pub mod ownership;
 pub mod rewards;
+pub mod wallets;
 
 use crate::{
     genesis::Genesis,
@@ -63,4 +64,5 @@ registry! {
     Market => market::Market,
     Ownership => ownership::Ownership,
     Rewards => rewards::Rewards,
+    Wallets => wallets::Wallets,
 }
