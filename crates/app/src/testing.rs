@@ -37,8 +37,8 @@ pub(crate) struct Chain {
     pub(crate) assets: BTreeSet<u64>,
     /// Events of the last block's block-level steps.
     pub(crate) block_events: Vec<Event>,
-    /// Every multisig created.
-    pub(crate) multisigs: BTreeSet<Address>,
+    /// Every multisig created, oldest first.
+    pub(crate) multisigs: Vec<Address>,
 }
 
 impl Chain {
@@ -87,7 +87,7 @@ impl Chain {
             holders,
             assets: BTreeSet::new(),
             block_events: Vec::new(),
-            multisigs: BTreeSet::new(),
+            multisigs: Vec::new(),
         };
         chain.block(vec![]);
         chain
@@ -174,7 +174,7 @@ impl Chain {
                     }
                     if let Event::Wallets(WalletsEvent::MultisigCreated { multisig, .. }) = e {
                         self.holders.insert(*multisig);
-                        self.multisigs.insert(*multisig);
+                        self.multisigs.push(*multisig);
                     }
                     if let Event::Bank(BankEvent::Transfer { to, .. }) = e {
                         self.holders.insert(*to);
