@@ -192,6 +192,10 @@ fn a_transfer_is_finalized_and_readable_through_every_route() {
         "/v1/proofs/reward-pools/{id}",
         "/v1/proofs/reward-pools/{id}/epochs/{epoch}",
         "/v1/proofs/reward-pools/{id}/epochs/{epoch}/devices/{device}",
+        "/v1/accounts/{address}/policy",
+        "/v1/accounts/{address}/session-keys/{key}",
+        "/v1/multisigs/{address}",
+        "/v1/multisigs/{address}/proposals/{id}",
         "/metrics",
         "/health",
     ] {

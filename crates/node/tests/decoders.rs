@@ -28,6 +28,7 @@ use machina_types::{
     device::parse_mqtt_password,
     market::{ActuationAck, Command, Component, ResourceKind, SignedCommand},
     ownership::{Milestone, OwnershipCall, OwnershipEvent, Tranche},
+    wallets::{Limit, Policy, WalletsCall, WalletsEvent},
 };
 use machina_types::{
     Event,
@@ -116,6 +117,44 @@ fn valid_transactions() -> Vec<SignedTransaction> {
             .into(),
         ]),
         transaction(ownership_calls(device.id())),
+        transaction(wallets_calls()),
+    ]
+}
+
+/// Wallets calls: a policy at its list bounds, a session key, an act and a multisig
+/// proposal each carrying a call (their carried calls are where nesting is refused).
+fn wallets_calls() -> Vec<Call> {
+    use machina_types::wallets::{POLICY_COUNTERPARTIES_MAX, POLICY_LIMITS_MAX};
+    let transfer: Call = BankCall::Transfer { to: Address([1; 32]), amount: 7 }.into();
+    let limit = |i: u64| Limit {
+        asset: (i > 0).then_some(i),
+        per_period: u64::MAX - i,
+        period_ms: 86_400_000,
+        per_tx: Some(i),
+    };
+    let policy = Policy {
+        guardian: Address([2; 32]),
+        frozen: false,
+        expires_at_ms: Some(u64::MAX),
+        limits: (0..POLICY_LIMITS_MAX as u64).map(limit).collect(),
+        counterparties: vec![Address([3; 32]); POLICY_COUNTERPARTIES_MAX],
+        modules: vec![1, 4],
+        markets: vec![Hash([4; 32])],
+        cooldown_ms: 1_000,
+    };
+    let account = Address([5; 32]);
+    vec![
+        WalletsCall::SetPolicy { account, policy: policy.clone() }.into(),
+        WalletsCall::AddSessionKey { account, key: Address([6; 32]), policy }.into(),
+        WalletsCall::Act { account, calls: vec![transfer.clone()] }.into(),
+        WalletsCall::CreateMultisig {
+            members: vec![Address([7; 32]), Address([8; 32])],
+            threshold: 2,
+            timelock_ms: 0,
+        }
+        .into(),
+        WalletsCall::Propose { multisig: Address([9; 32]), calls: vec![transfer] }.into(),
+        WalletsCall::Recover { account, asset: Some(3), amount: 1, to: Address([1; 32]) }.into(),
     ]
 }
 
@@ -307,6 +346,18 @@ fn random_and_mutated_encodings_never_panic_a_decoder_and_what_decodes_is_canoni
             weight: 300,
         }),
         Event::Ownership(OwnershipEvent::RightListed { right: 4, price: Some(9) }),
+        Event::Wallets(WalletsEvent::Recovered {
+            account: Address([9; 32]),
+            asset: Some(u64::MAX),
+            amount: u64::MAX,
+            to: Address([1; 32]),
+        }),
+        Event::Wallets(WalletsEvent::Approved {
+            multisig: Address([9; 32]),
+            proposal: u64::MAX,
+            member: Address([2; 32]),
+            approvals: u8::MAX,
+        }),
         Event::BlockStepFailed {
             step: "market-clearing".into(),
             code: machina_types::ErrorCode::Internal,

@@ -1,7 +1,8 @@
 //! The OpenAPI 3.1 document of the API (feature `openapi`), generated from the route types.
 //!
 //! Each area registers its routes in the file of the same name (`openapi/chain.rs`,
-//! `openapi/data.rs`, `openapi/market.rs`, `openapi/ownership.rs`, `openapi/rewards.rs`):
+//! `openapi/data.rs`, `openapi/market.rs`, `openapi/ownership.rs`, `openapi/rewards.rs`,
+//! `openapi/wallets.rs`):
 //! method, path, parameters with the exact form the node parses (hex patterns, integer
 //! bounds), request body and every response with its type's schema. Schemas come from the types' `ToSchema` derives, so a
 //! field added to a response type appears here.
@@ -13,6 +14,7 @@ mod data;
 mod market;
 mod ownership;
 mod rewards;
+mod wallets;
 
 use crate::error::{ErrorEnvelope, codes};
 use machina_types::{ErrorCode, schema::HASH_PATTERN};
@@ -37,6 +39,7 @@ pub fn document() -> Value {
     market::register(&mut routes);
     ownership::register(&mut routes);
     rewards::register(&mut routes);
+    wallets::register(&mut routes);
     let mut components = ComponentsBuilder::new();
     for (name, schema) in routes.schemas {
         components = components.schema(name, schema);

@@ -15,6 +15,7 @@ mod ownership;
 pub mod proofs;
 mod readings;
 mod rewards;
+mod wallets;
 
 use crate::{application::Databases, chain::ChainInfo, engine::Marshal};
 use axum::{
@@ -115,6 +116,10 @@ fn routes() -> Routes {
         .get("/v1/proofs/reward-pools/{id}", rewards::pool_proof)
         .get("/v1/proofs/reward-pools/{id}/epochs/{epoch}", rewards::epoch_proof)
         .get("/v1/proofs/reward-pools/{id}/epochs/{epoch}/devices/{device}", rewards::work_proof)
+        .get("/v1/accounts/{address}/policy", wallets::policy)
+        .get("/v1/accounts/{address}/session-keys/{key}", wallets::session)
+        .get("/v1/multisigs/{address}", wallets::multisig)
+        .get("/v1/multisigs/{address}/proposals/{id}", wallets::proposal)
 }
 
 /// A router under construction that remembers what it routes.
