@@ -161,6 +161,18 @@ pub fn read_carried_calls(
     Ok(calls)
 }
 
+/// Asserts that `call` round-trips through its binary encoding (of the size it declares)
+/// and its JSON form.
+#[cfg(test)]
+pub(crate) fn assert_round_trips(call: &Call) {
+    use commonware_codec::{DecodeExt, Encode};
+    let bytes = call.encode();
+    assert_eq!(bytes.len(), call.encode_size());
+    assert_eq!(&Call::decode(bytes).unwrap(), call);
+    let json = serde_json::to_value(call).unwrap();
+    assert_eq!(&serde_json::from_value::<Call>(json).unwrap(), call);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

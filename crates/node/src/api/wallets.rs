@@ -1,7 +1,11 @@
 //! The wallets module: an account's policy, a session key, a multisig and its open
 //! proposals, read from the latest finalized state.
 
-use super::{ApiState, error::ApiError, market::record};
+use super::{
+    ApiState,
+    error::ApiError,
+    market::{parse, record},
+};
 use axum::{
     Json,
     extract::{Path, State},
@@ -13,10 +17,6 @@ use machina_app::modules::wallets::{
 use machina_types::{Address, wallets::ProposalId};
 
 type ApiResult<T> = Result<T, ApiError>;
-
-fn parse<T: std::str::FromStr>(what: &str, text: &str) -> ApiResult<T> {
-    text.parse().map_err(|_| ApiError::invalid(format!("invalid {what}: {text:?}")))
-}
 
 /// `GET /v1/accounts/{address}/policy`: the account's policy.
 pub(super) async fn policy(

@@ -1,7 +1,7 @@
 use super::*;
 use crate::{BankCall, Call, ModuleCall, OwnershipCall};
 use alloc::vec;
-use commonware_codec::{DecodeExt, Encode, EncodeSize};
+use commonware_codec::{DecodeExt, Encode};
 
 fn addr(b: u8) -> Address {
     Address([b; 32])
@@ -54,12 +54,7 @@ fn calls_round_trip_in_both_encodings() {
         WalletsCall::Cancel { multisig: addr(5), proposal: 0 },
     ];
     for call in calls {
-        let call = Call::Wallets(call);
-        let bytes = call.encode();
-        assert_eq!(bytes.len(), call.encode_size());
-        assert_eq!(Call::decode(bytes).unwrap(), call);
-        let json = serde_json::to_value(&call).unwrap();
-        assert_eq!(serde_json::from_value::<Call>(json).unwrap(), call);
+        crate::call::assert_round_trips(&Call::Wallets(call));
     }
 }
 
