@@ -388,3 +388,36 @@ fn a_multisig_execution_is_held_to_the_multisigs_own_policy() {
     chain.run(4, WalletsCall::Freeze { account: m }).unwrap();
     refused(&mut chain, 1, ms(execute, m, 2), ErrorCode::AccountFrozen, &watched);
 }
+
+#[test]
+fn a_session_keys_own_allow_lists_hold_as_well_as_the_accounts() {
+    let mut chain = Chain::new(5);
+    let (a, k, friend, stranger) = (chain.addr(1), chain.addr(2), chain.addr(3), chain.addr(4));
+    let policy = Policy {
+        expires_at_ms: Some(u64::MAX),
+        counterparties: vec![friend],
+        ..Policy::guarded_by(a)
+    };
+    chain.run(1, WalletsCall::AddSessionKey { account: a, key: k, policy }).unwrap();
+    chain.run(2, act(a, vec![pay(friend, 5)])).unwrap();
+    let watched = [keys::session(&a, &k)];
+    let code = ErrorCode::CounterpartyNotAllowed;
+    refused(&mut chain, 2, vec![act(a, vec![pay(friend, 1), pay(stranger, 1)])], code, &watched);
+    chain.run(1, set(a, Policy { modules: vec![4], ..Policy::guarded_by(a) })).unwrap();
+    let code = ErrorCode::CallNotAllowed;
+    refused(&mut chain, 2, vec![act(a, vec![pay(friend, 1)])], code, &watched);
+}
+
+#[test]
+fn admission_refuses_a_frozen_account_and_an_expired_policy_only() {
+    use super::enforce::admits;
+    let policy = |frozen, expires_at_ms| {
+        Guarded::new(Policy { frozen, expires_at_ms, ..Policy::guarded_by(Address([1; 32])) })
+    };
+    assert_eq!(admits(None, 5), Ok(()));
+    assert_eq!(admits(Some(&policy(false, None)), 5), Ok(()));
+    assert_eq!(admits(Some(&policy(true, None)), 5), Err(ErrorCode::AccountFrozen));
+    assert_eq!(admits(Some(&policy(false, Some(6))), 5), Ok(()));
+    assert_eq!(admits(Some(&policy(false, Some(5))), 5), Err(ErrorCode::PolicyExpired));
+    assert_eq!(admits(Some(&policy(false, Some(0))), u64::MAX), Err(ErrorCode::PolicyExpired));
+}
