@@ -2,10 +2,13 @@
 //!
 //! [`BlockExecutor`] applies a block's transactions one at a time over the state at the start
 //! of the block. Each transaction is first checked for inclusion (chain, expiry, fee cap,
-//! nonce, ability to pay the fee); a transaction that fails these is [`Applied::Rejected`]
+//! the signer's wallet policy (frozen, expired, cooldown), nonce, ability to pay the fee); a
+//! transaction that fails these is [`Applied::Rejected`]
 //! and changes nothing; a block builder drops it, a verifier rejects the block. An included
 //! transaction pays its fee and uses its nonce; then its calls run atomically: if one fails,
-//! none of their writes are kept and the receipt names the failing call and its code.
+//! none of their writes are kept and the receipt names the failing call and its code. A
+//! signer's wallet policy also refuses a call its allow lists do not allow, and fails the call
+//! after which the transaction's spending exceeds a limit (see [`crate::modules::wallets`]).
 //!
 //! Signatures are not checked here: callers verify them (in batches) before execution.
 //!

@@ -12,11 +12,15 @@
 //! - `expires_at_ms`: from that block time on, the account may make no calls
 //!   (`policy_expired`, rejected like a frozen account's).
 //! - `cooldown_ms`: a transaction less than this after the account's previous included one
-//!   (block time) is rejected at inclusion with `cooldown_active`.
+//!   (block time) is rejected at inclusion with `cooldown_active` (and leaves the mempool:
+//!   send it again once the cooldown has passed).
 //! - `limits` (at most [`POLICY_LIMITS_MAX`], one per asset): the spending of an asset (the
 //!   native token, or a bank asset) is the decrease of the account's balance of it from the
 //!   start of the transaction's calls to the end of each call, so every module's spending
-//!   counts (transfers, escrowed bids, deposits, pools); the fee is not spending. A
+//!   counts (transfers, escrowed bids, deposits, pools); the fee is not spending. Spending is
+//!   net within a transaction: what its calls credit to the account (a withdrawal, a refund)
+//!   offsets what they debit, never beyond zero; a later transaction's credit gives nothing
+//!   back. A replaced policy keeps what its limits' current windows spent. A
 //!   transaction spending more than `per_tx` fails with `over_transaction_cap`; one taking
 //!   the spending of the current window over `per_period` fails with
 //!   `over_spending_limit`. Windows are fixed: `[k * period_ms, (k + 1) * period_ms)` of

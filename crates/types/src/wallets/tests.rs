@@ -153,3 +153,18 @@ fn sessions_acts_and_multisigs_are_checked_at_their_bounds() {
     assert_eq!(recover(0), Err(ErrorCode::InvalidCall));
     assert_eq!(recover(u64::MAX), Ok(()));
 }
+
+#[cfg(feature = "std")]
+#[test]
+fn every_key_is_described_and_read_back_from_its_description() {
+    use super::keys::*;
+    use crate::describe::known;
+    let (a, k) = (addr(1), addr(2));
+    assert_eq!(known(&describe_policy(&a)).unwrap().key, policy(&a));
+    assert_eq!(known(&describe_session(&a, &k)).unwrap().key, session(&a, &k));
+    assert_eq!(known(&describe_multisig(&a)).unwrap().key, multisig(&a));
+    assert_eq!(known(&describe_proposal(&a, u64::MAX)).unwrap().key, proposal(&a, u64::MAX));
+    assert_ne!(session(&a, &k), session(&k, &a));
+    assert!(known("wallets/proposal/00/1").is_none());
+    assert!(known("wallets/policy").is_none());
+}

@@ -7,8 +7,8 @@
 //! policies of the account they act as through [`enforce::run_as`].
 //!
 //! Invariants (checked by the test chain after every block): a multisig's `open` counts its
-//! proposal records, each proposal's approvals are distinct members, and a stored usage
-//! never exceeds its limit's window amount.
+//! proposal records (at most the chain's `proposals_open_max`), each proposal's approvals are
+//! distinct members, and its `approved_at_ms` is set exactly when they reach the threshold.
 
 pub use machina_types::wallets::{keys, params, state};
 
