@@ -221,8 +221,14 @@ impl BlockExecutor {
 
         let block_view = Layered { top: &self.writes, base };
         // The signer's wallet policy: a frozen or expired account, or one in its cooldown,
-        // cannot be included.
-        let mut guard = match TxGuard::load(&block_view, signer, self.env.timestamp_ms) {
+        // cannot be included (nor can one whose policy cannot be read: a broken invariant).
+        let now_ms = self.env.timestamp_ms;
+        let loaded = catch_unwind(AssertUnwindSafe(|| TxGuard::load(&block_view, signer, now_ms)))
+            .unwrap_or_else(|_| {
+                PANICS.fetch_add(1, Ordering::Relaxed);
+                Err(GuardError::Reject(ErrorCode::Internal))
+            });
+        let mut guard = match loaded {
             Ok(guard) => guard,
             Err(GuardError::Reject(code)) => return Ok(Applied::Rejected(code)),
             Err(GuardError::Missing(missing)) => return Err(missing),
@@ -248,9 +254,13 @@ impl BlockExecutor {
         let (outcome, events) = {
             let charged_view = Layered { top: &writes, base: &block_view };
             let mut calls_ctx = Ctx::new(&charged_view, &self.env, signer);
-            let mut outcome = Outcome::Success;
-            guard.begin(&calls_ctx)?;
-            for (i, call) in tx.tx.calls.iter().enumerate() {
+            let mut outcome = match guarded(|| Ok(guard.begin(&calls_ctx)?)) {
+                Ok(()) => Outcome::Success,
+                Err(ExecError::Missing(k)) => return Err(Missing(k)),
+                Err(ExecError::Fail(code)) => Outcome::Failed { call: 0, code },
+            };
+            let calls = if outcome == Outcome::Success { tx.tx.calls.as_slice() } else { &[] };
+            for (i, call) in calls.iter().enumerate() {
                 calls_ctx.set_origin(&tx_hash, i);
                 // The call runs only if the signer's policy allows it, and counts only if
                 // what the calls have spent so far stays within the policy's limits.
@@ -274,7 +284,14 @@ impl BlockExecutor {
                 calls_ctx.native_flow()
             );
             if outcome == Outcome::Success {
-                guard.commit(&mut calls_ctx)?;
+                match guarded(|| Ok(guard.commit(&mut calls_ctx)?)) {
+                    Ok(()) => {}
+                    Err(ExecError::Missing(k)) => return Err(Missing(k)),
+                    Err(ExecError::Fail(code)) => {
+                        let call = tx.tx.calls.len().saturating_sub(1) as u8;
+                        outcome = Outcome::Failed { call, code };
+                    }
+                }
             }
             let (call_writes, events) = calls_ctx.into_parts();
             if outcome == Outcome::Success {

@@ -421,3 +421,13 @@ fn admission_refuses_a_frozen_account_and_an_expired_policy_only() {
     assert_eq!(admits(Some(&policy(false, Some(5))), 5), Err(ErrorCode::PolicyExpired));
     assert_eq!(admits(Some(&policy(false, Some(0))), u64::MAX), Err(ErrorCode::PolicyExpired));
 }
+
+#[test]
+fn a_policy_that_cannot_be_read_rejects_its_accounts_transaction_and_the_chain_goes_on() {
+    let mut chain = Chain::new(3);
+    let (a, b) = (chain.addr(1), chain.addr(2));
+    // A broken invariant: only the state machine writes state.
+    chain.state.entries.insert(keys::policy(&a), vec![0xff; 3]);
+    rejected(&mut chain, 1, vec![pay(b, 1)], ErrorCode::Internal);
+    chain.run(2, pay(a, 1)).unwrap();
+}
