@@ -362,7 +362,8 @@ impl crate::call::ModuleCall for WalletsCall {
     const TAG: u8 = 8;
     const ERRORS: core::ops::RangeInclusive<u16> = 650..=699;
 
-    /// Stateless validity: policies within their bounds (a session key's with an expiry),
+    /// Stateless validity: policies within their bounds (a session key's with an expiry, and
+    /// the key another account than the one it acts for),
     /// a positive recovery, 1 to [`ACT_CALLS_MAX`] valid calls in an act and none of this
     /// module's, 1 to [`PROPOSAL_CALLS_MAX`] valid calls in a proposal, multisigs of
     /// [`MULTISIG_MEMBERS_MIN`] to [`MULTISIG_MEMBERS_MAX`] distinct members with a threshold
@@ -370,8 +371,8 @@ impl crate::call::ModuleCall for WalletsCall {
     fn check(&self) -> Result<(), ErrorCode> {
         let ok = match self {
             Self::SetPolicy { policy, .. } => policy.is_valid(),
-            Self::AddSessionKey { policy, .. } => {
-                policy.is_valid() && policy.expires_at_ms.is_some()
+            Self::AddSessionKey { account, key, policy } => {
+                policy.is_valid() && policy.expires_at_ms.is_some() && key != account
             }
             Self::Recover { amount, .. } => *amount > 0,
             Self::Act { calls, .. } => {

@@ -119,6 +119,12 @@ fn sessions_acts_and_multisigs_are_checked_at_their_bounds() {
     };
     assert_eq!(session(Some(0)), Ok(()));
     assert_eq!(session(None), Err(ErrorCode::InvalidCall), "a session key must expire");
+    let own = WalletsCall::AddSessionKey {
+        account: addr(1),
+        key: addr(1),
+        policy: Policy { expires_at_ms: Some(1), ..Policy::guarded_by(addr(1)) },
+    };
+    assert_eq!(own.check(), Err(ErrorCode::InvalidCall), "an account is not its own session key");
     let act = |calls: Vec<Call>| WalletsCall::Act { account: addr(1), calls }.check();
     assert_eq!(act(vec![]), Err(ErrorCode::InvalidCall));
     assert_eq!(act(vec![transfer()]), Ok(()));
