@@ -1,5 +1,6 @@
 //! Agent wallets end to end through the API of a real node: a device whose owner set it a
-//! policy of 1,000 units a day spends 1,000 and is refused its 1,001st unit; a session key
+//! policy of 1,000 units a day spends 1,000 and is refused its 1,001st unit (and, with a
+//! ten-second window, spends again once block time enters the next window); a session key
 //! acts for an account within its policy, is refused outside it and after its revocation;
 //! a frozen account's transactions are refused and its guardian recovers its balance; a
 //! 2-of-3 multisig pays only once two members approved. Every refusal carries its code
@@ -182,4 +183,38 @@ fn a_two_of_three_multisig_treasury_pays_only_with_two_approvals() {
     assert_eq!((w.balance(&m), w.balance(&vendor)), (7_500, vendor_before + 2_500));
     assert!(w.node.client.multisig_proposal(&m, id).unwrap().is_none(), "finished");
     w.refused(&keys[3], execute, "multisig_proposal_finished", &[m, vendor]);
+}
+
+/// The latest finalized block's time (ms).
+fn block_time(w: &World) -> u64 {
+    w.node.client.block(None).unwrap().header.timestamp_ms
+}
+
+/// Waits until the latest finalized block's time satisfies `ready`.
+fn wait_for_block_time(w: &World, ready: impl Fn(u64) -> bool) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !ready(block_time(w)) {
+        assert!(std::time::Instant::now() < deadline, "block time never got there");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn spending_refused_in_one_window_is_allowed_again_in_the_next() {
+    const PERIOD_MS: u64 = 10_000;
+    let w = World { node: TestNode::start() };
+    let (key, a, shop) = (&w.node.accounts[6], w.addr(6), w.addr(3));
+    let limit = Limit { asset: None, per_period: 1_000, period_ms: PERIOD_MS, per_tx: None };
+    let policy = Policy { limits: vec![limit], ..Policy::guarded_by(w.addr(0)) };
+    w.ok(key, vec![WalletsCall::SetPolicy { account: a, policy }.into()]);
+    // Start early in a window, so that the spend and its refusal fall in the same one.
+    wait_for_block_time(&w, |t| t % PERIOD_MS < 1_000);
+    w.ok(key, vec![pay(shop, 1_000)]);
+    w.refused(key, vec![pay(shop, 1)], "over_spending_limit", &[shop]);
+    let window = w.node.client.policy(&a).unwrap().unwrap().usage[0].window_start_ms;
+    wait_for_block_time(&w, |t| t >= window + PERIOD_MS);
+    w.ok(key, vec![pay(shop, 1)]);
+    let usage = w.node.client.policy(&a).unwrap().unwrap().usage[0];
+    assert!(usage.window_start_ms > window, "a later window");
+    assert_eq!(usage.spent, 1, "only the new window's spending counts");
 }
