@@ -2,10 +2,13 @@
 //!
 //! [`BlockExecutor`] applies a block's transactions one at a time over the state at the start
 //! of the block. Each transaction is first checked for inclusion (chain, expiry, fee cap,
-//! nonce, ability to pay the fee); a transaction that fails these is [`Applied::Rejected`]
+//! the signer's wallet policy (frozen, expired, cooldown), nonce, ability to pay the fee); a
+//! transaction that fails these is [`Applied::Rejected`]
 //! and changes nothing; a block builder drops it, a verifier rejects the block. An included
 //! transaction pays its fee and uses its nonce; then its calls run atomically: if one fails,
-//! none of their writes are kept and the receipt names the failing call and its code.
+//! none of their writes are kept and the receipt names the failing call and its code. A
+//! signer's wallet policy also refuses a call its allow lists do not allow, and fails the call
+//! after which the transaction's spending exceeds a limit (see [`crate::modules::wallets`]).
 //!
 //! Signatures are not checked here: callers verify them (in batches) before execution.
 //!
@@ -28,6 +31,7 @@ use crate::{
     modules::{
         self,
         bank::{self, ChargeError},
+        wallets::enforce::{GuardError, TxGuard},
     },
     state::{Collecting, Key, Missing, StateRead, Writes, encode_value},
 };
@@ -189,6 +193,7 @@ impl BlockExecutor {
         let signer = &tx.tx.signer;
         keys.push(bank::keys::account(signer));
         keys.push(bank::keys::account(&bank::fee_pool()));
+        TxGuard::hint(signer, keys);
         for call in &tx.tx.calls {
             modules::hint(call, signer, keys);
         }
@@ -215,6 +220,19 @@ impl BlockExecutor {
         let signer = tx.tx.signer;
 
         let block_view = Layered { top: &self.writes, base };
+        // The signer's wallet policy: a frozen or expired account, or one in its cooldown,
+        // cannot be included (nor can one whose policy cannot be read: a broken invariant).
+        let now_ms = self.env.timestamp_ms;
+        let loaded = catch_unwind(AssertUnwindSafe(|| TxGuard::load(&block_view, signer, now_ms)))
+            .unwrap_or_else(|_| {
+                PANICS.fetch_add(1, Ordering::Relaxed);
+                Err(GuardError::Reject(ErrorCode::Internal))
+            });
+        let mut guard = match loaded {
+            Ok(guard) => guard,
+            Err(GuardError::Reject(code)) => return Ok(Applied::Rejected(code)),
+            Err(GuardError::Missing(missing)) => return Err(missing),
+        };
         let mut ctx = Ctx::new(&block_view, &self.env, signer);
         // A panic while charging (a broken invariant) rejects the transaction, like any
         // transaction that cannot be included.
@@ -230,15 +248,27 @@ impl BlockExecutor {
             Err(ChargeError::Missing(k)) => return Err(Missing(k)),
         }
         debug_assert_eq!(ctx.native_flow(), 0, "charging the fee moves it to the fee pool");
+        guard.note_included(&mut ctx);
         let (mut writes, _) = ctx.into_parts();
 
         let (outcome, events) = {
             let charged_view = Layered { top: &writes, base: &block_view };
             let mut calls_ctx = Ctx::new(&charged_view, &self.env, signer);
-            let mut outcome = Outcome::Success;
-            for (i, call) in tx.tx.calls.iter().enumerate() {
+            let mut outcome = match guarded(|| Ok(guard.begin(&calls_ctx)?)) {
+                Ok(()) => Outcome::Success,
+                Err(ExecError::Missing(k)) => return Err(Missing(k)),
+                Err(ExecError::Fail(code)) => Outcome::Failed { call: 0, code },
+            };
+            let calls = if outcome == Outcome::Success { tx.tx.calls.as_slice() } else { &[] };
+            for (i, call) in calls.iter().enumerate() {
                 calls_ctx.set_origin(&tx_hash, i);
-                let result = guarded(|| modules::execute(&mut calls_ctx, call));
+                // The call runs only if the signer's policy allows it, and counts only if
+                // what the calls have spent so far stays within the policy's limits.
+                let result = guarded(|| {
+                    guard.allows(call)?;
+                    modules::execute(&mut calls_ctx, call)?;
+                    guard.check(&calls_ctx)
+                });
                 match result {
                     Ok(()) => {}
                     Err(ExecError::Missing(k)) => return Err(Missing(k)),
@@ -253,6 +283,16 @@ impl BlockExecutor {
                 "transaction {tx_hash} created or destroyed {} native tokens",
                 calls_ctx.native_flow()
             );
+            if outcome == Outcome::Success {
+                match guarded(|| Ok(guard.commit(&mut calls_ctx)?)) {
+                    Ok(()) => {}
+                    Err(ExecError::Missing(k)) => return Err(Missing(k)),
+                    Err(ExecError::Fail(code)) => {
+                        let call = tx.tx.calls.len().saturating_sub(1) as u8;
+                        outcome = Outcome::Failed { call, code };
+                    }
+                }
+            }
             let (call_writes, events) = calls_ctx.into_parts();
             if outcome == Outcome::Success {
                 writes.extend(call_writes);

@@ -131,6 +131,8 @@ pub struct Ctx<'a> {
     env: &'a BlockEnv,
     signer: Address,
     origin: Hash,
+    /// How many [`Ctx::attempt_as`] this context is nested in.
+    depth: u8,
     /// Native tokens credited minus debited through this context: the native supply is
     /// fixed after genesis, so every call and step leaves it at zero (checked in debug
     /// builds).
@@ -148,6 +150,7 @@ impl<'a> Ctx<'a> {
             env,
             signer,
             origin: Hash::default(),
+            depth: 0,
             native_flow: 0,
         }
     }
@@ -168,6 +171,13 @@ impl<'a> Ctx<'a> {
     /// in its block, and different for every call.
     pub fn origin(&self) -> Hash {
         self.origin
+    }
+
+    /// Whether this context runs inside another call's calls ([`Ctx::attempt_as`]): a
+    /// call that runs calls of its own as another account refuses to run nested, so such
+    /// runs never chain.
+    pub fn nested(&self) -> bool {
+        self.depth > 0
     }
 
     /// The account executing (the transaction's signer).
@@ -257,6 +267,7 @@ impl<'a> Ctx<'a> {
                 env: self.env,
                 signer,
                 origin: self.origin,
+                depth: self.depth.saturating_add(1),
                 native_flow: 0,
             };
             let result = guarded(|| f(&mut nested));

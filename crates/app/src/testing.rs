@@ -10,6 +10,7 @@ use crate::{
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use machina_types::bank::BankEvent;
 use machina_types::ownership::OwnershipEvent;
+use machina_types::wallets::WalletsEvent;
 use machina_types::{
     Address, BankCall, Call, ChannelsCall, ErrorCode, Event, Outcome, SignedTransaction,
     Transaction,
@@ -37,6 +38,8 @@ pub(crate) struct Chain {
     pub(crate) assets: BTreeSet<u64>,
     /// Events of the last block's block-level steps.
     pub(crate) block_events: Vec<Event>,
+    /// Every multisig created, oldest first.
+    pub(crate) multisigs: Vec<Address>,
 }
 
 impl Chain {
@@ -86,6 +89,7 @@ impl Chain {
             holders,
             assets: BTreeSet::new(),
             block_events: Vec::new(),
+            multisigs: Vec::new(),
         };
         chain.block(vec![]);
         chain
@@ -193,6 +197,13 @@ impl Chain {
                     if let Event::Ownership(OwnershipEvent::Tokenized { treasury, .. }) = e {
                         self.holders.insert(*treasury);
                     }
+                    if let Event::Wallets(WalletsEvent::MultisigCreated { multisig, .. }) = e {
+                        self.holders.insert(*multisig);
+                        self.multisigs.push(*multisig);
+                    }
+                    if let Event::Bank(BankEvent::Transfer { to, .. }) = e {
+                        self.holders.insert(*to);
+                    }
                 }
             }
         }
@@ -243,6 +254,30 @@ impl Chain {
         self.check_rewards();
         self.check_channels();
         self.check_products();
+        self.check_multisigs();
+    }
+
+    /// Each multisig counts its open proposals, which are all below its next id, each
+    /// approved by distinct members only, at most the chain's maximum.
+    fn check_multisigs(&self) {
+        use crate::modules::wallets::{keys, state::Multisig, state::MultisigProposal};
+        for address in &self.multisigs {
+            let m: Multisig = self.state.get(&keys::multisig(address)).unwrap();
+            let open = (1..m.next_proposal)
+                .filter_map(|id| self.state.get::<MultisigProposal>(&keys::proposal(address, id)))
+                .inspect(|p| {
+                    assert!(p.approvals.iter().all(|a| m.members.contains(a)));
+                    let mut distinct = p.approvals.clone();
+                    distinct.sort();
+                    distinct.dedup();
+                    assert_eq!(distinct.len(), p.approvals.len(), "an approval counted twice");
+                    let reached = p.approvals.len() >= usize::from(m.threshold);
+                    assert_eq!(p.approved_at_ms.is_some(), reached);
+                })
+                .count();
+            assert_eq!(open, m.open as usize, "multisig {address} miscounts its proposals");
+            assert!(m.open <= self.genesis.params.wallets.proposals_open_max);
+        }
     }
 
     /// The rewards escrow holds, per asset, exactly what its pools were funded less what

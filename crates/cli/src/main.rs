@@ -224,6 +224,26 @@ pub enum Command {
         #[command(subcommand)]
         command: commands::channels::ChannelCommand,
     },
+    /// Agent wallets: policies the chain enforces on an account (spending limits per window,
+    /// allow lists, cooldown, expiry), freeze and recovery by its guardian, session keys.
+    Wallet {
+        /// Signing options.
+        #[command(flatten)]
+        signing: commands::device::Signing,
+        /// What to do.
+        #[command(subcommand)]
+        command: commands::wallets::WalletCommand,
+    },
+    /// k-of-n multisig accounts: create, propose calls, approve, execute after the
+    /// timelock, cancel, show.
+    Multisig {
+        /// Signing options.
+        #[command(flatten)]
+        signing: commands::device::Signing,
+        /// What to do.
+        #[command(subcommand)]
+        command: commands::wallets::MultisigCommand,
+    },
     /// Run the reference solver: every batch, propose an allocation that adds surplus over the
     /// built-in clearing (needs solver stake: `machina market stake --solver`).
     Solver {

@@ -3,14 +3,18 @@
 //!
 //! In order: duplicates and the stateless checks (chain, expiry, calls through each
 //! module's [`machina_types::ModuleCall::check`], fee); one batched signature verification;
-//! each sender's account in the latest finalized state, read once per batch; then the
+//! each sender's account and wallet policy in the latest finalized state, read once per
+//! batch (a frozen sender, or one whose policy expired, is refused); then the
 //! mempool's per-sender accounting against that account (nonce window, fees plus native
 //! spend of every pending transaction within the balance, limits). Every refusal is counted
 //! by code.
 
 use crate::{application::Databases, chain::ChainInfo, mempool::AccountView};
 use commonware_runtime::{Clock, Metrics, Storage};
-use machina_app::{modules::bank, state::decode_value};
+use machina_app::{
+    modules::{bank, wallets},
+    state::decode_value,
+};
 use machina_types::{Address, ErrorCode, Hash, SignedTransaction, tx::CheckParams};
 use std::collections::BTreeMap;
 
@@ -29,7 +33,7 @@ where
 {
     let checked = check(chain, txs, rng);
     let senders: Vec<Address> = checked.iter().flatten().map(|(tx, _)| tx.tx.signer).collect();
-    let accounts = read_accounts(db, senders).await;
+    let accounts = read_accounts(db, senders, now_ms).await;
     let mempool = chain.mempool();
     checked
         .into_iter()
@@ -38,6 +42,11 @@ where
             let account = match &accounts {
                 Ok(accounts) => accounts.get(&tx.tx.signer).copied(),
                 Err(code) => return Err(*code),
+            };
+            let account = match account {
+                Some(Err(code)) => return Err(code),
+                Some(Ok(view)) => Some(view),
+                None => None,
             };
             mempool.insert(tx, hash, chain.height(), account, now_ms, local).map(|()| hash)
         })
@@ -88,11 +97,13 @@ fn check(
 }
 
 /// Each sender's nonce and balance in the latest finalized state (an absent account is
-/// empty), read under one read lock. `unavailable` if the state cannot be read.
+/// empty), or the refusal its wallet policy gives at `now_ms` (frozen, expired), read under
+/// one read lock. `unavailable` if the state cannot be read.
 async fn read_accounts<E>(
     db: &Databases<E>,
     mut senders: Vec<Address>,
-) -> Result<BTreeMap<Address, AccountView>, ErrorCode>
+    now_ms: u64,
+) -> Result<BTreeMap<Address, Result<AccountView, ErrorCode>>, ErrorCode>
 where
     E: Storage + Clock + Metrics + commonware_storage::Context,
 {
@@ -105,7 +116,12 @@ where
         let value = guard.get(&key.digest()).await.map_err(|_| ErrorCode::Unavailable)?;
         let account: bank::state::Account =
             value.map(|v| decode_value(&key, &v.0)).unwrap_or_default();
-        accounts.insert(sender, AccountView { nonce: account.nonce, balance: account.balance });
+        let key = wallets::keys::policy(&sender);
+        let value = guard.get(&key.digest()).await.map_err(|_| ErrorCode::Unavailable)?;
+        let policy: Option<wallets::state::Guarded> = value.map(|v| decode_value(&key, &v.0));
+        let view = AccountView { nonce: account.nonce, balance: account.balance };
+        let admitted = wallets::enforce::admits(policy.as_ref(), now_ms).map(|()| view);
+        accounts.insert(sender, admitted);
     }
     Ok(accounts)
 }

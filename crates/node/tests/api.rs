@@ -201,6 +201,10 @@ fn a_transfer_is_finalized_and_readable_through_every_route() {
         "/v1/subscriptions/{id}/voucher",
         "/v1/devices/{id}/streams/{stream}/keys",
         "/v1/proofs/subscriptions/{id}",
+        "/v1/accounts/{address}/policy",
+        "/v1/accounts/{address}/session-keys/{key}",
+        "/v1/multisigs/{address}",
+        "/v1/multisigs/{address}/proposals/{id}",
         "/metrics",
         "/health",
     ] {

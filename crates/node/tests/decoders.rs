@@ -30,6 +30,7 @@ use machina_types::{
     ownership::{Milestone, OwnershipCall, OwnershipEvent, Tranche},
     products::{Access, KeyGrant, Payment, PeriodPrice, ProductsEvent},
     sealed::WrappedKey,
+    wallets::{Limit, Policy, WalletsCall, WalletsEvent},
 };
 use machina_types::{
     Event,
@@ -120,6 +121,7 @@ fn valid_transactions() -> Vec<SignedTransaction> {
         transaction(ownership_calls(device.id())),
         transaction(channel_calls()),
         transaction(product_calls()),
+        transaction(wallets_calls()),
     ]
 }
 
@@ -183,6 +185,43 @@ fn channel_calls() -> Vec<Call> {
         ChannelsCall::Settle { channel: 4, voucher: voucher(5) }.into(),
         ChannelsCall::Close { channel: 4, voucher: Some(voucher(u64::MAX)) }.into(),
         ChannelsCall::StartClose { channel: 0 }.into(),
+    ]
+}
+
+/// Wallets calls: a policy at its list bounds, a session key, an act and a multisig
+/// proposal each carrying a call (their carried calls are where nesting is refused).
+fn wallets_calls() -> Vec<Call> {
+    use machina_types::wallets::{POLICY_COUNTERPARTIES_MAX, POLICY_LIMITS_MAX};
+    let transfer: Call = BankCall::Transfer { to: Address([1; 32]), amount: 7 }.into();
+    let limit = |i: u64| Limit {
+        asset: (i > 0).then_some(i),
+        per_period: u64::MAX - i,
+        period_ms: 86_400_000,
+        per_tx: Some(i),
+    };
+    let policy = Policy {
+        guardian: Address([2; 32]),
+        frozen: false,
+        expires_at_ms: Some(u64::MAX),
+        limits: (0..POLICY_LIMITS_MAX as u64).map(limit).collect(),
+        counterparties: vec![Address([3; 32]); POLICY_COUNTERPARTIES_MAX],
+        modules: vec![1, 4],
+        markets: vec![Hash([4; 32])],
+        cooldown_ms: 1_000,
+    };
+    let account = Address([5; 32]);
+    vec![
+        WalletsCall::SetPolicy { account, policy: policy.clone() }.into(),
+        WalletsCall::AddSessionKey { account, key: Address([6; 32]), policy }.into(),
+        WalletsCall::Act { account, calls: vec![transfer.clone()] }.into(),
+        WalletsCall::CreateMultisig {
+            members: vec![Address([7; 32]), Address([8; 32])],
+            threshold: 2,
+            timelock_ms: 0,
+        }
+        .into(),
+        WalletsCall::Propose { multisig: Address([9; 32]), calls: vec![transfer] }.into(),
+        WalletsCall::Recover { account, asset: Some(3), amount: 1, to: Address([1; 32]) }.into(),
     ]
 }
 
@@ -392,6 +431,18 @@ fn random_and_mutated_encodings_never_panic_a_decoder_and_what_decodes_is_canoni
             until_ms: u64::MAX,
         }),
         Event::Products(ProductsEvent::Rotated { device: Hash([5; 32]), stream: 6, epoch: 7 }),
+        Event::Wallets(WalletsEvent::Recovered {
+            account: Address([9; 32]),
+            asset: Some(u64::MAX),
+            amount: u64::MAX,
+            to: Address([1; 32]),
+        }),
+        Event::Wallets(WalletsEvent::Approved {
+            multisig: Address([9; 32]),
+            proposal: u64::MAX,
+            member: Address([2; 32]),
+            approvals: u8::MAX,
+        }),
         Event::BlockStepFailed {
             step: "market-clearing".into(),
             code: machina_types::ErrorCode::Internal,

@@ -34,6 +34,7 @@ use machina_types::{
         state::{Enrollment, EpochTotal},
     },
     sealed::{KeyEpoch, WrappedKey},
+    wallets::state::{Guarded, Multisig, MultisigProposal},
 };
 use serde::{Serialize, de::DeserializeOwned};
 use std::time::{Duration, Instant};
@@ -422,6 +423,33 @@ impl Client {
         device: &DeviceId,
     ) -> Result<ProofBundle> {
         self.get(&format!("/v1/proofs/reward-pools/{id}/epochs/{epoch}/devices/{device}"))
+    }
+
+    /// An account's wallet policy with what it counted; `None` if it has none
+    /// (`GET /v1/accounts/{address}/policy`).
+    pub fn policy(&self, account: &Address) -> Result<Option<Guarded>> {
+        self.get_optional(&format!("/v1/accounts/{account}/policy"))
+    }
+
+    /// A session key of an account with its policy; `None` if there is none (never added,
+    /// or revoked).
+    pub fn session_key(&self, account: &Address, key: &Address) -> Result<Option<Guarded>> {
+        self.get_optional(&format!("/v1/accounts/{account}/session-keys/{key}"))
+    }
+
+    /// A multisig account; `None` if none has this address.
+    pub fn multisig(&self, address: &Address) -> Result<Option<Multisig>> {
+        self.get_optional(&format!("/v1/multisigs/{address}"))
+    }
+
+    /// An open proposal of a multisig; `None` if there is none (never made, executed or
+    /// cancelled).
+    pub fn multisig_proposal(
+        &self,
+        multisig: &Address,
+        id: u64,
+    ) -> Result<Option<MultisigProposal>> {
+        self.get_optional(&format!("/v1/multisigs/{multisig}/proposals/{id}"))
     }
 
     /// A device stream: readings the gateway stores and readings the chain has anchored.

@@ -6,7 +6,7 @@
 use crate::{
     bank::BankCall, channels::ChannelsCall, data::DataCall, error::ErrorCode,
     identity::IdentityCall, market::MarketCall, ownership::OwnershipCall, products::ProductsCall,
-    rewards::RewardsCall,
+    rewards::RewardsCall, wallets::WalletsCall,
 };
 use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
 use serde::{Deserialize, Serialize};
@@ -123,6 +123,59 @@ calls! {
     Channels(ChannelsCall),
     /// A data products call.
     Products(ProductsCall),
+    /// A wallets call.
+    Wallets(WalletsCall),
+}
+
+/// The calls that carry calls of their own, as (module tag, call tag): an ownership
+/// proposal, a session key's act, a multisig proposal. Each reader of carried calls refuses
+/// them (see [`read_carried_calls`]), so a call's encoding nests at most one level deep.
+pub const CARRIERS: &[(u8, u8)] = &[
+    (<OwnershipCall as ModuleCall>::TAG, crate::ownership::PROPOSE_TAG),
+    (<WalletsCall as ModuleCall>::TAG, crate::wallets::ACT_TAG),
+    (<WalletsCall as ModuleCall>::TAG, crate::wallets::PROPOSE_TAG),
+];
+
+impl Call {
+    /// Whether the call carries calls of its own (one of [`CARRIERS`]).
+    pub fn carries_calls(&self) -> bool {
+        matches!(
+            self,
+            Call::Ownership(OwnershipCall::Propose { .. })
+                | Call::Wallets(WalletsCall::Act { .. } | WalletsCall::Propose { .. })
+        )
+    }
+}
+
+/// Reads at most `max` calls carried by another call, refusing a carrier among them before
+/// reading it: decoding never recurses more than one level, whatever the input.
+pub fn read_carried_calls(
+    buf: &mut impl Buf,
+    max: usize,
+    what: &'static str,
+) -> Result<alloc::vec::Vec<Call>, Error> {
+    let len = crate::codec::read_len(buf, max)?;
+    let mut calls = alloc::vec::Vec::with_capacity(len);
+    for _ in 0..len {
+        let head = buf.chunk();
+        if head.len() < 2 || CARRIERS.contains(&(head[0], head[1])) {
+            return Err(Error::Invalid(what, "a carried call cannot carry calls"));
+        }
+        calls.push(Call::read(buf)?);
+    }
+    Ok(calls)
+}
+
+/// Asserts that `call` round-trips through its binary encoding (of the size it declares)
+/// and its JSON form.
+#[cfg(test)]
+pub(crate) fn assert_round_trips(call: &Call) {
+    use commonware_codec::{DecodeExt, Encode};
+    let bytes = call.encode();
+    assert_eq!(bytes.len(), call.encode_size());
+    assert_eq!(&Call::decode(bytes).unwrap(), call);
+    let json = serde_json::to_value(call).unwrap();
+    assert_eq!(&serde_json::from_value::<Call>(json).unwrap(), call);
 }
 
 #[cfg(test)]

@@ -50,6 +50,7 @@ const MODULES: &[Described] = &[
     crate::rewards::keys::described,
     crate::channels::keys::described,
     crate::products::keys::described,
+    crate::wallets::keys::described,
 ];
 
 /// The key a description names, if it is one of the described kinds.

@@ -384,6 +384,52 @@ error_codes! {
     HistoryNotIncluded = 714, "history_not_included", "the data product does not include history";
     /// The stream is not one of the product's.
     StreamNotInProduct = 715, "stream_not_in_product", "the stream is not in the data product";
+    /// Only the account's guardian (or the owner of the device it signs for) may do this.
+    NotGuardian = 650, "not_guardian", "only the account's guardian or device owner may do this";
+    /// The account (or the session key's account) is frozen by its guardian.
+    AccountFrozen = 651, "account_frozen", "the account is frozen";
+    /// The account's policy has expired: it may make no calls.
+    PolicyExpired = 652, "policy_expired", "the account's policy has expired";
+    /// The account's previous transaction was less than its cooldown ago.
+    CooldownActive = 653, "cooldown_active", "the account's cooldown has not passed";
+    /// The policy does not allow calls to this module.
+    CallNotAllowed = 654, "call_not_allowed", "the policy does not allow this call";
+    /// The policy does not allow paying this counterparty.
+    CounterpartyNotAllowed = 655, "counterparty_not_allowed", "the policy does not allow this counterparty";
+    /// The policy does not allow trading in this market.
+    MarketNotAllowed = 656, "market_not_allowed", "the policy does not allow this market";
+    /// The transaction spends more of an asset than the policy's per-transaction cap.
+    OverTransactionCap = 657, "over_transaction_cap", "the transaction spends over its cap";
+    /// The spending would exceed the policy's limit for the current window.
+    OverSpendingLimit = 658, "over_spending_limit", "the spending exceeds the window's limit";
+    /// The signer is not a session key of the account (never added, or revoked).
+    UnknownSessionKey = 659, "unknown_session_key", "no such session key for the account";
+    /// The session key has expired.
+    SessionExpired = 660, "session_expired", "the session key has expired";
+    /// The account has no policy.
+    NoPolicy = 661, "no_policy", "the account has no policy";
+    /// Recovery needs the account to be frozen first.
+    NotFrozen = 662, "not_frozen", "the account is not frozen";
+    /// No multisig has this address.
+    UnknownMultisig = 663, "unknown_multisig", "no such multisig";
+    /// Only a member of the multisig may do this.
+    NotMember = 664, "not_member", "only a member of the multisig may do this";
+    /// The member already approved this proposal.
+    AlreadyApproved = 665, "already_approved", "the member already approved this proposal";
+    /// The proposal was executed or cancelled.
+    MultisigProposalFinished = 666, "multisig_proposal_finished", "the proposal was executed or cancelled";
+    /// The multisig has no such proposal.
+    UnknownMultisigProposal = 667, "unknown_multisig_proposal", "no such proposal of the multisig";
+    /// The proposal has fewer approvals than the multisig's threshold.
+    ThresholdNotMet = 668, "threshold_not_met", "the proposal has too few approvals";
+    /// The multisig's timelock since the threshold was reached has not passed.
+    MultisigTimelockActive = 669, "multisig_timelock_active", "the multisig's timelock has not passed";
+    /// The multisig has the most open proposals it may have.
+    TooManyProposals = 670, "too_many_proposals", "the multisig has too many open proposals";
+    /// Only the proposer may cancel the proposal.
+    NotProposer = 671, "not_proposer", "only the proposer may do this";
+    /// A session key's act or a multisig execution cannot run inside another call's calls.
+    NestedExecution = 672, "nested_execution", "an act or execution cannot run inside another";
     /// The call hit a broken internal invariant; it failed and wrote nothing (a bug, logged
     /// and counted by the node).
     Internal = 900, "internal", "an internal error; nothing was written";
@@ -443,6 +489,7 @@ pub const RANGES: &[(&str, core::ops::RangeInclusive<u16>)] = &[
     ("rewards", 550..=599),
     ("channels", 600..=649),
     ("products", 700..=749),
+    ("wallets", 650..=699),
     ("internal", 900..=999),
 ];
 

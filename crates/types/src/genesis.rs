@@ -4,6 +4,7 @@ use crate::{Address, Amount, Hash, limits::CHAIN_ID_LEN_MAX, tx::FeeSchedule};
 pub use crate::{
     data::params::DataParams, identity::params::IdentityParams, market::params::MarketParams,
     ownership::params::OwnershipParams, rewards::params::RewardsParams,
+    wallets::params::WalletsParams,
 };
 use commonware_cryptography::ed25519;
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,9 @@ pub struct Params {
     /// The rewards module's rules.
     #[serde(default)]
     pub rewards: RewardsParams,
+    /// The wallets module's rules.
+    #[serde(default)]
+    pub wallets: WalletsParams,
 }
 
 impl Default for Params {
@@ -46,6 +50,7 @@ impl Default for Params {
             market: MarketParams::default(),
             ownership: OwnershipParams::default(),
             rewards: RewardsParams::default(),
+            wallets: WalletsParams::default(),
         }
     }
 }
@@ -133,6 +138,7 @@ impl Genesis {
         self.params.market.validate().map_err(GenesisError::Param)?;
         self.params.ownership.validate().map_err(GenesisError::Param)?;
         self.params.rewards.validate().map_err(GenesisError::Param)?;
+        self.params.wallets.validate().map_err(GenesisError::Param)?;
         Ok(())
     }
 

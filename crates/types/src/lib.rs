@@ -47,6 +47,7 @@ pub mod sealed;
 #[cfg(feature = "std")]
 pub mod state;
 pub mod tx;
+pub mod wallets;
 
 pub use address::Address;
 pub use bank::BankCall;
@@ -66,6 +67,7 @@ pub use reading::{Reading, SignedReading, Value};
 pub use receipt::{BlockEvents, Event, Outcome, Receipt};
 pub use rewards::RewardsCall;
 pub use tx::{SignedTransaction, Transaction};
+pub use wallets::WalletsCall;
 
 /// The ed25519 private key type accounts and devices sign with.
 pub use commonware_cryptography::ed25519::PrivateKey;

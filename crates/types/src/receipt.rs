@@ -53,6 +53,8 @@ pub enum Event {
     Channels(crate::channels::ChannelsEvent),
     /// The products module did something.
     Products(crate::products::ProductsEvent),
+    /// The wallets module did something.
+    Wallets(crate::wallets::WalletsEvent),
     /// A block-level step failed (a broken invariant): its writes were dropped, the same way
     /// on every node, and the chain went on.
     BlockStepFailed {
@@ -154,6 +156,10 @@ impl Write for Event {
                 9u8.write(buf);
                 event.write(buf);
             }
+            Self::Wallets(event) => {
+                8u8.write(buf);
+                event.write(buf);
+            }
             Self::BlockStepFailed { step, code } => {
                 4u8.write(buf);
                 write_str(step, buf);
@@ -174,6 +180,7 @@ impl EncodeSize for Event {
             Self::Rewards(event) => event.encode_size(),
             Self::Channels(event) => event.encode_size(),
             Self::Products(event) => event.encode_size(),
+            Self::Wallets(event) => event.encode_size(),
             Self::BlockStepFailed { step, .. } => str_size(step) + 2,
         }
     }
@@ -191,6 +198,7 @@ impl Read for Event {
             6 => Self::Rewards(crate::rewards::RewardsEvent::read(buf)?),
             7 => Self::Channels(crate::channels::ChannelsEvent::read(buf)?),
             9 => Self::Products(crate::products::ProductsEvent::read(buf)?),
+            8 => Self::Wallets(crate::wallets::WalletsEvent::read(buf)?),
             4 => Self::BlockStepFailed {
                 step: read_str(buf, STEP_NAME_LEN_MAX)?,
                 code: ErrorCode::read(buf)?,

@@ -2,6 +2,8 @@
 //!
 //! Each area registers its routes in the file of the same name (`openapi/chain.rs`,
 //! `openapi/data.rs`, `openapi/market.rs`, `openapi/ownership.rs`, `openapi/rewards.rs`, `openapi/channels.rs`, `openapi/products.rs`):
+//! `openapi/data.rs`, `openapi/market.rs`, `openapi/ownership.rs`, `openapi/rewards.rs`,
+//! `openapi/wallets.rs`):
 //! method, path, parameters with the exact form the node parses (hex patterns, integer
 //! bounds), request body and every response with its type's schema. Schemas come from the types' `ToSchema` derives, so a
 //! field added to a response type appears here.
@@ -15,6 +17,7 @@ mod market;
 mod ownership;
 mod products;
 mod rewards;
+mod wallets;
 
 use crate::error::{ErrorEnvelope, codes};
 use machina_types::{ErrorCode, schema::HASH_PATTERN};
@@ -41,6 +44,7 @@ pub fn document() -> Value {
     rewards::register(&mut routes);
     channels::register(&mut routes);
     products::register(&mut routes);
+    wallets::register(&mut routes);
     let mut components = ComponentsBuilder::new();
     for (name, schema) in routes.schemas {
         components = components.schema(name, schema);

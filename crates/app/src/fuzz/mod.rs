@@ -40,6 +40,8 @@ use machina_types::{
     rewards::{RewardsEvent, Work},
 };
 use proptest::prelude::*;
+
+mod wallets;
 use std::{
     collections::{BTreeMap, BTreeSet},
     sync::atomic::{AtomicU64, Ordering},
@@ -441,6 +443,7 @@ enum Op {
     ClosePool {
         pool: Id,
     },
+    Wallets(Box<wallets::WalletOp>),
 }
 
 /// Basis points: the edges and inside.
@@ -593,7 +596,9 @@ fn rewards_op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn op() -> impl Strategy<Value = Op> {
+/// Any op (boxed: the union of every module's ops is too deep a type to build on a test
+/// thread's stack otherwise).
+fn op() -> BoxedStrategy<Op> {
     let bank = prop_oneof![
         (account(), amount()).prop_map(|(to, amount)| Op::Transfer { to, amount }),
         proptest::option::of(num()).prop_map(|max_supply| Op::CreateAsset { max_supply }),
@@ -696,7 +701,9 @@ fn op() -> impl Strategy<Value = Op> {
         3 => rewards_op(),
         3 => channels::op(),
         3 => products::op(),
+        3 => wallets::op(),
     ]
+    .boxed()
 }
 
 /// Who signs a transaction.
@@ -849,13 +856,18 @@ fn block() -> impl Strategy<Value = BlockOps> {
         proptest::option::weighted(0.4, rewards_round()).prop_map(Option::unwrap_or_default),
         proptest::option::weighted(0.15, channels::flow()).prop_map(Option::unwrap_or_default),
         proptest::option::weighted(0.1, products::flow()).prop_map(Option::unwrap_or_default),
+        proptest::option::weighted(0.2, wallets::flow()).prop_map(Option::unwrap_or_default),
+        proptest::option::weighted(0.2, wallets::multisig_flow())
+            .prop_map(Option::unwrap_or_default),
     );
     // A transaction is sometimes sent twice: the second meets the state the first left
     // (an anchor after an anchor, a claim after a claim), where boundary values bite.
     let tx = (signer, calls, proptest::bool::weighted(0.25));
     (advance, trades, flows, pools, proptest::collection::vec(tx, 0..6)).prop_map(
-        |(advance_ms, mut txs, flow, (pool, round, channel, product), more)| {
+        |(advance_ms, mut txs, flow, (pool, round, channel, product, wallet, multisig), more)| {
             txs.extend(flow);
+            txs.extend(wallet);
+            txs.extend(multisig);
             txs.extend(pool);
             txs.extend(round);
             txs.extend(channel);
@@ -1014,6 +1026,7 @@ impl Run {
                 .identity_call(signer, op, now)
                 .or_else(|op| self.ownership_call(op))
                 .or_else(|op| self.rewards_call(op))
+                .or_else(|op| self.wallets_call(signer, op))
                 .unwrap_or_else(|op| self.market_call(op, now)),
         }
     }
@@ -1532,6 +1545,7 @@ impl Run {
                 self.count_rewards(&r.events);
                 channels::count(&r.events);
                 products::count(&r.events);
+                wallets::count(&r.events);
             }
             if let Applied::Included(r) = result {
                 prop_assert!(
@@ -1640,5 +1654,6 @@ fn random_calls_with_boundary_values_never_break_an_invariant_and_replay_identic
          invariant broken",
         cases()
     );
+    wallets::report();
     assert!(calls > 0);
 }

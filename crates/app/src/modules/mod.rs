@@ -13,6 +13,7 @@ pub mod market;
 pub mod ownership;
 pub mod products;
 pub mod rewards;
+pub mod wallets;
 
 use crate::{
     genesis::Genesis,
@@ -67,4 +68,5 @@ registry! {
     Rewards => rewards::Rewards,
     Channels => channels::Channels,
     Products => products::Products,
+    Wallets => wallets::Wallets,
 }

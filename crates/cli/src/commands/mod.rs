@@ -17,6 +17,7 @@ pub mod rights;
 mod simulate;
 mod tx;
 mod verify;
+pub mod wallets;
 
 pub(crate) use node::init_logs;
 pub use {keys::KeysCommand, query::QueryCommand, tx::TxArgs};
@@ -177,6 +178,10 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         Command::Data { signing, command } => products::data(&ctx.devices(), &signing, command),
         Command::Channel { signing, command } => {
             channels::channel(&ctx.devices(), &signing, command)
+        }
+        Command::Wallet { signing, command } => wallets::wallet(&ctx.devices(), &signing, command),
+        Command::Multisig { signing, command } => {
+            wallets::multisig(&ctx.devices(), &signing, command)
         }
         Command::Solver { signing, interval_ms } => {
             market::run_solver(&ctx.devices(), &signing, interval_ms)

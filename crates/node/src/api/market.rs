@@ -32,7 +32,8 @@ use machina_types::{
 
 type ApiResult<T> = Result<T, ApiError>;
 
-fn parse<T: std::str::FromStr>(what: &str, text: &str) -> ApiResult<T> {
+/// Parses a path parameter, refusing it with `invalid_parameter` naming `what`.
+pub(super) fn parse<T: std::str::FromStr>(what: &str, text: &str) -> ApiResult<T> {
     text.parse().map_err(|_| ApiError::invalid(format!("invalid {what}: {text:?}")))
 }
 

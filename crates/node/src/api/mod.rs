@@ -17,6 +17,7 @@ mod products;
 pub mod proofs;
 mod readings;
 mod rewards;
+mod wallets;
 
 use crate::{application::Databases, chain::ChainInfo, engine::Marshal};
 use axum::{
@@ -126,6 +127,10 @@ fn routes() -> Routes {
         .get("/v1/subscriptions/{id}/voucher", products::voucher)
         .get("/v1/devices/{id}/streams/{stream}/keys", products::stream_keys)
         .get("/v1/proofs/subscriptions/{id}", products::subscription_proof)
+        .get("/v1/accounts/{address}/policy", wallets::policy)
+        .get("/v1/accounts/{address}/session-keys/{key}", wallets::session)
+        .get("/v1/multisigs/{address}", wallets::multisig)
+        .get("/v1/multisigs/{address}/proposals/{id}", wallets::proposal)
 }
 
 /// A router under construction that remembers what it routes.

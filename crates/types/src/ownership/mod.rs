@@ -32,7 +32,7 @@ use crate::{
     reading::StreamId,
 };
 use alloc::{string::String, vec::Vec};
-use commonware_codec::{Buf, Error, ReadExt};
+use commonware_codec::{Buf, Error};
 use serde::{Deserialize, Serialize};
 
 /// Identifies a machine (assigned in tokenization order, from 1).
@@ -357,23 +357,12 @@ crate::enum_codec!(OwnershipCall {
 pub const RIGHT_WINDOW_MAX_MS: u64 = 400 * 24 * 3600 * 1000;
 
 /// The encoding tag of [`OwnershipCall::Propose`].
-const PROPOSE_TAG: u8 = 6;
+pub const PROPOSE_TAG: u8 = 6;
 
-/// Reads a proposal's calls, refusing a nested proposal before reading it: a call's
-/// encoding never nests more than one proposal deep, so decoding cannot recurse without
-/// bound.
+/// Reads a proposal's calls, refusing any call that carries calls (a nested proposal, a
+/// session key's act, a multisig proposal) before reading it, so decoding cannot recurse.
 fn read_proposal_calls(buf: &mut impl Buf) -> Result<Vec<Call>, Error> {
-    let len = crate::codec::read_len(buf, PROPOSAL_CALLS_MAX)?;
-    let mut calls = Vec::with_capacity(len);
-    for _ in 0..len {
-        let head = buf.chunk();
-        let tag = <OwnershipCall as crate::ModuleCall>::TAG;
-        if head.len() < 2 || (head[0] == tag && head[1] == PROPOSE_TAG) {
-            return Err(Error::Invalid("Propose", "a proposal cannot contain a proposal"));
-        }
-        calls.push(Call::read(buf)?);
-    }
-    Ok(calls)
+    crate::call::read_carried_calls(buf, PROPOSAL_CALLS_MAX, "Propose")
 }
 
 /// Whether a proposal may make `call` as the treasury: anything but the ownership module's
@@ -453,7 +442,9 @@ impl crate::call::ModuleCall for OwnershipCall {
             Self::ListRight { .. } | Self::BuyRight { .. } | Self::MintDataAsset { .. } => true,
             Self::Propose { calls, .. } => {
                 (1..=PROPOSAL_CALLS_MAX).contains(&calls.len())
-                    && calls.iter().all(|c| proposable(c) && c.check().is_ok())
+                    && calls
+                        .iter()
+                        .all(|c| proposable(c) && !c.carries_calls() && c.check().is_ok())
             }
             Self::Claim { .. }
             | Self::ReleaseTranche { .. }

@@ -204,7 +204,6 @@ mod tests {
     use super::*;
     use crate::{Address, Call, Hash, ModuleCall, data::Eligibility};
     use alloc::vec;
-    use commonware_codec::{DecodeExt, Encode, EncodeSize};
 
     fn pool(per_epoch: Amount, epochs: u32, epoch_blocks: u64, max_work: u64) -> RewardsCall {
         pool_of(None, per_epoch, epochs, epoch_blocks, max_work)
@@ -250,12 +249,7 @@ mod tests {
             RewardsCall::Close { pool: 0 },
         ];
         for call in calls {
-            let call = Call::Rewards(call);
-            let bytes = call.encode();
-            assert_eq!(bytes.len(), call.encode_size());
-            assert_eq!(Call::decode(bytes).unwrap(), call);
-            let json = serde_json::to_value(&call).unwrap();
-            assert_eq!(serde_json::from_value::<Call>(json).unwrap(), call);
+            crate::call::assert_round_trips(&Call::Rewards(call));
         }
     }
 
