@@ -160,9 +160,13 @@ struct Exchange {
 
 /// `payer` pays `count` vouchers of [`PRICE`] over `channel` (holding `deposit`): signs each,
 /// and its payee verifies each as it arrives and keeps it if it raises what it may take.
-fn exchange(payer: &PrivateKey, channel: ChannelId, count: u64) -> Result<Exchange> {
-    let payer_address = Address::of(&payer.public_key());
-    let deposit = count * PRICE;
+fn exchange(
+    payer: &PrivateKey,
+    channel: ChannelId,
+    count: u64,
+    deposit: Amount,
+) -> Result<Exchange> {
+    let payer_address = address(payer);
     let (mut signing, mut verifying) = (Duration::ZERO, Duration::ZERO);
     let mut latest: Option<SignedVoucher> = None;
     for first in (1..=count).step_by(CHUNK as usize) {
@@ -191,7 +195,7 @@ fn exchange(payer: &PrivateKey, channel: ChannelId, count: u64) -> Result<Exchan
 
 fn off_chain(vouchers: u64) -> Result<OffChain> {
     let payer = PrivateKey::from_seed(5);
-    let exchanged = exchange(&payer, 1, vouchers)?;
+    let exchanged = exchange(&payer, 1, vouchers, vouchers * PRICE)?;
     // The same work with the payer's key decoded once (a payee could keep it per channel).
     let key = payer.public_key();
     let signed: Vec<SignedVoucher> = (1..=vouchers.min(10_000))
@@ -243,7 +247,8 @@ fn row(channels: usize, count: u64) -> Result<Row> {
     let tx = |signer: &PrivateKey, call: ChannelsCall| {
         unsigned(CHAIN_ID, address(signer), 0, vec![call.into()], &placeholder)
     };
-    let deposit = count * PRICE;
+    // The payer escrows one voucher more than it pays: each close pays and refunds.
+    let (deposit, paid) = ((count + 1) * PRICE, count * PRICE);
     let opens: Vec<SignedTransaction> = payers
         .iter()
         .zip(&payees)
@@ -257,10 +262,10 @@ fn row(channels: usize, count: u64) -> Result<Row> {
     // Channels are numbered in opening order from 1. Off chain: the first channel's full
     // sequence; the other payers sign only their latest voucher.
     eprintln!("{channels} channels of {count} vouchers: the first channel's vouchers...");
-    let exchanged = exchange(&payers[0], 1, count)?;
+    let exchanged = exchange(&payers[0], 1, count, deposit)?;
     let latest = std::iter::once(exchanged.latest).chain(payers.iter().enumerate().skip(1).map(
         |(i, payer)| {
-            let voucher = Voucher { channel: i as ChannelId + 1, cumulative: deposit };
+            let voucher = Voucher { channel: i as ChannelId + 1, cumulative: paid };
             SignedVoucher::sign(payer, CHAIN_ID, voucher)
         },
     ));
@@ -274,7 +279,7 @@ fn row(channels: usize, count: u64) -> Result<Row> {
         .collect();
     eprintln!("{channels} channels of {count} vouchers: closing...");
     let (closing, close_bytes) = measured(&mut chain, &closes)?;
-    let record_bytes = check_closed(&chain, &payers, deposit)?;
+    let record_bytes = check_closed(&chain, &payers, paid)?;
     Ok(Row {
         vouchers: count,
         channels,
@@ -295,14 +300,14 @@ fn measured(chain: &mut InMemoryChain, txs: &[SignedTransaction]) -> Result<(Dur
     Ok((took, chain.written_bytes - before))
 }
 
-/// Checks that channel `i + 1` of each payer `i` closed having paid its whole `deposit`;
-/// returns the size of a closed channel's record.
-fn check_closed(chain: &InMemoryChain, payers: &[PrivateKey], deposit: Amount) -> Result<usize> {
+/// Checks that channel `i + 1` of each payer `i` closed having paid `paid` and refunded the
+/// rest; returns the size of a closed channel's record.
+fn check_closed(chain: &InMemoryChain, payers: &[PrivateKey], paid: Amount) -> Result<usize> {
     let mut record_bytes = 0;
     for (i, payer) in payers.iter().enumerate() {
         let key = keys::channel(i as ChannelId + 1);
         let c: Channel = chain.state.get(&key).context("a channel is missing")?;
-        if c.payer != address(payer) || !c.is_closed() || c.paid != deposit {
+        if c.payer != address(payer) || !c.is_closed() || c.paid != paid || c.refunded != PRICE {
             bail!("channel {} did not close as expected: {c:?}", c.id);
         }
         let value = chain.state.read(&key).ok().flatten().map_or(0, |v| v.len());
