@@ -27,8 +27,7 @@ use machina_app::{Genesis, Params, genesis::GenesisAccount, state::StateRead};
 use machina_types::{
     Address, Amount, ChannelsCall, SignedTransaction,
     channels::{
-        ChannelId, SignedVoucher, VOUCHER_NAMESPACE, Voucher, keys, state::Channel,
-        voucher_message,
+        ChannelId, SignedVoucher, VOUCHER_NAMESPACE, Voucher, keys, state::Channel, voucher_message,
     },
 };
 use serde::Serialize;
@@ -114,7 +113,10 @@ impl Report for ChannelsReport {
              on chain (in-memory state machine), per channel:\n\
              vouchers/channel  channels   us/open  us/close  B written/open  B written/close  \
              record B  payee us verifying all (payer us signing)\n",
-            o.vouchers, o.signed_per_s, o.verified_per_s, o.us_per_verify,
+            o.vouchers,
+            o.signed_per_s,
+            o.verified_per_s,
+            o.us_per_verify,
             o.verified_per_s_key_decoded_once,
         );
         for r in &self.rows {
@@ -172,7 +174,9 @@ fn exchange(
     for first in (1..=count).step_by(CHUNK as usize) {
         let started = Instant::now();
         let chunk: Vec<SignedVoucher> = (first..=(first + CHUNK - 1).min(count))
-            .map(|i| SignedVoucher::sign(payer, CHAIN_ID, Voucher { channel, cumulative: i * PRICE }))
+            .map(|i| {
+                SignedVoucher::sign(payer, CHAIN_ID, Voucher { channel, cumulative: i * PRICE })
+            })
             .collect();
         signing += started.elapsed();
         let started = Instant::now();

@@ -373,8 +373,11 @@ impl InMemoryChain {
             }
         }
         let out = exec.finish();
-        self.written_bytes +=
-            out.writes.iter().map(|(k, v)| k.0.len() + v.as_ref().map_or(0, Vec::len)).sum::<usize>();
+        self.written_bytes += out
+            .writes
+            .iter()
+            .map(|(k, v)| k.0.len() + v.as_ref().map_or(0, Vec::len))
+            .sum::<usize>();
         self.state.apply(&out.writes);
         Ok((begin, out))
     }
