@@ -4,7 +4,11 @@
 //! - (a) in process: pre-signed readings handed straight to the gateway's admission queue,
 //!   every one decoded, checked against its device record, signature-verified (in batches),
 //!   appended to the durable journal and synced, then Merkle-batched per stream as the
-//!   anchorer does: readings per second;
+//!   anchorer does: readings per second; and as many readings whose values were sealed on
+//!   the device (`sealed::seal`, a random nonce each, under the stream's epoch key), on
+//!   other streams, through the same path (in rounds plain, sealed, sealed, plain):
+//!   readings per second and the ratio to plain ones; and, apart, what sealing costs a
+//!   device and opening a subscriber, per reading, on one core;
 //! - (b) end to end over MQTT: one connection per device to the embedded broker, QoS 1,
 //!   each acknowledgement sent only after the reading is durably stored: readings per second
 //!   from the first publish to the last acknowledgement;
@@ -17,7 +21,7 @@
 use super::{
     CHAIN_ID, Machine, Nodes, Report, bench_homes, cores, data_dir,
     load::{self, Publisher},
-    percentile,
+    micros, percentile,
 };
 use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
@@ -33,8 +37,11 @@ use machina_sdk::{
 };
 use machina_types::data::DataEvent;
 use machina_types::{
-    Address, DeviceId, Event, Hash, IdentityCall, SignedReading, merkle, reading::StreamId,
+    Address, DeviceId, Event, Hash, IdentityCall, SignedReading, merkle,
+    reading::{Reading, StreamId, Value},
+    sealed,
 };
+use rand_core::Rng;
 use serde::Serialize;
 use std::{
     collections::HashMap,
@@ -48,10 +55,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Stream of the in-process readings (a).
-const INGEST_STREAM: StreamId = 1;
 /// Stream of the MQTT readings (b, c, d).
 const MQTT_STREAM: StreamId = 2;
+/// Streams of the in-process readings (a) in the order admitted, and whether their values
+/// are sealed: plain, sealed, sealed, plain, so that neither kind gains from running second.
+const INGEST_ROUNDS: [(StreamId, bool); 4] = [(1, false), (3, true), (4, true), (5, false)];
+/// The sealed stream's secret, which its holder provisions to the device.
+const STREAM_SECRET: sealed::Key = [7; 32];
 /// How long to wait for anchors to finalize.
 const ANCHOR_WAIT: Duration = Duration::from_secs(120);
 
@@ -64,7 +74,7 @@ pub struct GatewayArgs {
     /// Readings each device publishes over MQTT (b, c, d).
     #[arg(long, default_value_t = 300)]
     pub readings_per_device: usize,
-    /// Readings admitted in process (a).
+    /// Readings admitted in process (a), plain, and as many sealed (each in two rounds).
     #[arg(long, default_value_t = 200_000)]
     pub ingest_readings: usize,
     /// Unacknowledged messages each connection may have in flight.
@@ -96,6 +106,19 @@ pub struct GatewayReport {
     pub ingest_seconds: f64,
     /// (a) Verified, stored and batched readings per second.
     pub ingest_readings_per_s: f64,
+    /// (a) The same count of sealed readings: seconds.
+    pub sealed_ingest_seconds: f64,
+    /// (a) Sealed readings verified, stored and batched per second.
+    pub sealed_ingest_readings_per_s: f64,
+    /// (a) Sealed readings per second over plain ones.
+    pub sealed_to_plain: f64,
+    /// Bytes of a signed plain reading, and of a signed sealed one.
+    pub reading_bytes: (usize, usize),
+    /// Microseconds a device takes to seal a reading's value (its nonce drawn from the
+    /// operating system's generator), on one core.
+    pub us_per_seal: f64,
+    /// Microseconds a subscriber takes to open one, on one core.
+    pub us_per_open: f64,
     /// (b) Concurrent MQTT device connections.
     pub mqtt_connections: usize,
     /// (b) Readings published and acknowledged.
@@ -144,6 +167,8 @@ impl Report for GatewayReport {
         format!(
             "devices                     {} (one MQTT connection each, window {})\n\
              (a) in process             {:.0} readings/s verified, stored and batched ({} in {:.2} s; {:.2} of the verification limit)\n\
+             (a) sealed, in process     {:.0} readings/s ({} in {:.2} s; {:.2} of plain); {} B signed sealed reading, {} B plain\n\
+             \x20   sealing on the device  {:.2} us/reading; opening by a subscriber {:.2} us/reading (one core)\n\
              (b) MQTT QoS 1 end to end  {:.0} readings/s ({} readings in {:.2} s; {:.2} of the verification limit)\n\
              (c) plain mosquitto        {mosquitto}\n\
              (d) to finalized anchor    p50 {:.0} ms, p99 {:.0} ms ({} readings; anchor every {} ms, blocks every {} ms)\n\
@@ -154,6 +179,14 @@ impl Report for GatewayReport {
             self.ingest_readings,
             self.ingest_seconds,
             self.ingest_of_verify_limit,
+            self.sealed_ingest_readings_per_s,
+            self.ingest_readings,
+            self.sealed_ingest_seconds,
+            self.sealed_to_plain,
+            self.reading_bytes.1,
+            self.reading_bytes.0,
+            self.us_per_seal,
+            self.us_per_open,
             self.mqtt_readings_per_s,
             self.mqtt_readings,
             self.mqtt_seconds,
@@ -203,17 +236,38 @@ pub fn run(args: &GatewayArgs) -> Result<GatewayReport> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
 
     // (a)
-    let per_device = args.ingest_readings.div_ceil(args.devices);
-    eprintln!("(a) signing {} readings...", per_device * args.devices);
-    let readings = sign_all(&fleet, INGEST_STREAM, per_device);
-    eprintln!("(a) admitting them in process...");
-    let (ingested, ingest_seconds) = runtime.block_on(ingest(&gateway, &ids, readings))?;
-    eprintln!("(a) waiting for them to be anchored...");
-    anchors.wait(INGEST_STREAM, ingested, ANCHOR_WAIT)?;
+    let per_device = args.ingest_readings.div_ceil(args.devices * 2);
+    let admit = |stream: StreamId, readings: &[Vec<Reading>]| -> Result<(usize, f64)> {
+        eprintln!("(a) signing {} readings of stream {stream}...", per_device * args.devices);
+        let signed = sign_all(&fleet, readings);
+        eprintln!("(a) admitting them in process...");
+        let (ingested, seconds) = runtime.block_on(ingest(&gateway, &ids, stream, signed))?;
+        eprintln!("(a) waiting for them to be anchored...");
+        anchors.wait(stream, ingested, ANCHOR_WAIT)?;
+        Ok((ingested, seconds))
+    };
+    let bytes = |r: &[Vec<Reading>]| r[0][0].clone().sign(&fleet[0].key).encode().len();
+    let (mut ingested, mut ingest_seconds, mut sealed_ingest_seconds) = (0, 0.0, 0.0);
+    let (mut sealing, mut opening, mut reading_bytes) = (Duration::ZERO, Duration::ZERO, (0, 0));
+    for (stream, seal) in INGEST_ROUNDS {
+        let plain = readings(&fleet, stream, per_device);
+        if !seal {
+            let (admitted, seconds) = admit(stream, &plain)?;
+            (ingested, ingest_seconds) = (ingested + admitted, ingest_seconds + seconds);
+            reading_bytes.0 = bytes(&plain);
+            continue;
+        }
+        let (sealed, took) = seal_all(&plain)?;
+        sealed_ingest_seconds += admit(stream, &sealed)?.1;
+        sealing += took;
+        opening += open_all(&sealed, &plain)?;
+        reading_bytes.1 = bytes(&sealed);
+    }
 
     // (b) and (d)
     eprintln!("(b) signing {} readings...", args.devices * args.readings_per_device);
-    let payloads: Vec<Vec<Bytes>> = sign_all(&fleet, MQTT_STREAM, args.readings_per_device)
+    let unsigned = readings(&fleet, MQTT_STREAM, args.readings_per_device);
+    let payloads: Vec<Vec<Bytes>> = sign_all(&fleet, &unsigned)
         .into_iter()
         .map(|device| device.iter().map(|r| Bytes::from(r.encode().to_vec())).collect())
         .collect();
@@ -271,6 +325,12 @@ pub fn run(args: &GatewayArgs) -> Result<GatewayReport> {
         ingest_readings: ingested,
         ingest_seconds,
         ingest_readings_per_s: ingested as f64 / ingest_seconds,
+        sealed_ingest_seconds,
+        sealed_ingest_readings_per_s: ingested as f64 / sealed_ingest_seconds,
+        sealed_to_plain: ingest_seconds / sealed_ingest_seconds,
+        reading_bytes,
+        us_per_seal: micros(sealing, ingested),
+        us_per_open: micros(opening, ingested),
         mqtt_connections: args.devices,
         mqtt_readings,
         mqtt_seconds,
@@ -317,31 +377,39 @@ fn onboard(
     Ok(fleet)
 }
 
-/// Signs `per_device` readings (sequence numbers 1..) of `stream` for every device, on every
-/// core; returns them per device.
-fn sign_all(
-    fleet: &[DeviceIdentity],
-    stream: StreamId,
-    per_device: usize,
-) -> Vec<Vec<SignedReading>> {
+/// `per_device` plain numeric readings (sequence numbers 1..) of `stream` for every device.
+fn readings(fleet: &[DeviceIdentity], stream: StreamId, per_device: usize) -> Vec<Vec<Reading>> {
+    let timestamp_ms = now_ms();
+    fleet
+        .iter()
+        .map(|device| {
+            (1..=per_device as u64)
+                .map(|seq| Reading {
+                    device: device.id(),
+                    stream,
+                    seq,
+                    timestamp_ms: timestamp_ms + seq,
+                    value: numeric(200 + (seq % 50) as i64, 1, "C"),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Signs every device's `readings` with its key, on every core.
+fn sign_all(fleet: &[DeviceIdentity], readings: &[Vec<Reading>]) -> Vec<Vec<SignedReading>> {
     let threads = cores().max(1);
     let chunk = fleet.len().div_ceil(threads);
-    let timestamp = now_ms();
     std::thread::scope(|scope| {
         let handles: Vec<_> = fleet
             .chunks(chunk)
-            .map(|devices| {
+            .zip(readings.chunks(chunk))
+            .map(|(devices, readings)| {
                 scope.spawn(move || {
                     devices
                         .iter()
-                        .map(|device| {
-                            (1..=per_device as u64)
-                                .map(|seq| {
-                                    let value = numeric(200 + (seq % 50) as i64, 1, "C");
-                                    device.reading(stream, seq, timestamp + seq, value)
-                                })
-                                .collect::<Vec<_>>()
-                        })
+                        .zip(readings)
+                        .map(|(device, r)| r.iter().map(|r| r.clone().sign(&device.key)).collect())
                         .collect::<Vec<_>>()
                 })
             })
@@ -350,12 +418,58 @@ fn sign_all(
     })
 }
 
+/// The epoch-0 key of the stream of `readings` (one device's), as its device and the
+/// stream's subscribers hold it.
+fn stream_key(readings: &[Reading]) -> sealed::Key {
+    readings.first().map_or([0; 32], |r| sealed::epoch_key(&STREAM_SECRET, &r.device, r.stream, 0))
+}
+
+/// Seals every device's readings as the device would, with a random nonce each, on one core;
+/// returns them and the time sealing took (nonces included).
+fn seal_all(readings: &[Vec<Reading>]) -> Result<(Vec<Vec<Reading>>, Duration)> {
+    let mut rng = commonware_utils::sys_rng();
+    let mut took = Duration::ZERO;
+    let mut out = Vec::with_capacity(readings.len());
+    for device in readings {
+        let key = stream_key(device);
+        let started = Instant::now();
+        let sealed: Option<Vec<Reading>> = device
+            .iter()
+            .map(|r| {
+                let mut nonce = [0; 24];
+                rng.fill_bytes(&mut nonce);
+                sealed::seal(r.clone(), &key, 0, nonce)
+            })
+            .collect();
+        took += started.elapsed();
+        out.push(sealed.context("a plain value seals")?);
+    }
+    Ok((out, took))
+}
+
+/// Opens every sealed reading as a subscriber holding the epoch keys would, on one core;
+/// checks each gives back its plain value; returns the time opening took.
+fn open_all(sealed: &[Vec<Reading>], plain: &[Vec<Reading>]) -> Result<Duration> {
+    let mut took = Duration::ZERO;
+    for (sealed, plain) in sealed.iter().zip(plain) {
+        let key = stream_key(sealed);
+        let started = Instant::now();
+        let opened: Vec<Option<Value>> = sealed.iter().map(|r| sealed::open(r, &key)).collect();
+        took += started.elapsed();
+        if opened.iter().zip(plain).any(|(o, p)| o.as_ref() != Some(&p.value)) {
+            bail!("a sealed reading did not open to its value");
+        }
+    }
+    Ok(took)
+}
+
 /// (a): hands every reading to the admission queue (each device's in order, devices spread
 /// over concurrent submitters), waits for every verdict, then builds each stream's Merkle
 /// batch from the store; returns the readings accepted and the seconds it all took.
 async fn ingest(
     gateway: &machina_node::gateway::Gateway,
     ids: &[DeviceId],
+    stream: StreamId,
     readings: Vec<Vec<SignedReading>>,
 ) -> Result<(usize, f64)> {
     const SUBMITTERS: usize = 16;
@@ -400,7 +514,7 @@ async fn ingest(
     for id in ids {
         let leaves: Vec<Hash> = gateway
             .store
-            .page(&(*id, INGEST_STREAM), 0..=u64::MAX, 0..=u64::MAX, usize::MAX)
+            .page(&(*id, stream), 0..=u64::MAX, 0..=u64::MAX, usize::MAX)
             .into_iter()
             .map(|(_, e)| e.leaf)
             .collect();

@@ -19,7 +19,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use machina_app::{
-    Genesis, MemState, Params,
+    Genesis, Params,
     genesis::{GenesisAccount, MarketParams},
     modules::market::state::Counters,
 };
@@ -176,15 +176,8 @@ fn clearing(args: &MarketArgs, machine: Machine) -> Result<MarketReport> {
             ..Params::default()
         },
     };
-    genesis.validate()?;
     let chain_id = genesis.chain_id.clone();
-    let mut m = InMemoryChain {
-        state: MemState::default(),
-        genesis: Arc::new(genesis),
-        height: 0,
-        now_ms: 1_000,
-    };
-    m.block(&[])?;
+    let mut m = InMemoryChain::start(genesis)?;
     let placeholder = maker.sign(b"placeholder", b"placeholder");
     let tx = |signer: &PrivateKey, nonce: u64, calls: Vec<Call>| {
         unsigned(&chain_id, Address::of(&signer.public_key()), nonce, calls, &placeholder)

@@ -3,6 +3,7 @@
 //! have). Every block is committed durably (state and archives synced) before the next is
 //! acknowledged, as in normal operation.
 
+mod channels;
 mod gateway;
 mod load;
 mod market;
@@ -47,6 +48,9 @@ pub enum BenchCommand {
     /// A machine's revenue inside the state machine: payments split to holders, claims and
     /// share transfers, per operation, for machines with more and more holders.
     Ownership(ownership::OwnershipArgs),
+    /// Payment channels: vouchers signed and verified off chain per second, and the chain's
+    /// cost of opening and closing a channel whatever the number of vouchers it paid.
+    Channels(channels::ChannelsArgs),
 }
 
 /// Runs a benchmark; prints its report as JSON with `json`, else as text.
@@ -59,6 +63,7 @@ pub fn run(cmd: BenchCommand, json: bool) -> Result<()> {
         BenchCommand::Gateway(args) => print(&gateway::run(&args)?, json),
         BenchCommand::Market(args) => print(&market::run(&args)?, json),
         BenchCommand::Ownership(args) => print(&ownership::run(&args)?, json),
+        BenchCommand::Channels(args) => print(&channels::run(&args)?, json),
     }
 }
 
@@ -313,9 +318,34 @@ struct InMemoryChain {
     genesis: Arc<Genesis>,
     height: u64,
     now_ms: u64,
+    /// Bytes of state written by every block so far (keys and values, deletions as keys).
+    written_bytes: usize,
 }
 
 impl InMemoryChain {
+    /// A chain of `genesis` with its genesis block run.
+    fn start(genesis: Genesis) -> Result<Self> {
+        genesis.validate()?;
+        let mut chain = Self {
+            state: MemState::default(),
+            genesis: Arc::new(genesis),
+            height: 0,
+            now_ms: 1_000,
+            written_bytes: 0,
+        };
+        chain.block(&[])?;
+        Ok(chain)
+    }
+
+    /// Runs `txs` in blocks of at most 8192; returns the time they took.
+    fn timed(&mut self, txs: &[SignedTransaction]) -> Result<Duration> {
+        let started = Instant::now();
+        for block in txs.chunks(8192) {
+            self.block(block)?;
+        }
+        Ok(started.elapsed())
+    }
+
     /// Runs a block of `txs` (each must succeed); returns the time of its block-level
     /// steps and its output.
     fn block(
@@ -343,9 +373,19 @@ impl InMemoryChain {
             }
         }
         let out = exec.finish();
+        self.written_bytes += out
+            .writes
+            .iter()
+            .map(|(k, v)| k.0.len() + v.as_ref().map_or(0, Vec::len))
+            .sum::<usize>();
         self.state.apply(&out.writes);
         Ok((begin, out))
     }
+}
+
+/// Microseconds per operation, `n` operations having taken `d`.
+fn micros(d: Duration, n: usize) -> f64 {
+    d.as_secs_f64() * 1e6 / n.max(1) as f64
 }
 
 /// A transaction of `calls` from `signer` with `nonce`; the signature is a placeholder (the

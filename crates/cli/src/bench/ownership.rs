@@ -19,20 +19,16 @@
 //! The per-operation figures should not grow with the number of holders faster than the
 //! control does (a larger state costs every transaction a little more).
 
-use super::{InMemoryChain, Machine, Report, unsigned};
+use super::{InMemoryChain, Machine, Report, micros, unsigned};
 use anyhow::{Result, bail};
 use clap::Args;
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
-use machina_app::{Genesis, MemState, Params, genesis::GenesisAccount};
+use machina_app::{Genesis, Params, genesis::GenesisAccount};
 use machina_sdk::device::DeviceIdentity;
 use machina_types::{
     Address, BankCall, Call, IdentityCall, OwnershipCall, SignedTransaction, ownership::treasury,
 };
 use serde::Serialize;
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
 
 /// Options of `bench ownership`.
 #[derive(Args, Debug, Clone)]
@@ -116,19 +112,6 @@ pub fn run(args: &OwnershipArgs) -> Result<OwnershipReport> {
     Ok(OwnershipReport { scales, machine })
 }
 
-/// Runs `txs` in blocks of at most 8192; returns the time they took.
-fn timed(chain: &mut InMemoryChain, txs: &[SignedTransaction]) -> Result<Duration> {
-    let started = Instant::now();
-    for block in txs.chunks(8192) {
-        chain.block(block)?;
-    }
-    Ok(started.elapsed())
-}
-
-fn micros(d: Duration, n: usize) -> f64 {
-    d.as_secs_f64() * 1e6 / n.max(1) as f64
-}
-
 fn scale(args: &OwnershipArgs, holders: usize) -> Result<Scale> {
     eprintln!("{holders} holders: setting up...");
     let maker = PrivateKey::from_seed(1);
@@ -155,15 +138,8 @@ fn scale(args: &OwnershipArgs, holders: usize) -> Result<Scale> {
             .collect(),
         params: Params::default(),
     };
-    genesis.validate()?;
     let chain_id = genesis.chain_id.clone();
-    let mut chain = InMemoryChain {
-        state: MemState::default(),
-        genesis: Arc::new(genesis),
-        height: 0,
-        now_ms: 1_000,
-    };
-    chain.block(&[])?;
+    let mut chain = InMemoryChain::start(genesis)?;
     let placeholder = maker.sign(b"placeholder", b"placeholder");
     let tx = |signer: Address, nonce: u64, calls: Vec<Call>| {
         unsigned(&chain_id, signer, nonce, calls, &placeholder)
@@ -207,7 +183,7 @@ fn scale(args: &OwnershipArgs, holders: usize) -> Result<Scale> {
             tx(sponsor_address, 1 + i as u64, vec![give.into()])
         })
         .collect();
-    timed(&mut chain, &gifts)?;
+    chain.timed(&gifts)?;
     let mut nonces = vec![0u64; holders];
     let mut next = |i: usize| {
         nonces[i] += 1;
@@ -228,7 +204,7 @@ fn scale(args: &OwnershipArgs, holders: usize) -> Result<Scale> {
             tx(addresses[payer], next(payer), calls)
         })
         .collect();
-    let paying = timed(&mut chain, &payments)?;
+    let paying = chain.timed(&payments)?;
 
     // Claims by distinct holders.
     let claims = args.claims.min(holders - 1);
@@ -236,7 +212,7 @@ fn scale(args: &OwnershipArgs, holders: usize) -> Result<Scale> {
     let claim_txs: Vec<SignedTransaction> = (0..claims)
         .map(|i| tx(addresses[i + 1], next(i + 1), vec![OwnershipCall::Claim { machine }.into()]))
         .collect();
-    let claiming = timed(&mut chain, &claim_txs)?;
+    let claiming = chain.timed(&claim_txs)?;
 
     // Share transfers between holders.
     eprintln!("{holders} holders: {} share transfers...", args.transfers);
@@ -248,7 +224,7 @@ fn scale(args: &OwnershipArgs, holders: usize) -> Result<Scale> {
             tx(addresses[from], next(from), vec![give.into()])
         })
         .collect();
-    let transferring = timed(&mut chain, &transfer_txs)?;
+    let transferring = chain.timed(&transfer_txs)?;
 
     // The control: native transfers between the same accounts.
     let native_txs: Vec<SignedTransaction> = (0..args.transfers)
@@ -258,7 +234,7 @@ fn scale(args: &OwnershipArgs, holders: usize) -> Result<Scale> {
             tx(addresses[from], next(from), vec![BankCall::Transfer { to, amount: 1 }.into()])
         })
         .collect();
-    let native = timed(&mut chain, &native_txs)?;
+    let native = chain.timed(&native_txs)?;
 
     let m: machina_app::modules::ownership::state::Machine =
         chain.state.get(&machina_app::modules::ownership::keys::machine(machine)).unwrap();
