@@ -91,6 +91,24 @@ pub struct Row {
     pub payer_us_signing: f64,
 }
 
+impl Row {
+    /// The row as a line of the text report's table.
+    fn text(&self) -> String {
+        format!(
+            "{:>16} {:>9} {:>9.1} {:>9.1} {:>15.0} {:>16.0} {:>9} {:>17.0} ({:.0})\n",
+            self.vouchers,
+            self.channels,
+            self.us_per_open,
+            self.us_per_close,
+            self.bytes_written_per_open,
+            self.bytes_written_per_close,
+            self.channel_record_bytes,
+            self.payee_us_verifying,
+            self.payer_us_signing,
+        )
+    }
+}
+
 /// Results of `bench channels`.
 #[derive(Debug, Serialize)]
 pub struct ChannelsReport {
@@ -119,20 +137,7 @@ impl Report for ChannelsReport {
             o.us_per_verify,
             o.verified_per_s_key_decoded_once,
         );
-        for r in &self.rows {
-            out.push_str(&format!(
-                "{:>16} {:>9} {:>9.1} {:>9.1} {:>15.0} {:>16.0} {:>9} {:>17.0} ({:.0})\n",
-                r.vouchers,
-                r.channels,
-                r.us_per_open,
-                r.us_per_close,
-                r.bytes_written_per_open,
-                r.bytes_written_per_close,
-                r.channel_record_bytes,
-                r.payee_us_verifying,
-                r.payer_us_signing,
-            ));
-        }
+        self.rows.iter().for_each(|row| out.push_str(&row.text()));
         out.push_str(&self.machine.text());
         out
     }

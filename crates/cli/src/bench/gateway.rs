@@ -100,13 +100,14 @@ pub struct GatewayArgs {
 pub struct GatewayReport {
     /// Onboarded devices (and MQTT connections).
     pub devices: usize,
-    /// (a) Readings admitted in process.
+    /// (a) Plain readings admitted in process (and as many sealed ones).
     pub ingest_readings: usize,
-    /// (a) Seconds from the first submission to the last Merkle batch.
+    /// (a) Seconds of the plain rounds, each from its first submission to its last Merkle
+    /// batch.
     pub ingest_seconds: f64,
     /// (a) Verified, stored and batched readings per second.
     pub ingest_readings_per_s: f64,
-    /// (a) The same count of sealed readings: seconds.
+    /// (a) Seconds of the sealed rounds.
     pub sealed_ingest_seconds: f64,
     /// (a) Sealed readings verified, stored and batched per second.
     pub sealed_ingest_readings_per_s: f64,

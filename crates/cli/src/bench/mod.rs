@@ -39,8 +39,9 @@ use std::{
 pub enum BenchCommand {
     /// Finalized native transfers per second and finality latency.
     Transfers(transfers::TransfersArgs),
-    /// Gateway throughput: in-process admission, MQTT end to end (against a plain mosquitto
-    /// broker), and reading-to-finalized-anchor latency.
+    /// Gateway throughput: in-process admission of plain and sealed readings (with the
+    /// device's sealing and the subscriber's opening cost), MQTT end to end (against a plain
+    /// mosquitto broker), and reading-to-finalized-anchor latency.
     Gateway(gateway::GatewayArgs),
     /// Market batch clearing inside the state machine (leases/s), and intents through the
     /// API of a running node (intents/s).
