@@ -362,6 +362,8 @@ fn a_private_weather_stream_is_sold_per_reading_and_per_period_and_revocation_lo
     // Vouchers that pay nothing new, or not for this channel and chain, are refused.
     let (code, _) = post(&w, a_sub, &voucher(3 * PER_READING));
     assert_eq!(code, "stale_voucher");
+    let (code, _) = post(&w, a_sub, &voucher(6 * PER_READING));
+    assert_eq!(code, "voucher_ahead", "4 readings delivered: at most 5 may be paid");
     let other_channel = SignedVoucher::sign(
         &w.node.accounts[A],
         &chain_id,

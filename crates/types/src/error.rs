@@ -384,6 +384,8 @@ error_codes! {
     HistoryNotIncluded = 714, "history_not_included", "the data product does not include history";
     /// The stream is not one of the product's.
     StreamNotInProduct = 715, "stream_not_in_product", "the stream is not in the data product";
+    /// The voucher pays for more than the readings delivered and the next one.
+    VoucherAhead = 716, "voucher_ahead", "the voucher pays for readings not delivered yet";
     /// Only the account's guardian (or the owner of the device it signs for) may do this.
     NotGuardian = 650, "not_guardian", "only the account's guardian or device owner may do this";
     /// The account (or the session key's account) is frozen by its guardian.

@@ -101,8 +101,9 @@ fn payments(r: &mut Routes) {
         400,
         "Refused: payment_not_offered (a subscription by periods), \
          voucher_for_another_channel, bad_voucher (not the subscriber's signature for this \
-         chain), stale_voucher, voucher_over_deposit, channel_closed, unknown_channel, \
-         invalid_parameter or malformed_json.",
+         chain), stale_voucher, voucher_ahead (pays for more than the readings delivered and \
+         the next), voucher_over_deposit, channel_closed, unknown_channel, invalid_parameter \
+         or malformed_json.",
     )
     .error(r, 404, "No such subscription (`not_found`).")
     .body_errors(r, "Body too large (`body_too_large`).")

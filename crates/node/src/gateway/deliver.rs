@@ -315,15 +315,17 @@ impl<E: Runtime> Delivery<E> {
     }
 
     /// Accepts `voucher` for by-reading subscription `id`: it must be of its channel, signed
-    /// by its subscriber for this chain, above the last one and within the channel's
-    /// deposit. Stored durably before this returns.
+    /// by its subscriber for this chain, above the last one, within the channel's deposit,
+    /// and pay for no more than the readings delivered and the next one (so a subscriber
+    /// stores at most one voucher per reading it gets, whatever it sends). Stored durably
+    /// before this returns.
     pub async fn accept(
         &self,
         id: SubscriptionId,
         voucher: SignedVoucher,
     ) -> Result<PaymentState, VoucherError> {
         let refused = VoucherError::Refused;
-        let (sub, _) =
+        let (sub, price) =
             self.subscription(id).await.ok_or(refused(ErrorCode::UnknownSubscription))?;
         let Payment::Channel { channel } = sub.payment else {
             return Err(refused(ErrorCode::PaymentNotOffered));
@@ -350,6 +352,11 @@ impl<E: Runtime> Delivery<E> {
             let last = paid.get(&id).map_or(c.paid, |p| p.covered().max(c.paid));
             if voucher.voucher.cumulative <= last {
                 return Err(refused(ErrorCode::StaleVoucher));
+            }
+            let delivered = paid.get(&id).map_or(0, |p| p.delivered);
+            let ahead = u128::from(delivered + 1) * u128::from(price.unwrap_or(0));
+            if u128::from(voucher.voucher.cumulative) > ahead {
+                return Err(refused(ErrorCode::VoucherAhead));
             }
             if !paid.contains_key(&id) && paid.len() >= VOUCHERS_MAX {
                 return Err(VoucherError::Unavailable(
