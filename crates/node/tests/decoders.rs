@@ -28,7 +28,7 @@ use machina_types::{
     device::parse_mqtt_password,
     market::{ActuationAck, Command, Component, ResourceKind, SignedCommand},
     ownership::{Milestone, OwnershipCall, OwnershipEvent, Tranche},
-    products::{Access, KeyGrant, Payment, PeriodPrice, ProductsEvent},
+    products::{Access, KeyGrant, Payment, PeriodPrice, ProductsEvent, Terms},
     sealed::WrappedKey,
     wallets::{Limit, Policy, WalletsCall, WalletsEvent},
 };
@@ -132,13 +132,15 @@ fn product_calls() -> Vec<Call> {
         ProductsCall::List {
             device: Hash([3; 32]),
             streams: vec![1, 2],
-            asset: Some(4),
-            per_reading: Some(5),
-            per_period: Some(PeriodPrice { price: 0, period_ms: 60_000 }),
-            licence: Hash([6; 32]),
-            access: Access::AllowList { buyers: vec![Address([7; 32])] },
-            history: true,
-            sealed: true,
+            terms: Terms {
+                asset: Some(4),
+                per_reading: Some(5),
+                per_period: Some(PeriodPrice { price: 0, period_ms: 60_000 }),
+                licence: Hash([6; 32]),
+                access: Access::AllowList { buyers: vec![Address([7; 32])] },
+                history: true,
+                sealed: true,
+            },
         }
         .into(),
         ProductsCall::Subscribe {

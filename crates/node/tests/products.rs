@@ -24,7 +24,7 @@ use machina_types::{
     Address, BankCall, Call, ChannelsCall, Event, Hash, IdentityCall, ProductsCall, SignedReading,
     Value,
     channels::{ChannelsEvent, SignedVoucher, Voucher},
-    products::{Access, Payment, PeriodPrice, ProductId, ProductsEvent, SubscriptionId},
+    products::{Access, Payment, PeriodPrice, ProductId, ProductsEvent, SubscriptionId, Terms},
     sealed::{self, Key},
 };
 use rumqttc::mqttbytes::{
@@ -228,13 +228,15 @@ fn a_private_weather_stream_is_sold_per_reading_and_per_period_and_revocation_lo
     let list = ProductsCall::List {
         device: w.station.id(),
         streams: vec![STREAM],
-        asset: None,
-        per_reading: Some(PER_READING),
-        per_period: Some(PeriodPrice { price: 500, period_ms: 3_600_000 }),
-        licence: Hash::of(&[b"CC-BY-4.0"]),
-        access: Access::Anyone {},
-        history: true,
-        sealed: true,
+        terms: Terms {
+            asset: None,
+            per_reading: Some(PER_READING),
+            per_period: Some(PeriodPrice { price: 500, period_ms: 3_600_000 }),
+            licence: Hash::of(&[b"CC-BY-4.0"]),
+            access: Access::Anyone {},
+            history: true,
+            sealed: true,
+        },
     };
     let product = w
         .ok(OWNER, list)

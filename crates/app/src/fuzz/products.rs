@@ -6,7 +6,7 @@ use super::{ACCOUNTS, Id, Op, Run, SignedBy, TxOps, device_index, edges, num};
 use machina_types::{
     Call, Event, Hash, ProductsCall,
     limits::{PRODUCT_PERIOD_MS_MAX, PRODUCT_PERIODS_MAX},
-    products::{Access, KeyGrant, Payment, PeriodPrice, ProductsEvent},
+    products::{Access, KeyGrant, Payment, PeriodPrice, ProductsEvent, Terms},
     sealed::WrappedKey,
 };
 use proptest::prelude::*;
@@ -181,13 +181,16 @@ impl Run {
                 ProductsCall::List {
                     device: self.device(device),
                     streams: (0..streams).collect(),
-                    asset: None,
-                    per_reading,
-                    per_period: period.map(|(price, period_ms)| PeriodPrice { price, period_ms }),
-                    licence: Hash([4; 32]),
-                    access,
-                    history,
-                    sealed: true,
+                    terms: Terms {
+                        asset: None,
+                        per_reading,
+                        per_period: period
+                            .map(|(price, period_ms)| PeriodPrice { price, period_ms }),
+                        licence: Hash([4; 32]),
+                        access,
+                        history,
+                        sealed: true,
+                    },
                 }
             }
             ProductOp::Delist { product } => {

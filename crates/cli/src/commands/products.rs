@@ -18,7 +18,7 @@ use machina_types::{
     channels::{SignedVoucher, Voucher},
     codec::{hex, parse_hex},
     products::{
-        Access, Payment, PeriodPrice, ProductId, ProductsEvent, SubscriptionId,
+        Access, Payment, PeriodPrice, ProductId, ProductsEvent, SubscriptionId, Terms,
         state::{Product, Subscription},
     },
     sealed::Key,
@@ -248,9 +248,7 @@ pub fn product(ctx: &DeviceCtx, signing: &Signing, cmd: ProductCommand) -> Resul
                 (true, None) => Access::Anyone {},
             };
             let period_ms = period_secs.map(|s| s.saturating_mul(1000));
-            ProductsCall::List {
-                device: device_id(&device)?,
-                streams,
+            let terms = Terms {
                 asset,
                 per_reading,
                 per_period: per_period
@@ -260,7 +258,8 @@ pub fn product(ctx: &DeviceCtx, signing: &Signing, cmd: ProductCommand) -> Resul
                 access,
                 history: !no_history,
                 sealed: !plain,
-            }
+            };
+            ProductsCall::List { device: device_id(&device)?, streams, terms }
         }
         ProductCommand::Show { product } => {
             let p = ctx.client.product(product)?;
@@ -340,14 +339,15 @@ fn publish_keys(
 }
 
 fn describe_product(p: &Product) -> String {
+    let t = &p.terms;
     let mut prices = Vec::new();
-    if let Some(price) = p.per_reading {
+    if let Some(price) = t.per_reading {
         prices.push(format!("{price} per reading (channel)"));
     }
-    if let Some(per) = p.per_period {
+    if let Some(per) = t.per_period {
         prices.push(format!("{} per {} s", per.price, per.period_ms / 1000));
     }
-    let access = match &p.access {
+    let access = match &t.access {
         Access::Anyone {} => "anyone who pays".to_string(),
         Access::AllowList { buyers } => format!("{} allowed accounts", buyers.len()),
         Access::Devices { min_reputation } => {
@@ -362,9 +362,9 @@ fn describe_product(p: &Product) -> String {
         p.streams,
         p.seller,
         prices.join(", "),
-        asset_name(p.asset),
-        p.history,
-        p.sealed,
+        asset_name(t.asset),
+        t.history,
+        t.sealed,
         if p.listed { "listed" } else { "delisted" },
         if subs.is_empty() { "none".into() } else { subs.join(", ") }
     )
@@ -449,7 +449,7 @@ fn read(
     }
     let Some(limit) = live else { return Ok(()) };
     let price = match sub.payment {
-        Payment::Channel { .. } => product.per_reading,
+        Payment::Channel { .. } => product.terms.per_reading,
         Payment::Periods { .. } => None,
     };
     let broker = broker_address(ctx, mqtt)?;

@@ -228,7 +228,7 @@ impl<E: Runtime> Delivery<E> {
         let sub: Subscription = self.read(&keys::subscription(id)).await?;
         let product: Product = self.read(&keys::product(sub.product)).await?;
         let price = match sub.payment {
-            Payment::Channel { .. } => product.per_reading,
+            Payment::Channel { .. } => product.terms.per_reading,
             Payment::Periods { .. } => None,
         };
         Some((sub, price))

@@ -127,6 +127,53 @@ pub struct KeyGrant {
 
 crate::struct_codec!(KeyGrant { subscription: plain, stream: plain, epoch: plain, key: plain });
 
+/// What a product sells and to whom, as its listing names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct Terms {
+    /// The asset prices are in (the native token if absent).
+    pub asset: Option<AssetId>,
+    /// Price per reading, paid through a channel (at least 1), if offered.
+    pub per_reading: Option<Amount>,
+    /// Price per period, paid up front, if offered.
+    pub per_period: Option<PeriodPrice>,
+    /// The hash of the licence's terms.
+    pub licence: Hash,
+    /// Who may subscribe.
+    pub access: Access,
+    /// Whether subscribers get readings from before they subscribed.
+    pub history: bool,
+    /// Whether the device seals the readings (only subscribers read them).
+    pub sealed: bool,
+}
+
+crate::struct_codec!(Terms {
+    asset: plain,
+    per_reading: plain,
+    per_period: plain,
+    licence: plain,
+    access: plain,
+    history: plain,
+    sealed: plain,
+});
+
+impl Terms {
+    /// Stateless validity: at least one price (a per-reading price of at least 1, a period
+    /// of 1 ms to 366 days), a non-empty allow list of at most 32, a reputation in percent.
+    pub fn is_valid(&self) -> bool {
+        (self.per_reading.is_some() || self.per_period.is_some())
+            && self.per_reading.is_none_or(|p| p > 0)
+            && self.per_period.is_none_or(|p| (1..=PRODUCT_PERIOD_MS_MAX).contains(&p.period_ms))
+            && match &self.access {
+                Access::Anyone {} => true,
+                Access::AllowList { buyers } => {
+                    (1..=PRODUCT_ALLOW_LIST_MAX).contains(&buyers.len())
+                }
+                Access::Devices { min_reputation } => *min_reputation <= 100,
+            }
+    }
+}
+
 /// A call to the products module.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
@@ -138,20 +185,8 @@ pub enum ProductsCall {
         device: DeviceId,
         /// Its streams (1 to 8, distinct).
         streams: Vec<StreamId>,
-        /// The asset prices are in (the native token if absent).
-        asset: Option<AssetId>,
-        /// Price per reading, paid through a channel (at least 1), if offered.
-        per_reading: Option<Amount>,
-        /// Price per period, paid up front, if offered.
-        per_period: Option<PeriodPrice>,
-        /// The hash of the licence's terms.
-        licence: Hash,
-        /// Who may subscribe.
-        access: Access,
-        /// Whether subscribers get readings from before they subscribed.
-        history: bool,
-        /// Whether the device seals the readings (only subscribers read them).
-        sealed: bool,
+        /// Prices, licence, access, history, sealing.
+        terms: Terms,
     },
     /// Stop selling a product (its seller): no new subscriptions; its streams may be listed
     /// again. Subscriptions run to their end.
@@ -197,17 +232,7 @@ pub enum ProductsCall {
 }
 
 crate::enum_codec!(ProductsCall {
-    0 => List {
-        device: plain,
-        streams: vec(PRODUCT_STREAMS_MAX),
-        asset: plain,
-        per_reading: plain,
-        per_period: plain,
-        licence: plain,
-        access: plain,
-        history: plain,
-        sealed: plain,
-    },
+    0 => List { device: plain, streams: vec(PRODUCT_STREAMS_MAX), terms: plain },
     1 => Delist { product: plain },
     2 => Subscribe { product: plain, payment: plain, encryption_key: plain },
     3 => Cancel { subscription: plain },
@@ -221,26 +246,13 @@ impl crate::call::ModuleCall for ProductsCall {
     const TAG: u8 = 9;
     const ERRORS: core::ops::RangeInclusive<u16> = 700..=749;
 
-    /// Stateless validity: 1 to 8 distinct streams, at least one price (a per-reading price
-    /// of at least 1, a period of 1 ms to 366 days), a non-empty allow list of at most 32,
-    /// a reputation in percent; 1 to 10,000 periods; a nonzero encryption key; 1 to 32 key
+    /// Stateless validity: 1 to 8 distinct streams and valid [`Terms`]; 1 to 10,000 periods; a nonzero encryption key; 1 to 32 key
     /// grants.
     fn check(&self) -> Result<(), ErrorCode> {
         let ok = match self {
-            Self::List { streams, per_reading, per_period, access, .. } => {
+            Self::List { streams, terms, .. } => {
                 let distinct = streams.iter().enumerate().all(|(i, s)| !streams[..i].contains(s));
-                (1..=PRODUCT_STREAMS_MAX).contains(&streams.len())
-                    && distinct
-                    && (per_reading.is_some() || per_period.is_some())
-                    && per_reading.is_none_or(|p| p > 0)
-                    && per_period.is_none_or(|p| (1..=PRODUCT_PERIOD_MS_MAX).contains(&p.period_ms))
-                    && match access {
-                        Access::Anyone {} => true,
-                        Access::AllowList { buyers } => {
-                            (1..=PRODUCT_ALLOW_LIST_MAX).contains(&buyers.len())
-                        }
-                        Access::Devices { min_reputation } => *min_reputation <= 100,
-                    }
+                (1..=PRODUCT_STREAMS_MAX).contains(&streams.len()) && distinct && terms.is_valid()
             }
             Self::Subscribe { payment, encryption_key, .. } => {
                 *encryption_key != [0; 32]
@@ -279,9 +291,7 @@ mod tests {
         per_period: Option<PeriodPrice>,
         access: Access,
     ) -> ProductsCall {
-        ProductsCall::List {
-            device: Hash([1; 32]),
-            streams,
+        let terms = Terms {
             asset: None,
             per_reading,
             per_period,
@@ -289,7 +299,8 @@ mod tests {
             access,
             history: true,
             sealed: true,
-        }
+        };
+        ProductsCall::List { device: Hash([1; 32]), streams, terms }
     }
 
     #[test]

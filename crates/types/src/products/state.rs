@@ -1,9 +1,9 @@
 //! The products module's stored values.
 
-use super::{Access, Payment, PeriodPrice, ProductId, SubscriptionId};
+use super::{Payment, ProductId, SubscriptionId, Terms};
 use crate::{
-    Address, Amount, DeviceId, Hash, bank::AssetId, limits::PRODUCT_STREAMS_MAX,
-    limits::PRODUCT_SUBSCRIBERS_MAX, reading::StreamId, sealed::KeyEpoch,
+    Address, DeviceId, limits::PRODUCT_STREAMS_MAX, limits::PRODUCT_SUBSCRIBERS_MAX,
+    reading::StreamId, sealed::KeyEpoch,
 };
 use serde::{Deserialize, Serialize};
 
@@ -43,20 +43,8 @@ pub struct Product {
     pub device: DeviceId,
     /// Its streams.
     pub streams: Vec<StreamId>,
-    /// The asset prices are in (the native token if absent).
-    pub asset: Option<AssetId>,
-    /// Price per reading, if offered.
-    pub per_reading: Option<Amount>,
-    /// Price per period, if offered.
-    pub per_period: Option<PeriodPrice>,
-    /// The hash of the licence's terms.
-    pub licence: Hash,
-    /// Who may subscribe.
-    pub access: Access,
-    /// Whether subscribers get readings from before they subscribed.
-    pub history: bool,
-    /// Whether readings are sealed.
-    pub sealed: bool,
+    /// Prices, licence, access, history, sealing.
+    pub terms: Terms,
     /// Whether it is still listed.
     pub listed: bool,
     /// The subscriptions it delivers to (pruned of lapsed ones as new ones come; at most
@@ -69,13 +57,7 @@ crate::struct_codec!(Product {
     seller: plain,
     device: plain,
     streams: vec(PRODUCT_STREAMS_MAX),
-    asset: plain,
-    per_reading: plain,
-    per_period: plain,
-    licence: plain,
-    access: plain,
-    history: plain,
-    sealed: plain,
+    terms: plain,
     listed: plain,
     subscribers: vec(PRODUCT_SUBSCRIBERS_MAX),
 });

@@ -16,11 +16,10 @@ use crate::{
     state::Key,
 };
 use machina_types::{
-    Address, Amount, DeviceId, ErrorCode, Event, Hash, ProductsCall,
-    bank::AssetId,
+    Address, DeviceId, ErrorCode, Event, ProductsCall,
     channels::state::{Mode, Status},
     limits::PRODUCT_SUBSCRIBERS_MAX,
-    products::{Access, KeyGrant, Payment, PeriodPrice, ProductId, ProductsEvent, SubscriptionId},
+    products::{Access, KeyGrant, Payment, ProductId, ProductsEvent, SubscriptionId, Terms},
     reading::StreamId,
 };
 use state::{Counters, Product, StreamKeys, Subscriber, Subscription, SubscriptionStatus};
@@ -61,28 +60,7 @@ impl Module for Products {
 
     fn execute(ctx: &mut Ctx<'_>, call: &ProductsCall) -> ExecResult {
         match call {
-            ProductsCall::List {
-                device,
-                streams,
-                asset,
-                per_reading,
-                per_period,
-                licence,
-                access,
-                history,
-                sealed,
-            } => {
-                let terms = Terms {
-                    asset: *asset,
-                    per_reading: *per_reading,
-                    per_period: *per_period,
-                    licence: *licence,
-                    access: access.clone(),
-                    history: *history,
-                    sealed: *sealed,
-                };
-                list(ctx, device, streams, terms)
-            }
+            ProductsCall::List { device, streams, terms } => list(ctx, device, streams, terms),
             ProductsCall::Delist { product } => delist(ctx, *product),
             ProductsCall::Subscribe { product, payment, encryption_key } => {
                 subscribe(ctx, *product, *payment, *encryption_key)
@@ -100,17 +78,6 @@ impl Module for Products {
 
 fn emit(ctx: &mut Ctx<'_>, event: ProductsEvent) -> ExecResult {
     ctx.emit(Event::Products(event))
-}
-
-/// A product's terms, as its listing names them.
-struct Terms {
-    asset: Option<AssetId>,
-    per_reading: Option<Amount>,
-    per_period: Option<PeriodPrice>,
-    licence: Hash,
-    access: Access,
-    history: bool,
-    sealed: bool,
 }
 
 /// The product `id`.
@@ -136,7 +103,7 @@ fn stream_keys(ctx: &Ctx<'_>, device: &DeviceId, stream: StreamId) -> ExecResult
     Ok(ctx.get(&keys::stream(device, stream))?.unwrap_or_default())
 }
 
-fn list(ctx: &mut Ctx<'_>, device: &DeviceId, streams: &[StreamId], terms: Terms) -> ExecResult {
+fn list(ctx: &mut Ctx<'_>, device: &DeviceId, streams: &[StreamId], terms: &Terms) -> ExecResult {
     let seller = ctx.signer();
     identity::device(ctx, device)?;
     if let Some(asset) = terms.asset {
@@ -166,13 +133,7 @@ fn list(ctx: &mut Ctx<'_>, device: &DeviceId, streams: &[StreamId], terms: Terms
         seller,
         device: *device,
         streams: streams.to_vec(),
-        asset: terms.asset,
-        per_reading: terms.per_reading,
-        per_period: terms.per_period,
-        licence: terms.licence,
-        access: terms.access,
-        history: terms.history,
-        sealed: terms.sealed,
+        terms: terms.clone(),
         listed: true,
         subscribers: Vec::new(),
     };
@@ -198,7 +159,7 @@ fn delist(ctx: &mut Ctx<'_>, id: ProductId) -> ExecResult {
 
 /// Whether `p`'s access policy admits `buyer`.
 fn admits(ctx: &Ctx<'_>, p: &Product, buyer: &Address) -> ExecResult<bool> {
-    Ok(match &p.access {
+    Ok(match &p.terms.access {
         Access::Anyone {} => true,
         Access::AllowList { buyers } => buyers.contains(buyer),
         Access::Devices { min_reputation } => match identity::device_of_account(ctx, buyer)? {
@@ -238,18 +199,20 @@ fn subscribe(
     }
     let (paid, until_ms) = match payment {
         Payment::Periods { periods } => {
-            let Some(per) = p.per_period else { return Err(ErrorCode::PaymentNotOffered.into()) };
+            let Some(per) = p.terms.per_period else {
+                return Err(ErrorCode::PaymentNotOffered.into());
+            };
             let paid = per.price.checked_mul(u64::from(periods)).ok_or(ErrorCode::Overflow)?;
             let until = per
                 .period_ms
                 .checked_mul(u64::from(periods))
                 .and_then(|ms| now.checked_add(ms))
                 .ok_or(ErrorCode::Overflow)?;
-            bank::pay(ctx, p.asset, &buyer, &p.seller, paid)?;
+            bank::pay(ctx, p.terms.asset, &buyer, &p.seller, paid)?;
             (paid, until)
         }
         Payment::Channel { channel } => {
-            let Some(price) = p.per_reading else {
+            let Some(price) = p.terms.per_reading else {
                 return Err(ErrorCode::PaymentNotOffered.into());
             };
             let c = channels::channel(ctx, channel)?;
@@ -257,7 +220,7 @@ fn subscribe(
                 && c.status == (Status::Open {})
                 && c.payer == buyer
                 && c.payee == p.seller
-                && c.asset == p.asset;
+                && c.asset == p.terms.asset;
             if !fits {
                 return Err(ErrorCode::ChannelMismatch.into());
             }
@@ -318,11 +281,11 @@ fn end(ctx: &mut Ctx<'_>, id: SubscriptionId, revoke: bool) -> ExecResult {
         return Err(ErrorCode::SubscriptionEnded.into());
     }
     let mut refunded = 0;
-    if revoke && let (Payment::Periods { .. }, Some(per)) = (sub.payment, p.per_period) {
+    if revoke && let (Payment::Periods { .. }, Some(per)) = (sub.payment, p.terms.per_period) {
         // Whole periods not begun (the current one is the subscriber's).
         let left = (sub.until_ms - now) / per.period_ms;
         refunded = per.price.checked_mul(left).ok_or(ErrorCode::Overflow)?;
-        bank::pay(ctx, p.asset, &p.seller, &sub.subscriber, refunded)?;
+        bank::pay(ctx, p.terms.asset, &p.seller, &sub.subscriber, refunded)?;
     }
     sub.status = match revoke {
         true => SubscriptionStatus::Revoked { at_ms: now },
@@ -363,7 +326,7 @@ fn publish(ctx: &mut Ctx<'_>, id: ProductId, grants: &[KeyGrant]) -> ExecResult 
         if g.epoch > stream_keys(ctx, &p.device, g.stream)?.epoch {
             return Err(ErrorCode::EpochNotReached.into());
         }
-        if !p.history && g.epoch < sub.first_epochs[index] {
+        if !p.terms.history && g.epoch < sub.first_epochs[index] {
             return Err(ErrorCode::HistoryNotIncluded.into());
         }
         ctx.put(keys::grant(g.subscription, g.stream, g.epoch), &g.key);

@@ -9,7 +9,9 @@ use machina_types::{
     Address, Amount, ChannelsCall, DeviceId, ErrorCode, Event, Hash, ProductsCall,
     channels::ChannelsEvent,
     limits::PRODUCT_SUBSCRIBERS_MAX,
-    products::{Access, KeyGrant, Payment, PeriodPrice, ProductId, ProductsEvent, SubscriptionId},
+    products::{
+        Access, KeyGrant, Payment, PeriodPrice, ProductId, ProductsEvent, SubscriptionId, Terms,
+    },
     sealed::{self, WrappedKey},
 };
 
@@ -45,13 +47,15 @@ impl Market {
         ProductsCall::List {
             device: self.device,
             streams,
-            asset: None,
-            per_reading: Some(5),
-            per_period: Some(PeriodPrice { price: 1_000, period_ms: DAY }),
-            licence: Hash([7; 32]),
-            access,
-            history,
-            sealed: true,
+            terms: Terms {
+                asset: None,
+                per_reading: Some(5),
+                per_period: Some(PeriodPrice { price: 1_000, period_ms: DAY }),
+                licence: Hash([7; 32]),
+                access,
+                history,
+                sealed: true,
+            },
         }
     }
 
@@ -225,13 +229,15 @@ fn a_subscription_without_funds_is_refused_and_changes_nothing() {
     let call = ProductsCall::List {
         device: m.device,
         streams: vec![1],
-        asset: None,
-        per_reading: None,
-        per_period: Some(PeriodPrice { price: START, period_ms: DAY }),
-        licence: Hash([7; 32]),
-        access: Access::Anyone {},
-        history: false,
-        sealed: true,
+        terms: Terms {
+            asset: None,
+            per_reading: None,
+            per_period: Some(PeriodPrice { price: START, period_ms: DAY }),
+            licence: Hash([7; 32]),
+            access: Access::Anyone {},
+            history: false,
+            sealed: true,
+        },
     };
     m.chain().run(OWNER, call).unwrap();
     let (seller, product) = (m.balance(OWNER), m.product(1));
