@@ -13,7 +13,10 @@ mod common;
 
 use common::{RELAY, RawMqtt, Rng, TestNode, free_addr, fuzz_cases};
 use commonware_codec::Encode;
-use machina_sdk::device::{DeviceIdentity, mqtt_login, numeric, telemetry_topic};
+use machina_sdk::{
+    device::{DeviceIdentity, mqtt_login, numeric, telemetry_topic},
+    privacy::account_mqtt_login,
+};
 use rumqttc::mqttbytes::{
     QoS,
     v4::{Connect, ConnectReturnCode, Packet, PubRel, Publish, Subscribe, Unsubscribe},
@@ -281,9 +284,9 @@ fn ordered(pairs: &mut [(String, String)], from: &str, to: &str) {
 }
 
 /// A topic: mostly the device's own (so sessions go on), else another device's, wildcards,
-/// empty, non-ASCII, huge.
+/// empty, non-ASCII, huge, or a data subscription's at boundary ids.
 fn topic(rng: &mut Rng, me: &DeviceIdentity, other: &DeviceIdentity) -> String {
-    match rng.below(16) {
+    match rng.below(17) {
         0..=3 => telemetry_topic(&me.id(), 1),
         4 | 5 => format!("machina/v1/{}/acks", me.id()),
         6 => format!("machina/v1/{}/commands", me.id()),
@@ -295,6 +298,10 @@ fn topic(rng: &mut Rng, me: &DeviceIdentity, other: &DeviceIdentity) -> String {
         12 => "t/".repeat(rng.below(2_000)),
         13 => "$SYS/broker".into(),
         14 => String::from_utf8_lossy(&rng.some_bytes(40)).into_owned(),
+        15 => {
+            let id = rng.pick(&["0", "1", "007", "18446744073709551614", "18446744073709551615"]);
+            format!("machina/v1/subscriptions/{id}/readings")
+        }
         _ => format!("machina/v1/{}/telemetry/{}", me.id(), u32::MAX),
     }
 }
@@ -350,9 +357,12 @@ fn login(
     me: &DeviceIdentity,
     id: &str,
 ) -> Option<(String, String)> {
-    match rng.below(4) {
+    match rng.below(6) {
         0 | 1 => Some(mqtt_login(&me.key, &node.genesis.chain_id, &me.id(), id)),
         2 => Some((RELAY.0.into(), RELAY.1.into())),
+        // An account (a data subscriber), valid or with a device's token.
+        3 => Some(account_mqtt_login(&me.key, &node.genesis.chain_id, id)),
+        4 => Some((format!("account:{}", me.id()), "1.zz".into())),
         _ => (rng.below(2) == 0).then(|| (me.id().to_string(), "1.zz".into())),
     }
 }

@@ -303,7 +303,7 @@ impl<E: Runtime> Delivery<E> {
                     continue;
                 }
                 if self.broker.route(&topic(sub.id), bytes.clone()) > 0 {
-                    p.delivered += 1;
+                    p.delivered = p.delivered.saturating_add(1);
                     self.delivered.inc();
                 }
                 continue;
@@ -354,7 +354,7 @@ impl<E: Runtime> Delivery<E> {
                 return Err(refused(ErrorCode::StaleVoucher));
             }
             let delivered = paid.get(&id).map_or(0, |p| p.delivered);
-            let ahead = u128::from(delivered + 1) * u128::from(price.unwrap_or(0));
+            let ahead = (u128::from(delivered) + 1) * u128::from(price.unwrap_or(0));
             if u128::from(voucher.voucher.cumulative) > ahead {
                 return Err(refused(ErrorCode::VoucherAhead));
             }

@@ -285,6 +285,11 @@ impl Broker {
             if !key.verify(MQTT_ACCOUNT_LOGIN_NAMESPACE, &message, &signature) {
                 return Err(ConnectReturnCode::BadUserNamePassword);
             }
+            // Account keys cost nothing to make: their sessions may hold only a share of
+            // the connections, so they can never lock devices out.
+            if self.account_sessions() >= account_sessions_max(self.config.max_connections) {
+                return Err(ConnectReturnCode::ServiceUnavailable);
+            }
             self.fresh_token(&signature, now)?;
             return Ok(Identity::Account(account));
         }
@@ -302,6 +307,11 @@ impl Broker {
         }
         self.fresh_token(&signature, now)?;
         Ok(Identity::Device(device))
+    }
+
+    /// Sessions of accounts (subscribers) now.
+    fn account_sessions(&self) -> usize {
+        self.clients().values().filter(|c| matches!(c.identity, Identity::Account(_))).count()
     }
 
     /// Remembers a login token, refusing one seen before (a replay).
@@ -336,6 +346,12 @@ impl Broker {
         };
         lookup.subscriber(id).await == Some(account)
     }
+}
+
+/// Most sessions accounts (subscribers receiving data products) may hold at once: a quarter
+/// of the broker's connections (at least one).
+pub fn account_sessions_max(max_connections: usize) -> usize {
+    (max_connections / 4).max(1)
 }
 
 /// Whether `topic` is a name a client may publish on: non-empty, bounded, no wildcards.
@@ -650,6 +666,42 @@ async fn publish_reply(publish: Publish, ingest: &Ingest, broker: &Arc<Broker>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn accounts_hold_at_most_a_quarter_of_the_connections() {
+        use commonware_cryptography::{Signer, ed25519::PrivateKey};
+        let config = BrokerConfig {
+            chain_id: "test".into(),
+            max_connections: 8,
+            allow_anonymous: false,
+            users: Vec::new(),
+        };
+        let broker = Broker::new(config, None);
+        let login = |seed: u64| {
+            let key = PrivateKey::from_seed(seed);
+            let account = Address::of(&key.public_key());
+            let password =
+                machina_types::device::mqtt_account_password(&key, "test", "c", now_ms());
+            let mut connect = Connect::new("c");
+            connect.login = Some(rumqttc::mqttbytes::v4::Login::new(
+                format!("{MQTT_ACCOUNT_PREFIX}{account}"),
+                password,
+            ));
+            connect
+        };
+        assert_eq!(account_sessions_max(8), 2);
+        for seed in [1, 2] {
+            let identity = broker.authenticate(&login(seed)).await.unwrap();
+            assert!(matches!(identity, Identity::Account(_)));
+            broker.register(identity, mpsc::channel(1).0);
+        }
+        assert_eq!(
+            broker.authenticate(&login(3)).await,
+            Err(ConnectReturnCode::ServiceUnavailable),
+            "a third account session would exceed its share"
+        );
+        assert_eq!(account_sessions_max(0), 1);
+    }
 
     #[test]
     fn topics_match_level_by_level_on_any_utf8() {
