@@ -10,6 +10,8 @@
 //! - [`ownership`]: machines and their holders, offerings, proposals, the machine of a
 //!   device, usage rights and a stream's data rights;
 //! - [`rewards`]: reward pools, their epochs' total work, enrollments and devices' work;
+//! - [`explorer`]: the explorer's index (entities and their activity, market clearings,
+//!   feed values), block pages and search;
 //! - [`error`]: the error envelope every failure is served in, and the API's own codes;
 //! - `openapi` (feature `openapi`): the OpenAPI 3.1 document generated from these types, with
 //!   each area's routes registered in `openapi/<area>.rs`.
@@ -26,6 +28,7 @@
 pub mod chain;
 pub mod data;
 pub mod error;
+pub mod explorer;
 pub mod market;
 #[cfg(feature = "openapi")]
 pub mod openapi;

@@ -279,6 +279,7 @@ where
         let finalized = FinalizedBlock {
             digest,
             header: block.header.clone(),
+            txs: Arc::new(block.txs.clone()),
             receipts: effects.receipts,
             events: effects.events,
         };
@@ -289,7 +290,7 @@ where
             since_proposal_ms = now.saturating_sub(block.header.timestamp_ms),
             "finalized"
         );
-        self.chain.on_finalized(finalized, &block.txs, now);
+        self.chain.on_finalized(finalized, now);
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod application;
 pub mod chain;
 pub mod execute;
+pub mod explorer;
 pub mod mempool;
 pub mod ports;
 

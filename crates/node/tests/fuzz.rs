@@ -205,8 +205,8 @@ fn valid_value(rng: &mut Rng, schema: &Value, known: &[String]) -> String {
     }
 }
 
-/// A parameter: its name, whether it is in the path (else the query), its schema.
-type Param = (String, bool, Value);
+/// A parameter: its name, whether it is in the path (else the query) and required, its schema.
+type Param = (String, (bool, bool), Value);
 
 /// Every GET route's path and query parameters with their schemas.
 fn get_routes(openapi: &Value) -> Vec<(String, Vec<Param>)> {
@@ -223,7 +223,7 @@ fn get_routes(openapi: &Value) -> Vec<(String, Vec<Param>)> {
                 .map(|p| {
                     (
                         p["name"].as_str().unwrap().to_string(),
-                        p["in"] == "path",
+                        (p["in"] == "path", p["required"] == true),
                         p["schema"].clone(),
                     )
                 })
@@ -253,9 +253,11 @@ fn requests_valid_against_the_schema_are_never_refused_as_invalid() {
         for (name, in_path, schema) in &params {
             let value = valid_value(&mut rng, schema, &known);
             match in_path {
-                true => url = url.replace(&format!("{{{name}}}"), &encode(&value)),
-                false if rng.below(2) == 0 => pairs.push((name.clone(), value)),
-                false => {}
+                (true, _) => url = url.replace(&format!("{{{name}}}"), &encode(&value)),
+                (false, required) if *required || rng.below(2) == 0 => {
+                    pairs.push((name.clone(), value))
+                }
+                (false, _) => {}
             }
         }
         ordered(&mut pairs, "from_seq", "to_seq");

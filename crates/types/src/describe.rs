@@ -1,5 +1,5 @@
 //! Human names of state keys: `bank/account/<address>`, `identity/device/<id>`,
-//! `identity/maker/<address>`, `data/anchor/<device>/<stream>/<index>`, `data/feed/<id>`,
+//! `identity/maker/<address>`, `data/anchor/<device>/<stream>/<index>`, `data/feed/<id>`, `market/lease/<id>`,
 //! `rewards/pool/<id>`, `rewards/enrollment/<pool>/<device>`, `rewards/epoch/<pool>/<epoch>`,
 //! `rewards/work/<pool>/<epoch>/<device>`.
 //!
@@ -32,6 +32,7 @@ pub use crate::{
     channels::keys::describe_channel as channel,
     data::keys::{describe_anchor as anchor, describe_feed as feed},
     identity::keys::{describe_device as device, describe_maker as maker},
+    market::keys::describe_lease as lease,
     products::keys::describe_subscription as subscription,
     rewards::keys::{
         describe_enrollment as reward_enrollment, describe_epoch as reward_epoch,
@@ -47,6 +48,7 @@ const MODULES: &[Described] = &[
     crate::bank::keys::described,
     crate::identity::keys::described,
     crate::data::keys::described,
+    crate::market::keys::described,
     crate::rewards::keys::described,
     crate::channels::keys::described,
     crate::products::keys::described,

@@ -20,12 +20,6 @@ pub(super) fn register(r: &mut Routes) {
 
 /// The explorer, health, metrics, this document and the status.
 fn node(r: &mut Routes) {
-    let op = Op::new(
-        "The explorer: a web page of live blocks, transactions, markets and market activity, \
-         and lookups (blocks, transactions, accounts, devices, leases, intents, offers).",
-    )
-    .answer(200, "HTML.", "text/html", Some(text()));
-    r.add(Get, "/", op);
     let health = r.schema::<Health>();
     let op = Op::new(
         "The state of every subsystem (finality, gateway admission, anchoring, feeds, command \

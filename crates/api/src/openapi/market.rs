@@ -68,6 +68,15 @@ fn orders(r: &mut Routes) {
             lease,
         ),
     ];
+    let bundle = r.schema::<machina_store::ProofBundle>();
+    let op = Op::new(
+        "A proof of a lease's record (`market/lease/<id>`) at the latest finalized block: \
+         verify it offline against the genesis validators.",
+    )
+    .param(path("id", "Lease id.", u64_any()))
+    .ok(200, "Proof bundle.", bundle)
+    .fails(r, &[400, 503]);
+    r.add(Get, "/v1/proofs/leases/{id}", op);
     for (route, summary, id, schema) in routes {
         let op = Op::new(summary)
             .param(path("id", id, u64_any()))

@@ -13,6 +13,7 @@
 mod chain;
 mod channels;
 mod data;
+mod explorer;
 mod market;
 mod ownership;
 mod products;
@@ -45,6 +46,7 @@ pub fn document() -> Value {
     channels::register(&mut routes);
     products::register(&mut routes);
     wallets::register(&mut routes);
+    explorer::register(&mut routes);
     let mut components = ComponentsBuilder::new();
     for (name, schema) in routes.schemas {
         components = components.schema(name, schema);
@@ -228,7 +230,7 @@ fn hex32() -> ObjectBuilder {
 }
 
 /// An unsigned integer of at most `max` (the parameter's Rust type's range).
-fn uint(max: u64) -> ObjectBuilder {
+pub(super) fn uint(max: u64) -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::Integer)
         .minimum(Some(utoipa::Number::UInt(0)))

@@ -36,11 +36,11 @@ use std::convert::Infallible;
 
 type ApiResult<T> = Result<T, ApiError>;
 
-fn parse<T: std::str::FromStr>(what: &str, text: &str) -> ApiResult<T> {
+pub(super) fn parse<T: std::str::FromStr>(what: &str, text: &str) -> ApiResult<T> {
     text.parse().map_err(|_| ApiError::invalid(format!("invalid {what}: {text:?}")))
 }
 
-async fn read_raw(s: &ApiState, key: &Key) -> ApiResult<Option<Vec<u8>>> {
+pub(super) async fn read_raw(s: &ApiState, key: &Key) -> ApiResult<Option<Vec<u8>>> {
     let guard = s.db.read().await;
     let value = guard
         .get(&key.digest())
@@ -57,10 +57,6 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-pub(super) async fn explorer() -> axum::response::Html<&'static str> {
-    axum::response::Html(include_str!("explorer.html"))
 }
 
 /// `GET /health`: every subsystem's state; 503 while any is down.

@@ -159,6 +159,14 @@ pub(super) async fn lease(
     record(&s, keys::lease(parse("lease id", &id)?), "lease", &id).await
 }
 
+/// `GET /v1/proofs/leases/{id}`: the lease's proof (`market/lease/<id>`).
+pub(super) async fn lease_proof(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<machina_store::ProofBundle>> {
+    super::rewards::prove(&s, machina_app::describe::lease(parse("lease id", &id)?)).await
+}
+
 /// The record at `key`, or 404 naming `what` and `id`.
 pub(super) async fn record<T: commonware_codec::Decode<Cfg = ()>>(
     s: &ApiState,

@@ -4,10 +4,11 @@
 //! code: transaction refusals use the chain's [`ErrorCode`](machina_types::ErrorCode) names,
 //! other failures the codes in [`error::codes`]. `/openapi.json` describes every route: the
 //! document [`machina_api::openapi`] generates from the route types the handlers answer.
-//! `/` serves the explorer, a single page that reads the same API.
+//! `/` serves the explorer, a single page that reads the same API (see [`explorer`]).
 
 mod channels;
 pub mod error;
+mod explorer;
 mod handlers;
 pub mod limits;
 mod market;
@@ -50,6 +51,8 @@ pub struct ApiState {
     pub limits: limits::RequestLimits,
     /// Requests by route and status.
     pub requests: metrics::ApiMetrics,
+    /// The explorer's index of finalized blocks.
+    pub index: Arc<crate::explorer::Index>,
 }
 
 /// The API's routes.
@@ -67,7 +70,17 @@ pub fn router(state: ApiState) -> Router {
 /// the OpenAPI document to them.
 fn routes() -> Routes {
     Routes::default()
-        .get("/", handlers::explorer)
+        .get("/", explorer::page)
+        .get("/explorer/{file}", explorer::asset)
+        .get("/explorer/vendor/{file}", explorer::vendor)
+        .get("/v1/explorer", explorer::overview)
+        .get("/v1/explorer/{kind}", explorer::list)
+        .get("/v1/explorer/{kind}/{id}", explorer::history)
+        .get("/v1/search", explorer::search)
+        .get("/v1/genesis", explorer::genesis)
+        .get("/v1/blocks", explorer::blocks)
+        .get("/v1/markets/{id}/clearings", explorer::clearings)
+        .get("/v1/feeds/{id}/values", explorer::feed_values)
         .get("/health", handlers::health)
         .get("/metrics", handlers::metrics)
         .get("/openapi.json", handlers::openapi)
@@ -99,6 +112,7 @@ fn routes() -> Routes {
         .get("/v1/offers/{id}", market::offer)
         .get("/v1/intents/{id}", market::intent)
         .get("/v1/leases/{id}", market::lease)
+        .get("/v1/proofs/leases/{id}", market::lease_proof)
         .get("/v1/accounts/{address}/leases", market::account_leases)
         .get("/v1/accounts/{address}/stake", market::stake)
         .get("/v1/machines/{id}", ownership::machine)

@@ -3,6 +3,7 @@
 use crate::state::{Key, key};
 use crate::{
     Address,
+    describe::{KnownKey, decode_json},
     market::{BatchId, IntentId, LeaseId, MarketId, OfferId, StakeKind},
 };
 
@@ -49,6 +50,22 @@ pub fn intent(id: IntentId) -> Key {
 /// A lease.
 pub fn lease(id: LeaseId) -> Key {
     key(&[b"market/lease/", &id.to_be_bytes()])
+}
+
+/// The description of a lease's key.
+pub fn describe_lease(id: LeaseId) -> String {
+    format!("market/lease/{id}")
+}
+
+/// The key a description of one of this module's keys names, with its value's decoder.
+pub fn described(parts: &[&str]) -> Option<KnownKey> {
+    match parts {
+        ["market", "lease", id] => Some(KnownKey {
+            key: lease(id.parse().ok()?),
+            decode: decode_json::<super::state::Lease>,
+        }),
+        _ => None,
+    }
 }
 
 /// How many leases an account is party to.

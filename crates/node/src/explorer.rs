@@ -1,0 +1,558 @@
+//! The explorer's index: what the node's finalized blocks say about each entity.
+//!
+//! A task reads every finalized block in order (from the event stream, or from storage when
+//! it starts or falls behind) and records, per entity it names (accounts, makers, devices,
+//! markets, offers, intents, leases, feeds, machines, offerings, proposals, products,
+//! subscriptions, channels, pools, assets, NFTs, multisigs), when it was first and last seen
+//! and its recent activity; per market its clearings, per feed its values; the latest
+//! transactions. Entities are found in events by their field names, so a new event is
+//! indexed without code here.
+//!
+//! Everything is bounded ([`machina_api::explorer`]'s `*_MAX`): per kind the most recently
+//! active entities, per entity the latest activity (records live in one ring shared by all
+//! entities), per market and feed the latest points. Nothing here is consensus state: the
+//! index is rebuilt from the blocks at every start, and the pages link each value to its
+//! proof.
+
+use crate::chain::{ChainInfo, FinalizedBlock};
+use machina_api::explorer::{
+    ACTIVITY_MAX, ACTIVITY_PER_ENTITY_MAX, Activity, CLEARINGS_PER_MARKET_MAX, Clearing,
+    ENTITIES_PER_KIND_MAX, EntityHistory, EntityKind, EntityList, EntitySummary, FeedPoint,
+    MarketClearing, Overview, POINTS_PER_FEED_MAX, RECENT_TXS_MAX, SEARCH_HITS_MAX, SearchHit,
+    TxSummary,
+};
+use machina_types::{
+    BankCall, Call, DataCall, Event, Hash, IdentityCall, Outcome, bank::BankEvent, data::DataEvent,
+    market::MarketEvent,
+};
+use serde_json::Value;
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
+    sync::{Arc, RwLock},
+};
+
+/// The subsystem name of the index in `/health`.
+pub const SUBSYSTEM: &str = "explorer_index";
+
+/// Leases of one clearing indexed as entities (a larger clearing indexes its first ones).
+const LEASES_PER_CLEARING_MAX: u64 = 1024;
+/// Block digests remembered for search.
+const DIGESTS_MAX: usize = 100_000;
+/// Clearings shown on the overview.
+const RECENT_CLEARINGS: usize = 20;
+/// Transactions shown on the overview.
+const OVERVIEW_TXS: usize = 20;
+
+/// The kind of entity an event field names, for fields holding an address or an id.
+fn field_kind(module: &str, action: &str, field: &str) -> Option<EntityKind> {
+    use EntityKind::*;
+    Some(match field {
+        "device" => Device,
+        "maker" => Maker,
+        "market" => Market,
+        "offer" => Offer,
+        "intent" => Intent,
+        "lease" | "first_lease" => Lease,
+        "feed" => Feed,
+        "machine" => Machine,
+        "offering" => Offering,
+        "proposal" if module == "ownership" => Proposal,
+        "product" => Product,
+        "subscription" => Subscription,
+        "channel" => Channel,
+        "pool" => Pool,
+        "asset" if module == "bank" => Asset,
+        "id" if module == "bank" && action.starts_with("nft") => Nft,
+        "right" => Nft,
+        "multisig" => Multisig,
+        "to" | "from" | "account" | "proposer" | "holder" | "buyer" | "voter" | "treasury"
+        | "subscriber" | "solver" | "seller" | "payer" | "payee" | "owner" | "member"
+        | "issuer" | "guardian" | "funder" | "creator" | "consumer" | "by" => Account,
+        _ => return None,
+    })
+}
+
+/// An id as its route takes it: hex strings as they are, numbers in decimal.
+fn id_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => n.as_u64().map(|n| n.to_string()),
+        _ => None,
+    }
+}
+
+/// The entities an event names.
+fn mentions(event: &Event) -> Vec<(EntityKind, String)> {
+    let Ok(Value::Object(fields)) = serde_json::to_value(event) else { return Vec::new() };
+    let module = fields.get("event").and_then(Value::as_str).unwrap_or_default().to_string();
+    let action = fields.get("action").and_then(Value::as_str).unwrap_or_default().to_string();
+    let mut found = Vec::new();
+    for (field, value) in &fields {
+        if let Some(kind) = field_kind(&module, &action, field)
+            && let Some(id) = id_text(value)
+        {
+            found.push((kind, id));
+        }
+        // A maker is an account too.
+        if field == "maker"
+            && let Some(id) = id_text(value)
+        {
+            found.push((EntityKind::Account, id));
+        }
+    }
+    if let Event::Market(MarketEvent::MarketCleared { first_lease, leases, .. }) = event {
+        let last = first_lease.saturating_add(u64::from(*leases).min(LEASES_PER_CLEARING_MAX));
+        found.extend(
+            (first_lease.saturating_add(1)..last).map(|l| (EntityKind::Lease, l.to_string())),
+        );
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// `module.op` of a call.
+fn call_name(call: &Call) -> String {
+    let value = serde_json::to_value(call).unwrap_or_default();
+    let module = value["module"].as_str().unwrap_or("?");
+    let op = value["call"]["op"].as_str().unwrap_or("?");
+    format!("{module}.{op}")
+}
+
+#[derive(Default)]
+struct Entity {
+    cursor: u64,
+    first_height: u64,
+    last_height: u64,
+    label: Option<String>,
+    geohash: Option<String>,
+    activity: u64,
+    recent: VecDeque<u64>,
+}
+
+#[derive(Default)]
+struct Kind {
+    entities: HashMap<String, Entity>,
+    /// Cursor -> id, for lists.
+    by_cursor: BTreeMap<u64, String>,
+    /// (last height, cursor), for forgetting the least recently active.
+    by_activity: BTreeSet<(u64, u64)>,
+    next_cursor: u64,
+}
+
+impl Kind {
+    /// The entity `id`, created if new (forgetting the least recently active beyond the
+    /// bound), marked active at `height`.
+    fn touch(&mut self, id: &str, height: u64) -> &mut Entity {
+        if !self.entities.contains_key(id) {
+            if self.entities.len() >= ENTITIES_PER_KIND_MAX
+                && let Some((_, cursor)) = self.by_activity.pop_first()
+                && let Some(old) = self.by_cursor.remove(&cursor)
+            {
+                self.entities.remove(&old);
+            }
+            self.next_cursor += 1;
+            let cursor = self.next_cursor;
+            self.by_cursor.insert(cursor, id.to_string());
+            self.by_activity.insert((height, cursor));
+            let entity =
+                Entity { cursor, first_height: height, last_height: height, ..Default::default() };
+            self.entities.insert(id.to_string(), entity);
+        }
+        let entity = self.entities.get_mut(id).expect("inserted above");
+        if entity.last_height != height {
+            self.by_activity.remove(&(entity.last_height, entity.cursor));
+            self.by_activity.insert((height, entity.cursor));
+            entity.last_height = height;
+        }
+        entity
+    }
+}
+
+/// What the index holds.
+#[derive(Default)]
+struct Inner {
+    indexed: u64,
+    kinds: BTreeMap<EntityKind, Kind>,
+    /// The activity ring: record `base + i` at position `i`.
+    records: VecDeque<Arc<Activity>>,
+    base: u64,
+    clearings: HashMap<String, VecDeque<Clearing>>,
+    recent_clearings: VecDeque<MarketClearing>,
+    feeds: HashMap<u64, VecDeque<FeedPoint>>,
+    txs: VecDeque<TxSummary>,
+    digests: HashMap<Hash, u64>,
+    digest_order: VecDeque<Hash>,
+}
+
+fn push_bounded<T>(queue: &mut VecDeque<T>, item: T, max: usize) {
+    queue.push_back(item);
+    while queue.len() > max {
+        queue.pop_front();
+    }
+}
+
+impl Inner {
+    fn record(&mut self, activity: Activity, entities: &[(EntityKind, String)]) {
+        let cursor = self.base + self.records.len() as u64;
+        let height = activity.height;
+        self.records.push_back(Arc::new(Activity { cursor, ..activity }));
+        if self.records.len() > ACTIVITY_MAX {
+            self.records.pop_front();
+            self.base += 1;
+        }
+        for (kind, id) in entities {
+            let entity = self.kinds.entry(*kind).or_default().touch(id, height);
+            entity.activity += 1;
+            push_bounded(&mut entity.recent, cursor, ACTIVITY_PER_ENTITY_MAX);
+        }
+    }
+
+    fn label(&mut self, kind: EntityKind, id: &str, height: u64, label: &str) {
+        self.kinds.entry(kind).or_default().touch(id, height).label = Some(label.to_string());
+    }
+
+    /// Names and regions the block's successful calls give entities.
+    fn labels(&mut self, height: u64, signer: &machina_types::Address, call: &Call) {
+        match call {
+            Call::Identity(IdentityCall::RegisterMaker { name, .. }) => {
+                self.label(EntityKind::Maker, &signer.to_string(), height, name);
+            }
+            Call::Identity(IdentityCall::OnboardDevice { certificate, .. }) => {
+                let id = certificate.device_id().to_string();
+                let device = self.kinds.entry(EntityKind::Device).or_default().touch(&id, height);
+                device.label.get_or_insert_with(|| certificate.body.model.clone());
+            }
+            Call::Identity(IdentityCall::SetAttribute { device, key, value: Some(value) }) => {
+                let device = self
+                    .kinds
+                    .entry(EntityKind::Device)
+                    .or_default()
+                    .touch(&device.to_string(), height);
+                match key.as_str() {
+                    "name" => device.label = Some(value.clone()),
+                    "geohash" => device.geohash = Some(value.clone()),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Names of the assets and feeds a transaction created: its creating calls and their
+    /// creation events come in the same order.
+    fn created_names(&mut self, height: u64, calls: &[Call], events: &[Event]) {
+        let mut assets = calls.iter().filter_map(|c| match c {
+            Call::Bank(BankCall::CreateAsset { symbol, .. }) => Some(symbol),
+            _ => None,
+        });
+        let mut feeds = calls.iter().filter_map(|c| match c {
+            Call::Data(DataCall::CreateFeed { name, .. }) => Some(name),
+            _ => None,
+        });
+        for event in events {
+            let (kind, id, name) = match event {
+                Event::Bank(BankEvent::AssetCreated { asset, .. }) => {
+                    (EntityKind::Asset, asset.to_string(), assets.next())
+                }
+                Event::Data(DataEvent::FeedCreated { feed, .. }) => {
+                    (EntityKind::Feed, feed.to_string(), feeds.next())
+                }
+                _ => continue,
+            };
+            if let Some(name) = name {
+                self.label(kind, &id, height, name);
+            }
+        }
+    }
+
+    fn apply(&mut self, block: &FinalizedBlock) {
+        let height = block.header.height;
+        let time_ms = block.header.timestamp_ms;
+        self.digests.insert(block.digest, height);
+        self.digest_order.push_back(block.digest);
+        if self.digest_order.len() > DIGESTS_MAX
+            && let Some(oldest) = self.digest_order.pop_front()
+        {
+            self.digests.remove(&oldest);
+        }
+        for (i, receipt) in block.receipts.iter().enumerate() {
+            let tx = block.txs.get(i);
+            let calls: Vec<String> =
+                tx.map(|tx| tx.tx.calls.iter().map(call_name).collect()).unwrap_or_default();
+            let success = matches!(receipt.outcome, Outcome::Success);
+            let summary = TxSummary {
+                hash: receipt.tx_hash,
+                height,
+                index: receipt.index,
+                signer: receipt.signer,
+                fee: receipt.fee,
+                success,
+                calls,
+            };
+            push_bounded(&mut self.txs, summary.clone(), RECENT_TXS_MAX);
+            let signer = (EntityKind::Account, receipt.signer.to_string());
+            let activity = Activity {
+                cursor: 0,
+                height,
+                time_ms,
+                tx: Some(receipt.tx_hash),
+                event: None,
+                signed: Some(summary),
+            };
+            self.record(activity, std::slice::from_ref(&signer));
+            if success && let Some(tx) = tx {
+                for call in &tx.tx.calls {
+                    self.labels(height, &receipt.signer, call);
+                }
+                self.created_names(height, &tx.tx.calls, &receipt.events);
+            }
+            for event in &receipt.events {
+                self.event(height, time_ms, Some(receipt.tx_hash), event);
+            }
+        }
+        for event in block.events.iter() {
+            self.event(height, time_ms, None, event);
+        }
+        self.indexed = height;
+    }
+
+    fn event(&mut self, height: u64, time_ms: u64, tx: Option<Hash>, event: &Event) {
+        match event {
+            Event::Market(MarketEvent::MarketCleared {
+                batch,
+                market,
+                price,
+                units,
+                first_lease,
+                leases,
+                solver,
+            }) => {
+                let clearing = Clearing {
+                    height,
+                    time_ms,
+                    batch: *batch,
+                    price: *price,
+                    units: *units,
+                    first_lease: *first_lease,
+                    leases: *leases,
+                    solver: *solver,
+                };
+                let series = self.clearings.entry(market.to_string()).or_default();
+                push_bounded(series, clearing.clone(), CLEARINGS_PER_MARKET_MAX);
+                let recent = MarketClearing { market: *market, clearing };
+                push_bounded(&mut self.recent_clearings, recent, RECENT_CLEARINGS);
+            }
+            Event::Data(DataEvent::FeedUpdated { feed, value, sources }) => {
+                let point = FeedPoint { height, time_ms, value: *value, sources: *sources };
+                push_bounded(self.feeds.entry(*feed).or_default(), point, POINTS_PER_FEED_MAX);
+            }
+            _ => {}
+        }
+        let named = mentions(event);
+        let activity =
+            Activity { cursor: 0, height, time_ms, tx, event: Some(event.clone()), signed: None };
+        self.record(activity, &named);
+    }
+
+    fn summary(&self, kind: EntityKind, id: &str, entity: &Entity) -> EntitySummary {
+        EntitySummary {
+            kind,
+            id: id.to_string(),
+            label: entity.label.clone(),
+            geohash: entity.geohash.clone(),
+            first_height: entity.first_height,
+            last_height: entity.last_height,
+            activity: entity.activity,
+            cursor: entity.cursor,
+        }
+    }
+}
+
+/// The index, shared by the indexing task and the API.
+#[derive(Default)]
+pub struct Index {
+    inner: RwLock<Inner>,
+}
+
+impl Index {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records a finalized block (blocks come in height order).
+    pub fn apply(&self, block: &FinalizedBlock) {
+        let mut inner = self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if block.header.height > inner.indexed {
+            inner.apply(block);
+        }
+    }
+
+    /// The last height indexed.
+    pub fn indexed(&self) -> u64 {
+        self.read().indexed
+    }
+
+    /// Entities of `kind`, most recently first seen first, before cursor `before`.
+    pub fn list(&self, kind: EntityKind, before: Option<u64>, limit: usize) -> EntityList {
+        let inner = self.read();
+        let Some(k) = inner.kinds.get(&kind) else {
+            return EntityList { kind, total: 0, entities: Vec::new(), next: None };
+        };
+        let entities: Vec<EntitySummary> = k
+            .by_cursor
+            .range(..before.unwrap_or(u64::MAX))
+            .rev()
+            .take(limit)
+            .filter_map(|(_, id)| k.entities.get(id).map(|e| inner.summary(kind, id, e)))
+            .collect();
+        let next = match entities.last() {
+            Some(last)
+                if entities.len() == limit && k.by_cursor.range(..last.cursor).next().is_some() =>
+            {
+                Some(last.cursor)
+            }
+            _ => None,
+        };
+        EntityList { kind, total: k.entities.len() as u64, entities, next }
+    }
+
+    /// An entity with its recent activity, newest first.
+    pub fn history(&self, kind: EntityKind, id: &str) -> Option<EntityHistory> {
+        let inner = self.read();
+        let entity = inner.kinds.get(&kind)?.entities.get(id)?;
+        let activity = entity
+            .recent
+            .iter()
+            .rev()
+            .filter_map(|cursor| cursor.checked_sub(inner.base))
+            .filter_map(|i| inner.records.get(i as usize))
+            .map(|a| (**a).clone())
+            .collect();
+        Some(EntityHistory { entity: inner.summary(kind, id, entity), activity })
+    }
+
+    /// A market's clearings, oldest first.
+    pub fn clearings(&self, market: &str) -> Vec<Clearing> {
+        self.read().clearings.get(market).map(|c| c.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// A feed's values, oldest first.
+    pub fn feed_points(&self, feed: u64) -> Vec<FeedPoint> {
+        self.read().feeds.get(&feed).map(|c| c.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// The overview: counts, the latest transactions and clearings.
+    pub fn overview(&self, height: u64) -> Overview {
+        let inner = self.read();
+        Overview {
+            height,
+            indexed_height: inner.indexed,
+            counts: inner.kinds.iter().map(|(k, v)| (*k, v.entities.len() as u64)).collect(),
+            recent_txs: inner.txs.iter().rev().take(OVERVIEW_TXS).cloned().collect(),
+            recent_clearings: inner.recent_clearings.iter().rev().cloned().collect(),
+        }
+    }
+
+    /// The latest transactions, newest first.
+    pub fn txs(&self, limit: usize) -> Vec<TxSummary> {
+        self.read().txs.iter().rev().take(limit).cloned().collect()
+    }
+
+    /// Entities, blocks and names `q` matches (at most [`SEARCH_HITS_MAX`]): an exact id of
+    /// any kind, a block digest, then names containing `q` (case-insensitive).
+    pub fn search(&self, q: &str) -> Vec<SearchHit> {
+        let inner = self.read();
+        let mut hits = Vec::new();
+        if let Ok(hash) = q.parse::<Hash>()
+            && let Some(height) = inner.digests.get(&hash)
+        {
+            hits.push(SearchHit { kind: "block".into(), id: height.to_string(), label: None });
+        }
+        for (kind, k) in &inner.kinds {
+            if let Some(e) = k.entities.get(q) {
+                hits.push(SearchHit {
+                    kind: kind.name().into(),
+                    id: q.into(),
+                    label: e.label.clone(),
+                });
+            }
+        }
+        let needle = q.to_lowercase();
+        'names: for (kind, k) in &inner.kinds {
+            for (id, e) in &k.entities {
+                if hits.len() >= SEARCH_HITS_MAX {
+                    break 'names;
+                }
+                if e.label.as_ref().is_some_and(|l| l.to_lowercase().contains(&needle))
+                    && !hits.iter().any(|h| h.kind == kind.name() && &h.id == id)
+                {
+                    hits.push(SearchHit {
+                        kind: kind.name().into(),
+                        id: id.clone(),
+                        label: e.label.clone(),
+                    });
+                }
+            }
+        }
+        hits.truncate(SEARCH_HITS_MAX);
+        hits
+    }
+}
+
+/// Keeps `index` up to date with the finalized chain: from storage up to the tip, then from
+/// the event stream (back to storage whenever it skips ahead). `load` reads a finalized block
+/// with its effects from storage.
+pub async fn follow<F, Fut>(index: Arc<Index>, chain: Arc<ChainInfo>, load: F)
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = Option<FinalizedBlock>>,
+{
+    let mut blocks = chain.subscribe();
+    loop {
+        while index.indexed() < chain.height() {
+            let height = index.indexed() + 1;
+            match load(height).await {
+                Some(block) => index.apply(&block),
+                None => break,
+            }
+        }
+        match blocks.recv().await {
+            Ok(block) if block.header.height == index.indexed() + 1 => index.apply(&block),
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Reads finalized block `height` with its receipts and block-level events from storage.
+pub async fn load(
+    marshal: &crate::engine::Marshal,
+    db: &crate::application::Databases<commonware_runtime::tokio::Context>,
+    height: u64,
+) -> Option<FinalizedBlock> {
+    use commonware_consensus::{marshal::Identifier, types::Height};
+    use machina_app::{exec::keys, state::decode_value};
+    use machina_types::{BlockEvents, Receipt};
+    let block = marshal.get_block(Identifier::Height(Height::new(height))).await?;
+    let block = block.inner();
+    let guard = db.read().await;
+    let mut receipts = Vec::with_capacity(block.txs.len());
+    for tx in &block.txs {
+        let key = keys::receipt(&tx.hash());
+        let bytes = guard.get(&key.digest()).await.ok()??;
+        receipts.push(decode_value::<Receipt>(&key, &bytes.0));
+    }
+    let key = keys::block_events(height);
+    let events = match guard.get(&key.digest()).await.ok()? {
+        Some(bytes) => decode_value::<BlockEvents>(&key, &bytes.0).0,
+        None => Vec::new(),
+    };
+    Some(FinalizedBlock {
+        digest: block.header.digest(),
+        header: block.header.clone(),
+        txs: Arc::new(block.txs.clone()),
+        receipts: Arc::new(receipts),
+        events: Arc::new(events),
+    })
+}
