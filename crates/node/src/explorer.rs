@@ -556,3 +556,158 @@ pub async fn load(
         events: Arc::new(events),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_consensus::types::{Epoch, Round, View};
+    use commonware_cryptography::{Signer as _, ed25519::PrivateKey};
+    use machina_types::{
+        Address, Receipt,
+        block::{Context, Header, OpsRange},
+        data::DataEvent,
+    };
+
+    fn address(n: u8) -> Address {
+        Address([n; 32])
+    }
+
+    fn block(height: u64, receipts: Vec<Receipt>, events: Vec<Event>) -> FinalizedBlock {
+        let leader = PrivateKey::from_seed(0).public_key();
+        let header = Header {
+            context: Context {
+                round: Round::new(Epoch::zero(), View::new(height)),
+                leader,
+                parent: (View::zero(), Hash::ZERO.digest()),
+            },
+            parent: Hash::ZERO,
+            height,
+            timestamp_ms: 1_000 * height,
+            tx_root: Hash::ZERO,
+            tx_count: receipts.len() as u32,
+            state_root: Hash::ZERO,
+            ops_root: Hash::ZERO,
+            ops_range: OpsRange { start: 0, end: 0 },
+        };
+        FinalizedBlock {
+            digest: Hash::of(&[&height.to_be_bytes()]),
+            header,
+            txs: Arc::new(Vec::new()),
+            receipts: Arc::new(receipts),
+            events: Arc::new(events),
+        }
+    }
+
+    fn receipt(signer: Address, events: Vec<Event>) -> Receipt {
+        Receipt {
+            tx_hash: Hash::of(&[&signer.0, &[events.len() as u8]]),
+            height: 0,
+            index: 0,
+            signer,
+            fee: 10,
+            outcome: Outcome::Success,
+            events,
+        }
+    }
+
+    fn cleared(market: Hash, price: u64, first_lease: u64, leases: u32) -> Event {
+        Event::Market(MarketEvent::MarketCleared {
+            batch: 1,
+            market,
+            price,
+            units: 3,
+            first_lease,
+            leases,
+            solver: None,
+        })
+    }
+
+    #[test]
+    fn events_index_every_entity_they_name_with_series_and_search() {
+        let index = Index::default();
+        let market = Hash::of(&[b"energy/u33d"]);
+        let transfer =
+            Event::Bank(BankEvent::Transfer { from: address(1), to: address(2), amount: 5 });
+        index.apply(&block(1, vec![receipt(address(1), vec![transfer])], Vec::new()));
+        let feed = Event::Data(DataEvent::FeedUpdated { feed: 7, value: Some(42), sources: 3 });
+        index.apply(&block(2, Vec::new(), vec![cleared(market, 90, 10, 3), feed]));
+        // A block again, or an older one, changes nothing.
+        index.apply(&block(2, Vec::new(), vec![cleared(market, 1, 1, 1)]));
+        assert_eq!(index.indexed(), 2);
+
+        let accounts = index.list(EntityKind::Account, None, 10);
+        assert_eq!(accounts.total, 2, "the signer and the recipient");
+        let sender = index.history(EntityKind::Account, &address(1).to_string()).unwrap();
+        assert_eq!(sender.activity.len(), 2, "the transaction it signed and the transfer");
+        assert!(sender.activity[1].signed.as_ref().is_some_and(|t| t.success));
+        let leases: Vec<String> =
+            index.list(EntityKind::Lease, None, 10).entities.into_iter().map(|e| e.id).collect();
+        assert_eq!(leases, ["12", "11", "10"], "every lease the clearing made, newest first");
+        assert_eq!(index.clearings(&market.to_string()).len(), 1);
+        assert_eq!(index.clearings(&market.to_string())[0].price, 90);
+        assert_eq!(index.feed_points(7)[0].value, Some(42));
+        assert!(index.history(EntityKind::Feed, "7").is_some());
+        let overview = index.overview(2);
+        assert_eq!(overview.counts[&EntityKind::Market], 1);
+        assert_eq!(overview.recent_clearings[0].market, market);
+
+        let hits = index.search(&market.to_string());
+        assert_eq!((hits[0].kind.as_str(), hits.len()), ("market", 1));
+        let digest = Hash::of(&[&2u64.to_be_bytes()]).to_string();
+        assert_eq!(index.search(&digest)[0].kind, "block");
+    }
+
+    #[test]
+    fn lists_page_newest_first_and_each_kind_forgets_its_least_recently_active() {
+        let index = Index::default();
+        let mut height = 0;
+        for n in 0..(ENTITIES_PER_KIND_MAX as u64 + 2) {
+            height += 1;
+            let event = Event::Data(DataEvent::FeedClosed { feed: n });
+            index.apply(&block(height, Vec::new(), vec![event]));
+            if n + 1 == ENTITIES_PER_KIND_MAX as u64 {
+                // Feed 0 active again before the kind is full: feeds 1 and 2 are the least
+                // recently active ones when two more come.
+                height += 1;
+                let event = Event::Data(DataEvent::FeedClosed { feed: 0 });
+                index.apply(&block(height, Vec::new(), vec![event]));
+            }
+        }
+        let first = index.list(EntityKind::Feed, None, 3);
+        assert_eq!(first.total, ENTITIES_PER_KIND_MAX as u64);
+        let ids: Vec<&str> = first.entities.iter().map(|e| e.id.as_str()).collect();
+        let newest = ENTITIES_PER_KIND_MAX + 1;
+        assert_eq!(ids, [newest.to_string(), (newest - 1).to_string(), (newest - 2).to_string()]);
+        let second = index.list(EntityKind::Feed, first.next, 3);
+        assert_eq!(second.entities[0].id, (newest - 3).to_string());
+        assert!(index.history(EntityKind::Feed, "0").is_some(), "recently active: kept");
+        assert!(index.history(EntityKind::Feed, "1").is_none(), "least recently active: forgotten");
+        assert!(index.history(EntityKind::Feed, "2").is_none());
+        assert!(index.history(EntityKind::Feed, "3").is_some());
+        let mut cursor = None;
+        let mut seen = 0;
+        loop {
+            let page = index.list(EntityKind::Feed, cursor, 200);
+            seen += page.entities.len();
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ENTITIES_PER_KIND_MAX, "the pages cover every entity once");
+    }
+
+    #[test]
+    fn an_entity_keeps_its_latest_activity_only() {
+        let index = Index::default();
+        for height in 1..=(ACTIVITY_PER_ENTITY_MAX as u64 + 5) {
+            let event = Event::Data(DataEvent::FeedUpdated { feed: 1, value: None, sources: 0 });
+            index.apply(&block(height, Vec::new(), vec![event]));
+        }
+        let history = index.history(EntityKind::Feed, "1").unwrap();
+        assert_eq!(history.activity.len(), ACTIVITY_PER_ENTITY_MAX);
+        assert_eq!(history.activity[0].height, ACTIVITY_PER_ENTITY_MAX as u64 + 5, "newest first");
+        assert_eq!(history.entity.activity, ACTIVITY_PER_ENTITY_MAX as u64 + 5);
+        assert_eq!(history.entity.first_height, 1);
+    }
+}

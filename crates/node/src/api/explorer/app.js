@@ -525,6 +525,7 @@ async function route() {
     else if (pages[name]) current = await pages[name](args, query);
     else if (KINDS[name] && args[0]) current = await entityPage(name, args[0]);
     else throw new ApiError(404, `no page ${path}`);
+    document.body.dataset.renderedMs = Math.round(performance.now());
     document.body.dataset.ready = 'true';
   } catch (e) {
     view.innerHTML = html`<h1>${e.status === 404 ? 'Not found' : 'Something went wrong'}</h1><p class="bad">${e.message}</p>`.html;
