@@ -3,6 +3,7 @@
 //! `--json`. Commands that talk to a node do so through the `machina-sdk` client.
 
 mod bench;
+mod browser;
 mod commands;
 mod setup;
 mod solver;

@@ -155,8 +155,11 @@ fn the_explorer_shows_the_demo_town_and_verifies_its_proofs_in_the_browser() {
     let demo = Demo::start();
     let client = Client::new(&demo.url);
     reach("the API answers", started, || client.status().ok());
-    let mut explorer =
-        Explorer { browser: Browser::start(1280, 900), url: demo.url.clone(), timings: Vec::new() };
+    let mut explorer = Explorer {
+        browser: Browser::start(1280, 900).expect("start chromium"),
+        url: demo.url.clone(),
+        timings: Vec::new(),
+    };
     explorer.browser.open(&format!("{}/#/kinds", demo.url));
     explorer.wait("the explorer", "document.body?.dataset.ready");
 

@@ -4,6 +4,7 @@
 //! acknowledged, as in normal operation.
 
 mod channels;
+mod explorer;
 mod gateway;
 mod load;
 mod market;
@@ -52,6 +53,9 @@ pub enum BenchCommand {
     /// Payment channels: vouchers signed and verified off chain per second, and the chain's
     /// cost of opening and closing a channel whatever the number of vouchers it paid.
     Channels(channels::ChannelsArgs),
+    /// The explorer's main pages rendered in headless Chromium (navigation to rendered) while
+    /// a running node takes transfers and API reads.
+    Explorer(explorer::ExplorerArgs),
 }
 
 /// Runs a benchmark; prints its report as JSON with `json`, else as text.
@@ -65,6 +69,7 @@ pub fn run(cmd: BenchCommand, json: bool) -> Result<()> {
         BenchCommand::Market(args) => print(&market::run(&args)?, json),
         BenchCommand::Ownership(args) => print(&ownership::run(&args)?, json),
         BenchCommand::Channels(args) => print(&channels::run(&args)?, json),
+        BenchCommand::Explorer(args) => print(&explorer::run(&args)?, json),
     }
 }
 

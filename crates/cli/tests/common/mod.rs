@@ -49,4 +49,5 @@ pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+#[path = "../../src/browser.rs"]
 pub mod browser;

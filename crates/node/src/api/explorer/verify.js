@@ -725,47 +725,45 @@ function readDevice(r) {
 
 // ── Keys and descriptions ────────────────────────────────────────────────────────────────
 //
-// A state key is the SHA-256 of a module's structured key. A bundle names its key with a
-// description (`bank/account/<address>`...); the verifier recomputes the key from it and
-// decodes the value itself, for the kinds below. (`describe::known` knows more kinds; for
-// those the key and decoding are the node's word.)
+// A state key is the SHA-256 of a module's structured key: its description's prefix (e.g.
+// `bank/account/`) then each part in binary (an address or id as 32 bytes, a number as a
+// big-endian u64 or u32). A bundle names its key with a description; the verifier recomputes
+// the key from it, as `describe::known` does for these kinds, and for the first four also
+// decodes the value itself. For the others only an absent value's (null) decoding is checked.
 
-const KINDS = [
-  {
-    parts: ['bank', 'account', parseHash],
-    key: ([a]) => hash(utf8.encode('bank/account/'), a),
-    read: readAccount,
-  },
-  {
-    parts: ['identity', 'device', parseHash],
-    key: ([d]) => hash(utf8.encode('identity/device/'), d),
-    read: readDevice,
-  },
-  {
-    parts: ['identity', 'maker', parseHash],
-    key: ([a]) => hash(utf8.encode('identity/maker/'), a),
-    read: readMaker,
-  },
-  {
-    parts: ['data', 'anchor', parseHash, (s) => parseUint(s, 32), (i) => parseUint(i, 64)],
-    key: ([d, s, i]) => hash(utf8.encode('data/anchor/'), d, be32(Number(s)), be64(i)),
-    read: readAnchor,
-  },
+const hash32 = parseHash;
+const uint32 = (text) => (parseUint(text, 32) === null ? null : be32(Number(parseUint(text, 32))));
+const uint64 = (text) => (parseUint(text, 64) === null ? null : be64(parseUint(text, 64)));
+
+const DESCRIBED = [
+  ['bank/account', [hash32], readAccount],
+  ['identity/device', [hash32], readDevice],
+  ['identity/maker', [hash32], readMaker],
+  ['data/anchor', [hash32, uint32, uint64], readAnchor],
+  ['data/feed', [uint64]],
+  ['market/lease', [uint64]],
+  ['rewards/pool', [uint64]],
+  ['rewards/enrollment', [uint64, hash32]],
+  ['rewards/epoch', [uint64, uint32]],
+  ['rewards/work', [uint64, uint32, hash32]],
+  ['channels/channel', [uint64]],
+  ['products/product', [uint64]],
+  ['products/subscription', [uint64]],
+  ['wallets/policy', [hash32]],
+  ['wallets/session', [hash32, hash32]],
+  ['wallets/multisig', [hash32]],
+  ['wallets/proposal', [hash32, uint64]],
 ];
 
-/** The key and value reader a description names, or `null` for another kind. */
+/** The key a description names and its value's reader (if any), or `null` if unknown. */
 function describedKey(description) {
-  const parts = description.split('/');
-  for (const kind of KINDS) {
-    if (parts.length !== kind.parts.length) continue;
-    const args = [];
-    const matches = kind.parts.every((want, i) => {
-      if (typeof want === 'string') return parts[i] === want;
-      const arg = want(parts[i]);
-      args.push(arg);
-      return arg !== null;
-    });
-    if (matches) return { key: kind.key(args), read: kind.read };
+  for (const [name, parse, read = null] of DESCRIBED) {
+    if (!description.startsWith(`${name}/`)) continue;
+    const parts = description.slice(name.length + 1).split('/');
+    if (parts.length !== parse.length) return null;
+    const encoded = parts.map((part, i) => parse[i](part));
+    if (encoded.includes(null)) return null;
+    return { key: hash(utf8.encode(`${name}/`), ...encoded), read };
   }
   return null;
 }
@@ -865,24 +863,22 @@ function readMerklePath(raw) {
 // ── Entries ──────────────────────────────────────────────────────────────────────────────
 
 /**
- * `verify_entry`: the key and decoded value against the description (for the kinds it can
- * recompute), then the proof against `root`. Returns the decoded value (`null` if absent or
- * of another kind) and whether the description and decoded value were checked.
+ * `verify_entry`: the key and decoded value against the description, then the proof against
+ * `root`. Returns the decoded value (`null` if absent or not decodable here), whether the key
+ * was recomputed from the description and whether the decoded value was checked.
  */
 function verifyEntry(entry, root) {
   const known = entry.description === null ? null : describedKey(entry.description);
-  let decoded = null;
-  if (known) {
-    if (!equalBytes(known.key, entry.key)) fail('key-mismatch', 'the key does not match its description');
-    decoded = entry.value === null ? null : decodeAll(entry.value, 'value', known.read);
-    if (!(decoded === null ? entry.decoded === null : sameJson(decoded, entry.decoded))) {
-      fail('decoded-mismatch', 'the decoded value does not match the value');
-    }
-  } else if (entry.description === null && entry.decoded !== null) {
-    fail('decoded-mismatch', 'the decoded value does not match the value');
-  }
+  if (known && !equalBytes(known.key, entry.key)) fail('key-mismatch', 'the key does not match its description');
+  const decodable = known?.read && entry.value !== null;
+  const decoded = decodable ? decodeAll(entry.value, 'value', known.read) : null;
+  // Without a description nothing decodes; a described kind decodes to the value's JSON (or
+  // null if absent). A description unknown here may be a kind this page does not know yet.
+  const decodedChecked = entry.description === null || decodable || (known !== null && entry.value === null);
+  const decodedMatches = decoded === null ? entry.decoded === null : sameJson(decoded, entry.decoded);
+  if (decodedChecked && !decodedMatches) fail('decoded-mismatch', 'the decoded value does not match the value');
   verifyStateProof(entry.proof, entry.key, entry.value, root);
-  return { decoded, checked: known !== null };
+  return { decoded, descriptionChecked: known !== null, decodedChecked };
 }
 
 /** `present`: an entry the reading proof needs, under its expected description. */
@@ -962,16 +958,17 @@ function merkleRoot(path, leaf) {
 
 /**
  * Verifies a `ProofBundle` (`crates/store/src/bundle.rs`) against `genesis` (the genesis
- * JSON document). Returns what it proves. `decodedChecked` tells whether the key was
- * recomputed from the description and the bundle's `decoded` value checked against the value
- * (accounts, devices, makers and anchors); if not, the raw value is proven but what it is and
- * how it decodes are the node's word. Throws a `VerifyError` if the bundle does not verify.
+ * JSON document). Returns what it proves. `descriptionChecked` tells whether the key was
+ * recomputed from the description (else what the key is, is the node's word);
+ * `decodedChecked` whether the bundle's `decoded` value was checked against the value (for
+ * accounts, devices, makers and anchors; else the raw value is proven, its decoding is the
+ * node's word). Throws a `VerifyError` if the bundle does not verify.
  */
 export async function verifyStateBundle(bundle, genesis) {
   const common = readCommon(bundle);
   const entry = readEntry(bundle, 'bundle');
   const header = verifyFinalized(common, genesis);
-  const { checked } = verifyEntry(entry, header.stateRoot);
+  const { descriptionChecked, decodedChecked } = verifyEntry(entry, header.stateRoot);
   return {
     chainId: common.chain_id,
     height: Number(header.height),
@@ -980,7 +977,8 @@ export async function verifyStateBundle(bundle, genesis) {
     key: toHex(entry.key),
     value: entry.value === null ? null : toHex(entry.value),
     description: entry.description,
-    decodedChecked: checked,
+    descriptionChecked,
+    decodedChecked,
   };
 }
 

@@ -245,8 +245,11 @@ function checkValid(bundle, result) {
     return null;
   }
   if (result.value !== bundle.value) return `value ${result.value}`;
-  const known = /^(bank\/account|identity\/device|identity\/maker|data\/anchor)\//.test(bundle.description ?? '');
-  return result.decodedChecked === known ? null : `decodedChecked ${result.decodedChecked}`;
+  // The page decodes accounts, devices, makers and anchors; any absent value decodes to null.
+  const decodes = /^(bank\/account|identity\/device|identity\/maker|data\/anchor)\//.test(bundle.description ?? '');
+  const checked = bundle.decoded === null || decodes;
+  if (result.decodedChecked !== checked) return `decodedChecked ${result.decodedChecked}`;
+  return result.descriptionChecked === (bundle.description !== null) ? null : `descriptionChecked ${result.descriptionChecked}`;
 }
 
 const PINNED = {

@@ -4,7 +4,8 @@
 //! A browser that cannot start (not installed) fails the test with the reason.
 //!
 //! The browser is Debian's `chromium` (`.ci/run` and `scripts/test` install it when
-//! missing); `CHROMIUM` names another binary.
+//! missing); `CHROMIUM` names another binary. Used by `machina bench explorer` and by the
+//! explorer's browser tests (which include this file).
 
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -37,7 +38,8 @@ pub struct Browser {
     /// Console errors, uncaught exceptions and failed loads seen since the last
     /// [`Browser::take_errors`].
     errors: Arc<Mutex<Vec<String>>>,
-    _profile: tempfile::TempDir,
+    /// The browser's fresh profile directory, removed on drop.
+    profile: std::path::PathBuf,
 }
 
 /// Reads the browser's messages: replies go to `replies`, errors the page reports to
@@ -80,8 +82,12 @@ fn read_messages(
 
 impl Browser {
     /// Starts headless Chromium with a fresh profile and a `width` x `height` page.
-    pub fn start(width: u32, height: u32) -> Self {
-        let profile = tempfile::tempdir().unwrap();
+    pub fn start(width: u32, height: u32) -> std::io::Result<Self> {
+        static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let profile =
+            std::env::temp_dir().join(format!("machina-browser-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&profile)?;
         // The shell hands the browser our pipes as descriptors 3 (its input) and 4 (its
         // output), the protocol's pipe transport, then execs it.
         let mut child = Command::new("sh")
@@ -102,13 +108,12 @@ impl Browser {
                 "--remote-debugging-pipe",
                 &format!("--window-size={width},{height}"),
             ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(format!("--user-data-dir={}", profile.display()))
             .arg("about:blank")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromium()));
+            .spawn()?;
         let to_browser = child.stdin.take().unwrap();
         let we_read = child.stdout.take().unwrap();
         let (replies_in, replies) = channel();
@@ -122,7 +127,7 @@ impl Browser {
             next_id: 0,
             session: String::new(),
             errors,
-            _profile: profile,
+            profile,
         };
         let targets = browser.command("Target.getTargets", json!({}));
         let page = targets["targetInfos"]
@@ -139,7 +144,7 @@ impl Browser {
         let metrics =
             json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false });
         browser.command("Emulation.setDeviceMetricsOverride", metrics);
-        browser
+        Ok(browser)
     }
 
     /// Sends a protocol command (to the page once attached) and waits for its result.
@@ -226,5 +231,6 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
