@@ -214,8 +214,9 @@ pub struct Activity {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EntityHistory {
-    /// The entity.
-    pub entity: EntitySummary,
+    /// The entity (`null`: the index holds nothing about it, e.g. an account that never
+    /// signed or received anything, or one forgotten beyond the bounds).
+    pub entity: Option<EntitySummary>,
     /// Its recent activity, newest first (at most 32 are kept).
     pub activity: Vec<Activity>,
 }

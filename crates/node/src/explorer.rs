@@ -429,7 +429,7 @@ impl Index {
             .filter_map(|i| inner.records.get(i as usize))
             .map(|a| (**a).clone())
             .collect();
-        Some(EntityHistory { entity: inner.summary(kind, id, entity), activity })
+        Some(EntityHistory { entity: Some(inner.summary(kind, id, entity)), activity })
     }
 
     /// A market's clearings, oldest first.
@@ -707,7 +707,8 @@ mod tests {
         let history = index.history(EntityKind::Feed, "1").unwrap();
         assert_eq!(history.activity.len(), ACTIVITY_PER_ENTITY_MAX);
         assert_eq!(history.activity[0].height, ACTIVITY_PER_ENTITY_MAX as u64 + 5, "newest first");
-        assert_eq!(history.entity.activity, ACTIVITY_PER_ENTITY_MAX as u64 + 5);
-        assert_eq!(history.entity.first_height, 1);
+        let entity = history.entity.unwrap();
+        assert_eq!(entity.activity, ACTIVITY_PER_ENTITY_MAX as u64 + 5);
+        assert_eq!(entity.first_height, 1);
     }
 }

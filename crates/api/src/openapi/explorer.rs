@@ -83,12 +83,13 @@ fn index(r: &mut Routes) {
     let id = ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[0-9a-f]{1,64}$"));
     let op = Op::new(
         "An entity (first and last height seen, name, region) and its latest 32 activity \
-         records (events naming it, transactions it signed), newest first.",
+         records (events naming it, transactions it signed), newest first; `entity` is null \
+         when the index holds nothing about it.",
     )
     .param(kind())
     .param(path("id", "Its id as its own route takes it (hex or decimal).", id))
     .ok(200, "The entity.", history)
-    .fails(r, &[400, 404, 503]);
+    .fails(r, &[400, 503]);
     r.add(Get, "/v1/explorer/{kind}/{id}", op);
     let clearings = r.schema::<MarketHistory>();
     let op = Op::new(

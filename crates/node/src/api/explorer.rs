@@ -101,10 +101,9 @@ pub(super) async fn history(
     if id.len() > ID_LEN_MAX {
         return Err(ApiError::invalid(format!("an id has at most {ID_LEN_MAX} characters")));
     }
-    s.index
-        .history(kind, &id)
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("the index has no {} {id}", kind.name())))
+    Ok(Json(
+        s.index.history(kind, &id).unwrap_or(EntityHistory { entity: None, activity: Vec::new() }),
+    ))
 }
 
 /// `GET /v1/markets/{id}/clearings`: a market's clearings.

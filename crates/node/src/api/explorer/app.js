@@ -189,7 +189,29 @@ function map(devices) {
 // ---------------------------------------------------------------- proofs
 
 let genesis = null;
-async function genesisDoc() { return (genesis ??= await api('/v1/genesis')); }
+
+/**
+ * The genesis the proofs verify against: fetched once, its hash computed here (SHA-256 of
+ * the document as served, as the chain computes it) and pinned in this browser per chain id
+ * on first use, so a node that later serves another genesis for the same chain is caught.
+ */
+async function genesisDoc() {
+  if (genesis) return genesis;
+  const response = await fetch('/v1/genesis');
+  if (!response.ok) throw new ApiError(response.status, 'no genesis');
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  const { sha256 } = await import('./vendor/noble-hashes.js');
+  const hash = [...sha256(bytes)].map((b) => b.toString(16).padStart(2, '0')).join('');
+  const doc = JSON.parse(new TextDecoder().decode(bytes));
+  const key = `machina-genesis:${doc.chain_id}`;
+  const pinned = localStorage.getItem(key);
+  if (pinned && pinned !== hash) {
+    throw new Error(`this node serves genesis ${short(hash)} for ${doc.chain_id}, but this browser pinned ${short(pinned)}: do not trust its proofs (clear the pin in the browser's storage if the chain was restarted)`);
+  }
+  localStorage.setItem(key, hash);
+  genesis = { doc, hash };
+  return genesis;
+}
 
 /** Flips one hex digit of `text` at `at` (from the end if negative). */
 function flipHex(text, at) {
@@ -209,12 +231,12 @@ function proofBox(url, kind) {
       out.innerHTML = '<span class="muted">verifying…</span>';
       try {
         const bundle = await api(url);
-        const doc = await genesisDoc();
+        const { doc, hash } = await genesisDoc();
         if (tamper) tamper(bundle);
         const { verifyStateBundle, verifyReadingBundle } = await import('./verify.js');
         const result = kind === 'reading' ? await verifyReadingBundle(bundle, doc) : await verifyStateBundle(bundle, doc);
         out.innerHTML = html`<span class="ok" data-verified="true">✓ verified in this browser</span>
-          <span class="muted">finalized at height ${num(result.height)}, block ${short(result.block)}, signed by a quorum of the ${doc.validators.length} genesis validator(s) of ${doc.chain_id}${result.decodedChecked === false ? '; raw value proven, its decoding shown by the node' : ''}</span>`.html;
+          <span class="muted">finalized at height ${num(result.height)}, block ${short(result.block)}, signed by a quorum of the ${doc.validators.length} validator(s) of genesis ${short(hash)} (${doc.chain_id}, pinned in this browser)${result.decodedChecked === false ? '; raw value proven, its decoding shown by the node' : ''}</span>`.html;
       } catch (e) {
         out.innerHTML = html`<span class="bad" data-verified="false">✗ ${tamper ? 'tampered copy rejected' : 'does not verify'}:</span> ${e.message}`.html;
       }
@@ -348,14 +370,15 @@ function activityTable(history) {
 /** Any entity: its record, specialised sections, its proof and its activity. */
 async function entityPage(kind, id) {
   const spec = KINDS[kind];
-  const [record, history] = await Promise.all([maybe(spec.record(id)), maybe(`/v1/explorer/${kind}/${id}`)]);
+  const [record, found] = await Promise.all([maybe(spec.record(id)), api(`/v1/explorer/${kind}/${id}`)]);
+  const history = found.entity ? found : null;
   if (!record && !history) throw new ApiError(404, `no ${kind} ${id}`);
   const title = history?.entity.label ?? (kind === 'device' ? record?.certificate?.model : null);
   const sections = (await (special[kind]?.(id, record, history) ?? [])).filter(Boolean);
   view.innerHTML = html`<h1>${spec.title} ${title ? html`${title} ` : ''}<span class="mono muted">${id}</span></h1>
     ${history ? html`<p class="muted">first seen at ${blockLink(history.entity.first_height)}, last active at ${blockLink(history.entity.last_height)}, ${num(history.entity.activity)} activity record(s)</p>` : ''}
     ${sections.map((s) => raw(s.html))}
-    ${record ? card('Record', renderValue(record, '', kind)) : ''}
+    ${record ? card('Record', renderValue(kind === 'market' ? record.market : record, '', kind)) : ''}
     ${spec.proof ? card('Proof', proofBox(spec.proof(id), 'state'), 'id="record-proof"') : ''}
     ${card('Activity', history ? activityTable(history) : html`<p class="muted">Not in the index.</p>`, 'id="activity"')}`.html;
   for (const s of sections) s.mount?.();
@@ -364,9 +387,9 @@ async function entityPage(kind, id) {
     async onBlock(block) {
       if (!mentions(block) && !sections.some((s) => s.live)) return;
       for (const s of sections) await s.refresh?.();
-      const fresh = await maybe(`/v1/explorer/${kind}/${id}`);
+      const fresh = await api(`/v1/explorer/${kind}/${id}`);
       const el = document.getElementById('activity');
-      if (fresh && el) el.innerHTML = html`<h2>Activity</h2>${activityTable(fresh)}`.html;
+      if (fresh.entity && el) el.innerHTML = html`<h2>Activity</h2>${activityTable(fresh)}`.html;
     },
   };
 }
@@ -446,7 +469,17 @@ const special = {
     return sections;
   },
 
-  async market(id) {
+  async market(id, record) {
+    const depth = (orders, price, units) => {
+      const levels = new Map();
+      for (const o of orders) levels.set(o[price], (levels.get(o[price]) ?? 0) + units(o));
+      return [...levels.entries()].sort((a, b) => b[0] - a[0]);
+    };
+    const bids = depth(record?.intents ?? [], 'max_price', (i) => i.units - i.filled);
+    const asks = depth((record?.offers ?? []).map((o) => o.offer), 'floor_price', (o) => o.capacity - o.sold);
+    const book = html`<div class="grid">
+      <div><h2>Bids (intents: limit, units)</h2>${table(['#limit', '#units'], bids.map(([p, u]) => [html`${num(p)}`, html`${num(u)}`]), 'No open intents.')}</div>
+      <div><h2>Asks (offers: floor, units)</h2>${table(['#floor', '#units'], asks.reverse().map(([p, u]) => [html`${num(p)}`, html`${num(u)}`]), 'No open offers.')}</div></div>`;
     const load = async () => {
       const h = await api(`/v1/markets/${id}/clearings`);
       return { xs: h.clearings.map((c) => c.time_ms / 1000), price: h.clearings.map((c) => c.price), units: h.clearings.map((c) => c.units), clearings: h.clearings };
@@ -466,6 +499,7 @@ const special = {
       { html: html`<div class="stats"><div class="stat" id="last-price" data-price="${last?.price ?? ''}"><b>${last ? num(last.price) : '-'}</b><span>last clearing price</span></div>
         <div class="stat"><b>${num(history.clearings.length)}</b><span>clearings</span></div></div>`.html },
       section,
+      { html: card('Order book depth', book).html },
       { html: card('Recent fills', fills).html },
       { html: card('Solver competition (latest batch)', competition).html },
     ];
@@ -495,8 +529,8 @@ const special = {
   },
 
   async account(id) {
-    const leases = await maybe(`/v1/accounts/${id}/leases?limit=20`);
-    return [{ html: card('Leases', table(['lease', 'device', 'status', '#units', '#price'], (leases?.leases ?? []).map((l) => [link('lease', l.id), link('device', l.device),
+    const [leases, stake] = await Promise.all([maybe(`/v1/accounts/${id}/leases?limit=20`), maybe(`/v1/accounts/${id}/stake`)]);
+    return [{ html: card('Stake', stake ? renderValue({ provider: stake.provider, solver: stake.solver }) : html`<p class="muted">None.</p>`).html }, { html: card('Leases', table(['lease', 'device', 'status', '#units', '#price'], (leases?.leases ?? []).map((l) => [link('lease', l.id), link('device', l.device),
       html`${typeof l.status === 'string' ? l.status : Object.keys(l.status)[0]}`, html`${num(l.units)}`, html`${num(l.price)}`]), 'No leases.')).html }];
   },
 
