@@ -281,14 +281,17 @@ pages.home = async () => {
   const shown = blocks.blocks.slice();
   const txs = overview.recent_txs.slice(0, 12);
   return {
-    onBlock(block) {
+    async onBlock(block) {
       shown.unshift(block.header); shown.length = Math.min(shown.length, 12);
       const el = document.getElementById('blocks');
       if (el) el.innerHTML = table(['height', 'digest', '#txs', 'time'], shown.map(blockRow)).html;
-      for (const r of block.receipts) txs.unshift({ hash: r.tx_hash, signer: r.signer, calls: ['…'], success: r.outcome.status === 'success' });
+      if (!block.receipts.length) return;
+      const full = await api(`/v1/blocks/${block.header.height}`);
+      const calls = new Map(full.txs.map((t) => [t.hash, t.calls.map((c) => `${c.module}.${c.call.op}`)]));
+      for (const r of block.receipts) txs.unshift({ hash: r.tx_hash, signer: r.signer, calls: calls.get(r.tx_hash) ?? [], success: r.outcome.status === 'success' });
       txs.length = Math.min(txs.length, 12);
       const t = document.getElementById('txs');
-      if (t && block.receipts.length) t.innerHTML = table(['hash', 'signer', 'calls', 'outcome'], txs.map(txRow)).html;
+      if (t) t.innerHTML = table(['hash', 'signer', 'calls', 'outcome'], txs.map(txRow)).html;
     },
   };
 };
