@@ -61,13 +61,29 @@ pub struct InitArgs {
     pub mqtt: std::net::SocketAddr,
 }
 
+/// Options of `machina dev`.
+#[derive(Args, Debug, Clone)]
+pub struct DevArgs {
+    /// Options of the home, when it is created.
+    #[command(flatten)]
+    pub init: InitArgs,
+    /// Also populate and animate a small town (Berlin) through the API and the MQTT broker:
+    /// makers, 30 devices publishing signed readings every second, markets for data, energy
+    /// and unlocks with consumers bidding every batch, a solver, leases delivered and
+    /// refunded, oracle feeds, a tokenized machine with an offering and a vote, a data
+    /// product, a payment channel and a reward pool. Uses the funded dev accounts dev0..dev3
+    /// and adds `demo-*` keys to the keyring; writes what it created to <home>/demo.json.
+    #[arg(long)]
+    pub demo: bool,
+}
+
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create a single-validator chain in --home.
     Init(InitArgs),
     /// Run a single-validator dev chain (initializing --home on first use) until Ctrl-C.
-    Dev(InitArgs),
+    Dev(DevArgs),
     /// Write the homes of an N-validator local testnet sharing one genesis.
     Testnet {
         /// Number of validators.

@@ -3,6 +3,7 @@
 
 pub mod channels;
 pub mod dao;
+mod demo;
 pub mod device;
 pub mod feed;
 mod keys;
@@ -29,7 +30,7 @@ use {
     verify::{verify_proof, verify_reading},
 };
 
-use crate::{ChainArgs, Cli, CmdResult, Command, InitArgs, setup};
+use crate::{ChainArgs, Cli, CmdResult, Command, DevArgs, InitArgs, setup};
 use anyhow::{Context as _, Result, anyhow, bail};
 use clap::{Args, Subcommand};
 use machina_node::home::Home;

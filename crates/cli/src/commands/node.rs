@@ -60,11 +60,11 @@ fn start(ctx: &Ctx) -> CmdResult {
     Ok(())
 }
 
-pub(super) fn dev(ctx: &Ctx, args: &InitArgs) -> CmdResult {
+pub(super) fn dev(ctx: &Ctx, args: &DevArgs) -> CmdResult {
     let accounts = if ctx.home.exists() {
         setup::existing_dev_accounts(&ctx.home)?
     } else {
-        new_home(ctx, args)?
+        new_home(ctx, &args.init)?
     };
     let config = ctx.home.config()?;
     let genesis = ctx.home.genesis()?;
@@ -98,6 +98,10 @@ pub(super) fn dev(ctx: &Ctx, args: &InitArgs) -> CmdResult {
             config.gateway.anchor_interval_ms,
         )
     });
+    if args.demo {
+        init_logs(&config.log);
+        super::demo::spawn(ctx);
+    }
     start(ctx)
 }
 

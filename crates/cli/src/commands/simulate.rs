@@ -1,14 +1,21 @@
-//! `machina device simulate`: a fleet of simulated devices publishing signed readings.
+//! Simulated devices: the loop one device runs (connect to the broker as itself, publish
+//! signed readings with QoS 1, perform the commands its gateway signs), shared by `machina
+//! device simulate` and `machina dev --demo`, and the `simulate` command itself.
 
 use anyhow::Result;
 use commonware_codec::Encode;
-use commonware_cryptography::ed25519::PrivateKey;
+use commonware_cryptography::{Signer, ed25519::PrivateKey};
 use commonware_math::algebra::Random;
-use machina_sdk::device::{DeviceIdentity, errors_topic, telemetry_topic};
-use machina_types::{DeviceId, IdentityCall};
+use machina_sdk::device::{DeviceIdentity, errors_topic, telemetry_topic, verify_command};
+use machina_types::{
+    Address, DeviceId, IdentityCall, Value,
+    market::{ACK_NAMESPACE, ActuationAck, ack_message},
+    reading::StreamId,
+};
 use rumqttc::{Event, Packet, QoS};
 use serde_json::json;
 use std::{
+    collections::{BTreeMap, BTreeSet},
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -78,9 +85,13 @@ pub(super) fn simulate(ctx: &DeviceCtx, signing: &Signing, sim: Simulation) -> R
     let counters = Arc::new(Counters::default());
     let rt = runtime()?;
     rt.block_on(async {
-        for device in fleet {
-            let login = Login { chain_id: chain_id.clone(), key: device.key.clone() };
-            tokio::spawn(run_device(device, login, broker.clone(), sim.stream, sim.rate, counters.clone()));
+        for identity in fleet {
+            let id = identity.id();
+            let (tenths, salt) = (200 + i64::from(id.0[0]) % 50, i64::from(id.0[1]));
+            let behaviour = Box::new(Drift { stream: sim.stream, tenths, salt, seq: 0 });
+            let device = SimDevice { identity, behaviour, gateway: None };
+            let link = Link { broker: broker.clone(), chain_id: chain_id.clone(), rate: sim.rate };
+            tokio::spawn(run_device(device, link, counters.clone()));
         }
         let started = Instant::now();
         let mut ticker = tokio::time::interval(Duration::from_secs(1));
@@ -101,15 +112,23 @@ pub(super) fn simulate(ctx: &DeviceCtx, signing: &Signing, sim: Simulation) -> R
     Ok(())
 }
 
+/// What a fleet of simulated devices did, in all.
 #[derive(Default)]
-struct Counters {
-    sent: AtomicU64,
-    acked: AtomicU64,
-    refused: AtomicU64,
+pub(super) struct Counters {
+    /// Readings handed to the MQTT client.
+    pub(super) sent: AtomicU64,
+    /// Acknowledgements (PUBACK) from the broker: readings stored, or command
+    /// acknowledgements taken.
+    pub(super) acked: AtomicU64,
+    /// Refusals the gateway reported on the devices' errors topics.
+    pub(super) refused: AtomicU64,
+    /// Leased commands performed and acknowledged.
+    pub(super) performed: AtomicU64,
 }
 
 impl Counters {
-    fn snapshot(&self) -> (u64, u64, u64) {
+    /// (sent, acknowledged, refused).
+    pub(super) fn snapshot(&self) -> (u64, u64, u64) {
         (
             self.sent.load(Ordering::Relaxed),
             self.acked.load(Ordering::Relaxed),
@@ -118,36 +137,118 @@ impl Counters {
     }
 }
 
-/// One simulated device: a temperature that drifts, published with QoS 1 at `rate` per second.
-async fn run_device(
-    device: DeviceIdentity,
-    login: Login,
-    broker: (String, u16),
-    stream: u32,
-    rate: f64,
-    counters: Arc<Counters>,
-) {
-    let id = device.id();
+/// What a simulated device measures, and what performing a command does to it.
+pub(super) trait Behaviour: Send + 'static {
+    /// The values it measures now (ms since the Unix epoch), one per stream.
+    fn measure(&mut self, now_ms: u64) -> Vec<(StreamId, Value)>;
+
+    /// It performed a leased command (an actuator's `unlock`, say).
+    fn performed(&mut self, _command: &str, _now_ms: u64) {}
+}
+
+/// A temperature that drifts a little at every reading (`machina device simulate`).
+struct Drift {
+    stream: StreamId,
+    tenths: i64,
+    /// Varies the drift between devices.
+    salt: i64,
+    seq: i64,
+}
+
+impl Behaviour for Drift {
+    fn measure(&mut self, _now_ms: u64) -> Vec<(StreamId, Value)> {
+        self.seq += 1;
+        self.tenths += (self.seq * 7 + self.salt) % 5 - 2;
+        vec![(self.stream, machina_sdk::device::numeric(self.tenths, 1, "C"))]
+    }
+}
+
+/// A simulated device: its identity and behaviour.
+pub(super) struct SimDevice {
+    /// Its key and certificate.
+    pub(super) identity: DeviceIdentity,
+    /// What it measures.
+    pub(super) behaviour: Box<dyn Behaviour>,
+    /// For an actuator: the gateway whose signed commands it performs and acknowledges.
+    pub(super) gateway: Option<Address>,
+}
+
+/// Where and how often a simulated device publishes.
+#[derive(Clone)]
+pub(super) struct Link {
+    /// The MQTT broker, `(host, port)`.
+    pub(super) broker: (String, u16),
+    /// The chain (its login tokens and commands name it).
+    pub(super) chain_id: String,
+    /// Readings per second, per stream.
+    pub(super) rate: f64,
+}
+
+/// Leased commands an actuator remembers having performed (a command is repeated by the
+/// gateway until its lease settles, which takes far fewer commands than this).
+const PERFORMED_REMEMBERED: usize = 1024;
+
+/// Runs one simulated device until the process stops: it logs in to the broker with its
+/// key, publishes its readings with QoS 1 at `link.rate` per second and stream (sequence
+/// numbers from 1, per stream), counts acknowledgements and refusals, and, if it is an
+/// actuator, performs the commands its gateway signed and publishes signed acknowledgements.
+/// A lost connection is retried with a fresh login token.
+pub(super) async fn run_device(mut device: SimDevice, link: Link, counters: Arc<Counters>) {
+    let id = device.identity.id();
+    let login = Login { chain_id: link.chain_id.clone(), key: device.identity.key.clone() };
     let client_id = format!("sim-{}", &id.to_string()[..20]);
-    let (client, mut events) = device_client(&broker, &login, &id, client_id, 64);
-    let _ = client.subscribe(errors_topic(&id), QoS::AtMostOnce).await;
-    let period = Duration::from_secs_f64(1.0 / rate.max(0.001));
+    let (client, mut events) = device_client(&link.broker, &login, &id, client_id, 64);
+    let commands = format!("machina/v1/{id}/commands");
+    let period = Duration::from_secs_f64(1.0 / link.rate.max(0.001));
     let mut ticker = tokio::time::interval(period);
-    let (mut seq, mut tenths) = (0u64, 200i64 + (id.0[0] as i64 % 50));
+    let mut seqs: BTreeMap<StreamId, u64> = BTreeMap::new();
+    let mut performed = BTreeSet::new();
     loop {
         tokio::select! {
             _ = ticker.tick() => {
-                seq += 1;
-                tenths += (seq as i64 * 7 + id.0[1] as i64) % 5 - 2;
-                let reading = device.reading(stream, seq, now_ms(), machina_sdk::device::numeric(tenths, 1, "C"));
-                let topic = telemetry_topic(&id, stream);
-                if client.publish(topic, QoS::AtLeastOnce, false, reading.encode().to_vec()).await.is_ok() {
-                    counters.sent.fetch_add(1, Ordering::Relaxed);
+                let now = now_ms();
+                for (stream, value) in device.behaviour.measure(now) {
+                    let seq = seqs.entry(stream).or_default();
+                    *seq += 1;
+                    let reading = device.identity.reading(stream, *seq, now, value);
+                    let topic = telemetry_topic(&id, stream);
+                    let payload = reading.encode().to_vec();
+                    if client.publish(topic, QoS::AtLeastOnce, false, payload).await.is_ok() {
+                        counters.sent.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
             event = events.poll() => match event {
-                Ok(Event::Incoming(Packet::PubAck(_))) => { counters.acked.fetch_add(1, Ordering::Relaxed); }
-                Ok(Event::Incoming(Packet::Publish(_))) => { counters.refused.fetch_add(1, Ordering::Relaxed); }
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    // A clean session each time: subscribe again after every connection.
+                    let _ = client.try_subscribe(errors_topic(&id), QoS::AtMostOnce);
+                    if device.gateway.is_some() {
+                        let _ = client.try_subscribe(commands.clone(), QoS::AtLeastOnce);
+                    }
+                }
+                Ok(Event::Incoming(Packet::PubAck(_))) => {
+                    counters.acked.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) if p.topic == commands => {
+                    let Some(gateway) = device.gateway else { continue };
+                    let Some((lease, command)) =
+                        perform(&mut device, &link, &gateway, &p.payload, &performed)
+                    else {
+                        continue;
+                    };
+                    let ack = acknowledgement(&device.identity.key, &link.chain_id, lease, &command);
+                    let topic = format!("machina/v1/{id}/acks");
+                    if client.try_publish(topic, QoS::AtLeastOnce, false, ack).is_ok() {
+                        counters.performed.fetch_add(1, Ordering::Relaxed);
+                        performed.insert(lease);
+                        while performed.len() > PERFORMED_REMEMBERED {
+                            performed.pop_first();
+                        }
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(_))) => {
+                    counters.refused.fetch_add(1, Ordering::Relaxed);
+                }
                 Ok(_) => {}
                 Err(_) => {
                     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -156,4 +257,36 @@ async fn run_device(
             },
         }
     }
+}
+
+/// Checks a message on an actuator's commands topic (signed by its gateway, for this chain
+/// and device, before its deadline) and performs it unless it was already; returns the
+/// lease and command to acknowledge.
+fn perform(
+    device: &mut SimDevice,
+    link: &Link,
+    gateway: &Address,
+    payload: &[u8],
+    performed: &BTreeSet<u64>,
+) -> Option<(u64, String)> {
+    let now = now_ms();
+    let id = device.identity.id();
+    let command = match verify_command(payload, &link.chain_id, &id, gateway, now) {
+        Ok(command) => command,
+        Err(refusal) => {
+            tracing::debug!(device = %id, %refusal, "ignored a message on the commands topic");
+            return None;
+        }
+    };
+    if performed.contains(&command.lease) {
+        return None;
+    }
+    device.behaviour.performed(&command.command, now);
+    Some((command.lease, command.command))
+}
+
+/// The encoded acknowledgement of `lease`'s `command`, signed with the device key.
+fn acknowledgement(key: &PrivateKey, chain_id: &str, lease: u64, command: &str) -> Vec<u8> {
+    let signature = key.sign(ACK_NAMESPACE, &ack_message(chain_id, lease, command));
+    ActuationAck { lease, signature }.encode().to_vec()
 }
