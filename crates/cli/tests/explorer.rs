@@ -97,6 +97,13 @@ impl Explorer {
         let text = self.browser.eval("document.getElementById('view').innerText.slice(0, 400)");
         assert_eq!(state.as_deref(), Some("true"), "{name} ({route}) failed to render: {text}");
         let ms = self.browser.eval("Number(document.body.dataset.renderedMs)").as_f64().unwrap();
+        if ms > 1000.0 {
+            let resources = self.browser.eval(
+                "JSON.stringify(performance.getEntriesByType('resource').map(e => \
+                 [e.name, Math.round(e.startTime), Math.round(e.duration)]))",
+            );
+            eprintln!("{name} took {ms:.0} ms; requests [url, start ms, duration ms]: {resources}");
+        }
         self.timings.push((name.to_string(), ms));
         self.no_errors(name);
     }
@@ -177,20 +184,19 @@ fn the_explorer_shows_the_demo_town_and_verifies_its_proofs_in_the_browser() {
             .collect();
         (publishing.len() >= 20).then_some(publishing)
     });
+    // (Twelve clearings, so that the screenshots show a history.)
     let market: String = reach("a market with a clearing price history", started, || {
         let markets = explorer.fetch("/v1/explorer/market?limit=200");
         markets["entities"].as_array()?.iter().find_map(|m| {
             let id = m["id"].as_str()?.to_string();
             let clearings = explorer.fetch(&format!("/v1/markets/{id}/clearings"));
-            (clearings["clearings"].as_array()?.len() >= 2).then_some(id)
+            (clearings["clearings"].as_array()?.len() >= 12).then_some(id)
         })
     });
     let lease: u64 = reach("a delivered lease", started, || {
-        let leases = explorer.fetch("/v1/explorer/lease?limit=200");
-        leases["entities"].as_array()?.iter().find_map(|l| {
-            let id: u64 = l["id"].as_str()?.parse().ok()?;
-            let record = explorer.fetch(&format!("/v1/leases/{id}"));
-            (record["status"] == "delivered").then_some(id)
+        let delivered = demo.created()["leases_delivered"].as_array().cloned().unwrap_or_default();
+        delivered.iter().filter_map(Value::as_u64).find(|id| {
+            explorer.fetch(&format!("/v1/leases/{id}"))["status"]["status"] == "delivered"
         })
     });
 

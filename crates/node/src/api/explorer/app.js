@@ -40,6 +40,8 @@ function html(strings, ...values) {
   return raw(strings.reduce((out, s, i) => out + s + (i < values.length ? part(values[i]) : ''), ''));
 }
 
+/** The name of a status: a string, or an object tagged by `status` (e.g. a lease's). */
+const statusName = (s) => (typeof s === 'string' ? s : s?.status ?? Object.keys(s ?? {})[0]);
 const short = (id) => { const s = String(id); return s.length > 16 ? `${s.slice(0, 8)}…${s.slice(-6)}` : s; };
 const time = (ms) => (ms ? new Date(ms).toISOString().replace('T', ' ').slice(0, 19) : '');
 const num = (n) => (n === null || n === undefined ? '' : Number(n).toLocaleString('en-US'));
@@ -339,11 +341,14 @@ pages.list = async ([kind], query) => {
   const page = await api(`/v1/explorer/${kind}?limit=50${before ? `&before=${before}` : ''}`);
   const extra = kind === 'device' ? card('Map', map(page.entities)) : '';
   let prices = {};
+  let names = {};
   if (kind === 'market') {
-    const histories = await Promise.all(page.entities.map((m) => api(`/v1/markets/${m.id}/clearings`)));
+    const [histories, overview] = await Promise.all([
+      Promise.all(page.entities.map((m) => api(`/v1/markets/${m.id}/clearings`))), api('/v1/market')]);
     prices = Object.fromEntries(histories.map((h) => [h.market, h.clearings.at(-1)]));
+    names = Object.fromEntries(overview.markets.map((m) => [m.id, `${m.kind} in ${m.region}`]));
   }
-  const rows = page.entities.map((e) => [link(kind, e.id, e.label), html`<span class="mono">${short(e.id)}</span>`,
+  const rows = page.entities.map((e) => [link(kind, e.id, e.label ?? names[e.id]), html`<span class="mono">${short(e.id)}</span>`,
     ...(kind === 'device' ? [html`${e.geohash ?? ''}`] : []),
     ...(kind === 'market' ? [html`${num(prices[e.id]?.price)}`, html`${num(prices[e.id]?.units)}`] : []),
     blockLink(e.first_height), blockLink(e.last_height), html`${num(e.activity)}`]);
@@ -376,12 +381,16 @@ async function entityPage(kind, id) {
   const [record, found] = await Promise.all([maybe(spec.record(id)), api(`/v1/explorer/${kind}/${id}`)]);
   const history = found.entity ? found : null;
   if (!record && !history) throw new ApiError(404, `no ${kind} ${id}`);
-  const title = history?.entity.label ?? (kind === 'device' ? record?.certificate?.model : null);
+  const title = history?.entity.label ?? (kind === 'device' ? record?.certificate?.model : null)
+    ?? (kind === 'market' && record?.region ? `${record.kind} in ${record.region}` : null);
+  // A market's record is its summary and its book; the book has its own section.
+  const shown = kind === 'market' && record
+    ? Object.fromEntries(Object.entries(record).filter(([k]) => k !== 'intents' && k !== 'offers')) : record;
   const sections = (await (special[kind]?.(id, record, history) ?? [])).filter(Boolean);
   view.innerHTML = html`<h1>${spec.title} ${title ? html`${title} ` : ''}<span class="mono muted">${id}</span></h1>
     ${history ? html`<p class="muted">first seen at ${blockLink(history.entity.first_height)}, last active at ${blockLink(history.entity.last_height)}, ${num(history.entity.activity)} activity record(s)</p>` : ''}
     ${sections.map((s) => raw(s.html))}
-    ${record ? card('Record', renderValue(kind === 'market' ? record.market : record, '', kind)) : ''}
+    ${shown ? card('Record', renderValue(shown, '', kind)) : ''}
     ${spec.proof ? card('Proof', proofBox(spec.proof(id), 'state'), 'id="record-proof"') : ''}
     ${card('Activity', history ? activityTable(history) : html`<p class="muted">Not in the index.</p>`, 'id="activity"')}`.html;
   for (const s of sections) s.mount?.();
@@ -437,10 +446,11 @@ const special = {
   async device(id, record, history) {
     const streams = new Set((history?.activity ?? []).filter((a) => a.event?.action === 'anchored').map((a) => a.event.stream));
     if (!streams.size) streams.add(1);
+    const ordered = [...streams].sort((a, b) => a - b);
     const sections = [];
     const geohash = history?.entity.geohash ?? record?.attributes?.find?.((a) => a[0] === 'geohash')?.[1];
     sections.push({ html: card('Region', html`${geohash ? html`<p>geohash <b>${geohash}</b></p>` : ''}${map([{ id, label: history?.entity.label, geohash }])}`).html });
-    for (const stream of [...streams].slice(0, 4)) {
+    for (const stream of ordered.slice(0, 4)) {
       const latest = async () => {
         const info = await maybe(`/v1/devices/${id}/streams/${stream}`);
         const last = info?.last_stored_seq ?? 0;
@@ -479,7 +489,7 @@ const special = {
       return [...levels.entries()].sort((a, b) => b[0] - a[0]);
     };
     const bids = depth(record?.intents ?? [], 'max_price', (i) => i.units - i.filled);
-    const asks = depth((record?.offers ?? []).map((o) => o.offer), 'floor_price', (o) => o.capacity - o.sold);
+    const asks = depth((record?.offers ?? []).map((o) => o.offer ?? o), 'floor_price', (o) => o.capacity);
     const book = html`<div class="grid">
       <div><h2>Bids (intents: limit, units)</h2>${table(['#limit', '#units'], bids.map(([p, u]) => [html`${num(p)}`, html`${num(u)}`]), 'No open intents.')}</div>
       <div><h2>Asks (offers: floor, units)</h2>${table(['#floor', '#units'], asks.reverse().map(([p, u]) => [html`${num(p)}`, html`${num(u)}`]), 'No open offers.')}</div></div>`;
@@ -526,7 +536,7 @@ const special = {
       const action = a.event.action === 'market_cleared' ? 'leased (batch cleared)' : a.event.action;
       items.push(html`<li class="${a.event.action}"><b>${action}</b> at ${blockLink(a.height)} <span class="muted">${time(a.time_ms)}</span></li>`);
     }
-    const status = typeof record?.status === 'string' ? record.status : Object.keys(record?.status ?? {})[0];
+    const status = statusName(record?.status);
     return [{ html: card(html`Timeline <span class="pill ${status}" id="lease-status">${status ?? 'unknown'}</span>`, html`<ul class="timeline">${items}</ul>
       ${record ? html`<p class="muted">deadline ${time(record.deadline_ms)}; ${num(record.units)} unit(s) at ${num(record.price)}, escrow ${num(record.escrow)}</p>` : ''}`).html }];
   },
@@ -534,7 +544,7 @@ const special = {
   async account(id) {
     const [leases, stake] = await Promise.all([maybe(`/v1/accounts/${id}/leases?limit=20`), maybe(`/v1/accounts/${id}/stake`)]);
     return [{ html: card('Stake', stake ? renderValue({ provider: stake.provider, solver: stake.solver }) : html`<p class="muted">None.</p>`).html }, { html: card('Leases', table(['lease', 'device', 'status', '#units', '#price'], (leases?.leases ?? []).map((l) => [link('lease', l.id), link('device', l.device),
-      html`${typeof l.status === 'string' ? l.status : Object.keys(l.status)[0]}`, html`${num(l.units)}`, html`${num(l.price)}`]), 'No leases.')).html }];
+      html`${statusName(l.status)}`, html`${num(l.units)}`, html`${num(l.price)}`]), 'No leases.')).html }];
   },
 
   async maker(id, record, history) {
@@ -570,8 +580,11 @@ async function route() {
   }
 }
 
+let events = null;
+
+/** Follows finalized blocks on the event stream. */
 function follow() {
-  const events = new EventSource('/v1/events');
+  events = new EventSource('/v1/events');
   events.addEventListener('block', async (message) => {
     const block = JSON.parse(message.data);
     live.textContent = `height ${num(block.header.height)}`;
@@ -588,6 +601,12 @@ function follow() {
   events.onerror = () => { live.textContent = 'reconnecting'; live.classList.add('down'); };
 }
 
+// A page left for another (and perhaps kept in the back-forward cache) closes its stream:
+// browsers allow six connections per host, and streams held by pages out of sight would
+// stall the next pages' requests.
+window.addEventListener('pagehide', () => events?.close());
+window.addEventListener('pageshow', (e) => { if (e.persisted) follow(); });
+
 document.getElementById('search').addEventListener('submit', (e) => {
   e.preventDefault();
   const q = e.target.q.value.trim();
@@ -596,3 +615,4 @@ document.getElementById('search').addEventListener('submit', (e) => {
 window.addEventListener('hashchange', route);
 route();
 follow();
+api('/v1/status').then((s) => { if (live.textContent === 'connecting') live.textContent = `height ${num(s.height)}`; }).catch(() => {});
