@@ -15,7 +15,8 @@
 //! within seconds of the start; then the markets, whose first batches clear and whose first
 //! leases are delivered a few seconds later; the rest follows. A failed step is logged and
 //! tried again (or, for the extras, given up after a few attempts): the demo never stops the
-//! node. Each run onboards new devices, so restarting on an existing home works.
+//! node. Each run onboards new devices (and closes the offers of the devices of the previous
+//! run, which no longer run), so restarting on an existing home works.
 
 mod extras;
 mod journal;
@@ -46,6 +47,8 @@ use std::{
 };
 use town::{MAKERS, OPERATORS, Owner, Spec, TOWN};
 
+/// The target of the demo's logs (the node's default filter shows its `info`).
+const LOG: &str = "machina_cli::demo";
 /// The seed of the consumers' orders and of the devices' noise: the same seed gives the same
 /// sequence of orders, batch by batch.
 const SEED: u64 = 7;
@@ -73,7 +76,7 @@ pub(super) fn spawn(ctx: &Ctx) {
     };
     let spawned = std::thread::Builder::new().name("demo".into()).spawn(move || run(options));
     if let Err(error) = spawned {
-        tracing::warn!("demo: cannot start its thread: {error}");
+        tracing::warn!(target: LOG, "demo: cannot start its thread: {error}");
     }
 }
 
@@ -150,7 +153,7 @@ fn persist<T>(what: &str, mut step: impl FnMut() -> Result<T>) -> T {
             Ok(value) => return value,
             Err(error) => {
                 failures += 1;
-                tracing::warn!("demo: {what} failed (attempt {failures}): {error:#}; trying again");
+                tracing::warn!(target: LOG, "demo: {what} failed (attempt {failures}): {error:#}; trying again");
                 std::thread::sleep(Duration::from_millis(500 * u64::from(failures.min(10))));
             }
         }
@@ -163,7 +166,7 @@ fn attempt<T>(what: &str, attempts: u32, mut step: impl FnMut() -> Result<T>) ->
         match step() {
             Ok(value) => return Some(value),
             Err(error) => {
-                tracing::warn!("demo: {what} failed (attempt {failures} of {attempts}): {error:#}");
+                tracing::warn!(target: LOG, "demo: {what} failed (attempt {failures} of {attempts}): {error:#}");
                 std::thread::sleep(Duration::from_millis(500 * u64::from(failures)));
             }
         }
@@ -491,6 +494,18 @@ fn broker(status: &Status) -> Result<(String, u16)> {
     Ok((address.ip().to_string(), address.port()))
 }
 
+/// The offers a previous run listed in `<home>/demo.json` (none if there is no such file).
+fn previous_offers(home: &std::path::Path) -> Vec<machina_types::market::OfferId> {
+    let Ok(bytes) = std::fs::read(home.join("demo.json")) else { return Vec::new() };
+    let record: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    record["offers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_u64)
+        .collect()
+}
+
 /// Polls the node until its API answers with a finalized block; its status.
 fn wait_for_api(client: &Client) -> Status {
     loop {
@@ -513,21 +528,23 @@ fn run(options: Options) {
         Ok(runtime)
     });
     let status = wait_for_api(&options.client);
+    let previous = previous_offers(&options.home);
     let town = persist("load the town's keys", || Town::new(&options, &status, started));
     let town = Arc::new(town);
     persist("fund the demo's accounts", || town.fund());
     persist("register the makers", || town.register_makers());
     persist("onboard the devices", || town.onboard());
     let _counters = town.start_devices(&runtime);
-    tracing::info!(
-        "demo: {} devices onboarded and publishing, {:.1} s after the start",
+    tracing::info!(target: LOG, "demo: {} devices onboarded and publishing, {:.1} s after the start",
         town.devices.len(),
         town.elapsed()
     );
     persist("open the markets", || supply::open_markets(&town));
     trade::start(&town);
-    tracing::info!(
-        "demo: markets open, consumers bidding, {:.1} s after the start",
+    if !previous.is_empty() {
+        attempt("close the previous run's offers", 3, || supply::retire(&town, &previous));
+    }
+    tracing::info!(target: LOG, "demo: markets open, consumers bidding, {:.1} s after the start",
         town.elapsed()
     );
     attempt("set the devices' attributes", 3, || town.describe_devices());
