@@ -250,11 +250,11 @@ pub(super) fn execute_when_due(town: &Town, proposal: ProposalId) {
             (ProposalStatus::Open, Decision::Approved) => {
                 let call = OwnershipCall::Execute { proposal };
                 town.dev[2].execute(&town.client, vec![call.into()])?;
-                tracing::info!(target: LOG, "demo: proposal {proposal} executed");
+                tracing::info!(target: LOG, "proposal {proposal} executed");
                 Ok(true)
             }
             (status, decision) => {
-                tracing::info!(target: LOG, "demo: proposal {proposal} is {status:?}, {decision:?}");
+                tracing::info!(target: LOG, "proposal {proposal} is {status:?}, {decision:?}");
                 Ok(true)
             }
         }
@@ -266,7 +266,7 @@ pub(super) fn execute_when_due(town: &Town, proposal: ProposalId) {
             Ok(false) => std::thread::sleep(Duration::from_secs(1)),
             Err(error) => {
                 failures += 1;
-                tracing::warn!(target: LOG, "demo: executing proposal {proposal}: {error:#}");
+                tracing::warn!(target: LOG, "executing proposal {proposal}: {error:#}");
                 std::thread::sleep(Duration::from_secs(1));
             }
         }

@@ -135,7 +135,7 @@ impl Journal {
         let mut record = self.record.lock().unwrap_or_else(|e| e.into_inner());
         change(&mut record);
         if let Err(error) = self.write(&record) {
-            tracing::warn!(target: LOG, "demo: cannot write {}: {error:#}", self.path.display());
+            tracing::warn!(target: LOG, "cannot write {}: {error:#}", self.path.display());
         }
     }
 

@@ -6,10 +6,10 @@
 //! accounts from the dev accounts, registers three makers, onboards 30 devices and starts
 //! them publishing signed readings (the device loop of `machina device simulate`), opens
 //! markets for data, energy and unlocks ([`supply`]) where consumers and a solver trade
-//! every batch ([`trade`]), and then sets up, once each, oracle
-//! feeds, a tokenized solar roof with an offering and a holders' vote, a data product with a
-//! subscription, a payment channel and a reward pool ([`extras`]). What it created is in
-//! `<home>/demo.json` ([`journal`]).
+//! every batch ([`trade`]), and then sets up, once each, oracle feeds, a tokenized solar
+//! roof with an offering and a holders' vote, a data product with a subscription, a payment
+//! channel and a reward pool ([`extras`]). What it created is in `<home>/demo.json`
+//! ([`journal`]).
 //!
 //! The devices come first and are onboarded in a few transactions, so that they publish
 //! within seconds of the start; then the markets, whose first batches clear and whose first
@@ -76,7 +76,7 @@ pub(super) fn spawn(ctx: &Ctx) {
     };
     let spawned = std::thread::Builder::new().name("demo".into()).spawn(move || run(options));
     if let Err(error) = spawned {
-        tracing::warn!(target: LOG, "demo: cannot start its thread: {error}");
+        tracing::warn!(target: LOG, "cannot start its thread: {error}");
     }
 }
 
@@ -153,7 +153,7 @@ fn persist<T>(what: &str, mut step: impl FnMut() -> Result<T>) -> T {
             Ok(value) => return value,
             Err(error) => {
                 failures += 1;
-                tracing::warn!(target: LOG, "demo: {what} failed (attempt {failures}): {error:#}; trying again");
+                tracing::warn!(target: LOG, "{what} failed ({failures} times): {error:#}; again");
                 std::thread::sleep(Duration::from_millis(500 * u64::from(failures.min(10))));
             }
         }
@@ -166,7 +166,8 @@ fn attempt<T>(what: &str, attempts: u32, mut step: impl FnMut() -> Result<T>) ->
         match step() {
             Ok(value) => return Some(value),
             Err(error) => {
-                tracing::warn!(target: LOG, "demo: {what} failed (attempt {failures} of {attempts}): {error:#}");
+                let attempt = format!("attempt {failures} of {attempts}");
+                tracing::warn!(target: LOG, "{what} failed ({attempt}): {error:#}");
                 std::thread::sleep(Duration::from_millis(500 * u64::from(failures)));
             }
         }
@@ -236,23 +237,7 @@ impl Town {
             .collect::<Result<Vec<_>>>()?;
         let makers = MAKERS.iter().map(|(name, _)| key(name)).collect::<Result<Vec<_>>>()?;
         let operators = OPERATORS.iter().map(|(name, _)| key(name)).collect::<Result<Vec<_>>>()?;
-        let run = now_ms() / 1000;
-        let devices: Vec<Device> = TOWN
-            .iter()
-            .enumerate()
-            .map(|(index, spec)| {
-                let maker = &makers[spec.maker];
-                let owner = match spec.owner {
-                    Owner::Operator(i) => operators[i].clone(),
-                    Owner::Dev0 => dev[0].clone(),
-                };
-                let serial = format!("demo-{run}-{index}");
-                let key = PrivateKey::random(commonware_utils::sys_rng());
-                let identity =
-                    DeviceIdentity::certify(key, maker.address, &maker.key, spec.model, &serial);
-                Device { spec, index, identity, owner }
-            })
-            .collect();
+        let devices = certify(&makers, &operators, &dev[0]);
         let cars = devices
             .iter()
             .filter(|d| d.spec.kind == town::Kind::Car)
@@ -378,7 +363,7 @@ impl Town {
     }
 
     /// Starts every device's loop on `runtime` and lists the devices in `demo.json`.
-    fn start_devices(&self, runtime: &tokio::runtime::Runtime) -> Arc<Counters> {
+    fn start_devices(&self, runtime: &tokio::runtime::Runtime) {
         let counters = Arc::new(Counters::default());
         let link = Link { broker: self.broker.clone(), chain_id: self.chain_id.clone(), rate: 1.0 };
         let mut entries = Vec::new();
@@ -406,7 +391,6 @@ impl Town {
             });
         }
         self.journal.update(|r| r.devices = entries);
-        counters
     }
 
     /// Sets each device's `name`, `kind` and `geohash` attributes, for explorers and for
@@ -483,6 +467,30 @@ impl Town {
     }
 }
 
+/// The town's devices, each with a fresh key, certified by its maker for its owner.
+fn certify(
+    makers: &[Arc<Account>],
+    operators: &[Arc<Account>],
+    dev0: &Arc<Account>,
+) -> Vec<Device> {
+    let run = now_ms() / 1000;
+    TOWN.iter()
+        .enumerate()
+        .map(|(index, spec)| {
+            let maker = &makers[spec.maker];
+            let owner = match spec.owner {
+                Owner::Operator(i) => operators[i].clone(),
+                Owner::Dev0 => dev0.clone(),
+            };
+            let serial = format!("demo-{run}-{index}");
+            let key = PrivateKey::random(commonware_utils::sys_rng());
+            let identity =
+                DeviceIdentity::certify(key, maker.address, &maker.key, spec.model, &serial);
+            Device { spec, index, identity, owner }
+        })
+        .collect()
+}
+
 /// The broker the node's status names (loopback for an unspecified listen address).
 fn broker(status: &Status) -> Result<(String, u16)> {
     let address = status.gateway.mqtt.as_deref().context("the node runs no MQTT broker")?;
@@ -529,24 +537,25 @@ fn run(options: Options) {
     });
     let status = wait_for_api(&options.client);
     let previous = previous_offers(&options.home);
-    let town = persist("load the town's keys", || Town::new(&options, &status, started));
+    let Some(town) = attempt("load the town's keys", 3, || Town::new(&options, &status, started))
+    else {
+        tracing::warn!(target: LOG, "the demo stops; the node runs on");
+        return;
+    };
     let town = Arc::new(town);
     persist("fund the demo's accounts", || town.fund());
     persist("register the makers", || town.register_makers());
     persist("onboard the devices", || town.onboard());
-    let _counters = town.start_devices(&runtime);
-    tracing::info!(target: LOG, "demo: {} devices onboarded and publishing, {:.1} s after the start",
-        town.devices.len(),
-        town.elapsed()
-    );
+    town.start_devices(&runtime);
+    let (devices, seconds) = (town.devices.len(), town.elapsed());
+    tracing::info!(target: LOG, "{devices} devices onboarded and publishing, {seconds:.1} s in");
     persist("open the markets", || supply::open_markets(&town));
     trade::start(&town);
     if !previous.is_empty() {
         attempt("close the previous run's offers", 3, || supply::retire(&town, &previous));
     }
-    tracing::info!(target: LOG, "demo: markets open, consumers bidding, {:.1} s after the start",
-        town.elapsed()
-    );
+    let seconds = town.elapsed();
+    tracing::info!(target: LOG, "markets open, consumers bidding, {seconds:.1} s in");
     attempt("set the devices' attributes", 3, || town.describe_devices());
     let proposal = extras::run(&town);
     town.summary();

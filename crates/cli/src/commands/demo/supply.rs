@@ -256,7 +256,7 @@ pub(super) fn restock(town: &Town) -> Result<()> {
         let posted = calls.iter().filter(|c| matches!(c, Call::Market(MarketCall::Offer { .. })));
         entries.truncate(posted.count());
     }
-    tracing::debug!(target: LOG, "demo: restocking {} offers", amended.len());
+    tracing::debug!(target: LOG, "restocking {} offers", amended.len());
     run_jobs(town, &mut stock, jobs, &owners)
 }
 
