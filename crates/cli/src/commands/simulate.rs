@@ -12,7 +12,7 @@ use machina_types::{
     market::{ACK_NAMESPACE, ActuationAck, ack_message},
     reading::StreamId,
 };
-use rumqttc::{Event, Packet, QoS};
+use rumqttc::{AsyncClient, Event, Packet, QoS};
 use serde_json::json;
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -230,21 +230,7 @@ pub(super) async fn run_device(mut device: SimDevice, link: Link, counters: Arc<
                     counters.acked.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) if p.topic == commands => {
-                    let Some(gateway) = device.gateway else { continue };
-                    let Some((lease, command)) =
-                        perform(&mut device, &link, &gateway, &p.payload, &performed)
-                    else {
-                        continue;
-                    };
-                    let ack = acknowledgement(&device.identity.key, &link.chain_id, lease, &command);
-                    let topic = format!("machina/v1/{id}/acks");
-                    if client.try_publish(topic, QoS::AtLeastOnce, false, ack).is_ok() {
-                        counters.performed.fetch_add(1, Ordering::Relaxed);
-                        performed.insert(lease);
-                        while performed.len() > PERFORMED_REMEMBERED {
-                            performed.pop_first();
-                        }
-                    }
+                    actuate(&mut device, &link, &client, &p.payload, &mut performed, &counters);
                 }
                 Ok(Event::Incoming(Packet::Publish(_))) => {
                     counters.refused.fetch_add(1, Ordering::Relaxed);
@@ -260,29 +246,39 @@ pub(super) async fn run_device(mut device: SimDevice, link: Link, counters: Arc<
 }
 
 /// Checks a message on an actuator's commands topic (signed by its gateway, for this chain
-/// and device, before its deadline) and performs it unless it was already; returns the
-/// lease and command to acknowledge.
-fn perform(
+/// and device, before its deadline), performs the command unless it was already, and
+/// publishes the device's signed acknowledgement (which the gateway relays to pay the lease).
+fn actuate(
     device: &mut SimDevice,
     link: &Link,
-    gateway: &Address,
+    client: &AsyncClient,
     payload: &[u8],
-    performed: &BTreeSet<u64>,
-) -> Option<(u64, String)> {
-    let now = now_ms();
-    let id = device.identity.id();
-    let command = match verify_command(payload, &link.chain_id, &id, gateway, now) {
+    performed: &mut BTreeSet<u64>,
+    counters: &Counters,
+) {
+    let Some(gateway) = device.gateway else { return };
+    let (now, id) = (now_ms(), device.identity.id());
+    let command = match verify_command(payload, &link.chain_id, &id, &gateway, now) {
         Ok(command) => command,
         Err(refusal) => {
             tracing::debug!(device = %id, %refusal, "ignored a message on the commands topic");
-            return None;
+            return;
         }
     };
     if performed.contains(&command.lease) {
-        return None;
+        return;
     }
     device.behaviour.performed(&command.command, now);
-    Some((command.lease, command.command))
+    let ack =
+        acknowledgement(&device.identity.key, &link.chain_id, command.lease, &command.command);
+    let topic = format!("machina/v1/{id}/acks");
+    if client.try_publish(topic, QoS::AtLeastOnce, false, ack).is_ok() {
+        counters.performed.fetch_add(1, Ordering::Relaxed);
+        performed.insert(command.lease);
+        while performed.len() > PERFORMED_REMEMBERED {
+            performed.pop_first();
+        }
+    }
 }
 
 /// The encoded acknowledgement of `lease`'s `command`, signed with the device key.

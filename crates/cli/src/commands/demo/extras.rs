@@ -12,7 +12,7 @@
 //! Each step is tried a few times; one that keeps failing is logged and skipped.
 
 use super::{
-    Town, attempt, execute_all, find, supply,
+    LOG, Town, attempt, execute_all, find, supply,
     town::{CARSHARE, Kind, UTILITY},
 };
 use anyhow::{Result, bail};
@@ -23,9 +23,9 @@ use machina_types::{
     channels::{ChannelsEvent, SignedVoucher, Voucher},
     data::{DataEvent, Eligibility},
     identity::roles,
-    market::ResourceKind,
+    market::{OfferId, ResourceKind},
     ownership::{
-        OwnershipEvent, ProposalId,
+        MachineId, OfferingId, OwnershipEvent, ProposalId,
         state::{Decision, OfferingStatus, ProposalStatus},
     },
     products::{Access, Payment, PeriodPrice, ProductsEvent, Terms},
@@ -101,60 +101,17 @@ fn ownership_event<T>(
     })
 }
 
-/// The solar roof as a machine: tokenized, offered, bought, selling energy, and a proposal
-/// voted by its holders. Returns the proposal.
+/// The solar roof as a machine: tokenized, its shares offered and bought, selling energy,
+/// and a proposal voted by its holders. Returns the proposal.
 fn machine(town: &Town) -> Option<ProposalId> {
-    let sponsor = &town.dev[0];
     let solar = town.of_kind(Kind::Solar).next()?;
-    let device = solar.identity.id();
-    let machine = attempt("tokenize the solar roof", ATTEMPTS, || {
-        // The sponsor keeps operating the roof (the seller role survives tokenizing).
-        let grant = IdentityCall::GrantRole {
-            device,
-            account: sponsor.address,
-            role: roles::SELLER.into(),
-            expiry_height: None,
-        };
-        let tokenize = OwnershipCall::Tokenize {
-            devices: vec![device],
-            symbol: "KOLLSUN".into(),
-            name: "Solar roof Kollwitzkiez".into(),
-            supply: SHARES,
-            retained: 0,
-            reserve_bps: 1_000,
-            governance: None,
-        };
-        let events = sponsor.execute(&town.client, vec![grant.into(), tokenize.into()])?;
-        ownership_event(&events, "machine", |e| match e {
-            OwnershipEvent::Tokenized { machine, .. } => Some(*machine),
-            _ => None,
-        })
-    })?;
+    let machine = attempt("tokenize the solar roof", ATTEMPTS, || tokenize(town, solar))?;
     town.journal.update(|r| r.machine = Some(machine));
-    let offering = attempt("offer the solar roof's shares", ATTEMPTS, || {
-        let height = town.client.status()?.height;
-        let call = OwnershipCall::CreateOffering {
-            machine,
-            shares: OFFERED,
-            price: SHARE_PRICE,
-            asset: None,
-            min_shares: 300,
-            buyer_min: 1,
-            buyer_max: 300,
-            deadline: height + 3_000,
-            beneficiary: sponsor.address,
-            tranches: vec![],
-            milestones_by: height + 13_000,
-        };
-        let events = sponsor.execute(&town.client, vec![call.into()])?;
-        ownership_event(&events, "offering", |e| match e {
-            OwnershipEvent::OfferingCreated { offering, .. } => Some(*offering),
-            _ => None,
-        })
-    })?;
+    let offering = attempt("offer the solar roof's shares", ATTEMPTS, || offering(town, machine))?;
     town.journal.update(|r| r.offering = Some(offering));
     attempt("buy the solar roof's shares", ATTEMPTS, || buy(town, offering));
     let offer = attempt("offer the solar roof's energy", ATTEMPTS, || {
+        let sponsor = &town.dev[0];
         let mut calls = supply::stake_calls(town, sponsor)?;
         calls.push(supply::offer(solar, ResourceKind::Energy, SOLAR_FLOOR, SOLAR_CAPACITY));
         let events = sponsor.execute(&town.client, calls)?;
@@ -162,24 +119,78 @@ fn machine(town: &Town) -> Option<ProposalId> {
         supply::posted_offer(&events)
     })?;
     attempt("wait for the offering's shares", 1, || delivered(town, offering))?;
-    let proposal = attempt("propose a higher floor for the roof", ATTEMPTS, || {
-        let amend =
-            MarketCall::AmendOffer { offer, floor_price: RAISED_FLOOR, capacity: SOLAR_CAPACITY };
-        let description = format!("offer {offer}: floor price {RAISED_FLOOR}");
-        let call = OwnershipCall::Propose {
-            machine,
-            calls: vec![amend.into()],
-            description: Hash::of(&[description.as_bytes()]),
-        };
-        let events = town.dev[2].execute(&town.client, vec![call.into()])?;
-        ownership_event(&events, "proposal", |e| match e {
-            OwnershipEvent::Proposed { proposal, .. } => Some(*proposal),
-            _ => None,
-        })
-    })?;
+    let proposal =
+        attempt("propose a higher floor for the roof", ATTEMPTS, || propose(town, machine, offer))?;
     town.journal.update(|r| r.proposal = Some(proposal));
     attempt("vote on the proposal", ATTEMPTS, || vote(town, proposal));
     Some(proposal)
+}
+
+/// `dev0` tokenizes the roof into [`SHARES`] shares, keeping the seller role on it (role
+/// grants survive tokenizing, so it goes on operating the roof for the holders).
+fn tokenize(town: &Town, solar: &super::Device) -> Result<MachineId> {
+    let (sponsor, device) = (&town.dev[0], solar.identity.id());
+    let grant = IdentityCall::GrantRole {
+        device,
+        account: sponsor.address,
+        role: roles::SELLER.into(),
+        expiry_height: None,
+    };
+    let tokenize = OwnershipCall::Tokenize {
+        devices: vec![device],
+        symbol: "KOLLSUN".into(),
+        name: "Solar roof Kollwitzkiez".into(),
+        supply: SHARES,
+        retained: 0,
+        reserve_bps: 1_000,
+        governance: None,
+    };
+    let events = sponsor.execute(&town.client, vec![grant.into(), tokenize.into()])?;
+    ownership_event(&events, "machine", |e| match e {
+        OwnershipEvent::Tokenized { machine, .. } => Some(*machine),
+        _ => None,
+    })
+}
+
+/// `dev0` offers [`OFFERED`] shares, at least 300 to sell, at most 300 per buyer.
+fn offering(town: &Town, machine: MachineId) -> Result<OfferingId> {
+    let sponsor = &town.dev[0];
+    let height = town.client.status()?.height;
+    let call = OwnershipCall::CreateOffering {
+        machine,
+        shares: OFFERED,
+        price: SHARE_PRICE,
+        asset: None,
+        min_shares: 300,
+        buyer_min: 1,
+        buyer_max: 300,
+        deadline: height + 3_000,
+        beneficiary: sponsor.address,
+        tranches: vec![],
+        milestones_by: height + 13_000,
+    };
+    let events = sponsor.execute(&town.client, vec![call.into()])?;
+    ownership_event(&events, "offering", |e| match e {
+        OwnershipEvent::OfferingCreated { offering, .. } => Some(*offering),
+        _ => None,
+    })
+}
+
+/// `dev2`, a holder, proposes that the roof's energy offer sells from [`RAISED_FLOOR`].
+fn propose(town: &Town, machine: MachineId, offer: OfferId) -> Result<ProposalId> {
+    let amend =
+        MarketCall::AmendOffer { offer, floor_price: RAISED_FLOOR, capacity: SOLAR_CAPACITY };
+    let description = format!("offer {offer}: floor price {RAISED_FLOOR}");
+    let call = OwnershipCall::Propose {
+        machine,
+        calls: vec![amend.into()],
+        description: Hash::of(&[description.as_bytes()]),
+    };
+    let events = town.dev[2].execute(&town.client, vec![call.into()])?;
+    ownership_event(&events, "proposal", |e| match e {
+        OwnershipEvent::Proposed { proposal, .. } => Some(*proposal),
+        _ => None,
+    })
 }
 
 /// `dev1`..`dev3` buy their shares (those that have not yet).
@@ -239,11 +250,11 @@ pub(super) fn execute_when_due(town: &Town, proposal: ProposalId) {
             (ProposalStatus::Open, Decision::Approved) => {
                 let call = OwnershipCall::Execute { proposal };
                 town.dev[2].execute(&town.client, vec![call.into()])?;
-                tracing::info!("demo: proposal {proposal} executed");
+                tracing::info!(target: LOG, "proposal {proposal} executed");
                 Ok(true)
             }
             (status, decision) => {
-                tracing::info!("demo: proposal {proposal} is {status:?}, {decision:?}");
+                tracing::info!(target: LOG, "proposal {proposal} is {status:?}, {decision:?}");
                 Ok(true)
             }
         }
@@ -255,7 +266,7 @@ pub(super) fn execute_when_due(town: &Town, proposal: ProposalId) {
             Ok(false) => std::thread::sleep(Duration::from_secs(1)),
             Err(error) => {
                 failures += 1;
-                tracing::warn!("demo: executing proposal {proposal}: {error:#}");
+                tracing::warn!(target: LOG, "executing proposal {proposal}: {error:#}");
                 std::thread::sleep(Duration::from_secs(1));
             }
         }

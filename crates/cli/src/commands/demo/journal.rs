@@ -2,7 +2,10 @@
 //! (a temporary file renamed over the old one, so a reader never sees half of it). Tests and
 //! the explorer read it.
 
-use super::town::{Kind, StreamSpec};
+use super::{
+    LOG,
+    town::{Kind, StreamSpec},
+};
 use machina_types::{
     Address, DeviceId,
     channels::ChannelId,
@@ -132,7 +135,7 @@ impl Journal {
         let mut record = self.record.lock().unwrap_or_else(|e| e.into_inner());
         change(&mut record);
         if let Err(error) = self.write(&record) {
-            tracing::warn!("demo: cannot write {}: {error:#}", self.path.display());
+            tracing::warn!(target: LOG, "cannot write {}: {error:#}", self.path.display());
         }
     }
 

@@ -6,16 +6,17 @@
 //! accounts from the dev accounts, registers three makers, onboards 30 devices and starts
 //! them publishing signed readings (the device loop of `machina device simulate`), opens
 //! markets for data, energy and unlocks ([`supply`]) where consumers and a solver trade
-//! every batch ([`trade`]), and then sets up, once each, oracle
-//! feeds, a tokenized solar roof with an offering and a holders' vote, a data product with a
-//! subscription, a payment channel and a reward pool ([`extras`]). What it created is in
-//! `<home>/demo.json` ([`journal`]).
+//! every batch ([`trade`]), and then sets up, once each, oracle feeds, a tokenized solar
+//! roof with an offering and a holders' vote, a data product with a subscription, a payment
+//! channel and a reward pool ([`extras`]). What it created is in `<home>/demo.json`
+//! ([`journal`]).
 //!
 //! The devices come first and are onboarded in a few transactions, so that they publish
 //! within seconds of the start; then the markets, whose first batches clear and whose first
 //! leases are delivered a few seconds later; the rest follows. A failed step is logged and
 //! tried again (or, for the extras, given up after a few attempts): the demo never stops the
-//! node. Each run onboards new devices, so restarting on an existing home works.
+//! node. Each run onboards new devices (and closes the offers of the devices of the previous
+//! run, which no longer run), so restarting on an existing home works.
 
 mod extras;
 mod journal;
@@ -46,6 +47,8 @@ use std::{
 };
 use town::{MAKERS, OPERATORS, Owner, Spec, TOWN};
 
+/// The target of the demo's logs (the node's default filter shows its `info`).
+const LOG: &str = "machina_cli::demo";
 /// The seed of the consumers' orders and of the devices' noise: the same seed gives the same
 /// sequence of orders, batch by batch.
 const SEED: u64 = 7;
@@ -73,7 +76,7 @@ pub(super) fn spawn(ctx: &Ctx) {
     };
     let spawned = std::thread::Builder::new().name("demo".into()).spawn(move || run(options));
     if let Err(error) = spawned {
-        tracing::warn!("demo: cannot start its thread: {error}");
+        tracing::warn!(target: LOG, "cannot start its thread: {error}");
     }
 }
 
@@ -150,7 +153,7 @@ fn persist<T>(what: &str, mut step: impl FnMut() -> Result<T>) -> T {
             Ok(value) => return value,
             Err(error) => {
                 failures += 1;
-                tracing::warn!("demo: {what} failed (attempt {failures}): {error:#}; trying again");
+                tracing::warn!(target: LOG, "{what} failed ({failures} times): {error:#}; again");
                 std::thread::sleep(Duration::from_millis(500 * u64::from(failures.min(10))));
             }
         }
@@ -163,7 +166,8 @@ fn attempt<T>(what: &str, attempts: u32, mut step: impl FnMut() -> Result<T>) ->
         match step() {
             Ok(value) => return Some(value),
             Err(error) => {
-                tracing::warn!("demo: {what} failed (attempt {failures} of {attempts}): {error:#}");
+                let attempt = format!("attempt {failures} of {attempts}");
+                tracing::warn!(target: LOG, "{what} failed ({attempt}): {error:#}");
                 std::thread::sleep(Duration::from_millis(500 * u64::from(failures)));
             }
         }
@@ -233,23 +237,7 @@ impl Town {
             .collect::<Result<Vec<_>>>()?;
         let makers = MAKERS.iter().map(|(name, _)| key(name)).collect::<Result<Vec<_>>>()?;
         let operators = OPERATORS.iter().map(|(name, _)| key(name)).collect::<Result<Vec<_>>>()?;
-        let run = now_ms() / 1000;
-        let devices: Vec<Device> = TOWN
-            .iter()
-            .enumerate()
-            .map(|(index, spec)| {
-                let maker = &makers[spec.maker];
-                let owner = match spec.owner {
-                    Owner::Operator(i) => operators[i].clone(),
-                    Owner::Dev0 => dev[0].clone(),
-                };
-                let serial = format!("demo-{run}-{index}");
-                let key = PrivateKey::random(commonware_utils::sys_rng());
-                let identity =
-                    DeviceIdentity::certify(key, maker.address, &maker.key, spec.model, &serial);
-                Device { spec, index, identity, owner }
-            })
-            .collect();
+        let devices = certify(&makers, &operators, &dev[0]);
         let cars = devices
             .iter()
             .filter(|d| d.spec.kind == town::Kind::Car)
@@ -375,7 +363,7 @@ impl Town {
     }
 
     /// Starts every device's loop on `runtime` and lists the devices in `demo.json`.
-    fn start_devices(&self, runtime: &tokio::runtime::Runtime) -> Arc<Counters> {
+    fn start_devices(&self, runtime: &tokio::runtime::Runtime) {
         let counters = Arc::new(Counters::default());
         let link = Link { broker: self.broker.clone(), chain_id: self.chain_id.clone(), rate: 1.0 };
         let mut entries = Vec::new();
@@ -403,7 +391,6 @@ impl Town {
             });
         }
         self.journal.update(|r| r.devices = entries);
-        counters
     }
 
     /// Sets each device's `name`, `kind` and `geohash` attributes, for explorers and for
@@ -480,6 +467,30 @@ impl Town {
     }
 }
 
+/// The town's devices, each with a fresh key, certified by its maker for its owner.
+fn certify(
+    makers: &[Arc<Account>],
+    operators: &[Arc<Account>],
+    dev0: &Arc<Account>,
+) -> Vec<Device> {
+    let run = now_ms() / 1000;
+    TOWN.iter()
+        .enumerate()
+        .map(|(index, spec)| {
+            let maker = &makers[spec.maker];
+            let owner = match spec.owner {
+                Owner::Operator(i) => operators[i].clone(),
+                Owner::Dev0 => dev0.clone(),
+            };
+            let serial = format!("demo-{run}-{index}");
+            let key = PrivateKey::random(commonware_utils::sys_rng());
+            let identity =
+                DeviceIdentity::certify(key, maker.address, &maker.key, spec.model, &serial);
+            Device { spec, index, identity, owner }
+        })
+        .collect()
+}
+
 /// The broker the node's status names (loopback for an unspecified listen address).
 fn broker(status: &Status) -> Result<(String, u16)> {
     let address = status.gateway.mqtt.as_deref().context("the node runs no MQTT broker")?;
@@ -489,6 +500,18 @@ fn broker(status: &Status) -> Result<(String, u16)> {
         address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     Ok((address.ip().to_string(), address.port()))
+}
+
+/// The offers a previous run listed in `<home>/demo.json` (none if there is no such file).
+fn previous_offers(home: &std::path::Path) -> Vec<machina_types::market::OfferId> {
+    let Ok(bytes) = std::fs::read(home.join("demo.json")) else { return Vec::new() };
+    let record: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    record["offers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_u64)
+        .collect()
 }
 
 /// Polls the node until its API answers with a finalized block; its status.
@@ -513,23 +536,26 @@ fn run(options: Options) {
         Ok(runtime)
     });
     let status = wait_for_api(&options.client);
-    let town = persist("load the town's keys", || Town::new(&options, &status, started));
+    let previous = previous_offers(&options.home);
+    let Some(town) = attempt("load the town's keys", 3, || Town::new(&options, &status, started))
+    else {
+        tracing::warn!(target: LOG, "the demo stops; the node runs on");
+        return;
+    };
     let town = Arc::new(town);
     persist("fund the demo's accounts", || town.fund());
     persist("register the makers", || town.register_makers());
     persist("onboard the devices", || town.onboard());
-    let _counters = town.start_devices(&runtime);
-    tracing::info!(
-        "demo: {} devices onboarded and publishing, {:.1} s after the start",
-        town.devices.len(),
-        town.elapsed()
-    );
+    town.start_devices(&runtime);
+    let (devices, seconds) = (town.devices.len(), town.elapsed());
+    tracing::info!(target: LOG, "{devices} devices onboarded and publishing, {seconds:.1} s in");
     persist("open the markets", || supply::open_markets(&town));
     trade::start(&town);
-    tracing::info!(
-        "demo: markets open, consumers bidding, {:.1} s after the start",
-        town.elapsed()
-    );
+    if !previous.is_empty() {
+        attempt("close the previous run's offers", 3, || supply::retire(&town, &previous));
+    }
+    let seconds = town.elapsed();
+    tracing::info!(target: LOG, "markets open, consumers bidding, {seconds:.1} s in");
     attempt("set the devices' attributes", 3, || town.describe_devices());
     let proposal = extras::run(&town);
     town.summary();

@@ -7,7 +7,7 @@
 //! offer is never topped up: it sells a few unlocks it never performs, which are refunded
 //! and its seller slashed.
 
-use super::{Account, Town, execute_each, find, town::Kind};
+use super::{Account, LOG, Town, execute_each, find, town::Kind};
 use anyhow::{Result, bail};
 use machina_types::{
     Call, Event, MarketCall,
@@ -256,6 +256,32 @@ pub(super) fn restock(town: &Town) -> Result<()> {
         let posted = calls.iter().filter(|c| matches!(c, Call::Market(MarketCall::Offer { .. })));
         entries.truncate(posted.count());
     }
-    tracing::debug!("demo: restocking {} offers", amended.len());
+    tracing::debug!(target: LOG, "restocking {} offers", amended.len());
     run_jobs(town, &mut stock, jobs, &owners)
+}
+
+/// Closes the offers of a previous run that are still open: their devices no longer run (a
+/// lock that does not run would sell unlocks it never performs).
+pub(super) fn retire(town: &Town, offers: &[OfferId]) -> Result<()> {
+    let sellers: Vec<&Arc<Account>> = town.operators.iter().chain(&town.dev[..1]).collect();
+    let mut closes: BTreeMap<usize, Vec<Call>> = BTreeMap::new();
+    for id in offers {
+        let offer = match town.client.offer(*id) {
+            Ok(offer) => offer,
+            Err(machina_sdk::Error::Api { status: 404, .. }) => continue,
+            Err(error) => return Err(error.into()),
+        };
+        let seller = sellers.iter().position(|s| s.address == offer.seller);
+        if let (OrderStatus::Open, Some(seller)) = (offer.status, seller) {
+            closes.entry(seller).or_default().push(MarketCall::CloseOffer { offer: *id }.into());
+        }
+    }
+    let txs = closes
+        .iter()
+        .flat_map(|(seller, calls)| {
+            let chunks = calls.chunks(machina_types::limits::CALLS_PER_TX_MAX);
+            chunks.map(|chunk| (&**sellers[*seller], chunk.to_vec()))
+        })
+        .collect();
+    super::execute_all(&town.client, txs).map(drop)
 }

@@ -55,11 +55,17 @@ pub(super) enum Owner {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub(super) enum Kind {
+    /// Temperature and humidity; sells data.
     WeatherStation,
+    /// A household's energy counter and power; sells energy.
     SmartMeter,
+    /// A solar roof's production; sells energy (tokenized into a machine).
     Solar,
+    /// A door; sells unlocks, which it performs and acknowledges.
     SmartLock,
+    /// Battery and position; buys energy and unlocks from its own account.
     Car,
+    /// Position of a cargo bike, a van or a container.
     Tracker,
 }
 

@@ -8,7 +8,7 @@
 //! that only a solver can fill, and `dev3` runs the reference solver.
 
 use super::{
-    Account, SEED, Town, supply,
+    Account, LOG, SEED, Town, supply,
     town::{Lcg, daylight},
 };
 use machina_types::{
@@ -50,7 +50,7 @@ pub(super) fn start(town: &Arc<Town>) {
         ("demo-solver", Box::new(move || solve(&solver))),
     ] {
         if let Err(error) = std::thread::Builder::new().name(name.into()).spawn(job) {
-            tracing::warn!("demo: cannot start {name}: {error}");
+            tracing::warn!(target: LOG, "cannot start {name}: {error}");
         }
     }
 }
@@ -62,7 +62,7 @@ fn next_batch(town: &Town, last: Option<u64>) -> u64 {
             Ok(overview) if Some(overview.batch) != last => return overview.batch,
             Ok(_) => std::thread::sleep(Duration::from_millis(100)),
             Err(error) => {
-                tracing::warn!("demo: reading the market: {error}");
+                tracing::warn!(target: LOG, "reading the market: {error}");
                 std::thread::sleep(Duration::from_secs(1));
             }
         }
@@ -114,15 +114,16 @@ impl Consumers {
             if current.is_multiple_of(supply::RESTOCK_EVERY)
                 && let Err(error) = supply::restock(&self.town)
             {
-                tracing::warn!("demo: restocking the offers: {error:#}");
+                tracing::warn!(target: LOG, "restocking the offers: {error:#}");
             }
             for (account, calls) in self.orders(current) {
                 if let Err(error) = account.send(&self.town.client, calls) {
-                    tracing::warn!("demo: bidding in batch {current}: {error:#}");
+                    tracing::warn!(target: LOG, "bidding in batch {current}: {error:#}");
                 }
             }
             self.settle();
-            tracing::debug!("demo: batch {current} bid and settled in {:?}", started.elapsed());
+            let took = started.elapsed();
+            tracing::debug!(target: LOG, "batch {current}: bid and settled in {took:?}");
         }
     }
 
@@ -183,7 +184,7 @@ impl Consumers {
             let leases = match town.client.leases(&consumer.address, LEASES_LISTED) {
                 Ok(list) => list.leases,
                 Err(error) => {
-                    tracing::warn!("demo: listing the leases of {}: {error}", consumer.name);
+                    tracing::warn!(target: LOG, "listing the leases of {}: {error}", consumer.name);
                     continue;
                 }
             };
@@ -208,7 +209,8 @@ impl Consumers {
             }
             for chunk in confirms.chunks(machina_types::limits::CALLS_PER_TX_MAX) {
                 if let Err(error) = consumer.send(&town.client, chunk.to_vec()) {
-                    tracing::warn!("demo: confirming deliveries to {}: {error:#}", consumer.name);
+                    let name = &consumer.name;
+                    tracing::warn!(target: LOG, "confirming deliveries to {name}: {error:#}");
                 }
             }
         }
@@ -243,7 +245,7 @@ fn solve(town: &Town) {
                 continue;
             }
             Err(error) => {
-                tracing::warn!("demo: the solver could not read the books: {error:#}");
+                tracing::warn!(target: LOG, "the solver could not read the books: {error:#}");
                 continue;
             }
         };
@@ -251,10 +253,10 @@ fn solve(town: &Town) {
         let surplus = proposal.surplus;
         match solver.send(&town.client, vec![Call::Market(proposal.call)]) {
             Ok(_) => {
-                tracing::debug!("demo: solution for batch {current} (surplus {surplus})");
+                tracing::debug!(target: LOG, "solution for batch {current} (surplus {surplus})");
                 town.journal.update(|r| r.solutions += 1);
             }
-            Err(error) => tracing::warn!("demo: submitting a solution: {error:#}"),
+            Err(error) => tracing::warn!(target: LOG, "submitting a solution: {error:#}"),
         }
     }
 }
