@@ -203,6 +203,14 @@ impl<'a> Ctx<'a> {
         Ok(self.read(key)?.map(|bytes| decode_value(key, &bytes)))
     }
 
+    /// Reads a value the module's own records say is stored; `internal` if it is absent.
+    /// Never a panic: in a block-level step's first pass, keys not loaded yet read as absent
+    /// (the executor loads them and runs the step again), so such a read may come back empty
+    /// without any invariant being broken.
+    pub fn stored<T: Decode<Cfg = ()>>(&self, key: &Key) -> ExecResult<T> {
+        self.get(key)?.ok_or(ExecError::Fail(ErrorCode::Internal))
+    }
+
     /// Writes a value.
     pub fn put<T: Encode>(&mut self, key: Key, value: &T) {
         self.writes.insert(key, Some(encode_value(value)));
@@ -291,5 +299,31 @@ impl<'a> Ctx<'a> {
 impl StateRead for Ctx<'_> {
     fn read(&self, key: &Key) -> Result<Option<Vec<u8>>, Missing> {
         Ctx::read(self, key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{Collecting, Loaded, key};
+
+    #[test]
+    fn a_stored_record_not_loaded_yet_is_an_error_the_step_retries_not_a_panic() {
+        let chain = crate::testing::Chain::new(1);
+        let env = BlockEnv {
+            height: 2,
+            timestamp_ms: 0,
+            proposer: chain.addr(0),
+            genesis: chain.genesis.clone(),
+        };
+        // A block-level step's first pass: nothing loaded, reads come back absent.
+        let empty = Loaded::default();
+        let collecting = Collecting::new(&empty);
+        let ctx = Ctx::system(&collecting, &env, Address::module("test"));
+        let record = key(&[b"test/record"]);
+        // Called unguarded: a panic here fails the test.
+        assert_eq!(ctx.stored::<u64>(&record), Err(ExecError::Fail(ErrorCode::Internal)));
+        drop(ctx);
+        assert_eq!(collecting.missed(), vec![record], "the executor loads it and runs again");
     }
 }

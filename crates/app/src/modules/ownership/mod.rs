@@ -355,9 +355,7 @@ fn checkpoint(
         if p.first + 1 >= p.checkpoints {
             break;
         }
-        let next: Checkpoint = ctx
-            .get(&keys::checkpoint(m.id, holder, p.first + 1))?
-            .expect("checkpoints first..count are stored");
+        let next: Checkpoint = ctx.stored(&keys::checkpoint(m.id, holder, p.first + 1))?;
         if next.height > cutoff {
             break;
         }
@@ -379,8 +377,7 @@ fn shares_at(ctx: &Ctx<'_>, m: &Machine, holder: &Address, height: u64) -> ExecR
     let mut found = 0;
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        let c: Checkpoint =
-            ctx.get(&keys::checkpoint(m.id, holder, mid))?.expect("checkpoints are stored");
+        let c: Checkpoint = ctx.stored(&keys::checkpoint(m.id, holder, mid))?;
         if c.height <= height {
             found = c.shares;
             lo = mid + 1;

@@ -121,7 +121,7 @@ pub(super) fn buy(ctx: &mut Ctx<'_>, id: OfferingId, shares: u64) -> ExecResult 
     }
     let index: Option<u32> = ctx.get(&keys::purchase_of(id, &buyer))?;
     let mut p = match index {
-        Some(i) => ctx.get(&keys::purchase(id, i))?.expect("a buyer's purchase record is stored"),
+        Some(i) => ctx.stored(&keys::purchase(id, i))?,
         None => Purchase { buyer, shares: 0, paid: 0 },
     };
     let total = p.shares.checked_add(shares).ok_or(ErrorCode::Overflow)?;
@@ -214,9 +214,7 @@ fn settle_offering(ctx: &mut Ctx<'_>, id: OfferingId, budget: &mut u32) -> ExecR
         }
     }
     while o.settled < o.buyers && *budget > 0 {
-        let p: Purchase = ctx
-            .get(&keys::purchase(id, o.settled))?
-            .expect("purchase records 0..buyers are stored");
+        let p: Purchase = ctx.stored(&keys::purchase(id, o.settled))?;
         let (shares, refunded) = match o.status {
             OfferingStatus::Delivering => {
                 let mut m = machine(ctx, o.machine)?;

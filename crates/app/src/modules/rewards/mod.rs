@@ -289,8 +289,7 @@ fn claim(ctx: &mut Ctx<'_>, id: PoolId, epoch: Epoch, device: &DeviceId) -> Exec
     if w.claimed {
         return Err(ErrorCode::RewardClaimed.into());
     }
-    let total: EpochTotal =
-        ctx.get(&keys::epoch(id, epoch))?.expect("an epoch with credited work has a total");
+    let total: EpochTotal = ctx.stored(&keys::epoch(id, epoch))?;
     let amount = p.reward(w.work, total.total_work);
     let owner = identity::device(ctx, device)?.owner;
     let to = ownership::payee(ctx, device, &owner)?;
