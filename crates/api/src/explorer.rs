@@ -126,8 +126,8 @@ pub const ACTIVITY_MAX: usize = 200_000;
 pub const CLEARINGS_PER_MARKET_MAX: usize = 1024;
 /// Values kept per feed.
 pub const POINTS_PER_FEED_MAX: usize = 1024;
-/// Recent transactions kept.
-pub const RECENT_TXS_MAX: usize = 1024;
+/// Recent transactions kept (for the overview).
+pub const RECENT_TXS_MAX: usize = 20;
 /// Most items one list query returns.
 pub const LIST_MAX: u64 = 200;
 /// Items a list query returns when it names no limit.

@@ -40,8 +40,6 @@ const LEASES_PER_CLEARING_MAX: u64 = 1024;
 const DIGESTS_MAX: usize = 100_000;
 /// Clearings shown on the overview.
 const RECENT_CLEARINGS: usize = 20;
-/// Transactions shown on the overview.
-const OVERVIEW_TXS: usize = 20;
 
 /// The kind of entity an event field names, for fields holding an address or an id.
 fn field_kind(module: &str, action: &str, field: &str) -> Option<EntityKind> {
@@ -449,14 +447,9 @@ impl Index {
             height,
             indexed_height: inner.indexed,
             counts: inner.kinds.iter().map(|(k, v)| (*k, v.entities.len() as u64)).collect(),
-            recent_txs: inner.txs.iter().rev().take(OVERVIEW_TXS).cloned().collect(),
+            recent_txs: inner.txs.iter().rev().cloned().collect(),
             recent_clearings: inner.recent_clearings.iter().rev().cloned().collect(),
         }
-    }
-
-    /// The latest transactions, newest first.
-    pub fn txs(&self, limit: usize) -> Vec<TxSummary> {
-        self.read().txs.iter().rev().take(limit).cloned().collect()
     }
 
     /// Entities, blocks and names `q` matches (at most [`SEARCH_HITS_MAX`]): an exact id of
