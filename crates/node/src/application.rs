@@ -279,7 +279,6 @@ where
         let finalized = FinalizedBlock {
             digest,
             header: block.header.clone(),
-            txs: Arc::new(block.txs.clone()),
             receipts: effects.receipts,
             events: effects.events,
         };
@@ -290,7 +289,7 @@ where
             since_proposal_ms = now.saturating_sub(block.header.timestamp_ms),
             "finalized"
         );
-        self.chain.on_finalized(finalized, now);
+        self.chain.on_finalized(finalized, &block.txs, now);
     }
 }
 

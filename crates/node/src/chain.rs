@@ -22,8 +22,6 @@ pub struct FinalizedBlock {
     pub digest: Hash,
     /// Header.
     pub header: Header,
-    /// Its transactions.
-    pub txs: Arc<Vec<machina_types::SignedTransaction>>,
     /// Receipts of its transactions.
     pub receipts: Arc<Vec<Receipt>>,
     /// Events of its block-level steps (market clearing, leases falling due).
@@ -324,7 +322,12 @@ impl ChainInfo {
     }
 
     /// Records a finalized block: observers, tip, mempool pruning, metrics, subscribers.
-    pub fn on_finalized(&self, block: FinalizedBlock, now_ms: u64) {
+    pub fn on_finalized(
+        &self,
+        block: FinalizedBlock,
+        txs: &[machina_types::SignedTransaction],
+        now_ms: u64,
+    ) {
         for observer in self.observers.lock().expect("observers lock").iter() {
             observer(&block);
         }
@@ -335,7 +338,7 @@ impl ChainInfo {
                 self.metrics.latency.observe(secs);
             }
         }
-        self.mempool.on_finalized(block.header.height, &block.txs, &hashes);
+        self.mempool.on_finalized(block.header.height, txs, &hashes);
         let count = hashes.len() as u64;
         self.metrics.txs.inc_by(count);
         self.metrics.market.observe(&block);

@@ -22,8 +22,8 @@ use machina_api::explorer::{
     TxSummary,
 };
 use machina_types::{
-    BankCall, Call, DataCall, Event, Hash, IdentityCall, Outcome, bank::BankEvent, data::DataEvent,
-    market::MarketEvent,
+    BankCall, Call, DataCall, Event, Hash, IdentityCall, Outcome, SignedTransaction,
+    bank::BankEvent, data::DataEvent, market::MarketEvent,
 };
 use serde_json::Value;
 use std::{
@@ -109,12 +109,10 @@ fn mentions(event: &Event) -> Vec<(EntityKind, String)> {
     found
 }
 
-/// `module.op` of a call.
+/// `module.op` of a call (the op as the call's JSON names it).
 fn call_name(call: &Call) -> String {
     let value = serde_json::to_value(call).unwrap_or_default();
-    let module = value["module"].as_str().unwrap_or("?");
-    let op = value["call"]["op"].as_str().unwrap_or("?");
-    format!("{module}.{op}")
+    format!("{}.{}", call.module(), value["call"]["op"].as_str().unwrap_or("?"))
 }
 
 #[derive(Default)]
@@ -264,7 +262,7 @@ impl Inner {
         }
     }
 
-    fn apply(&mut self, block: &FinalizedBlock) {
+    fn apply(&mut self, block: &FinalizedBlock, txs: &[SignedTransaction]) {
         let height = block.header.height;
         let time_ms = block.header.timestamp_ms;
         self.digests.insert(block.digest, height);
@@ -275,7 +273,7 @@ impl Inner {
             self.digests.remove(&oldest);
         }
         for (i, receipt) in block.receipts.iter().enumerate() {
-            let tx = block.txs.get(i);
+            let tx = txs.get(i);
             let calls: Vec<String> =
                 tx.map(|tx| tx.tx.calls.iter().map(call_name).collect()).unwrap_or_default();
             let success = matches!(receipt.outcome, Outcome::Success);
@@ -378,11 +376,11 @@ impl Index {
         self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Records a finalized block (blocks come in height order).
-    pub fn apply(&self, block: &FinalizedBlock) {
+    /// Records a finalized block and its transactions (blocks come in height order).
+    pub fn apply(&self, block: &FinalizedBlock, txs: &[SignedTransaction]) {
         let mut inner = self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if block.header.height > inner.indexed {
-            inner.apply(block);
+            inner.apply(block, txs);
         }
     }
 
@@ -493,61 +491,79 @@ impl Index {
     }
 }
 
+/// Where the index reads what the event stream does not carry or skipped: marshal's blocks
+/// and the state's receipts and block-level events.
+pub struct Source {
+    /// Finalized blocks.
+    pub marshal: crate::engine::Marshal,
+    /// The finalized state.
+    pub db: crate::application::Databases<commonware_runtime::tokio::Context>,
+}
+
+impl Source {
+    async fn block(&self, height: u64) -> Option<machina_types::block::Block> {
+        use commonware_consensus::{marshal::Identifier, types::Height};
+        let block = self.marshal.get_block(Identifier::Height(Height::new(height))).await?;
+        Some(block.inner().clone())
+    }
+
+    /// Finalized block `height` with its receipts and block-level events, and its
+    /// transactions.
+    async fn load(&self, height: u64) -> Option<(FinalizedBlock, Vec<SignedTransaction>)> {
+        use machina_app::{exec::keys, state::decode_value};
+        use machina_types::{BlockEvents, Receipt};
+        let block = self.block(height).await?;
+        let guard = self.db.read().await;
+        let mut receipts = Vec::with_capacity(block.txs.len());
+        for tx in &block.txs {
+            let key = keys::receipt(&tx.hash());
+            let bytes = guard.get(&key.digest()).await.ok()??;
+            receipts.push(decode_value::<Receipt>(&key, &bytes.0));
+        }
+        let key = keys::block_events(height);
+        let events = match guard.get(&key.digest()).await.ok()? {
+            Some(bytes) => decode_value::<BlockEvents>(&key, &bytes.0).0,
+            None => Vec::new(),
+        };
+        let finalized = FinalizedBlock {
+            digest: block.header.digest(),
+            header: block.header.clone(),
+            receipts: Arc::new(receipts),
+            events: Arc::new(events),
+        };
+        Some((finalized, block.txs))
+    }
+}
+
 /// Keeps `index` up to date with the finalized chain: from storage up to the tip, then from
-/// the event stream (back to storage whenever it skips ahead). `load` reads a finalized block
-/// with its effects from storage.
-pub async fn follow<F, Fut>(index: Arc<Index>, chain: Arc<ChainInfo>, load: F)
-where
-    F: Fn(u64) -> Fut,
-    Fut: std::future::Future<Output = Option<FinalizedBlock>>,
-{
+/// the event stream (its receipts and events; the transactions from marshal, read here and
+/// not on the finalization path), back to storage whenever the stream skips ahead. Returns
+/// (so that its supervisor reports it down and starts it again) if a finalized block cannot
+/// be read.
+pub async fn follow(index: Arc<Index>, chain: Arc<ChainInfo>, source: Arc<Source>) {
     let mut blocks = chain.subscribe();
     loop {
         while index.indexed() < chain.height() {
             let height = index.indexed() + 1;
-            match load(height).await {
-                Some(block) => index.apply(&block),
-                None => break,
-            }
+            let Some((block, txs)) = source.load(height).await else {
+                tracing::warn!(height, "explorer index: cannot read a finalized block");
+                return;
+            };
+            index.apply(&block, &txs);
         }
         match blocks.recv().await {
-            Ok(block) if block.header.height == index.indexed() + 1 => index.apply(&block),
+            Ok(block) if block.header.height == index.indexed() + 1 => {
+                let height = block.header.height;
+                let Some(full) = source.block(height).await else {
+                    tracing::warn!(height, "explorer index: cannot read a finalized block");
+                    return;
+                };
+                index.apply(&block, &full.txs);
+            }
             Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }
     }
-}
-
-/// Reads finalized block `height` with its receipts and block-level events from storage.
-pub async fn load(
-    marshal: &crate::engine::Marshal,
-    db: &crate::application::Databases<commonware_runtime::tokio::Context>,
-    height: u64,
-) -> Option<FinalizedBlock> {
-    use commonware_consensus::{marshal::Identifier, types::Height};
-    use machina_app::{exec::keys, state::decode_value};
-    use machina_types::{BlockEvents, Receipt};
-    let block = marshal.get_block(Identifier::Height(Height::new(height))).await?;
-    let block = block.inner();
-    let guard = db.read().await;
-    let mut receipts = Vec::with_capacity(block.txs.len());
-    for tx in &block.txs {
-        let key = keys::receipt(&tx.hash());
-        let bytes = guard.get(&key.digest()).await.ok()??;
-        receipts.push(decode_value::<Receipt>(&key, &bytes.0));
-    }
-    let key = keys::block_events(height);
-    let events = match guard.get(&key.digest()).await.ok()? {
-        Some(bytes) => decode_value::<BlockEvents>(&key, &bytes.0).0,
-        None => Vec::new(),
-    };
-    Some(FinalizedBlock {
-        digest: block.header.digest(),
-        header: block.header.clone(),
-        txs: Arc::new(block.txs.clone()),
-        receipts: Arc::new(receipts),
-        events: Arc::new(events),
-    })
 }
 
 #[cfg(test)]
@@ -585,7 +601,6 @@ mod tests {
         FinalizedBlock {
             digest: Hash::of(&[&height.to_be_bytes()]),
             header,
-            txs: Arc::new(Vec::new()),
             receipts: Arc::new(receipts),
             events: Arc::new(events),
         }
@@ -621,11 +636,11 @@ mod tests {
         let market = Hash::of(&[b"energy/u33d"]);
         let transfer =
             Event::Bank(BankEvent::Transfer { from: address(1), to: address(2), amount: 5 });
-        index.apply(&block(1, vec![receipt(address(1), vec![transfer])], Vec::new()));
+        index.apply(&block(1, vec![receipt(address(1), vec![transfer])], Vec::new()), &[]);
         let feed = Event::Data(DataEvent::FeedUpdated { feed: 7, value: Some(42), sources: 3 });
-        index.apply(&block(2, Vec::new(), vec![cleared(market, 90, 10, 3), feed]));
+        index.apply(&block(2, Vec::new(), vec![cleared(market, 90, 10, 3), feed]), &[]);
         // A block again, or an older one, changes nothing.
-        index.apply(&block(2, Vec::new(), vec![cleared(market, 1, 1, 1)]));
+        index.apply(&block(2, Vec::new(), vec![cleared(market, 1, 1, 1)]), &[]);
         assert_eq!(index.indexed(), 2);
 
         let accounts = index.list(EntityKind::Account, None, 10);
@@ -657,13 +672,13 @@ mod tests {
         for n in 0..(ENTITIES_PER_KIND_MAX as u64 + 2) {
             height += 1;
             let event = Event::Data(DataEvent::FeedClosed { feed: n });
-            index.apply(&block(height, Vec::new(), vec![event]));
+            index.apply(&block(height, Vec::new(), vec![event]), &[]);
             if n + 1 == ENTITIES_PER_KIND_MAX as u64 {
                 // Feed 0 active again before the kind is full: feeds 1 and 2 are the least
                 // recently active ones when two more come.
                 height += 1;
                 let event = Event::Data(DataEvent::FeedClosed { feed: 0 });
-                index.apply(&block(height, Vec::new(), vec![event]));
+                index.apply(&block(height, Vec::new(), vec![event]), &[]);
             }
         }
         let first = index.list(EntityKind::Feed, None, 3);
@@ -695,7 +710,7 @@ mod tests {
         let index = Index::default();
         for height in 1..=(ACTIVITY_PER_ENTITY_MAX as u64 + 5) {
             let event = Event::Data(DataEvent::FeedUpdated { feed: 1, value: None, sources: 0 });
-            index.apply(&block(height, Vec::new(), vec![event]));
+            index.apply(&block(height, Vec::new(), vec![event]), &[]);
         }
         let history = index.history(EntityKind::Feed, "1").unwrap();
         assert_eq!(history.activity.len(), ACTIVITY_PER_ENTITY_MAX);

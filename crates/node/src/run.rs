@@ -194,19 +194,10 @@ where
         let limits = api::limits::RequestLimits::default();
         let requests = api::metrics::ApiMetrics::new(&context.child("api"));
         let index = Arc::new(crate::explorer::Index::default());
-        let (marshal, follow_db, follow_index) = (node.marshal.clone(), db.clone(), index.clone());
-        crate::health::supervise(&context, health.clone(), crate::explorer::SUBSYSTEM, {
-            let chain = node.chain.clone();
-            move || {
-                let (marshal, db, index, chain) = (marshal.clone(), follow_db.clone(), follow_index.clone(), chain.clone());
-                async move {
-                    crate::explorer::follow(index, chain, |height| {
-                        let (marshal, db) = (marshal.clone(), db.clone());
-                        async move { crate::explorer::load(&marshal, &db, height).await }
-                    })
-                    .await
-                }
-            }
+        let source = Arc::new(crate::explorer::Source { marshal: node.marshal.clone(), db: db.clone() });
+        let (follow_index, chain) = (index.clone(), node.chain.clone());
+        crate::health::supervise(&context, health.clone(), crate::explorer::SUBSYSTEM, move || {
+            crate::explorer::follow(follow_index.clone(), chain.clone(), source.clone())
         });
         let state = ApiState { chain: node.chain.clone(), marshal: node.marshal.clone(), db, metrics, gateway, health, limits, requests, index };
         let api = context.child("api").spawn(move |_| async move {
